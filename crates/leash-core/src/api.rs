@@ -1,0 +1,281 @@
+//! JSON shapes of the native HTTP API (`/api/v1`), shared by the server and
+//! the client so the two cannot drift apart. Times are RFC 3339 strings in UTC.
+//!
+//! Values appear only in the types that exist to carry them
+//! ([`SecretWrite`], [`ChangeOp`], [`SecretValue`], [`SecretSummary`]);
+//! everything else is metadata.
+
+use serde::{Deserialize, Serialize};
+
+/// Body of every error response: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code (`not_found`, `sealed`, `cas_mismatch`, ...).
+    pub code: String,
+    /// What went wrong, in words a user can act on. Never contains a secret value.
+    pub message: String,
+}
+
+/// `GET /api/v1/sys/health`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Health {
+    pub initialized: bool,
+    pub sealed: bool,
+    pub version: String,
+}
+
+/// `GET /api/v1/sys/seal-status`, and the answer to `POST /api/v1/sys/unseal`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SealStatus {
+    pub initialized: bool,
+    pub sealed: bool,
+    /// Shares made at init (0 before init).
+    pub shares: u8,
+    /// Shares needed to unseal (0 before init).
+    pub threshold: u8,
+    /// Distinct shares given so far towards the next unseal.
+    pub progress: u8,
+}
+
+/// `POST /api/v1/sys/init`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InitRequest {
+    #[serde(default = "default_shares")]
+    pub shares: u8,
+    #[serde(default = "default_threshold")]
+    pub threshold: u8,
+}
+
+fn default_shares() -> u8 {
+    5
+}
+fn default_threshold() -> u8 {
+    3
+}
+
+/// Answer to `POST /api/v1/sys/init`: shown once, never stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InitResponse {
+    pub unseal_shares: Vec<String>,
+    pub threshold: u8,
+    pub root_token: String,
+}
+
+/// `POST /api/v1/sys/unseal`: one share, or `reset` to discard the shares given so far.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UnsealRequest {
+    #[serde(default)]
+    pub share: Option<String>,
+    #[serde(default)]
+    pub reset: bool,
+}
+
+/// `GET /api/v1/sys/keyring` and the answer to `POST /api/v1/sys/rotate-key`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyringStatus {
+    pub active_key_id: u32,
+    pub keys: Vec<KeyInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyInfo {
+    pub id: u32,
+    pub created_at: String,
+}
+
+/// `GET /api/v1/auth/token/lookup-self`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub accessor: String,
+    pub display_name: String,
+    pub policies: Vec<String>,
+    pub root: bool,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+}
+
+/// `POST /api/v1/projects` and `POST /api/v1/projects/{p}/envs`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateNamed {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProjectInfo {
+    pub name: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProjectList {
+    pub projects: Vec<ProjectInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnvInfo {
+    pub name: String,
+    /// The environment's latest revision (0 before the first change).
+    pub revision: i64,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnvList {
+    pub envs: Vec<EnvInfo>,
+}
+
+/// `PUT /api/v1/projects/{p}/envs/{e}/secrets/{path}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecretWrite {
+    pub value: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The environment revision the writer expects; 409 if it moved on.
+    #[serde(default)]
+    pub cas: Option<i64>,
+}
+
+/// One operation of an atomic change set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChangeOp {
+    pub path: String,
+    #[serde(flatten)]
+    pub kind: ChangeKind,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// Writes a new version.
+    Set {
+        value: String,
+        #[serde(default)]
+        description: Option<String>,
+    },
+    /// Soft-deletes the secret (its versions are kept and can be undeleted).
+    Delete,
+}
+
+/// `POST /api/v1/projects/{p}/envs/{e}/changes`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChangeRequest {
+    pub changes: Vec<ChangeOp>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub cas: Option<i64>,
+}
+
+/// `POST /api/v1/projects/{p}/envs/{e}/rollback`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RollbackRequest {
+    pub to: i64,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub cas: Option<i64>,
+}
+
+/// What one change did to one path.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChangeEntry {
+    pub path: String,
+    /// `set`, `delete` or `undelete`.
+    pub action: String,
+    /// The version the path points at after the change (`None` after a delete).
+    pub version: Option<i64>,
+}
+
+/// The result of any write: the new revision and what changed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChangeResult {
+    pub revision: i64,
+    pub entries: Vec<ChangeEntry>,
+}
+
+/// One revision of an environment, as listed by `GET .../history`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Change {
+    pub revision: i64,
+    pub actor: String,
+    pub message: Option<String>,
+    pub created_at: String,
+    pub entries: Vec<ChangeEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct History {
+    pub changes: Vec<Change>,
+}
+
+/// `GET .../secrets/{path}`: one version with its value.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecretValue {
+    pub path: String,
+    pub env_var: String,
+    pub version: i64,
+    /// The revision that wrote this version.
+    pub revision: i64,
+    pub value: String,
+    pub description: Option<String>,
+    pub created_at: String,
+}
+
+/// One secret in a listing; `value` only with `include_values=true`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecretSummary {
+    pub path: String,
+    pub env_var: String,
+    pub version: i64,
+    pub description: Option<String>,
+    pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// `GET .../secrets?prefix=&include_values=&at_revision=`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecretList {
+    /// The revision this listing reflects.
+    pub revision: i64,
+    pub secrets: Vec<SecretSummary>,
+}
+
+/// `GET .../metadata/{path}`: a secret's versions, without values.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecretMetadata {
+    pub path: String,
+    pub env_var: String,
+    pub description: Option<String>,
+    /// `None` while the secret is deleted.
+    pub current_version: Option<i64>,
+    pub versions: Vec<VersionInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VersionInfo {
+    pub version: i64,
+    pub revision: i64,
+    pub actor: String,
+    pub created_at: String,
+    pub current: bool,
+    pub destroyed: bool,
+}
+
+/// `POST .../destroy/{path}`: `versions` to wipe, or every version when absent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DestroyRequest {
+    #[serde(default)]
+    pub versions: Option<Vec<i64>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DestroyResult {
+    pub path: String,
+    pub destroyed: Vec<i64>,
+}

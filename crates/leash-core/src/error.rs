@@ -1,0 +1,32 @@
+//! The one error type of `leash-core`.
+//!
+//! Messages name the offending input and the rule it broke, but never carry
+//! key material or a decrypted value.
+
+/// Everything that can go wrong in `leash-core`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    /// A project, environment or secret name breaks the naming rules.
+    #[error("invalid {kind} {value:?}: {reason}")]
+    InvalidName {
+        kind: &'static str,
+        value: String,
+        reason: String,
+    },
+    /// A ciphertext failed authentication: wrong key, wrong AAD or edited bytes.
+    /// Deliberately carries no detail (no decryption oracle).
+    #[error("decryption failed: the data was not written for this location or key")]
+    Decrypt,
+    /// A ciphertext names a keyring key this server does not have.
+    #[error("ciphertext uses keyring key {0}, which this keyring does not contain")]
+    UnknownKey(u32),
+    /// A stored envelope or keyring blob is malformed or of an unknown format version.
+    #[error("malformed {what}: {reason}")]
+    Malformed { what: &'static str, reason: String },
+    /// The share count or threshold asked for cannot be used.
+    #[error("invalid Shamir parameters: {0}")]
+    ShamirParams(String),
+    /// An unseal share is not one this format can read.
+    #[error("invalid unseal share: {0}")]
+    InvalidShare(String),
+}
