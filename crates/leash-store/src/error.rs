@@ -1,0 +1,29 @@
+//! The one error type of `leash-store`. Messages name rows by their names and
+//! numbers, never by content.
+
+/// Everything a storage call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("the store is already initialised")]
+    AlreadyInitialized,
+    /// The environment moved on since the revision the writer expected.
+    #[error("environment is at revision {actual}, but the change expected revision {expected}")]
+    CasMismatch { expected: i64, actual: i64 },
+    /// Another writer wrote `path` between reading its head and applying the change;
+    /// the caller re-reads and retries.
+    #[error("secret {0} was written concurrently")]
+    VersionConflict(String),
+    /// A change set that cannot be applied as given (duplicate path, delete of a deleted secret, ...).
+    #[error("{0}")]
+    InvalidChange(String),
+    #[error("cannot open the store at {path}: {source}")]
+    Open { path: String, source: sqlx::Error },
+    #[error("cannot migrate the store schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("storage error: {0}")]
+    Database(#[from] sqlx::Error),
+}

@@ -1,0 +1,70 @@
+//! `leash-store`: where Leash keeps its data.
+//!
+//! It owns the [`Storage`] trait, the row types that cross it, and the
+//! backends (SQLite today; PostgreSQL for clusters). Storage is *untrusted*:
+//! it only ever sees ciphertext produced by the server's barrier and the
+//! metadata needed to find it (names, versions, revisions, actors, times).
+//!
+//! It must never see, hold or log a plaintext secret value or key, and never
+//! decides who may do what: authentication and authorization live above it.
+//! Every backend must pass the conformance suite in `tests/conformance/`.
+#![forbid(unsafe_code)]
+
+mod error;
+mod model;
+mod sqlite;
+
+pub use error::StoreError;
+pub use model::*;
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+
+/// The result type of every storage call.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What the server needs from a backend. Every method is one transaction:
+/// it either happens completely and durably before it returns `Ok`, or not at all.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// A server-internal value (seal configuration, encrypted root key and keyring, ...).
+    async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Inserts or replaces a server-internal value.
+    async fn meta_put(&self, key: &str, value: &[u8]) -> Result<()>;
+    /// Writes the initial meta values and the root token, once. Fails with
+    /// [`StoreError::AlreadyInitialized`] if `marker_key` is already set.
+    async fn initialize(&self, marker_key: &str, meta: &[(&str, Vec<u8>)], root_token: &TokenRecord) -> Result<()>;
+
+    async fn token_create(&self, token: &TokenRecord) -> Result<()>;
+    async fn token_lookup(&self, hash: &str) -> Result<Option<TokenRecord>>;
+    async fn token_delete(&self, hash: &str) -> Result<bool>;
+
+    async fn project_create(&self, name: &str, now: i64) -> Result<ProjectRow>;
+    async fn project_list(&self) -> Result<Vec<ProjectRow>>;
+    async fn project_get(&self, name: &str) -> Result<Option<ProjectRow>>;
+    /// Deletes a project with its environments, secrets and history.
+    async fn project_delete(&self, project_id: i64) -> Result<()>;
+
+    async fn env_create(&self, project_id: i64, name: &str, now: i64) -> Result<EnvRow>;
+    async fn env_list(&self, project_id: i64) -> Result<Vec<EnvRow>>;
+    async fn env_get(&self, project_id: i64, name: &str) -> Result<Option<EnvRow>>;
+    /// Deletes an environment with its secrets and history.
+    async fn env_delete(&self, env_id: i64) -> Result<()>;
+
+    /// The current state of the named secrets that exist (deleted ones included).
+    async fn heads(&self, env_id: i64, paths: &[String]) -> Result<Vec<SecretHead>>;
+    /// Applies one atomic change set; see [`NewChange`] for the checks it makes.
+    async fn apply_change(&self, change: NewChange) -> Result<Applied>;
+    /// One version of one secret, chosen by `selector`; `None` if there is none
+    /// (never written, deleted at that point, or no such version).
+    async fn read_version(&self, env_id: i64, path: &str, selector: Selector) -> Result<Option<VersionRow>>;
+    /// Every live secret of an environment at `at_revision` (latest when `None`),
+    /// with the revision the answer reflects. Ciphertext only when `with_data`.
+    async fn list_state(&self, env_id: i64, at_revision: Option<i64>, with_data: bool) -> Result<(i64, Vec<VersionRow>)>;
+    /// A secret's head and all its versions (no ciphertext), oldest first.
+    async fn secret_versions(&self, env_id: i64, path: &str) -> Result<Option<(SecretHead, Vec<VersionRow>)>>;
+    /// Wipes the data of the given versions (all when `None`); returns those newly destroyed.
+    async fn destroy_versions(&self, env_id: i64, path: &str, versions: Option<&[i64]>) -> Result<Vec<i64>>;
+    /// An environment's changes, newest first, with revision `< before` when given.
+    async fn history(&self, env_id: i64, before: Option<i64>, limit: i64) -> Result<Vec<ChangeRow>>;
+}

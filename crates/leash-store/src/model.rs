@@ -1,0 +1,161 @@
+//! Row types that cross the [`crate::Storage`] boundary. Times are unix
+//! milliseconds. Nothing here holds a plaintext value: `ciphertext` is the
+//! barrier's sealed envelope.
+
+/// A stored token: only the hash of the token itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub hash: String,
+    pub accessor: String,
+    pub display_name: String,
+    pub policies: Vec<String>,
+    pub is_root: bool,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectRow {
+    pub id: i64,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvRow {
+    pub id: i64,
+    pub project_id: i64,
+    pub name: String,
+    /// Latest revision; 0 before the first change.
+    pub revision: i64,
+    pub created_at: i64,
+}
+
+/// The current state of one secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretHead {
+    pub path: String,
+    pub description: Option<String>,
+    /// Highest version written; the current one unless `deleted`.
+    pub latest_version: i64,
+    pub deleted: bool,
+    pub updated_at: i64,
+}
+
+/// One version of one secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRow {
+    pub path: String,
+    pub version: i64,
+    /// The revision that wrote it.
+    pub revision: i64,
+    pub key_id: u32,
+    /// `None` when destroyed, or when data was not asked for.
+    pub ciphertext: Option<Vec<u8>>,
+    pub destroyed: bool,
+    pub actor: String,
+    pub created_at: i64,
+    pub description: Option<String>,
+}
+
+/// Which version a read wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selector {
+    /// The current version (none if deleted).
+    Current,
+    /// A version by number, deleted or not.
+    Version(i64),
+    /// The version that was current right after revision R.
+    AtRevision(i64),
+}
+
+/// One operation of a change set.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Writes version `version` of `path`, which must be exactly one more than
+    /// the path's latest version (1 for a new path), else
+    /// [`crate::StoreError::VersionConflict`]. `description: None` keeps the old one.
+    Set {
+        path: String,
+        version: i64,
+        key_id: u32,
+        ciphertext: Vec<u8>,
+        description: Option<String>,
+    },
+    /// Soft-deletes a live secret.
+    Delete { path: String },
+    /// Restores a deleted secret's latest version.
+    Undelete { path: String },
+}
+
+impl Op {
+    pub fn path(&self) -> &str {
+        match self {
+            Op::Set { path, .. } | Op::Delete { path } | Op::Undelete { path } => path,
+        }
+    }
+}
+
+/// An atomic change set on one environment.
+#[derive(Debug, Clone)]
+pub struct NewChange {
+    pub env_id: i64,
+    /// Optimistic concurrency: the revision the writer saw; `CasMismatch` if it moved.
+    pub expected_revision: Option<i64>,
+    pub actor: String,
+    pub message: Option<String>,
+    pub created_at: i64,
+    pub ops: Vec<Op>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Set,
+    Delete,
+    Undelete,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Set => "set",
+            Action::Delete => "delete",
+            Action::Undelete => "undelete",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "set" => Some(Action::Set),
+            "delete" => Some(Action::Delete),
+            "undelete" => Some(Action::Undelete),
+            _ => None,
+        }
+    }
+}
+
+/// What a change did to one path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedEntry {
+    pub path: String,
+    pub action: Action,
+    /// The version current after the change; `None` after a delete.
+    pub version: Option<i64>,
+}
+
+/// The outcome of [`crate::Storage::apply_change`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub revision: i64,
+    pub entries: Vec<AppliedEntry>,
+}
+
+/// One revision of an environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRow {
+    pub revision: i64,
+    pub actor: String,
+    pub message: Option<String>,
+    pub created_at: i64,
+    pub entries: Vec<AppliedEntry>,
+}

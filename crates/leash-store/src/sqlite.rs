@@ -1,0 +1,649 @@
+//! The embedded SQLite backend: one file (`leash.db`) in the data directory.
+//!
+//! Durability: WAL journal with `synchronous=FULL`, so a commit returns only
+//! after the WAL is fsynced. Writes go through a single-connection pool (SQLite
+//! allows one writer; queueing in the pool avoids busy-lock failures), reads
+//! through a separate pool so they never wait on a write.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+use crate::model::*;
+use crate::{Result, Storage, StoreError};
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "leash.db";
+
+/// A [`Storage`] on an SQLite file.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    write: SqlitePool,
+    read: SqlitePool,
+}
+
+const VERSION_COLUMNS: &str =
+    "s.path, v.version, v.revision, v.key_id, v.ciphertext, v.destroyed, v.actor, v.created_at, s.description";
+
+impl SqliteStore {
+    /// Opens (creating if needed) `DIR/leash.db` and brings its schema up to date.
+    pub async fn open_dir(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+            path: dir.display().to_string(),
+            source: sqlx::Error::Io(e),
+        })?;
+        Self::open_file(&dir.join(DB_FILE)).await
+    }
+
+    /// Opens (creating if needed) the database file at `path`.
+    pub async fn open_file(path: &Path) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(|source| StoreError::Open {
+                path: path.display().to_string(),
+                source,
+            })?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let open_err = |source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(open_err)?;
+        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(open_err)?;
+        Ok(Self { write, read })
+    }
+
+    /// Closes both pools, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+fn version_row(row: &SqliteRow) -> Result<VersionRow> {
+    Ok(VersionRow {
+        path: row.try_get(0)?,
+        version: row.try_get(1)?,
+        revision: row.try_get(2)?,
+        key_id: row.try_get::<i64, _>(3)? as u32,
+        ciphertext: row.try_get(4)?,
+        destroyed: row.try_get(5)?,
+        actor: row.try_get(6)?,
+        created_at: row.try_get(7)?,
+        description: row.try_get(8)?,
+    })
+}
+
+fn env_row(row: &SqliteRow) -> Result<EnvRow> {
+    Ok(EnvRow {
+        id: row.try_get(0)?,
+        project_id: row.try_get(1)?,
+        name: row.try_get(2)?,
+        revision: row.try_get(3)?,
+        created_at: row.try_get(4)?,
+    })
+}
+
+fn project_row(row: &SqliteRow) -> Result<ProjectRow> {
+    Ok(ProjectRow {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        created_at: row.try_get(2)?,
+    })
+}
+
+fn token_row(row: &SqliteRow) -> Result<TokenRecord> {
+    let policies: String = row.try_get(3)?;
+    Ok(TokenRecord {
+        hash: row.try_get(0)?,
+        accessor: row.try_get(1)?,
+        display_name: row.try_get(2)?,
+        policies: policies.split(',').filter(|p| !p.is_empty()).map(str::to_owned).collect(),
+        is_root: row.try_get(4)?,
+        created_at: row.try_get(5)?,
+        expires_at: row.try_get(6)?,
+    })
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+async fn insert_token(conn: &mut SqliteConnection, t: &TokenRecord) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO tokens (hash, accessor, display_name, policies, is_root, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&t.hash)
+    .bind(&t.accessor)
+    .bind(&t.display_name)
+    .bind(t.policies.join(","))
+    .bind(t.is_root)
+    .bind(t.created_at)
+    .bind(t.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The id, latest version and deleted flag of a secret, inside a transaction.
+async fn head_in_tx(conn: &mut SqliteConnection, env_id: i64, path: &str) -> Result<Option<(i64, i64, bool)>> {
+    let row = sqlx::query("SELECT id, latest_version, deleted FROM secrets WHERE env_id = ? AND path = ?")
+        .bind(env_id)
+        .bind(path)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).transpose()
+}
+
+async fn apply_op(conn: &mut SqliteConnection, change: &NewChange, revision: i64, op: &Op) -> Result<AppliedEntry> {
+    let env_id = change.env_id;
+    let now = change.created_at;
+    let head = head_in_tx(conn, env_id, op.path()).await?;
+    let (secret_id, action, version) = match op {
+        Op::Set {
+            path,
+            version,
+            key_id,
+            ciphertext,
+            description,
+        } => {
+            let secret_id = match head {
+                None if *version == 1 => {
+                    sqlx::query(
+                        "INSERT INTO secrets (env_id, path, description, latest_version, deleted, updated_at) VALUES (?, ?, ?, 1, 0, ?) RETURNING id",
+                    )
+                    .bind(env_id)
+                    .bind(path)
+                    .bind(description)
+                    .bind(now)
+                    .fetch_one(&mut *conn)
+                    .await?
+                    .try_get(0)?
+                }
+                Some((id, latest, _)) if latest + 1 == *version => {
+                    sqlx::query(
+                        "UPDATE secrets SET latest_version = ?, deleted = 0, updated_at = ?, description = COALESCE(?, description) WHERE id = ?",
+                    )
+                    .bind(version)
+                    .bind(now)
+                    .bind(description)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                    id
+                }
+                _ => return Err(StoreError::VersionConflict(path.clone())),
+            };
+            sqlx::query(
+                "INSERT INTO versions (secret_id, version, revision, key_id, ciphertext, destroyed, actor, created_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+            )
+            .bind(secret_id)
+            .bind(version)
+            .bind(revision)
+            .bind(*key_id as i64)
+            .bind(ciphertext)
+            .bind(&change.actor)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            (secret_id, Action::Set, Some(*version))
+        }
+        Op::Delete { path } => match head {
+            Some((id, _, false)) => {
+                set_deleted(conn, id, true, now).await?;
+                (id, Action::Delete, None)
+            }
+            Some((_, _, true)) => return Err(StoreError::InvalidChange(format!("secret {path} is already deleted"))),
+            None => return Err(StoreError::NotFound(format!("secret {path}"))),
+        },
+        Op::Undelete { path } => match head {
+            Some((id, latest, true)) => {
+                set_deleted(conn, id, false, now).await?;
+                (id, Action::Undelete, Some(latest))
+            }
+            Some((_, _, false)) => return Err(StoreError::InvalidChange(format!("secret {path} is not deleted"))),
+            None => return Err(StoreError::NotFound(format!("secret {path}"))),
+        },
+    };
+    sqlx::query("INSERT INTO change_entries (env_id, revision, secret_id, action, version) VALUES (?, ?, ?, ?, ?)")
+        .bind(env_id)
+        .bind(revision)
+        .bind(secret_id)
+        .bind(action.as_str())
+        .bind(version)
+        .execute(&mut *conn)
+        .await?;
+    Ok(AppliedEntry {
+        path: op.path().to_owned(),
+        action,
+        version,
+    })
+}
+
+async fn set_deleted(conn: &mut SqliteConnection, secret_id: i64, deleted: bool, now: i64) -> Result<()> {
+    sqlx::query("UPDATE secrets SET deleted = ?, updated_at = ? WHERE id = ?")
+        .bind(deleted)
+        .bind(now)
+        .bind(secret_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Storage for SqliteStore {
+    async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    async fn meta_put(&self, key: &str, value: &[u8]) -> Result<()> {
+        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn initialize(&self, marker_key: &str, meta: &[(&str, Vec<u8>)], root_token: &TokenRecord) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        let existing: Option<i64> = sqlx::query_scalar("SELECT 1 FROM meta WHERE key = ?")
+            .bind(marker_key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if existing.is_some() {
+            return Err(StoreError::AlreadyInitialized);
+        }
+        for (key, value) in meta {
+            sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+                .bind(key)
+                .bind(value)
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_token(&mut tx, root_token).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn token_create(&self, token: &TokenRecord) -> Result<()> {
+        let mut conn = self.write.acquire().await?;
+        insert_token(&mut conn, token).await
+    }
+
+    async fn token_lookup(&self, hash: &str) -> Result<Option<TokenRecord>> {
+        let row = sqlx::query(
+            "SELECT hash, accessor, display_name, policies, is_root, created_at, expires_at FROM tokens WHERE hash = ?",
+        )
+        .bind(hash)
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(token_row).transpose()
+    }
+
+    async fn token_delete(&self, hash: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM tokens WHERE hash = ?").bind(hash).execute(&self.write).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn project_create(&self, name: &str, now: i64) -> Result<ProjectRow> {
+        let row = sqlx::query("INSERT INTO projects (name, created_at) VALUES (?, ?) RETURNING id, name, created_at")
+            .bind(name)
+            .bind(now)
+            .fetch_one(&self.write)
+            .await
+            .map_err(|e| match e {
+                e if is_unique_violation(&e) => StoreError::AlreadyExists(format!("project {name}")),
+                e => e.into(),
+            })?;
+        project_row(&row)
+    }
+
+    async fn project_list(&self) -> Result<Vec<ProjectRow>> {
+        let rows = sqlx::query("SELECT id, name, created_at FROM projects ORDER BY name")
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(project_row).collect()
+    }
+
+    async fn project_get(&self, name: &str) -> Result<Option<ProjectRow>> {
+        let row = sqlx::query("SELECT id, name, created_at FROM projects WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(project_row).transpose()
+    }
+
+    async fn project_delete(&self, project_id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM projects WHERE id = ?")
+            .bind(project_id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn env_create(&self, project_id: i64, name: &str, now: i64) -> Result<EnvRow> {
+        let row = sqlx::query(
+            "INSERT INTO environments (project_id, name, revision, created_at) VALUES (?, ?, 0, ?) RETURNING id, project_id, name, revision, created_at",
+        )
+        .bind(project_id)
+        .bind(name)
+        .bind(now)
+        .fetch_one(&self.write)
+        .await
+        .map_err(|e| match e {
+            e if is_unique_violation(&e) => StoreError::AlreadyExists(format!("environment {name}")),
+            e => e.into(),
+        })?;
+        env_row(&row)
+    }
+
+    async fn env_list(&self, project_id: i64) -> Result<Vec<EnvRow>> {
+        let rows = sqlx::query(
+            "SELECT id, project_id, name, revision, created_at FROM environments WHERE project_id = ? ORDER BY name",
+        )
+        .bind(project_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(env_row).collect()
+    }
+
+    async fn env_get(&self, project_id: i64, name: &str) -> Result<Option<EnvRow>> {
+        let row = sqlx::query(
+            "SELECT id, project_id, name, revision, created_at FROM environments WHERE project_id = ? AND name = ?",
+        )
+        .bind(project_id)
+        .bind(name)
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(env_row).transpose()
+    }
+
+    async fn env_delete(&self, env_id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM environments WHERE id = ?")
+            .bind(env_id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn heads(&self, env_id: i64, paths: &[String]) -> Result<Vec<SecretHead>> {
+        let mut out = Vec::with_capacity(paths.len());
+        let mut conn = self.read.acquire().await?;
+        for path in paths {
+            let row = sqlx::query(
+                "SELECT path, description, latest_version, deleted, updated_at FROM secrets WHERE env_id = ? AND path = ?",
+            )
+            .bind(env_id)
+            .bind(path)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if let Some(r) = row {
+                out.push(SecretHead {
+                    path: r.try_get(0)?,
+                    description: r.try_get(1)?,
+                    latest_version: r.try_get(2)?,
+                    deleted: r.try_get(3)?,
+                    updated_at: r.try_get(4)?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn apply_change(&self, change: NewChange) -> Result<Applied> {
+        if change.ops.is_empty() {
+            return Err(StoreError::InvalidChange("a change must contain at least one operation".into()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = change.ops.iter().map(Op::path).find(|p| !seen.insert(*p)) {
+            return Err(StoreError::InvalidChange(format!("path {dup} appears more than once in one change")));
+        }
+        let mut tx = self.write.begin().await?;
+        let current: i64 = sqlx::query_scalar("SELECT revision FROM environments WHERE id = ?")
+            .bind(change.env_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound("environment".into()))?;
+        if let Some(expected) = change.expected_revision {
+            if expected != current {
+                return Err(StoreError::CasMismatch {
+                    expected,
+                    actual: current,
+                });
+            }
+        }
+        let revision = current + 1;
+        sqlx::query("INSERT INTO changes (env_id, revision, actor, message, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(change.env_id)
+            .bind(revision)
+            .bind(&change.actor)
+            .bind(&change.message)
+            .bind(change.created_at)
+            .execute(&mut *tx)
+            .await?;
+        let mut entries = Vec::with_capacity(change.ops.len());
+        for op in &change.ops {
+            entries.push(apply_op(&mut tx, &change, revision, op).await?);
+        }
+        sqlx::query("UPDATE environments SET revision = ? WHERE id = ?")
+            .bind(revision)
+            .bind(change.env_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Applied { revision, entries })
+    }
+
+    async fn read_version(&self, env_id: i64, path: &str, selector: Selector) -> Result<Option<VersionRow>> {
+        let row = match selector {
+            Selector::Current => {
+                sqlx::query(&format!(
+                    "SELECT {VERSION_COLUMNS} FROM secrets s JOIN versions v ON v.secret_id = s.id AND v.version = s.latest_version \
+                     WHERE s.env_id = ? AND s.path = ? AND s.deleted = 0"
+                ))
+                .bind(env_id)
+                .bind(path)
+                .fetch_optional(&self.read)
+                .await?
+            }
+            Selector::Version(n) => {
+                sqlx::query(&format!(
+                    "SELECT {VERSION_COLUMNS} FROM secrets s JOIN versions v ON v.secret_id = s.id \
+                     WHERE s.env_id = ? AND s.path = ? AND v.version = ?"
+                ))
+                .bind(env_id)
+                .bind(path)
+                .bind(n)
+                .fetch_optional(&self.read)
+                .await?
+            }
+            Selector::AtRevision(r) => {
+                sqlx::query(&format!(
+                    "SELECT {VERSION_COLUMNS} FROM secrets s \
+                     JOIN change_entries e ON e.secret_id = s.id \
+                     JOIN versions v ON v.secret_id = s.id AND v.version = e.version \
+                     WHERE s.env_id = ? AND s.path = ? AND e.action <> 'delete' \
+                     AND e.revision = (SELECT MAX(revision) FROM change_entries WHERE secret_id = s.id AND revision <= ?)"
+                ))
+                .bind(env_id)
+                .bind(path)
+                .bind(r)
+                .fetch_optional(&self.read)
+                .await?
+            }
+        };
+        row.as_ref().map(version_row).transpose()
+    }
+
+    async fn list_state(&self, env_id: i64, at_revision: Option<i64>, with_data: bool) -> Result<(i64, Vec<VersionRow>)> {
+        let columns = if with_data {
+            VERSION_COLUMNS.to_owned()
+        } else {
+            VERSION_COLUMNS.replace("v.ciphertext", "NULL")
+        };
+        let mut conn = self.read.acquire().await?;
+        let current: i64 = sqlx::query_scalar("SELECT revision FROM environments WHERE id = ?")
+            .bind(env_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| StoreError::NotFound("environment".into()))?;
+        let rows = match at_revision {
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {columns} FROM secrets s JOIN versions v ON v.secret_id = s.id AND v.version = s.latest_version \
+                     WHERE s.env_id = ? AND s.deleted = 0 ORDER BY s.path"
+                ))
+                .bind(env_id)
+                .fetch_all(&mut *conn)
+                .await?
+            }
+            Some(r) => {
+                sqlx::query(&format!(
+                    "SELECT {columns} FROM secrets s \
+                     JOIN change_entries e ON e.secret_id = s.id \
+                     JOIN versions v ON v.secret_id = s.id AND v.version = e.version \
+                     WHERE s.env_id = ? AND e.action <> 'delete' \
+                     AND e.revision = (SELECT MAX(revision) FROM change_entries WHERE secret_id = s.id AND revision <= ?) \
+                     ORDER BY s.path"
+                ))
+                .bind(env_id)
+                .bind(r)
+                .fetch_all(&mut *conn)
+                .await?
+            }
+        };
+        let versions = rows.iter().map(version_row).collect::<Result<_>>()?;
+        Ok((at_revision.unwrap_or(current), versions))
+    }
+
+    async fn secret_versions(&self, env_id: i64, path: &str) -> Result<Option<(SecretHead, Vec<VersionRow>)>> {
+        let mut conn = self.read.acquire().await?;
+        let head = sqlx::query(
+            "SELECT id, path, description, latest_version, deleted, updated_at FROM secrets WHERE env_id = ? AND path = ?",
+        )
+        .bind(env_id)
+        .bind(path)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(head) = head else { return Ok(None) };
+        let secret_id: i64 = head.try_get(0)?;
+        let head = SecretHead {
+            path: head.try_get(1)?,
+            description: head.try_get(2)?,
+            latest_version: head.try_get(3)?,
+            deleted: head.try_get(4)?,
+            updated_at: head.try_get(5)?,
+        };
+        let columns = VERSION_COLUMNS.replace("v.ciphertext", "NULL");
+        let rows = sqlx::query(&format!(
+            "SELECT {columns} FROM secrets s JOIN versions v ON v.secret_id = s.id WHERE s.id = ? ORDER BY v.version"
+        ))
+        .bind(secret_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let versions = rows.iter().map(version_row).collect::<Result<_>>()?;
+        Ok(Some((head, versions)))
+    }
+
+    async fn destroy_versions(&self, env_id: i64, path: &str, versions: Option<&[i64]>) -> Result<Vec<i64>> {
+        let mut tx = self.write.begin().await?;
+        let (secret_id, latest, _) = head_in_tx(&mut tx, env_id, path)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("secret {path}")))?;
+        let targets: Vec<i64> = match versions {
+            Some(list) => {
+                if let Some(bad) = list.iter().find(|v| **v < 1 || **v > latest) {
+                    return Err(StoreError::NotFound(format!("version {bad} of secret {path}")));
+                }
+                list.to_vec()
+            }
+            None => (1..=latest).collect(),
+        };
+        let mut destroyed = Vec::new();
+        for version in targets {
+            let done = sqlx::query(
+                "UPDATE versions SET ciphertext = NULL, destroyed = 1 WHERE secret_id = ? AND version = ? AND destroyed = 0",
+            )
+            .bind(secret_id)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() > 0 {
+                destroyed.push(version);
+            }
+        }
+        tx.commit().await?;
+        Ok(destroyed)
+    }
+
+    async fn history(&self, env_id: i64, before: Option<i64>, limit: i64) -> Result<Vec<ChangeRow>> {
+        let mut conn = self.read.acquire().await?;
+        let rows = sqlx::query(
+            "SELECT revision, actor, message, created_at FROM changes WHERE env_id = ? AND revision < ? ORDER BY revision DESC LIMIT ?",
+        )
+        .bind(env_id)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut changes: Vec<ChangeRow> = rows
+            .iter()
+            .map(|r| {
+                Ok(ChangeRow {
+                    revision: r.try_get(0)?,
+                    actor: r.try_get(1)?,
+                    message: r.try_get(2)?,
+                    created_at: r.try_get(3)?,
+                    entries: Vec::new(),
+                })
+            })
+            .collect::<Result<_>>()?;
+        let (Some(newest), Some(oldest)) = (changes.first().map(|c| c.revision), changes.last().map(|c| c.revision)) else {
+            return Ok(changes);
+        };
+        let entries = sqlx::query(
+            "SELECT e.revision, s.path, e.action, e.version FROM change_entries e JOIN secrets s ON s.id = e.secret_id \
+             WHERE e.env_id = ? AND e.revision BETWEEN ? AND ? ORDER BY e.revision, s.path",
+        )
+        .bind(env_id)
+        .bind(oldest)
+        .bind(newest)
+        .fetch_all(&mut *conn)
+        .await?;
+        for e in &entries {
+            let revision: i64 = e.try_get(0)?;
+            let action: String = e.try_get(2)?;
+            let entry = AppliedEntry {
+                path: e.try_get(1)?,
+                action: Action::parse(&action)
+                    .ok_or_else(|| StoreError::InvalidChange(format!("unknown action {action:?} in the store")))?,
+                version: e.try_get(3)?,
+            };
+            if let Some(change) = changes.iter_mut().find(|c| c.revision == revision) {
+                change.entries.push(entry);
+            }
+        }
+        Ok(changes)
+    }
+}

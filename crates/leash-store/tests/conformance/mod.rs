@@ -1,0 +1,212 @@
+//! The storage conformance suite: every backend must pass every check here.
+//! A backend's test file builds a fresh, empty store and calls [`run_all`].
+
+use leash_store::*;
+
+fn set(path: &str, version: i64, bytes: &[u8]) -> Op {
+    Op::Set {
+        path: path.into(),
+        version,
+        key_id: 1,
+        ciphertext: bytes.to_vec(),
+        description: None,
+    }
+}
+
+fn change(env_id: i64, ops: Vec<Op>) -> NewChange {
+    NewChange {
+        env_id,
+        expected_revision: None,
+        actor: "tester".into(),
+        message: None,
+        created_at: 1_000,
+        ops,
+    }
+}
+
+async fn fresh_env<S: Storage>(store: &S, project: &str) -> EnvRow {
+    let p = store.project_create(project, 1).await.unwrap();
+    store.env_create(p.id, "prod", 1).await.unwrap()
+}
+
+pub async fn run_all<S: Storage>(store: S) {
+    meta_and_initialize(&store).await;
+    tokens(&store).await;
+    projects_and_envs(&store).await;
+    versions_and_revisions(&store).await;
+    point_in_time(&store).await;
+    delete_undelete_destroy(&store).await;
+    concurrency_checks(&store).await;
+    bad_changes_change_nothing(&store).await;
+}
+
+async fn meta_and_initialize<S: Storage>(store: &S) {
+    assert_eq!(store.meta_get("x").await.unwrap(), None);
+    store.meta_put("x", b"1").await.unwrap();
+    store.meta_put("x", b"2").await.unwrap();
+    assert_eq!(store.meta_get("x").await.unwrap(), Some(b"2".to_vec()));
+    let root = TokenRecord {
+        hash: "h-root".into(),
+        accessor: "acc-root".into(),
+        display_name: "root".into(),
+        policies: vec!["root".into()],
+        is_root: true,
+        created_at: 5,
+        expires_at: None,
+    };
+    store.initialize("seal", &[("seal", b"cfg".to_vec())], &root).await.unwrap();
+    assert!(matches!(
+        store.initialize("seal", &[("seal", b"other".to_vec())], &root).await,
+        Err(StoreError::AlreadyInitialized)
+    ));
+    assert_eq!(store.meta_get("seal").await.unwrap(), Some(b"cfg".to_vec()));
+    assert_eq!(store.token_lookup("h-root").await.unwrap(), Some(root));
+}
+
+async fn tokens<S: Storage>(store: &S) {
+    let t = TokenRecord {
+        hash: "h1".into(),
+        accessor: "a1".into(),
+        display_name: "ci".into(),
+        policies: vec!["a".into(), "b".into()],
+        is_root: false,
+        created_at: 1,
+        expires_at: Some(99),
+    };
+    store.token_create(&t).await.unwrap();
+    assert_eq!(store.token_lookup("h1").await.unwrap(), Some(t));
+    assert!(store.token_delete("h1").await.unwrap());
+    assert!(!store.token_delete("h1").await.unwrap());
+    assert_eq!(store.token_lookup("h1").await.unwrap(), None);
+}
+
+async fn projects_and_envs<S: Storage>(store: &S) {
+    let p = store.project_create("alpha", 10).await.unwrap();
+    assert!(matches!(store.project_create("alpha", 11).await, Err(StoreError::AlreadyExists(_))));
+    assert_eq!(store.project_get("alpha").await.unwrap(), Some(p.clone()));
+    let e = store.env_create(p.id, "dev", 12).await.unwrap();
+    assert_eq!(e.revision, 0);
+    assert!(matches!(store.env_create(p.id, "dev", 13).await, Err(StoreError::AlreadyExists(_))));
+    assert_eq!(store.env_list(p.id).await.unwrap(), vec![e.clone()]);
+    store.apply_change(change(e.id, vec![set("K", 1, b"c1")])).await.unwrap();
+    store.env_delete(e.id).await.unwrap();
+    assert_eq!(store.env_get(p.id, "dev").await.unwrap(), None);
+    store.env_create(p.id, "dev", 14).await.unwrap();
+    store.project_delete(p.id).await.unwrap();
+    assert_eq!(store.project_get("alpha").await.unwrap(), None);
+    assert!(!store.project_list().await.unwrap().iter().any(|p| p.name == "alpha"));
+}
+
+async fn versions_and_revisions<S: Storage>(store: &S) {
+    let env = fresh_env(store, "versions").await;
+    let a = store
+        .apply_change(change(env.id, vec![set("A", 1, b"a1"), set("db/URL", 1, b"u1")]))
+        .await
+        .unwrap();
+    assert_eq!(a.revision, 1);
+    assert_eq!(a.entries.len(), 2);
+    let b = store.apply_change(change(env.id, vec![set("A", 2, b"a2")])).await.unwrap();
+    assert_eq!(b.revision, 2);
+    let cur = store.read_version(env.id, "A", Selector::Current).await.unwrap().unwrap();
+    assert_eq!((cur.version, cur.revision, cur.ciphertext.as_deref()), (2, 2, Some(&b"a2"[..])));
+    let v1 = store.read_version(env.id, "A", Selector::Version(1)).await.unwrap().unwrap();
+    assert_eq!(v1.ciphertext.as_deref(), Some(&b"a1"[..]));
+    assert_eq!(store.read_version(env.id, "A", Selector::Version(3)).await.unwrap(), None);
+    let (rev, list) = store.list_state(env.id, None, true).await.unwrap();
+    assert_eq!(rev, 2);
+    assert_eq!(list.iter().map(|v| (v.path.as_str(), v.version)).collect::<Vec<_>>(), vec![("A", 2), ("db/URL", 1)]);
+    let (_, bare) = store.list_state(env.id, None, false).await.unwrap();
+    assert!(bare.iter().all(|v| v.ciphertext.is_none()));
+    let hist = store.history(env.id, None, 10).await.unwrap();
+    assert_eq!(hist.iter().map(|c| c.revision).collect::<Vec<_>>(), vec![2, 1]);
+    assert_eq!(hist[1].entries.len(), 2);
+    let page = store.history(env.id, Some(2), 10).await.unwrap();
+    assert_eq!(page.iter().map(|c| c.revision).collect::<Vec<_>>(), vec![1]);
+    let (head, versions) = store.secret_versions(env.id, "A").await.unwrap().unwrap();
+    assert_eq!(head.latest_version, 2);
+    assert_eq!(versions.len(), 2);
+    assert!(versions.iter().all(|v| v.ciphertext.is_none()));
+    let heads = store.heads(env.id, &["A".into(), "missing".into()]).await.unwrap();
+    assert_eq!(heads.len(), 1);
+}
+
+async fn point_in_time<S: Storage>(store: &S) {
+    let env = fresh_env(store, "pit").await;
+    store.apply_change(change(env.id, vec![set("A", 1, b"a1")])).await.unwrap();
+    store.apply_change(change(env.id, vec![set("B", 1, b"b1")])).await.unwrap();
+    store.apply_change(change(env.id, vec![set("A", 2, b"a2")])).await.unwrap();
+    store.apply_change(change(env.id, vec![Op::Delete { path: "B".into() }])).await.unwrap();
+    let at = |r| store.read_version(env.id, "A", Selector::AtRevision(r));
+    assert_eq!(at(0).await.unwrap(), None);
+    assert_eq!(at(1).await.unwrap().unwrap().version, 1);
+    assert_eq!(at(2).await.unwrap().unwrap().version, 1);
+    assert_eq!(at(3).await.unwrap().unwrap().version, 2);
+    assert!(store.read_version(env.id, "B", Selector::AtRevision(3)).await.unwrap().is_some());
+    assert!(store.read_version(env.id, "B", Selector::AtRevision(4)).await.unwrap().is_none());
+    let names = |list: Vec<VersionRow>| list.into_iter().map(|v| (v.path, v.version)).collect::<Vec<_>>();
+    assert_eq!(names(store.list_state(env.id, Some(2), true).await.unwrap().1), vec![("A".into(), 1), ("B".into(), 1)]);
+    assert_eq!(names(store.list_state(env.id, Some(4), true).await.unwrap().1), vec![("A".into(), 2)]);
+}
+
+async fn delete_undelete_destroy<S: Storage>(store: &S) {
+    let env = fresh_env(store, "lifecycle").await;
+    store.apply_change(change(env.id, vec![set("K", 1, b"k1")])).await.unwrap();
+    store.apply_change(change(env.id, vec![set("K", 2, b"k2")])).await.unwrap();
+    let del = store.apply_change(change(env.id, vec![Op::Delete { path: "K".into() }])).await.unwrap();
+    assert_eq!(del.entries[0].action, Action::Delete);
+    assert_eq!(store.read_version(env.id, "K", Selector::Current).await.unwrap(), None);
+    assert!(store.read_version(env.id, "K", Selector::Version(1)).await.unwrap().is_some());
+    assert!(matches!(
+        store.apply_change(change(env.id, vec![Op::Delete { path: "K".into() }])).await,
+        Err(StoreError::InvalidChange(_))
+    ));
+    let und = store.apply_change(change(env.id, vec![Op::Undelete { path: "K".into() }])).await.unwrap();
+    assert_eq!(und.entries[0].version, Some(2));
+    assert_eq!(store.read_version(env.id, "K", Selector::Current).await.unwrap().unwrap().version, 2);
+    assert_eq!(store.destroy_versions(env.id, "K", Some(&[1])).await.unwrap(), vec![1]);
+    assert_eq!(store.destroy_versions(env.id, "K", Some(&[1])).await.unwrap(), Vec::<i64>::new());
+    let v1 = store.read_version(env.id, "K", Selector::Version(1)).await.unwrap().unwrap();
+    assert!(v1.destroyed && v1.ciphertext.is_none());
+    assert!(matches!(store.destroy_versions(env.id, "K", Some(&[7])).await, Err(StoreError::NotFound(_))));
+    assert_eq!(store.destroy_versions(env.id, "K", None).await.unwrap(), vec![2]);
+    assert!(matches!(store.destroy_versions(env.id, "nope", None).await, Err(StoreError::NotFound(_))));
+}
+
+async fn concurrency_checks<S: Storage>(store: &S) {
+    let env = fresh_env(store, "cas").await;
+    let mut c = change(env.id, vec![set("A", 1, b"x")]);
+    c.expected_revision = Some(0);
+    store.apply_change(c).await.unwrap();
+    let mut stale = change(env.id, vec![set("A", 2, b"y")]);
+    stale.expected_revision = Some(0);
+    assert!(matches!(
+        store.apply_change(stale).await,
+        Err(StoreError::CasMismatch { expected: 0, actual: 1 })
+    ));
+    assert!(matches!(
+        store.apply_change(change(env.id, vec![set("A", 5, b"z")])).await,
+        Err(StoreError::VersionConflict(_))
+    ));
+    assert!(matches!(
+        store.apply_change(change(env.id, vec![set("NEW", 2, b"z")])).await,
+        Err(StoreError::VersionConflict(_))
+    ));
+}
+
+async fn bad_changes_change_nothing<S: Storage>(store: &S) {
+    let env = fresh_env(store, "atomic").await;
+    store.apply_change(change(env.id, vec![set("A", 1, b"a1")])).await.unwrap();
+    let before = store.list_state(env.id, None, true).await.unwrap();
+    // the first op is fine, the second conflicts: neither may land
+    let bad = change(env.id, vec![set("B", 1, b"b1"), set("A", 9, b"a9")]);
+    assert!(store.apply_change(bad).await.is_err());
+    let dup = change(env.id, vec![set("C", 1, b"c"), set("C", 1, b"c")]);
+    assert!(matches!(store.apply_change(dup).await, Err(StoreError::InvalidChange(_))));
+    assert!(matches!(store.apply_change(change(env.id, vec![])).await, Err(StoreError::InvalidChange(_))));
+    assert!(matches!(
+        store.apply_change(change(env.id, vec![Op::Delete { path: "nope".into() }])).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.list_state(env.id, None, true).await.unwrap(), before);
+    assert_eq!(store.history(env.id, None, 10).await.unwrap().len(), 1);
+}
