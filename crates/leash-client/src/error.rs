@@ -1,0 +1,155 @@
+//! The one error type of `leash-client`.
+//!
+//! It owns turning transport failures and the server's
+//! `{"error": {"code", "message"}}` bodies into variants a caller can match
+//! on and a user can act on. It must never carry a token or a secret value:
+//! messages are built from the server's own (value-free) error message, the
+//! server address, the route and the innermost transport error only. JSON
+//! decoding errors are reduced to their category and position, because
+//! serde's messages may quote the offending (possibly secret) input.
+
+use std::error::Error as StdError;
+
+/// Everything that can go wrong talking to a Leash server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server answered with a Leash error body. `message` is the server's
+    /// own explanation and is what a user should see.
+    #[error("{message}")]
+    Api {
+        /// HTTP status (400, 401, 403, 404, 409, 410, 413, 501, 503, ...).
+        status: u16,
+        /// Stable machine-readable code (`not_found`, `sealed`, `cas_mismatch`, ...).
+        code: String,
+        /// What went wrong, in the server's words.
+        message: String,
+    },
+    /// The server answered with an error status but without a Leash error
+    /// body (a proxy in between, or not a Leash server at all).
+    #[error(
+        "the server at {addr} answered {route} with HTTP {status} and no Leash error body (is this a Leash server?)"
+    )]
+    UnexpectedStatus {
+        addr: String,
+        route: String,
+        status: u16,
+    },
+    /// No connection could be made (refused, DNS failure, TLS handshake, timeout).
+    #[error("cannot reach the Leash server at {addr}: {reason}")]
+    Connect {
+        addr: String,
+        /// The innermost cause, e.g. "Connection refused (os error 111)".
+        reason: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The connection was made but the exchange failed part-way.
+    #[error("the request {route} to the Leash server at {addr} failed: {reason}")]
+    Transport {
+        addr: String,
+        route: String,
+        reason: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server's answer was not the JSON shape this client expects
+    /// (usually a client and server of different versions).
+    #[error("could not decode the answer of the Leash server at {addr} to {route}: {reason}")]
+    Decode {
+        addr: String,
+        route: String,
+        /// Category and position of the problem; never the offending text.
+        reason: String,
+    },
+    /// The server address could not be used as a base URL.
+    #[error("invalid Leash server address {addr:?}: {reason}")]
+    InvalidAddress { addr: String, reason: String },
+    /// The CA certificate given for TLS could not be read.
+    #[error("invalid CA certificate: {reason}")]
+    InvalidCaCert { reason: String },
+    /// The token contains bytes that cannot travel in an HTTP header.
+    #[error("the token contains characters that cannot be sent in an HTTP header")]
+    InvalidToken,
+    /// A project, environment or secret name breaks the naming rules; checked
+    /// before any request is sent.
+    #[error(transparent)]
+    InvalidName(#[from] leash_core::Error),
+    /// The HTTP client could not be set up.
+    #[error("cannot set up the HTTP client: {reason}")]
+    Setup { reason: String },
+}
+
+impl Error {
+    /// The HTTP status of an [`Error::Api`] answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. } | Error::UnexpectedStatus { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The server's error code of an [`Error::Api`] answer (`not_found`, `sealed`, ...).
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// Whether the server could not be reached at all.
+    pub fn is_connect(&self) -> bool {
+        matches!(self, Error::Connect { .. })
+    }
+}
+
+/// The innermost cause of a transport error, e.g. "Connection refused (os
+/// error 111)". reqwest's own message repeats the URL and says little else.
+pub(crate) fn root_cause(err: &reqwest::Error) -> String {
+    if err.is_timeout() {
+        return "the request timed out".to_owned();
+    }
+    let mut current: &dyn StdError = err;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}
+
+/// A description of a JSON decoding error that cannot quote the input.
+pub(crate) fn describe_json_error(err: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let text = err.to_string();
+    // Missing or duplicate fields name the field, never a value: worth keeping.
+    if text.starts_with("missing field") || text.starts_with("duplicate field") {
+        return text;
+    }
+    let what = match err.classify() {
+        Category::Io => "read error",
+        Category::Syntax => "malformed JSON",
+        Category::Data => "unexpected JSON shape",
+        Category::Eof => "truncated JSON",
+    };
+    format!("{what} at line {} column {}", err.line(), err.column())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_errors_never_quote_the_input() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Shape {
+            n: i64,
+        }
+        let err = serde_json::from_str::<Shape>(r#"{"n": "hunter2"}"#).unwrap_err();
+        let text = describe_json_error(&err);
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("unexpected JSON shape"), "{text}");
+
+        let err = serde_json::from_str::<Shape>("{}").unwrap_err();
+        assert!(describe_json_error(&err).contains("missing field `n`"));
+    }
+}

@@ -1,0 +1,86 @@
+//! The `sys` and `auth` routes: health, seal status, init, unseal, seal,
+//! keyring rotation and token lookup.
+//!
+//! It owns only the mapping of those routes to typed calls; it must never
+//! keep or log the unseal shares and root token that pass through it.
+
+use leash_core::api::{
+    Health, InitRequest, InitResponse, KeyringStatus, SealStatus, TokenInfo, UnsealRequest,
+};
+use reqwest::{Method, StatusCode};
+
+use crate::{ApiPath, Client, Error};
+
+/// Stand-in body type for requests without a body.
+const NO_BODY: Option<&()> = None;
+
+impl Client {
+    /// `GET /api/v1/sys/health` (open). Answers with the health for 200
+    /// (unsealed), 503 (sealed) and 501 (not initialised) alike; the three
+    /// are told apart by [`Health::initialized`] and [`Health::sealed`].
+    pub async fn health(&self) -> Result<Health, Error> {
+        let path = ApiPath::api().lit("sys/health");
+        let route = format!("GET {}", path.as_str());
+        let (status, bytes) = self
+            .exchange(Method::GET, &path, &[], NO_BODY, &route)
+            .await?;
+        let health_statuses = [
+            StatusCode::OK,
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::NOT_IMPLEMENTED,
+        ];
+        if health_statuses.contains(&status)
+            && let Ok(health) = serde_json::from_slice::<Health>(&bytes)
+        {
+            return Ok(health);
+        }
+        if status.is_success() {
+            self.decode(&route, &bytes)
+        } else {
+            Err(self.error_from(&route, status, &bytes))
+        }
+    }
+
+    /// `GET /api/v1/sys/seal-status` (open).
+    pub async fn seal_status(&self) -> Result<SealStatus, Error> {
+        let path = ApiPath::api().lit("sys/seal-status");
+        self.call(Method::GET, &path, &[], NO_BODY).await
+    }
+
+    /// `POST /api/v1/sys/init` (open, once). The answer holds the unseal
+    /// shares and root token, shown only this once.
+    pub async fn init(&self, request: &InitRequest) -> Result<InitResponse, Error> {
+        let path = ApiPath::api().lit("sys/init");
+        self.call(Method::POST, &path, &[], Some(request)).await
+    }
+
+    /// `POST /api/v1/sys/unseal` (open): one share, or a reset.
+    pub async fn unseal(&self, request: &UnsealRequest) -> Result<SealStatus, Error> {
+        let path = ApiPath::api().lit("sys/unseal");
+        self.call(Method::POST, &path, &[], Some(request)).await
+    }
+
+    /// `POST /api/v1/sys/seal` (root token).
+    pub async fn seal(&self) -> Result<SealStatus, Error> {
+        let path = ApiPath::api().lit("sys/seal");
+        self.call(Method::POST, &path, &[], NO_BODY).await
+    }
+
+    /// `GET /api/v1/sys/keyring`.
+    pub async fn keyring(&self) -> Result<KeyringStatus, Error> {
+        let path = ApiPath::api().lit("sys/keyring");
+        self.call(Method::GET, &path, &[], NO_BODY).await
+    }
+
+    /// `POST /api/v1/sys/rotate-key` (root token): new writes use a new key.
+    pub async fn rotate_key(&self) -> Result<KeyringStatus, Error> {
+        let path = ApiPath::api().lit("sys/rotate-key");
+        self.call(Method::POST, &path, &[], NO_BODY).await
+    }
+
+    /// `GET /api/v1/auth/token/lookup-self`: who the client's token is.
+    pub async fn lookup_self(&self) -> Result<TokenInfo, Error> {
+        let path = ApiPath::api().lit("auth/token/lookup-self");
+        self.call(Method::GET, &path, &[], NO_BODY).await
+    }
+}
