@@ -67,4 +67,7 @@ pub trait Storage: Send + Sync + 'static {
     async fn destroy_versions(&self, env_id: i64, path: &str, versions: Option<&[i64]>) -> Result<Vec<i64>>;
     /// An environment's changes, newest first, with revision `< before` when given.
     async fn history(&self, env_id: i64, before: Option<i64>, limit: i64) -> Result<Vec<ChangeRow>>;
+
+    /// Flushes and closes connections; called once at shutdown.
+    async fn close(&self);
 }

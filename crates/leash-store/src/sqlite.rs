@@ -70,11 +70,6 @@ impl SqliteStore {
         Ok(Self { write, read })
     }
 
-    /// Closes both pools, checkpointing the WAL.
-    pub async fn close(&self) {
-        self.read.close().await;
-        self.write.close().await;
-    }
 }
 
 fn version_row(row: &SqliteRow) -> Result<VersionRow> {
@@ -595,6 +590,12 @@ impl Storage for SqliteStore {
         }
         tx.commit().await?;
         Ok(destroyed)
+    }
+
+    /// Closes both pools, checkpointing the WAL.
+    async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
     }
 
     async fn history(&self, env_id: i64, before: Option<i64>, limit: i64) -> Result<Vec<ChangeRow>> {

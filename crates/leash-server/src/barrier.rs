@@ -1,0 +1,290 @@
+//! The barrier: the only place where stored data is encrypted or decrypted,
+//! and the seal state that guards it.
+//!
+//! Key hierarchy: an *unseal key* (never stored; split into Shamir shares at
+//! init) encrypts the *root key*; the root key encrypts the *keyring*; keyring
+//! keys encrypt secret versions. While sealed, the server holds none of them,
+//! and every operation that needs the keyring fails with "sealed". Sealing
+//! drops (and so zeroizes) the root key and keyring.
+//!
+//! It must never hand plaintext to storage or to a log, and never hold key
+//! material outside types that zeroize on drop.
+
+use std::sync::{Arc, RwLock};
+
+use leash_core::api::{InitResponse, KeyInfo, KeyringStatus, SealStatus};
+use leash_core::crypto::{self, Aad, Key256, Keyring};
+use leash_core::{shamir, token};
+use leash_store::{Storage, TokenRecord};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::error::ApiError;
+use crate::time::{now_millis, rfc3339};
+
+/// Meta keys the barrier owns in storage.
+const META_SEAL_CONFIG: &str = "seal_config";
+const META_ROOT_KEY: &str = "root_key";
+const META_KEYRING: &str = "keyring";
+/// Key id written into envelopes sealed by the unseal or root key (not keyring keys).
+const OUTER_KEY_ID: u32 = 0;
+
+/// How the unseal key was split, stored in clear (it is not secret).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct SealConfig {
+    shares: u8,
+    threshold: u8,
+}
+
+enum State {
+    Uninitialized,
+    Sealed {
+        config: SealConfig,
+        shares: Vec<Zeroizing<String>>,
+    },
+    Unsealed {
+        config: SealConfig,
+        root_key: Key256,
+        keyring: Arc<Keyring>,
+    },
+}
+
+/// Seal state plus encryption; shared by every request.
+pub struct Barrier {
+    store: Arc<dyn Storage>,
+    state: RwLock<State>,
+    /// Serialises key rotation (read-modify-write of the keyring).
+    rotation: tokio::sync::Mutex<()>,
+}
+
+impl Barrier {
+    /// Reads the seal configuration; the barrier starts sealed (or uninitialised).
+    pub async fn load(store: Arc<dyn Storage>) -> Result<Self, ApiError> {
+        let state = match store.meta_get(META_SEAL_CONFIG).await? {
+            None => State::Uninitialized,
+            Some(bytes) => State::Sealed {
+                config: serde_json::from_slice(&bytes)
+                    .map_err(|e| ApiError::internal("reading the seal configuration", e))?,
+                shares: Vec::new(),
+            },
+        };
+        Ok(Self {
+            store,
+            state: RwLock::new(state),
+            rotation: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn status(&self) -> SealStatus {
+        match &*self.read_state() {
+            State::Uninitialized => SealStatus {
+                initialized: false,
+                sealed: true,
+                shares: 0,
+                threshold: 0,
+                progress: 0,
+            },
+            State::Sealed { config, shares } => SealStatus {
+                initialized: true,
+                sealed: true,
+                shares: config.shares,
+                threshold: config.threshold,
+                progress: shares.len() as u8,
+            },
+            State::Unsealed { config, .. } => SealStatus {
+                initialized: true,
+                sealed: false,
+                shares: config.shares,
+                threshold: config.threshold,
+                progress: 0,
+            },
+        }
+    }
+
+    /// The keyring, or the error a sealed or uninitialised server answers with.
+    pub fn keyring(&self) -> Result<Arc<Keyring>, ApiError> {
+        match &*self.read_state() {
+            State::Unsealed { keyring, .. } => Ok(keyring.clone()),
+            State::Sealed { .. } => Err(ApiError::sealed()),
+            State::Uninitialized => Err(ApiError::not_initialized()),
+        }
+    }
+
+    /// Creates the key hierarchy and the root token. The server stays sealed.
+    pub async fn initialize(&self, shares: u8, threshold: u8) -> Result<InitResponse, ApiError> {
+        shamir::check_params(shares, threshold)?;
+        if !matches!(*self.read_state(), State::Uninitialized) {
+            return Err(ApiError::from(leash_store::StoreError::AlreadyInitialized));
+        }
+        let now = now_millis();
+        let unseal_key = Key256::generate();
+        let root_key = Key256::generate();
+        let keyring = Keyring::new(now);
+        let printed_shares = shamir::split(&unseal_key, shares, threshold)?;
+        let config = SealConfig { shares, threshold };
+        let root_token = token::generate_token();
+        let meta = [
+            (
+                META_SEAL_CONFIG,
+                serde_json::to_vec(&config).map_err(|e| ApiError::internal("encoding the seal configuration", e))?,
+            ),
+            (
+                META_ROOT_KEY,
+                crypto::seal(&unseal_key, OUTER_KEY_ID, &Aad::RootKey, root_key.expose_secret()),
+            ),
+            (
+                META_KEYRING,
+                crypto::seal(&root_key, OUTER_KEY_ID, &Aad::Keyring, &keyring.to_bytes()),
+            ),
+        ];
+        let record = TokenRecord {
+            hash: token::token_hash(&root_token),
+            accessor: token::generate_accessor(),
+            display_name: "root".into(),
+            policies: vec!["root".into()],
+            is_root: true,
+            created_at: now,
+            expires_at: None,
+        };
+        self.store.initialize(META_SEAL_CONFIG, &meta, &record).await?;
+        *self.write_state() = State::Sealed {
+            config,
+            shares: Vec::new(),
+        };
+        tracing::info!(shares, threshold, "server initialised; it stays sealed until unsealed");
+        Ok(InitResponse {
+            unseal_shares: printed_shares.iter().map(|s| s.to_string()).collect(),
+            threshold,
+            root_token: root_token.to_string(),
+        })
+    }
+
+    /// Adds one share; unseals once the threshold is reached.
+    pub async fn submit_share(&self, share: &str) -> Result<SealStatus, ApiError> {
+        let id = shamir::share_identifier(share)?;
+        let ready = {
+            let mut state = self.write_state();
+            match &mut *state {
+                State::Uninitialized => return Err(ApiError::not_initialized()),
+                State::Unsealed { .. } => None,
+                State::Sealed { config, shares } => {
+                    if shares.iter().any(|s| shamir::share_identifier(s).ok() == Some(id)) {
+                        return Err(ApiError::bad_request(
+                            "this unseal share was already given; give a different one",
+                        ));
+                    }
+                    shares.push(Zeroizing::new(share.trim().to_owned()));
+                    (shares.len() >= config.threshold as usize).then(|| (*config, std::mem::take(shares)))
+                }
+            }
+        };
+        if let Some((config, shares)) = ready {
+            self.unseal_with(config, &shares).await?;
+        }
+        Ok(self.status())
+    }
+
+    /// Forgets the shares given so far.
+    pub fn reset_progress(&self) -> SealStatus {
+        if let State::Sealed { shares, .. } = &mut *self.write_state() {
+            shares.clear();
+        }
+        self.status()
+    }
+
+    /// Unseals with a full set of shares at once (the `--unseal-key-file` path).
+    pub async fn unseal_with_shares(&self, shares: &[Zeroizing<String>]) -> Result<(), ApiError> {
+        let config = match &*self.read_state() {
+            State::Sealed { config, .. } => *config,
+            State::Unsealed { .. } => return Ok(()),
+            State::Uninitialized => return Err(ApiError::not_initialized()),
+        };
+        self.unseal_with(config, shares).await
+    }
+
+    async fn unseal_with(&self, config: SealConfig, shares: &[Zeroizing<String>]) -> Result<(), ApiError> {
+        let failed = || {
+            ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "unseal_failed",
+                "these unseal shares do not open this server's root key (wrong, mixed or mistyped shares); \
+                 progress was reset, start again",
+            )
+        };
+        let unseal_key = shamir::combine(shares, config.threshold).map_err(|_| failed())?;
+        let sealed_root = self.meta(META_ROOT_KEY).await?;
+        let root_bytes = crypto::open(&unseal_key, &Aad::RootKey, &sealed_root).map_err(|_| failed())?;
+        let root_key = Key256::from_slice(&root_bytes)?;
+        let sealed_ring = self.meta(META_KEYRING).await?;
+        let keyring = Keyring::from_bytes(&crypto::open(&root_key, &Aad::Keyring, &sealed_ring)?)?;
+        *self.write_state() = State::Unsealed {
+            config,
+            root_key,
+            keyring: Arc::new(keyring),
+        };
+        tracing::info!("server unsealed");
+        Ok(())
+    }
+
+    async fn meta(&self, key: &str) -> Result<Vec<u8>, ApiError> {
+        self.store
+            .meta_get(key)
+            .await?
+            .ok_or_else(|| ApiError::internal("unsealing", format!("meta key {key} is missing from storage")))
+    }
+
+    /// Drops all key material; every secret route answers 503 until unsealed.
+    pub fn seal(&self) {
+        let mut state = self.write_state();
+        let config = match &*state {
+            State::Unsealed { config, .. } | State::Sealed { config, .. } => *config,
+            State::Uninitialized => return,
+        };
+        *state = State::Sealed {
+            config,
+            shares: Vec::new(),
+        };
+        tracing::info!("server sealed");
+    }
+
+    /// Adds a keyring key that new writes use; older versions stay readable.
+    pub async fn rotate_key(&self) -> Result<KeyringStatus, ApiError> {
+        let _serial = self.rotation.lock().await;
+        let (root_key, mut keyring) = match &*self.read_state() {
+            State::Unsealed { root_key, keyring, .. } => (root_key.clone(), Keyring::clone(keyring)),
+            State::Sealed { .. } => return Err(ApiError::sealed()),
+            State::Uninitialized => return Err(ApiError::not_initialized()),
+        };
+        let id = keyring.rotate(now_millis());
+        let sealed = crypto::seal(&root_key, OUTER_KEY_ID, &Aad::Keyring, &keyring.to_bytes());
+        self.store.meta_put(META_KEYRING, &sealed).await?;
+        if let State::Unsealed { keyring: live, .. } = &mut *self.write_state() {
+            *live = Arc::new(keyring);
+        }
+        tracing::info!(key_id = id, "keyring rotated");
+        self.keyring_status()
+    }
+
+    pub fn keyring_status(&self) -> Result<KeyringStatus, ApiError> {
+        let keyring = self.keyring()?;
+        Ok(KeyringStatus {
+            active_key_id: keyring.active_id(),
+            keys: keyring
+                .key_ids()
+                .into_iter()
+                .map(|(id, created_at)| KeyInfo {
+                    id,
+                    created_at: rfc3339(created_at),
+                })
+                .collect(),
+        })
+    }
+}

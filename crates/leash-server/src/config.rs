@@ -1,0 +1,133 @@
+//! Server configuration: defaults, then the config file (`--config leash.toml`),
+//! then `LEASH_*` environment variables, then command-line flags (applied by
+//! the binary). Every key of the file can be set by `LEASH_<KEY>` (upper case).
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Everything `leash server` can be told.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on (`127.0.0.1:8270`).
+    pub listen: String,
+    /// Where the embedded store keeps its files.
+    pub data_dir: PathBuf,
+    /// A storage URL overriding `data_dir` (`sqlite:///var/lib/leash/leash.db`).
+    pub storage: Option<String>,
+    /// PEM certificate chain; with `tls_key`, serve HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// A file holding unseal shares (one per line, at least the threshold):
+    /// the server unseals itself at start. Convenient, but whoever can read
+    /// the file can decrypt the store.
+    pub unseal_key_file: Option<PathBuf>,
+    /// Largest secret value in bytes.
+    pub max_value_bytes: usize,
+    /// Largest request body in bytes.
+    pub max_request_bytes: usize,
+    /// Log format: `text` or `json`.
+    pub log_format: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8270".into(),
+            data_dir: PathBuf::from("./leash-data"),
+            storage: None,
+            tls_cert: None,
+            tls_key: None,
+            unseal_key_file: None,
+            max_value_bytes: 64 * 1024,
+            max_request_bytes: 8 * 1024 * 1024,
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// The keys `LEASH_*` variables may set (others, like `LEASH_TOKEN`, belong to the CLI).
+const ENV_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "storage",
+    "tls_cert",
+    "tls_key",
+    "unseal_key_file",
+    "max_value_bytes",
+    "max_request_bytes",
+    "log_format",
+];
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid server configuration: {0}")]
+pub struct ConfigError(String);
+
+impl ServerConfig {
+    /// Defaults, then `file` (if given), then `LEASH_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(ServerConfig::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError(format!("config file {} does not exist", file.display())));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("LEASH_").only(ENV_KEYS));
+        let config: ServerConfig = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks combinations that a type cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError("tls_cert and tls_key must be given together".into()));
+        }
+        if self.max_value_bytes == 0 || self.max_value_bytes > self.max_request_bytes {
+            return Err(ConfigError(
+                "max_value_bytes must be more than 0 and at most max_request_bytes".into(),
+            ));
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(ConfigError(format!("log_format must be text or json, got {:?}", self.log_format)));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_env_layering() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("leash.toml", "listen = \"127.0.0.1:9999\"\nmax_value_bytes = 100\n")?;
+            jail.set_env("LEASH_MAX_VALUE_BYTES", "200");
+            jail.set_env("LEASH_TOKEN", "ignored-by-the-server");
+            let c = ServerConfig::load(Some(Path::new("leash.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen, "127.0.0.1:9999");
+            assert_eq!(c.max_value_bytes, 200);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn typos_and_bad_combinations_are_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "lisen = \"x\"\n")?;
+            let e = ServerConfig::load(Some(Path::new("bad.toml"))).unwrap_err().to_string();
+            assert!(e.contains("lisen"), "{e}");
+            jail.create_file("tls.toml", "tls_cert = \"c.pem\"\n")?;
+            let e = ServerConfig::load(Some(Path::new("tls.toml"))).unwrap_err().to_string();
+            assert!(e.contains("together"), "{e}");
+            Ok(())
+        });
+    }
+}

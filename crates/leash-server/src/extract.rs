@@ -1,0 +1,113 @@
+//! JSON body and query extractors whose failures are API errors.
+//!
+//! Axum's own extractors answer bad input with plain text; these answer with
+//! the JSON error shape, name the offending field, and never echo the input
+//! (a malformed value could be a secret).
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequest, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON request body.
+pub struct ApiJson<T>(pub T);
+
+/// Query parameters.
+pub struct ApiQuery<T>(pub T);
+
+/// serde's "invalid type/value/length" messages quote the offending input
+/// (`integer `5``, `string "abc"`); keep only what was expected.
+fn redact(message: &str) -> String {
+    for kind in ["invalid type", "invalid value", "invalid length"] {
+        if message.starts_with(kind) {
+            return match message.find(", expected ") {
+                Some(i) => format!("{kind}, expected {}", &message[i + ", expected ".len()..]),
+                None => kind.to_owned(),
+            };
+        }
+    }
+    message.to_owned()
+}
+
+fn describe<E: std::fmt::Display>(err: &serde_path_to_error::Error<E>) -> String {
+    let path = err.path().to_string();
+    let inner = redact(&err.inner().to_string());
+    if path == "." || path.is_empty() {
+        inner
+    } else {
+        format!("field `{path}`: {inner}")
+    }
+}
+
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(_) => {
+            ApiError::too_large("the request body is larger than the server's max_request_bytes")
+        }
+        other => ApiError::bad_request(format!("cannot read the request body: {other}")),
+    })
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let code = if e.inner().is_data() { "invalid_request" } else { "invalid_json" };
+        ApiError::new(StatusCode::BAD_REQUEST, code, format!("malformed JSON body: {}", describe(&e)))
+    })
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(req, state).await?;
+        Ok(ApiJson(parse_json(&bytes)?))
+    }
+}
+
+/// `Option<ApiJson<T>>`: `None` for an empty body, for routes whose body is optional.
+impl<S: Send + Sync, T: DeserializeOwned> OptionalFromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let bytes = body_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        Ok(Some(ApiJson(parse_json(&bytes)?)))
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        let value = serde_path_to_error::deserialize(de)
+            .map_err(|e| ApiError::bad_request(format!("bad query parameter: {}", describe(&e))))?;
+        Ok(ApiQuery(value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redaction_drops_quoted_input() {
+        assert_eq!(
+            redact("invalid type: integer `123456`, expected a string at line 1 column 9"),
+            "invalid type, expected a string at line 1 column 9"
+        );
+        assert_eq!(
+            redact("invalid value: string \"hunter2\", expected u8"),
+            "invalid value, expected u8"
+        );
+        assert_eq!(redact("missing field `value`"), "missing field `value`");
+    }
+}

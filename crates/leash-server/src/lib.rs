@@ -1,0 +1,249 @@
+//! `leash-server`: the Leash HTTP server.
+//!
+//! It owns the HTTP API ([`routes`]), authentication ([`auth`]), the single
+//! authorization function ([`authz`]), the barrier that does all encryption
+//! and holds the seal state ([`barrier`]), and the secrets service that turns
+//! requests into storage change sets ([`service`]).
+//!
+//! Invariants: plaintext values exist only between the barrier and the HTTP
+//! response; they never reach storage, logs or errors. Every data route takes
+//! an authenticated caller and calls `authz::authorize` before it acts.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod authz;
+pub mod barrier;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod hardening;
+pub mod routes;
+pub mod service;
+pub mod state;
+pub mod time;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use leash_store::{SqliteStore, Storage};
+use zeroize::Zeroizing;
+
+pub use config::ServerConfig;
+pub use routes::app;
+pub use state::{AppState, Limits};
+
+use barrier::Barrier;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("cannot open storage: {0}")]
+    Store(#[from] leash_store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+    #[error("cannot load TLS certificate/key: {0}")]
+    Tls(std::io::Error),
+    #[error("cannot read the unseal key file {path}: {reason}")]
+    UnsealFile { path: String, reason: String },
+    #[error("unsupported storage URL {0:?}: use sqlite:///path/to/leash.db")]
+    StorageUrl(String),
+    #[error("{0}")]
+    Startup(String),
+}
+
+/// A running server.
+pub struct Server {
+    /// The address it listens on (useful with port 0).
+    pub local_addr: SocketAddr,
+    /// Whether it serves HTTPS.
+    pub tls: bool,
+    /// The root token of a `--dev` server; `None` otherwise.
+    pub dev_root_token: Option<Zeroizing<String>>,
+    state: AppState,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dev_dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// The base URL clients use.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr)
+    }
+
+    /// The shared state (for tests that drive internals).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish, and returns.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        let _ = self.shutdown.send(true);
+        let result = self.task.await.map_err(std::io::Error::other)?;
+        self.state.store_close().await;
+        result
+    }
+}
+
+impl AppState {
+    async fn store_close(&self) {
+        self.store.close().await;
+    }
+}
+
+async fn open_store(config: &ServerConfig, dev_dir: Option<&Path>) -> Result<Arc<dyn Storage>, ServerError> {
+    let store = match (dev_dir, &config.storage) {
+        (Some(dir), _) => SqliteStore::open_dir(dir).await?,
+        (None, Some(url)) => {
+            let path = url
+                .strip_prefix("sqlite://")
+                .ok_or_else(|| ServerError::StorageUrl(url.clone()))?;
+            SqliteStore::open_file(Path::new(path)).await?
+        }
+        (None, None) => SqliteStore::open_dir(&config.data_dir).await?,
+    };
+    Ok(Arc::new(store))
+}
+
+/// Reads unseal shares from a file: one per line, blank lines and `#` comments skipped.
+fn read_unseal_file(path: &Path) -> Result<Vec<Zeroizing<String>>, ServerError> {
+    use std::os::unix::fs::PermissionsExt;
+    let fail = |reason: String| ServerError::UnsealFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        tracing::warn!(
+            file = %path.display(),
+            "the unseal key file is readable by group or others; restrict it to mode 0600"
+        );
+    }
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?);
+    let shares: Vec<_> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| Zeroizing::new(l.to_owned()))
+        .collect();
+    if shares.is_empty() {
+        return Err(fail("it holds no unseal share".into()));
+    }
+    Ok(shares)
+}
+
+/// Opens storage, prepares the barrier and starts serving. With `dev`, the
+/// store is a throwaway temp directory, initialised and unsealed, and the
+/// root token is returned in [`Server::dev_root_token`].
+pub async fn start(config: ServerConfig, dev: bool) -> Result<Server, ServerError> {
+    config.validate()?;
+    let dev_dir = if dev {
+        Some(tempfile::Builder::new().prefix("leash-dev-").tempdir().map_err(|e| {
+            ServerError::Startup(format!("cannot create a temporary directory for --dev: {e}"))
+        })?)
+    } else {
+        None
+    };
+    let store = open_store(&config, dev_dir.as_ref().map(|d| d.path())).await?;
+    let barrier = Arc::new(
+        Barrier::load(store.clone())
+            .await
+            .map_err(|e| ServerError::Startup(e.message))?,
+    );
+    let mut dev_root_token = None;
+    if dev {
+        let init = barrier
+            .initialize(1, 1)
+            .await
+            .map_err(|e| ServerError::Startup(e.message))?;
+        barrier
+            .unseal_with_shares(&[Zeroizing::new(init.unseal_shares[0].clone())])
+            .await
+            .map_err(|e| ServerError::Startup(e.message))?;
+        dev_root_token = Some(Zeroizing::new(init.root_token));
+    } else if let Some(file) = &config.unseal_key_file {
+        tracing::warn!(
+            file = %file.display(),
+            "auto-unsealing from a key file: anyone who can read this file and the data directory can decrypt every secret"
+        );
+        let shares = read_unseal_file(file)?;
+        barrier
+            .unseal_with_shares(&shares)
+            .await
+            .map_err(|e| ServerError::UnsealFile {
+                path: file.display().to_string(),
+                reason: e.message,
+            })?;
+    }
+    let state = AppState {
+        store,
+        barrier,
+        limits: Limits {
+            max_value_bytes: config.max_value_bytes,
+            max_request_bytes: config.max_request_bytes,
+        },
+    };
+    let listener = std::net::TcpListener::bind(&config.listen).map_err(|source| ServerError::Listen {
+        addr: config.listen.clone(),
+        source,
+    })?;
+    listener.set_nonblocking(true).map_err(|source| ServerError::Listen {
+        addr: config.listen.clone(),
+        source,
+    })?;
+    let local_addr = listener.local_addr().map_err(|source| ServerError::Listen {
+        addr: config.listen.clone(),
+        source,
+    })?;
+    let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
+    let router = app(state.clone());
+    let tls = config.tls_cert.is_some();
+    let task = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let tls_config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .map_err(ServerError::Tls)?;
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                let _ = shutdown_rx.wait_for(|stop| *stop).await;
+                stopper.graceful_shutdown(Some(Duration::from_secs(30)));
+            });
+            let server = axum_server::from_tcp_rustls(listener, tls_config)
+                .map_err(|source| ServerError::Listen {
+                    addr: config.listen.clone(),
+                    source,
+                })?
+                .handle(handle);
+            tokio::spawn(async move { server.serve(router.into_make_service()).await })
+        }
+        _ => {
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(|source| ServerError::Listen {
+                addr: config.listen.clone(),
+                source,
+            })?;
+            tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async move {
+                        let _ = shutdown_rx.wait_for(|stop| *stop).await;
+                    })
+                    .await
+            })
+        }
+    };
+    Ok(Server {
+        local_addr,
+        tls,
+        dev_root_token,
+        state,
+        shutdown,
+        task,
+        _dev_dir: dev_dir,
+    })
+}

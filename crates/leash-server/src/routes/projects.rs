@@ -1,0 +1,122 @@
+//! Projects and environments: create, list, delete.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use leash_core::api::{CreateNamed, EnvInfo, EnvList, ProjectInfo, ProjectList};
+use leash_core::names::{EnvName, ProjectName};
+
+use crate::auth::Caller;
+use crate::authz::{Capability, Resource, authorize};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::service;
+use crate::state::AppState;
+use crate::time::{now_millis, rfc3339};
+
+fn env_info(row: leash_store::EnvRow) -> EnvInfo {
+    EnvInfo {
+        name: row.name,
+        revision: row.revision,
+        created_at: rfc3339(row.created_at),
+    }
+}
+
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<ProjectList>, ApiError> {
+    authorize(&caller, Capability::List, Resource::Project(None))?;
+    let projects = state
+        .store
+        .project_list()
+        .await?
+        .into_iter()
+        .map(|p| ProjectInfo {
+            name: p.name,
+            created_at: rfc3339(p.created_at),
+        })
+        .collect();
+    Ok(Json(ProjectList { projects }))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateNamed>,
+) -> Result<(StatusCode, Json<ProjectInfo>), ApiError> {
+    let name = ProjectName::parse(&req.name)?;
+    authorize(&caller, Capability::Admin, Resource::Project(Some(name.as_str())))?;
+    let row = state.store.project_create(name.as_str(), now_millis()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ProjectInfo {
+            name: row.name,
+            created_at: rfc3339(row.created_at),
+        }),
+    ))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(project): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    authorize(&caller, Capability::Admin, Resource::Project(Some(&project)))?;
+    let (_, row) = service::project(&state, &project).await?;
+    state.store.project_delete(row.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn list_envs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(project): Path<String>,
+) -> Result<Json<EnvList>, ApiError> {
+    authorize(
+        &caller,
+        Capability::List,
+        Resource::Environment {
+            project: &project,
+            env: None,
+        },
+    )?;
+    let (_, row) = service::project(&state, &project).await?;
+    let envs = state.store.env_list(row.id).await?.into_iter().map(env_info).collect();
+    Ok(Json(EnvList { envs }))
+}
+
+pub async fn create_env(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(project): Path<String>,
+    ApiJson(req): ApiJson<CreateNamed>,
+) -> Result<(StatusCode, Json<EnvInfo>), ApiError> {
+    let name = EnvName::parse(&req.name)?;
+    authorize(
+        &caller,
+        Capability::Admin,
+        Resource::Environment {
+            project: &project,
+            env: Some(name.as_str()),
+        },
+    )?;
+    let (_, row) = service::project(&state, &project).await?;
+    let env = state.store.env_create(row.id, name.as_str(), now_millis()).await?;
+    Ok((StatusCode::CREATED, Json(env_info(env))))
+}
+
+pub async fn delete_env(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, env)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    authorize(
+        &caller,
+        Capability::Admin,
+        Resource::Environment {
+            project: &project,
+            env: Some(&env),
+        },
+    )?;
+    let env = service::environment(&state, &project, &env).await?;
+    state.store.env_delete(env.row.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,301 @@
+//! Secrets of one environment: read, list, write, change sets, delete,
+//! undelete, destroy, history and rollback. Handlers validate, authorize and
+//! delegate to [`crate::service`]; they hold no storage or crypto logic.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use leash_core::api::{
+    ChangeKind, ChangeRequest, ChangeResult, DestroyRequest, DestroyResult, History, RollbackRequest, SecretList,
+    SecretMetadata, SecretValue, SecretWrite, VersionInfo,
+};
+use leash_core::names::{PathPrefix, SecretPath};
+use leash_store::Selector;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::auth::Caller;
+use crate::authz::{Capability, Resource, authorize};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::service::{self, WriteMeta, WriteOp};
+use crate::state::AppState;
+use crate::time::rfc3339;
+
+type EnvPath = Path<(String, String)>;
+type SecretAt = Path<(String, String, String)>;
+
+fn secret<'a>(project: &'a str, env: &'a str, path: &'a str) -> Resource<'a> {
+    Resource::Secret { project, env, path }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadQuery {
+    version: Option<i64>,
+    at_revision: Option<i64>,
+}
+
+pub async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, env, path)): SecretAt,
+    ApiQuery(q): ApiQuery<ReadQuery>,
+) -> Result<Json<SecretValue>, ApiError> {
+    let path = SecretPath::parse(&path)?;
+    authorize(&caller, Capability::Read, secret(&project, &env, path.as_str()))?;
+    let selector = match (q.version, q.at_revision) {
+        (Some(_), Some(_)) => return Err(ApiError::bad_request("give either version or at_revision, not both")),
+        (Some(v), None) if v < 1 => return Err(ApiError::bad_request("version must be 1 or more")),
+        (Some(v), None) => Selector::Version(v),
+        (None, Some(r)) => Selector::AtRevision(r),
+        (None, None) => Selector::Current,
+    };
+    let env = service::environment(&state, &project, &env).await?;
+    let keyring = state.barrier.keyring()?;
+    Ok(Json(service::read(&state, &keyring, &env, &path, selector).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    prefix: Option<String>,
+    #[serde(default)]
+    include_values: bool,
+    #[serde(default)]
+    at_revision: Option<i64>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, env)): EnvPath,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<SecretList>, ApiError> {
+    let prefix = PathPrefix::parse(q.prefix.as_deref().unwrap_or(""))?;
+    authorize(&caller, Capability::List, secret(&project, &env, prefix.as_str()))?;
+    if q.include_values {
+        authorize(&caller, Capability::Read, secret(&project, &env, prefix.as_str()))?;
+    }
+    let env = service::environment(&state, &project, &env).await?;
+    let keyring = state.barrier.keyring()?;
+    let with_values = q.include_values.then_some(&*keyring);
+    let (revision, secrets) = service::list(&state, with_values, &env, &prefix, q.at_revision).await?;
+    Ok(Json(SecretList { revision, secrets }))
+}
+
+pub async fn put(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, env, path)): SecretAt,
+    ApiJson(req): ApiJson<SecretWrite>,
+) -> Result<Json<ChangeResult>, ApiError> {
+    let path = SecretPath::parse(&path)?;
+    authorize(&caller, Capability::Write, secret(&project, &env, path.as_str()))?;
+    let env = service::environment(&state, &project, &env).await?;
+    let keyring = state.barrier.keyring()?;
+    let op = WriteOp::Set {
+        path,
+        value: Zeroizing::new(req.value),
+        description: req.description,
+    };
+    let meta = WriteMeta {
+        actor: caller.actor(),
+        message: None,
+        cas: req.cas,
+    };
+    Ok(Json(service::write(&state, &keyring, &env, vec![op], meta).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CasQuery {
+    #[serde(default)]
+    cas: Option<i64>,
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, env, path)): SecretAt,
+    ApiQuery(q): ApiQuery<CasQuery>,
+) -> Result<Json<ChangeResult>, ApiError> {
+    let path = SecretPath::parse(&path)?;
+    authorize(&caller, Capability::Delete, secret(&project, &env, path.as_str()))?;
+    let env = service::environment(&state, &project, &env).await?;
+    let keyring = state.barrier.keyring()?;
+    let meta = WriteMeta {
+        actor: caller.actor(),
+        message: None,
+        cas: q.cas,
+    };
+    Ok(Json(service::write(&state, &keyring, &env, vec![WriteOp::Delete { path }], meta).await?))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UndeleteRequest {
+    #[serde(default)]
+    cas: Option<i64>,
+}
+
+pub async fn undelete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, env, path)): SecretAt,
+    body: Option<ApiJson<UndeleteRequest>>,
+) -> Result<Json<ChangeResult>, ApiError> {
+    let path = SecretPath::parse(&path)?;
+    authorize(&caller, Capability::Write, secret(&project, &env, path.as_str()))?;
+    let env = service::environment(&state, &project, &env).await?;
+    let keyring = state.barrier.keyring()?;
+    let meta = WriteMeta {
+        actor: caller.actor(),
+        message: None,
+        cas: body.map(|ApiJson(b)| b).unwrap_or_default().cas,
+    };
+    Ok(Json(service::write(&state, &keyring, &env, vec![WriteOp::Undelete { path }], meta).await?))
+}
+
+pub async fn destroy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, env, path)): SecretAt,
+    body: Option<ApiJson<DestroyRequest>>,
+) -> Result<Json<DestroyResult>, ApiError> {
+    let path = SecretPath::parse(&path)?;
+    authorize(&caller, Capability::Destroy, secret(&project, &env, path.as_str()))?;
+    let env = service::environment(&state, &project, &env).await?;
+    let req = body.map(|ApiJson(b)| b).unwrap_or_default();
+    let destroyed = state
+        .store
+        .destroy_versions(env.row.id, path.as_str(), req.versions.as_deref())
+        .await?;
+    Ok(Json(DestroyResult {
+        path: path.as_str().to_owned(),
+        destroyed,
+    }))
+}
+
+pub async fn metadata(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, env, path)): SecretAt,
+) -> Result<Json<SecretMetadata>, ApiError> {
+    let path = SecretPath::parse(&path)?;
+    authorize(&caller, Capability::List, secret(&project, &env, path.as_str()))?;
+    let env = service::environment(&state, &project, &env).await?;
+    let (head, versions) = state
+        .store
+        .secret_versions(env.row.id, path.as_str())
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("secret {path} not found in {}/{}", env.project, env.env)))?;
+    let current = (!head.deleted).then_some(head.latest_version);
+    Ok(Json(SecretMetadata {
+        env_var: path.env_var_name(),
+        path: head.path,
+        description: head.description,
+        current_version: current,
+        versions: versions
+            .into_iter()
+            .map(|v| VersionInfo {
+                version: v.version,
+                revision: v.revision,
+                actor: v.actor,
+                created_at: rfc3339(v.created_at),
+                current: Some(v.version) == current,
+                destroyed: v.destroyed,
+            })
+            .collect(),
+    }))
+}
+
+pub async fn changes(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, env)): EnvPath,
+    ApiJson(req): ApiJson<ChangeRequest>,
+) -> Result<Json<ChangeResult>, ApiError> {
+    let mut ops = Vec::with_capacity(req.changes.len());
+    for change in req.changes {
+        let path = SecretPath::parse(&change.path)?;
+        let (capability, op) = match change.kind {
+            ChangeKind::Set { value, description } => (
+                Capability::Write,
+                WriteOp::Set {
+                    path,
+                    value: Zeroizing::new(value),
+                    description,
+                },
+            ),
+            ChangeKind::Delete => (Capability::Delete, WriteOp::Delete { path }),
+        };
+        ops.push((capability, op));
+    }
+    for (capability, op) in &ops {
+        authorize(&caller, *capability, secret(&project, &env, op.path().as_str()))?;
+    }
+    let env = service::environment(&state, &project, &env).await?;
+    let keyring = state.barrier.keyring()?;
+    let meta = WriteMeta {
+        actor: caller.actor(),
+        message: req.message,
+        cas: req.cas,
+    };
+    let ops = ops.into_iter().map(|(_, op)| op).collect();
+    Ok(Json(service::write(&state, &keyring, &env, ops, meta).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    before: Option<i64>,
+}
+
+pub async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, env)): EnvPath,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> Result<Json<History>, ApiError> {
+    authorize(&caller, Capability::List, secret(&project, &env, ""))?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
+    }
+    let env = service::environment(&state, &project, &env).await?;
+    let changes = state
+        .store
+        .history(env.row.id, q.before, limit)
+        .await?
+        .into_iter()
+        .map(|c| leash_core::api::Change {
+            revision: c.revision,
+            actor: c.actor,
+            message: c.message,
+            created_at: rfc3339(c.created_at),
+            entries: c.entries.into_iter().map(service::change_entry).collect(),
+        })
+        .collect();
+    Ok(Json(History { changes }))
+}
+
+pub async fn rollback(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, env)): EnvPath,
+    ApiJson(req): ApiJson<RollbackRequest>,
+) -> Result<Json<ChangeResult>, ApiError> {
+    authorize(&caller, Capability::Write, secret(&project, &env, ""))?;
+    let env = service::environment(&state, &project, &env).await?;
+    let keyring = state.barrier.keyring()?;
+    let meta = WriteMeta {
+        actor: caller.actor(),
+        message: req.message,
+        cas: req.cas,
+    };
+    Ok(Json(service::rollback(&state, keyring, &env, req.to, meta).await?))
+}

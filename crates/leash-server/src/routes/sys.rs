@@ -1,0 +1,81 @@
+//! `/api/v1/sys/*` and token self-lookup: health, init, seal and unseal, keyring.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use leash_core::api::{Health, InitRequest, KeyringStatus, SealStatus, TokenInfo, UnsealRequest};
+
+use crate::auth::Caller;
+use crate::authz::{Capability, Resource, authorize};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::state::AppState;
+use crate::time::rfc3339;
+
+pub async fn health(State(state): State<AppState>) -> Response {
+    let status = state.barrier.status();
+    let code = match (status.initialized, status.sealed) {
+        (false, _) => StatusCode::NOT_IMPLEMENTED,
+        (true, true) => StatusCode::SERVICE_UNAVAILABLE,
+        (true, false) => StatusCode::OK,
+    };
+    let body = Health {
+        initialized: status.initialized,
+        sealed: status.sealed,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    (code, Json(body)).into_response()
+}
+
+pub async fn seal_status(State(state): State<AppState>) -> Json<SealStatus> {
+    Json(state.barrier.status())
+}
+
+pub async fn init(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<InitRequest>,
+) -> Result<Json<leash_core::api::InitResponse>, ApiError> {
+    Ok(Json(state.barrier.initialize(req.shares, req.threshold).await?))
+}
+
+pub async fn unseal(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<UnsealRequest>,
+) -> Result<Json<SealStatus>, ApiError> {
+    if req.reset {
+        return Ok(Json(state.barrier.reset_progress()));
+    }
+    let share = req
+        .share
+        .ok_or_else(|| ApiError::bad_request("give `share` (one unseal share) or `reset: true`"))?;
+    Ok(Json(state.barrier.submit_share(&share).await?))
+}
+
+pub async fn seal(State(state): State<AppState>, caller: Caller) -> Result<Json<SealStatus>, ApiError> {
+    authorize(&caller, Capability::Admin, Resource::System)?;
+    state.barrier.seal();
+    Ok(Json(state.barrier.status()))
+}
+
+pub async fn keyring(State(state): State<AppState>, caller: Caller) -> Result<Json<KeyringStatus>, ApiError> {
+    authorize(&caller, Capability::Admin, Resource::System)?;
+    Ok(Json(state.barrier.keyring_status()?))
+}
+
+pub async fn rotate_key(State(state): State<AppState>, caller: Caller) -> Result<Json<KeyringStatus>, ApiError> {
+    authorize(&caller, Capability::Admin, Resource::System)?;
+    Ok(Json(state.barrier.rotate_key().await?))
+}
+
+pub async fn lookup_self(caller: Caller) -> Json<TokenInfo> {
+    let t = caller.token;
+    Json(TokenInfo {
+        accessor: t.accessor,
+        display_name: t.display_name,
+        policies: t.policies,
+        root: t.is_root,
+        created_at: rfc3339(t.created_at),
+        expires_at: t.expires_at.map(rfc3339),
+    })
+}

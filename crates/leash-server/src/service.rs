@@ -1,0 +1,363 @@
+//! The secrets service: turns API requests into storage change sets and back,
+//! calling the barrier to encrypt on the way down and decrypt on the way up.
+//!
+//! It owns the rules that span several storage calls: next version numbers
+//! (with retry when a concurrent writer got there first), size limits,
+//! point-in-time reads and rollback. It never decides *who* may act (that is
+//! `authz`) and never lets a plaintext value reach storage or a log.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use leash_core::api::{ChangeEntry, ChangeResult, SecretSummary, SecretValue};
+use leash_core::crypto::{Aad, Keyring};
+use leash_core::names::{EnvName, PathPrefix, ProjectName, SecretPath};
+use leash_store::{Applied, AppliedEntry, EnvRow, NewChange, Op, Selector, StoreError, VersionRow};
+use zeroize::Zeroizing;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::time::{now_millis, rfc3339};
+
+/// How often a write is retried when another writer bumped a version first.
+const WRITE_ATTEMPTS: usize = 8;
+
+/// A validated environment address with its storage row.
+pub struct EnvRef {
+    pub project: ProjectName,
+    pub env: EnvName,
+    pub row: EnvRow,
+}
+
+/// One requested operation, validated but not yet encrypted.
+pub enum WriteOp {
+    Set {
+        path: SecretPath,
+        value: Zeroizing<String>,
+        description: Option<String>,
+    },
+    Delete {
+        path: SecretPath,
+    },
+    Undelete {
+        path: SecretPath,
+    },
+}
+
+impl WriteOp {
+    pub fn path(&self) -> &SecretPath {
+        match self {
+            WriteOp::Set { path, .. } | WriteOp::Delete { path } | WriteOp::Undelete { path } => path,
+        }
+    }
+}
+
+/// Who writes, why, and against which revision.
+pub struct WriteMeta<'a> {
+    pub actor: &'a str,
+    pub message: Option<String>,
+    pub cas: Option<i64>,
+}
+
+/// Looks up a project by name (404 if absent).
+pub async fn project(state: &AppState, name: &str) -> Result<(ProjectName, leash_store::ProjectRow), ApiError> {
+    let name = ProjectName::parse(name)?;
+    let row = state
+        .store
+        .project_get(name.as_str())
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("project {name} not found")))?;
+    Ok((name, row))
+}
+
+/// Looks up an environment by project and name (404 naming which is absent).
+pub async fn environment(state: &AppState, project: &str, env: &str) -> Result<EnvRef, ApiError> {
+    let (project, project_row) = self::project(state, project).await?;
+    let env = EnvName::parse(env)?;
+    let row = state
+        .store
+        .env_get(project_row.id, env.as_str())
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("environment {env} not found in project {project}")))?;
+    Ok(EnvRef { project, env, row })
+}
+
+fn aad<'a>(env: &'a EnvRef, path: &'a str, version: i64) -> Aad<'a> {
+    Aad::SecretVersion {
+        project: env.project.as_str(),
+        env: env.env.as_str(),
+        path,
+        version,
+    }
+}
+
+/// Checks a value against the configured limit (413 naming the path).
+pub fn check_value_size(state: &AppState, path: &SecretPath, value: &str) -> Result<(), ApiError> {
+    let limit = state.limits.max_value_bytes;
+    if value.len() > limit {
+        return Err(ApiError::too_large(format!(
+            "the value of {path} is {} bytes; the limit is {limit} bytes (max_value_bytes)",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a change message or description length.
+pub fn check_text(what: &str, text: &Option<String>) -> Result<(), ApiError> {
+    const MAX: usize = 4096;
+    match text {
+        Some(t) if t.len() > MAX => Err(ApiError::bad_request(format!("{what} is longer than {MAX} bytes"))),
+        _ => Ok(()),
+    }
+}
+
+/// Applies `ops` as one atomic change, encrypting each new version under the
+/// active keyring key bound to its project/env/path/version.
+pub async fn write(
+    state: &AppState,
+    keyring: &Keyring,
+    env: &EnvRef,
+    ops: Vec<WriteOp>,
+    meta: WriteMeta<'_>,
+) -> Result<ChangeResult, ApiError> {
+    if ops.is_empty() {
+        return Err(ApiError::bad_request("a change must contain at least one operation"));
+    }
+    check_text("the change message", &meta.message)?;
+    let mut seen = BTreeSet::new();
+    for op in &ops {
+        if !seen.insert(op.path().as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "path {} appears more than once in one change",
+                op.path()
+            )));
+        }
+        if let WriteOp::Set { path, value, description } = op {
+            check_value_size(state, path, value)?;
+            check_text("a description", description)?;
+        }
+    }
+    let paths: Vec<String> = ops.iter().map(|op| op.path().as_str().to_owned()).collect();
+    for _ in 0..WRITE_ATTEMPTS {
+        let heads: BTreeMap<String, i64> = state
+            .store
+            .heads(env.row.id, &paths)
+            .await?
+            .into_iter()
+            .map(|h| (h.path, h.latest_version))
+            .collect();
+        let store_ops = ops
+            .iter()
+            .map(|op| match op {
+                WriteOp::Set {
+                    path,
+                    value,
+                    description,
+                } => {
+                    let version = heads.get(path.as_str()).copied().unwrap_or(0) + 1;
+                    Op::Set {
+                        path: path.as_str().to_owned(),
+                        version,
+                        key_id: keyring.active_id(),
+                        ciphertext: keyring.seal(&aad(env, path.as_str(), version), value.as_bytes()),
+                        description: description.clone(),
+                    }
+                }
+                WriteOp::Delete { path } => Op::Delete {
+                    path: path.as_str().to_owned(),
+                },
+                WriteOp::Undelete { path } => Op::Undelete {
+                    path: path.as_str().to_owned(),
+                },
+            })
+            .collect();
+        let change = NewChange {
+            env_id: env.row.id,
+            expected_revision: meta.cas,
+            actor: meta.actor.to_owned(),
+            message: meta.message.clone(),
+            created_at: now_millis(),
+            ops: store_ops,
+        };
+        match state.store.apply_change(change).await {
+            Ok(applied) => return Ok(change_result(applied)),
+            Err(StoreError::VersionConflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::conflict(
+        "the secrets were being written by others too often; try again",
+    ))
+}
+
+fn change_result(applied: Applied) -> ChangeResult {
+    ChangeResult {
+        revision: applied.revision,
+        entries: applied.entries.into_iter().map(change_entry).collect(),
+    }
+}
+
+/// A stored change entry as the API shows it.
+pub fn change_entry(e: AppliedEntry) -> ChangeEntry {
+    ChangeEntry {
+        path: e.path,
+        action: e.action.as_str().to_owned(),
+        version: e.version,
+    }
+}
+
+/// Checks an `at_revision` against the environment's history.
+pub fn check_revision(env: &EnvRef, revision: i64) -> Result<(), ApiError> {
+    if revision < 0 {
+        return Err(ApiError::bad_request("at_revision must be 0 or more"));
+    }
+    if revision > env.row.revision {
+        return Err(ApiError::not_found(format!(
+            "revision {revision} does not exist: environment {} is at revision {}",
+            env.env, env.row.revision
+        )));
+    }
+    Ok(())
+}
+
+fn decrypt(keyring: &Keyring, env: &EnvRef, row: &VersionRow) -> Result<String, ApiError> {
+    let Some(ciphertext) = &row.ciphertext else {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "destroyed",
+            format!("version {} of {} was destroyed", row.version, row.path),
+        ));
+    };
+    let plain = keyring.open(&aad(env, &row.path, row.version), ciphertext).map_err(|e| {
+        ApiError::internal(
+            "decrypting a secret",
+            format!("{e} (project {}, env {}, path {}, version {})", env.project, env.env, row.path, row.version),
+        )
+    })?;
+    String::from_utf8(plain.to_vec()).map_err(|_| ApiError::internal("decoding a secret", "stored value is not UTF-8"))
+}
+
+/// Reads one version of one secret, decrypted.
+pub async fn read(
+    state: &AppState,
+    keyring: &Keyring,
+    env: &EnvRef,
+    path: &SecretPath,
+    selector: Selector,
+) -> Result<SecretValue, ApiError> {
+    if let Selector::AtRevision(r) = selector {
+        check_revision(env, r)?;
+    }
+    let row = state
+        .store
+        .read_version(env.row.id, path.as_str(), selector)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(match selector {
+                Selector::Current => format!("secret {path} not found in {}/{}", env.project, env.env),
+                Selector::Version(n) => format!("version {n} of secret {path} not found"),
+                Selector::AtRevision(r) => format!("secret {path} did not exist at revision {r}"),
+            })
+        })?;
+    let value = decrypt(keyring, env, &row)?;
+    Ok(SecretValue {
+        env_var: path.env_var_name(),
+        path: row.path,
+        version: row.version,
+        revision: row.revision,
+        value,
+        description: row.description,
+        created_at: rfc3339(row.created_at),
+    })
+}
+
+/// Lists the live secrets under `prefix`, with values when `keyring` is given.
+pub async fn list(
+    state: &AppState,
+    keyring: Option<&Keyring>,
+    env: &EnvRef,
+    prefix: &PathPrefix,
+    at_revision: Option<i64>,
+) -> Result<(i64, Vec<SecretSummary>), ApiError> {
+    if let Some(r) = at_revision {
+        check_revision(env, r)?;
+    }
+    let (revision, rows) = state
+        .store
+        .list_state(env.row.id, at_revision, keyring.is_some())
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let path = SecretPath::parse(&row.path)?;
+        if !path.is_in(prefix) {
+            continue;
+        }
+        let value = match keyring {
+            Some(k) if !row.destroyed => Some(decrypt(k, env, &row)?),
+            _ => None,
+        };
+        out.push(SecretSummary {
+            env_var: path.env_var_name(),
+            path: row.path,
+            version: row.version,
+            description: row.description,
+            updated_at: rfc3339(row.created_at),
+            value,
+        });
+    }
+    Ok((revision, out))
+}
+
+/// Restores the environment's state at revision `to` as a new change: paths
+/// that differ get a new version carrying the old value; paths that did not
+/// exist then are deleted.
+pub async fn rollback(
+    state: &AppState,
+    keyring: Arc<Keyring>,
+    env: &EnvRef,
+    to: i64,
+    meta: WriteMeta<'_>,
+) -> Result<ChangeResult, ApiError> {
+    check_revision(env, to)?;
+    let (_, then) = state.store.list_state(env.row.id, Some(to), true).await?;
+    let (_, now) = state.store.list_state(env.row.id, None, false).await?;
+    let now_versions: BTreeMap<&str, i64> = now.iter().map(|v| (v.path.as_str(), v.version)).collect();
+    let mut ops = Vec::new();
+    for row in &then {
+        if now_versions.get(row.path.as_str()) == Some(&row.version) {
+            continue;
+        }
+        if row.destroyed {
+            return Err(ApiError::conflict(format!(
+                "cannot roll back to revision {to}: version {} of {} was destroyed",
+                row.version, row.path
+            )));
+        }
+        ops.push(WriteOp::Set {
+            path: SecretPath::parse(&row.path)?,
+            value: Zeroizing::new(decrypt(&keyring, env, row)?),
+            description: None,
+        });
+    }
+    let then_paths: BTreeSet<&str> = then.iter().map(|v| v.path.as_str()).collect();
+    for row in &now {
+        if !then_paths.contains(row.path.as_str()) {
+            ops.push(WriteOp::Delete {
+                path: SecretPath::parse(&row.path)?,
+            });
+        }
+    }
+    if ops.is_empty() {
+        return Err(ApiError::conflict(format!(
+            "environment {} already matches revision {to}; nothing to roll back",
+            env.env
+        )));
+    }
+    let meta = WriteMeta {
+        message: meta.message.or_else(|| Some(format!("rollback to revision {to}"))),
+        ..meta
+    };
+    write(state, &keyring, env, ops, meta).await
+}

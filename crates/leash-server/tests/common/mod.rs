@@ -1,0 +1,122 @@
+//! Test harness: start a real server on 127.0.0.1:0 and talk HTTP to it.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use leash_server::{Server, ServerConfig};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub struct TestServer {
+    pub server: Server,
+    pub url: String,
+    pub token: String,
+    pub http: reqwest::Client,
+}
+
+pub fn config(dir: Option<&Path>) -> ServerConfig {
+    ServerConfig {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.map(Path::to_path_buf).unwrap_or_default(),
+        ..ServerConfig::default()
+    }
+}
+
+/// A `--dev` server: initialised, unsealed, with its root token.
+pub async fn dev() -> TestServer {
+    let server = leash_server::start(config(None), true).await.unwrap();
+    let token = server.dev_root_token.as_ref().unwrap().to_string();
+    let url = server.url();
+    TestServer {
+        server,
+        url,
+        token,
+        http: reqwest::Client::new(),
+    }
+}
+
+/// A sealed, uninitialised server on `dir`.
+pub async fn fresh(dir: &Path) -> TestServer {
+    let server = leash_server::start(config(Some(dir)), false).await.unwrap();
+    let url = server.url();
+    TestServer {
+        server,
+        url,
+        token: String::new(),
+        http: reqwest::Client::new(),
+    }
+}
+
+impl TestServer {
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call_as(&self.token.clone(), method, path, body).await
+    }
+
+    pub async fn call_as(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if !token.is_empty() {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON answer {status}: {text}"))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
+    /// Creates project `p` with environment `e`.
+    pub async fn project_env(&self, p: &str, e: &str) {
+        assert_eq!(self.post("/api/v1/projects", json!({"name": p})).await.0, StatusCode::CREATED);
+        assert_eq!(
+            self.post(&format!("/api/v1/projects/{p}/envs"), json!({"name": e})).await.0,
+            StatusCode::CREATED
+        );
+    }
+
+    pub async fn set(&self, path: &str, value: &str) -> Value {
+        let (status, body) = self.put(&format!("/api/v1/projects/p/envs/e/secrets/{path}"), json!({"value": value})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    pub async fn value(&self, path: &str) -> (StatusCode, Value) {
+        self.get(&format!("/api/v1/projects/p/envs/e/secrets/{path}")).await
+    }
+}
+
+/// Every byte of every file under `dir` (database, WAL, anything else).
+pub fn all_bytes_under(dir: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(all_bytes_under(&path));
+        } else {
+            out.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    out
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
