@@ -1,0 +1,135 @@
+//! The command-line grammar: global flags and the command tree.
+//!
+//! It owns only what clap parses (names, help text, defaults, environment
+//! variables); it must never do IO or talk to a server. Each command's
+//! arguments live next to its code in `commands/*.rs`; this file only lists
+//! them, so adding a command is one variant here and one arm in `main.rs`.
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+
+use crate::commands;
+use crate::output::OutputMode;
+
+/// Leash: a self-hosted secret manager.
+///
+/// Address, token, project and environment come from flags, then `LEASH_*`
+/// environment variables, then files: `.leash.toml` (project and env, found
+/// in the current directory or a parent) and the per-user config written by
+/// `leash login`.
+#[derive(Parser)]
+#[command(name = "leash", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command accepts.
+#[derive(Args, Clone)]
+pub struct GlobalArgs {
+    /// Server address [default: from `leash login`, else http://127.0.0.1:8270]
+    #[arg(long, env = "LEASH_ADDR", global = true, value_name = "URL")]
+    pub addr: Option<String>,
+
+    /// Token to authenticate with [default: from `leash login`]
+    #[arg(
+        long,
+        env = "LEASH_TOKEN",
+        global = true,
+        hide_env_values = true,
+        value_name = "TOKEN",
+        value_parser = parse_secret
+    )]
+    pub token: Option<SecretString>,
+
+    /// Project [default: `project` in .leash.toml]
+    #[arg(long, env = "LEASH_PROJECT", global = true, value_name = "NAME")]
+    pub project: Option<String>,
+
+    /// Environment [default: `env` in .leash.toml]
+    #[arg(long = "env", env = "LEASH_ENV", global = true, value_name = "NAME")]
+    pub env: Option<String>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t, global = true)]
+    pub output: OutputMode,
+
+    /// PEM file of the certificate authorities to trust for https:// (instead of the built-in roots)
+    #[arg(long, env = "LEASH_CA_CERT", global = true, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+fn parse_secret(s: &str) -> Result<SecretString, Infallible> {
+    Ok(SecretString::from(s.to_owned()))
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Check a token with the server and store address and token in the per-user config
+    ///
+    /// The token comes from --token TOKEN (or LEASH_TOKEN); `--token -` reads
+    /// it from stdin; without either it is prompted for without echo. It is
+    /// checked with the server, then saved with the server address in
+    /// $XDG_CONFIG_HOME/leash/config.toml (mode 0600).
+    Login(commands::login::LoginArgs),
+    /// Remove the stored token from the per-user config
+    Logout,
+    /// Initialise, unseal, seal and inspect the server
+    #[command(subcommand)]
+    Operator(commands::operator::OperatorCommand),
+    /// Inspect the current token
+    #[command(subcommand)]
+    Token(commands::token::TokenCommand),
+    /// Create, list and delete projects
+    #[command(subcommand)]
+    Project(commands::project::ProjectCommand),
+    /// Create, list and delete environments of a project; history and rollback
+    #[command(subcommand)]
+    Env(commands::env::EnvCommand),
+    /// Set, read, list, delete and destroy secrets
+    #[command(subcommand, visible_alias = "secret")]
+    Secrets(commands::secrets::SecretsCommand),
+    /// Import a .env file as one change set
+    Import(commands::transfer::ImportArgs),
+    /// Print an environment's secrets as dotenv, JSON, YAML or shell exports
+    Export(commands::transfer::ExportArgs),
+    /// Write a .env.example: every secret's variable name, without values
+    EnvExample(commands::transfer::EnvExampleArgs),
+    /// Print a shell completion script
+    Completions(commands::completions::CompletionsArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "leash",
+            "secrets",
+            "list",
+            "--project",
+            "p",
+            "--env",
+            "dev",
+            "--output",
+            "json",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.project.as_deref(), Some("p"));
+        assert_eq!(cli.global.env.as_deref(), Some("dev"));
+        assert_eq!(cli.global.output, OutputMode::Json);
+    }
+}

@@ -1,0 +1,33 @@
+//! One module per command group. Each module owns its clap arguments and its
+//! `run` function, which talks to the server through `leash_client` and
+//! prints through `output`. Modules must never read configuration files
+//! themselves (that is `context.rs`) nor format data files (`formats.rs`).
+
+pub mod completions;
+pub mod env;
+pub mod login;
+pub mod operator;
+pub mod project;
+pub mod secrets;
+pub mod token;
+pub mod transfer;
+
+use leash_core::api::ChangeResult;
+
+/// One indented line per changed path: `  set DATABASE_URL (v3)`.
+pub fn change_entries(result: &ChangeResult) -> String {
+    if result.entries.is_empty() {
+        return "  (nothing changed)\n".to_owned();
+    }
+    result
+        .entries
+        .iter()
+        .map(|entry| {
+            let version = entry
+                .version
+                .map(|v| format!(" (v{v})"))
+                .unwrap_or_default();
+            format!("  {} {}{version}\n", entry.action, entry.path)
+        })
+        .collect()
+}

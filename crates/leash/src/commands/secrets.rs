@@ -1,0 +1,349 @@
+//! `leash secrets`: set, get, list, delete, undelete, destroy and history.
+//!
+//! It owns turning arguments into change sets (every `set` or `delete` of
+//! several keys is one atomic change) and the presentation of secrets. It
+//! must never print a value except where the user asked for it
+//! (`secrets get`); listings and history show metadata only.
+
+use std::io::{self, IsTerminal};
+
+use anyhow::bail;
+use clap::{Args, Subcommand};
+use leash_client::{ListOptions, ReadOptions};
+use leash_core::api::{
+    ChangeKind, ChangeOp, ChangeRequest, DestroyRequest, SecretList, SecretMetadata, SecretValue,
+};
+use leash_core::names::SecretPath;
+
+use crate::commands::change_entries;
+use crate::context::{Context, Target};
+use crate::output::{self, Table, or_dash};
+use crate::pairs;
+
+#[derive(Subcommand)]
+pub enum SecretsCommand {
+    /// Set one or more secrets in one atomic change
+    ///
+    /// Each argument is KEY=VALUE, split on the first `=`. KEY=@FILE reads the
+    /// value from FILE and KEY=- from stdin (at most once); both are taken
+    /// exactly, including any trailing newline. Values must be UTF-8 text.
+    /// To set a literal value that starts with `@` or is `-`, use a file or stdin.
+    Set(SetArgs),
+    /// Print a secret's value (the current version unless told otherwise)
+    Get(GetArgs),
+    /// List secrets: names, versions, update times and descriptions, never values
+    List(ListArgs),
+    /// Delete secrets in one atomic change (soft delete: `undelete` restores them)
+    Delete(DeleteArgs),
+    /// Restore a deleted secret
+    Undelete(UndeleteArgs),
+    /// Wipe the data of some or all versions of a secret, for good
+    ///
+    /// With --version, only those versions are destroyed. Without it every
+    /// version is, which needs --yes. Metadata (who wrote which version when)
+    /// is kept. There is no confirmation prompt, so scripts can use it.
+    Destroy(DestroyArgs),
+    /// Show a secret's versions: who wrote each and when (no values)
+    History(KeyArg),
+}
+
+#[derive(Args)]
+pub struct SetArgs {
+    /// KEY=VALUE, KEY=@FILE or KEY=-
+    #[arg(required = true, value_name = "KEY=VALUE")]
+    pairs: Vec<String>,
+    /// Description stored with every secret set by this command
+    #[arg(short, long)]
+    description: Option<String>,
+    /// Fail unless the environment is still at this revision
+    #[arg(long, value_name = "REV")]
+    cas: Option<i64>,
+    /// Message recorded with the change
+    #[arg(short, long)]
+    message: Option<String>,
+}
+
+#[derive(Args)]
+pub struct GetArgs {
+    /// Secret path, e.g. DATABASE_URL or stripe/API_KEY
+    key: String,
+    /// Read this version
+    #[arg(long, value_name = "N")]
+    version: Option<i64>,
+    /// Read the version that was current at this environment revision
+    #[arg(long, value_name = "REV", conflicts_with = "version")]
+    at_revision: Option<i64>,
+    /// Print only the value (with a newline only when stdout is a terminal)
+    #[arg(long)]
+    plain: bool,
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    /// Only secrets in this folder, e.g. `stripe`
+    prefix: Option<String>,
+    /// List as of this environment revision
+    #[arg(long, value_name = "REV")]
+    at_revision: Option<i64>,
+}
+
+#[derive(Args)]
+pub struct DeleteArgs {
+    /// Secret paths to delete
+    #[arg(required = true, value_name = "KEY")]
+    keys: Vec<String>,
+    /// Fail unless the environment is still at this revision
+    #[arg(long, value_name = "REV")]
+    cas: Option<i64>,
+    /// Message recorded with the change
+    #[arg(short, long)]
+    message: Option<String>,
+}
+
+#[derive(Args)]
+pub struct UndeleteArgs {
+    /// Secret path to restore
+    key: String,
+    /// Fail unless the environment is still at this revision
+    #[arg(long, value_name = "REV")]
+    cas: Option<i64>,
+}
+
+#[derive(Args)]
+pub struct DestroyArgs {
+    /// Secret path
+    key: String,
+    /// Versions to destroy (repeat or separate with commas); all when omitted
+    #[arg(long = "version", value_name = "N", value_delimiter = ',')]
+    versions: Vec<i64>,
+    /// Confirm destroying every version (needed when --version is not given)
+    #[arg(long)]
+    yes: bool,
+}
+
+#[derive(Args)]
+pub struct KeyArg {
+    /// Secret path
+    key: String,
+}
+
+pub async fn run(command: SecretsCommand, ctx: &Context) -> anyhow::Result<()> {
+    let mode = ctx.output();
+    match command {
+        SecretsCommand::Set(args) => {
+            // Parse and read every value before touching the network.
+            let assignments = pairs::parse_assignments(&args.pairs)?;
+            let values = pairs::resolve(assignments, io::stdin().lock())?;
+            let target = ctx.target()?;
+            let request = ChangeRequest {
+                changes: values
+                    .into_iter()
+                    .map(|(key, value)| ChangeOp {
+                        path: key.as_str().to_owned(),
+                        kind: ChangeKind::Set {
+                            value,
+                            description: args.description.clone(),
+                        },
+                    })
+                    .collect(),
+                message: args.message,
+                cas: args.cas,
+            };
+            let result = ctx
+                .client()?
+                .apply_changes(target.project(), target.env(), &request)
+                .await?;
+            output::emit(mode, &result, |r| {
+                format!(
+                    "Saved in {} at revision {}:\n{}",
+                    describe_target(&target),
+                    r.revision,
+                    change_entries(r)
+                )
+            })
+        }
+        SecretsCommand::Get(args) => {
+            let key = SecretPath::parse(&args.key)?;
+            let target = ctx.target()?;
+            let options = ReadOptions {
+                version: args.version,
+                at_revision: args.at_revision,
+            };
+            let secret = ctx
+                .client()?
+                .get_secret(target.project(), target.env(), key.as_str(), &options)
+                .await?;
+            if args.plain {
+                let newline = if io::stdout().is_terminal() { "\n" } else { "" };
+                return output::write_stdout(&format!("{}{newline}", secret.value));
+            }
+            output::emit(mode, &secret, describe_value)
+        }
+        SecretsCommand::List(args) => {
+            let target = ctx.target()?;
+            let options = ListOptions {
+                prefix: args.prefix,
+                include_values: false,
+                at_revision: args.at_revision,
+            };
+            let list = ctx
+                .client()?
+                .list_secrets(target.project(), target.env(), &options)
+                .await?;
+            output::emit(mode, &list, |l| describe_list(&target, l))
+        }
+        SecretsCommand::Delete(args) => {
+            let mut keys: Vec<SecretPath> = Vec::with_capacity(args.keys.len());
+            for key in &args.keys {
+                let key = SecretPath::parse(key)?;
+                if keys.contains(&key) {
+                    bail!("{key} is given more than once");
+                }
+                keys.push(key);
+            }
+            let target = ctx.target()?;
+            let request = ChangeRequest {
+                changes: keys
+                    .into_iter()
+                    .map(|key| ChangeOp {
+                        path: key.as_str().to_owned(),
+                        kind: ChangeKind::Delete,
+                    })
+                    .collect(),
+                message: args.message,
+                cas: args.cas,
+            };
+            let result = ctx
+                .client()?
+                .apply_changes(target.project(), target.env(), &request)
+                .await?;
+            output::emit(mode, &result, |r| {
+                format!(
+                    "Deleted in {} at revision {} (undelete restores them):\n{}",
+                    describe_target(&target),
+                    r.revision,
+                    change_entries(r)
+                )
+            })
+        }
+        SecretsCommand::Undelete(args) => {
+            let key = SecretPath::parse(&args.key)?;
+            let target = ctx.target()?;
+            let result = ctx
+                .client()?
+                .undelete_secret(target.project(), target.env(), key.as_str(), args.cas)
+                .await?;
+            output::emit(mode, &result, |r| {
+                format!(
+                    "Restored in {} at revision {}:\n{}",
+                    describe_target(&target),
+                    r.revision,
+                    change_entries(r)
+                )
+            })
+        }
+        SecretsCommand::Destroy(args) => {
+            let key = SecretPath::parse(&args.key)?;
+            if args.versions.is_empty() && !args.yes {
+                bail!(
+                    "this would destroy every version of {key} for good; pass --yes to confirm, \
+                     or choose versions with --version N"
+                );
+            }
+            let target = ctx.target()?;
+            let request = DestroyRequest {
+                versions: (!args.versions.is_empty()).then_some(args.versions),
+            };
+            let result = ctx
+                .client()?
+                .destroy_secret(target.project(), target.env(), key.as_str(), &request)
+                .await?;
+            output::emit(mode, &result, |r| {
+                let versions: Vec<String> = r.destroyed.iter().map(|v| format!("v{v}")).collect();
+                if versions.is_empty() {
+                    format!("No versions of {} were destroyed.\n", r.path)
+                } else {
+                    format!("Destroyed {} of {}.\n", versions.join(", "), r.path)
+                }
+            })
+        }
+        SecretsCommand::History(args) => {
+            let key = SecretPath::parse(&args.key)?;
+            let target = ctx.target()?;
+            let metadata = ctx
+                .client()?
+                .secret_metadata(target.project(), target.env(), key.as_str())
+                .await?;
+            output::emit(mode, &metadata, describe_metadata)
+        }
+    }
+}
+
+fn describe_target(target: &Target) -> String {
+    format!("{}/{}", target.project(), target.env())
+}
+
+fn describe_value(secret: &SecretValue) -> String {
+    format!(
+        "Path:        {}\nVariable:    {}\nVersion:     {}\nRevision:    {}\nDescription: {}\nCreated:     {}\nValue:       {}\n",
+        secret.path,
+        secret.env_var,
+        secret.version,
+        secret.revision,
+        or_dash(secret.description.as_deref()),
+        secret.created_at,
+        secret.value
+    )
+}
+
+fn describe_list(target: &Target, list: &SecretList) -> String {
+    if list.secrets.is_empty() {
+        return format!("No secrets in {}.\n", describe_target(target));
+    }
+    let mut table = Table::new(&["PATH", "VERSION", "UPDATED", "DESCRIPTION"]);
+    for s in &list.secrets {
+        table.row(vec![
+            s.path.clone(),
+            s.version.to_string(),
+            s.updated_at.clone(),
+            or_dash(s.description.as_deref()),
+        ]);
+    }
+    table.render()
+}
+
+fn describe_metadata(m: &SecretMetadata) -> String {
+    let state = match m.current_version {
+        Some(v) => format!("current version {v}"),
+        None => "deleted (`leash secrets undelete` restores it)".to_owned(),
+    };
+    let mut out = format!("{} ({}): {state}\n", m.path, m.env_var);
+    if let Some(d) = &m.description {
+        out.push_str(&format!("Description: {d}\n"));
+    }
+    out.push('\n');
+    let mut table = Table::new(&[
+        "VERSION",
+        "REVISION",
+        "TIME",
+        "ACTOR",
+        "CURRENT",
+        "DESTROYED",
+    ]);
+    for v in &m.versions {
+        table.row(vec![
+            v.version.to_string(),
+            v.revision.to_string(),
+            v.created_at.clone(),
+            v.actor.clone(),
+            yes_or_blank(v.current),
+            yes_or_blank(v.destroyed),
+        ]);
+    }
+    out.push_str(&table.render());
+    out
+}
+
+fn yes_or_blank(flag: bool) -> String {
+    if flag { "yes" } else { "" }.to_owned()
+}

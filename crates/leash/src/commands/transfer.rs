@@ -1,0 +1,236 @@
+//! `leash import`, `leash export` and `leash env-example`: moving secrets
+//! between an environment and files.
+//!
+//! It owns reading `.env` files (with `dotenvy`) into one change set and
+//! fetching what `formats.rs` renders. It must never echo a value in an error
+//! (dotenvy's own parse errors quote the line, so they are replaced), and
+//! never write values anywhere but stdout.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use leash_client::ListOptions;
+use leash_core::api::{ChangeKind, ChangeOp, ChangeRequest};
+use leash_core::names::SecretPath;
+use serde_json::json;
+
+use crate::commands::change_entries;
+use crate::context::Context;
+use crate::formats::{self, ExportFormat};
+use crate::output::{self, OutputMode};
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// The .env file (`-` reads stdin)
+    ///
+    /// Parsed like dotenvy: `KEY=value`, single and double quotes, escapes in
+    /// double quotes, multi-line quoted values, `export` prefixes and `#`
+    /// comments. `$VAR` and `${VAR}` in unquoted and double-quoted values are
+    /// expanded (from your environment, then earlier lines), so single-quote
+    /// values that contain a literal `$`. Keys are used as secret paths as
+    /// they are; when a key repeats, its last value wins.
+    file: PathBuf,
+    /// Message recorded with the change
+    #[arg(short, long)]
+    message: Option<String>,
+    /// Fail unless the environment is still at this revision
+    #[arg(long, value_name = "REV")]
+    cas: Option<i64>,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value = "dotenv")]
+    format: ExportFormat,
+    /// Only secrets in this folder, e.g. `stripe`
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Export as of this environment revision
+    #[arg(long, value_name = "REV")]
+    at_revision: Option<i64>,
+}
+
+#[derive(Args)]
+pub struct EnvExampleArgs {
+    /// Write to this file instead of stdout
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Only secrets in this folder, e.g. `stripe`
+    #[arg(long)]
+    prefix: Option<String>,
+}
+
+pub async fn import(args: ImportArgs, ctx: &Context) -> anyhow::Result<()> {
+    let (name, text) = if args.file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read stdin as UTF-8 text")?;
+        ("stdin".to_owned(), text)
+    } else {
+        let name = args.file.display().to_string();
+        let text = std::fs::read_to_string(&args.file)
+            .with_context(|| format!("cannot read {name} as UTF-8 text"))?;
+        (name, text)
+    };
+    let entries = parse_dotenv(&text, &name)?;
+    if entries.is_empty() {
+        bail!("{name} defines no variables");
+    }
+    let target = ctx.target()?;
+    let count = entries.len();
+    let request = ChangeRequest {
+        changes: entries
+            .into_iter()
+            .map(|(path, value)| ChangeOp {
+                path: path.as_str().to_owned(),
+                kind: ChangeKind::Set {
+                    value,
+                    description: None,
+                },
+            })
+            .collect(),
+        message: args.message,
+        cas: args.cas,
+    };
+    let result = ctx
+        .client()?
+        .apply_changes(target.project(), target.env(), &request)
+        .await?;
+    output::emit(ctx.output(), &result, |r| {
+        format!(
+            "Imported {count} variables from {name} into {}/{} at revision {}:\n{}",
+            target.project(),
+            target.env(),
+            r.revision,
+            change_entries(r)
+        )
+    })
+}
+
+/// The variables of a `.env` text in first-seen order, the last value of a
+/// repeated key winning. Errors name the file and the position, never a value.
+fn parse_dotenv(text: &str, name: &str) -> anyhow::Result<Vec<(SecretPath, String)>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut out: Vec<(SecretPath, String)> = Vec::new();
+    for item in dotenvy::from_read_iter(text.as_bytes()) {
+        let (key, value) = match item {
+            Ok(pair) => pair,
+            Err(dotenvy::Error::LineParse(_, index)) => {
+                let after = out
+                    .last()
+                    .map_or_else(|| "at the start".to_owned(), |(k, _)| format!("after {k}"));
+                bail!(
+                    "{name}: cannot parse the entry {after} (at character {} of that entry; \
+                     check its quotes and escapes)",
+                    index + 1
+                );
+            }
+            Err(e) => bail!("{name}: cannot read: {}", describe_dotenv_error(&e)),
+        };
+        let path = SecretPath::parse(&key)
+            .with_context(|| format!("{name}: {key} cannot be used as a secret path"))?;
+        match out.iter_mut().find(|(p, _)| *p == path) {
+            Some(existing) => {
+                eprintln!(
+                    "warning: {key} is defined more than once in {name}; the last value is used"
+                );
+                existing.1 = value;
+            }
+            None => out.push((path, value)),
+        }
+    }
+    Ok(out)
+}
+
+/// dotenvy errors other than `LineParse` carry no file content.
+fn describe_dotenv_error(e: &dotenvy::Error) -> String {
+    match e {
+        dotenvy::Error::Io(io) => io.to_string(),
+        _ => "unexpected dotenv error".to_owned(),
+    }
+}
+
+pub async fn export(args: ExportArgs, ctx: &Context) -> anyhow::Result<()> {
+    let target = ctx.target()?;
+    let options = ListOptions {
+        prefix: args.prefix,
+        include_values: true,
+        at_revision: args.at_revision,
+    };
+    let list = ctx
+        .client()?
+        .list_secrets(target.project(), target.env(), &options)
+        .await?;
+    let vars = formats::env_values(&list.secrets)?;
+    output::write_stdout(&formats::render_export(args.format, &vars)?)
+}
+
+pub async fn env_example(args: EnvExampleArgs, ctx: &Context) -> anyhow::Result<()> {
+    let target = ctx.target()?;
+    let options = ListOptions {
+        prefix: args.prefix,
+        include_values: false,
+        at_revision: None,
+    };
+    let list = ctx
+        .client()?
+        .list_secrets(target.project(), target.env(), &options)
+        .await?;
+    let source = format!("{}/{}", target.project(), target.env());
+    let text = formats::render_env_example(&source, &list.secrets)?;
+    let Some(out) = args.out else {
+        return output::write_stdout(&text);
+    };
+    std::fs::write(&out, &text).with_context(|| format!("cannot write {}", out.display()))?;
+    let names: Vec<&str> = list.secrets.iter().map(|s| s.env_var.as_str()).collect();
+    match ctx.output() {
+        OutputMode::Json => output::print_json(&json!({ "file": out, "variables": names })),
+        OutputMode::Text => output::write_stdout(&format!(
+            "Wrote {} variables to {}.\n",
+            names.len(),
+            out.display()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(text: &str) -> Vec<(String, String)> {
+        parse_dotenv(text, ".env")
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v))
+            .collect()
+    }
+
+    #[test]
+    fn dotenv_files_parse_like_dotenvy() {
+        let text = "\u{feff}# comment\nexport A=1\nB='single $x'\nC=\"multi\nline \\\"q\\\"\"\nD=plain # trailing\nA=2\n";
+        assert_eq!(
+            parsed(text),
+            [
+                ("A".to_owned(), "2".to_owned()),
+                ("B".to_owned(), "single $x".to_owned()),
+                ("C".to_owned(), "multi\nline \"q\"".to_owned()),
+                ("D".to_owned(), "plain".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn parse_errors_do_not_quote_values() {
+        let err = parse_dotenv("A=1\nB=\"sk_live_123\" junk\n", ".env").unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains(".env: cannot parse the entry after A"),
+            "{text}"
+        );
+        assert!(!text.contains("sk_live_123"), "{text}");
+    }
+}

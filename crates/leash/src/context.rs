@@ -1,0 +1,142 @@
+//! Resolving the global settings of one invocation: server address, token,
+//! TLS trust, project, environment and output mode.
+//!
+//! It owns the precedence rule: a flag, then its `LEASH_*` environment
+//! variable (both parsed by clap), then the files (`.leash.toml` for project
+//! and env, the per-user config for address and token), then the built-in
+//! default. It must never print, and never put the token anywhere but into
+//! the client.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, anyhow};
+use leash_client::Client;
+use leash_core::names::{EnvName, ProjectName};
+use secrecy::SecretString;
+
+use crate::cli::GlobalArgs;
+use crate::config;
+use crate::output::OutputMode;
+
+/// Where a server is expected when nothing says otherwise.
+pub const DEFAULT_ADDR: &str = "http://127.0.0.1:8270";
+
+/// The global settings of this invocation. Creating it does no IO; files are
+/// read only when a command needs a value from them.
+pub struct Context {
+    global: GlobalArgs,
+}
+
+/// The project and environment a command works on.
+pub struct Target {
+    pub project: ProjectName,
+    pub env: EnvName,
+}
+
+impl Target {
+    pub fn project(&self) -> &str {
+        self.project.as_str()
+    }
+    pub fn env(&self) -> &str {
+        self.env.as_str()
+    }
+}
+
+impl Context {
+    pub fn new(global: GlobalArgs) -> Self {
+        Self { global }
+    }
+
+    pub fn output(&self) -> OutputMode {
+        self.global.output
+    }
+
+    /// The token given by `--token` or `LEASH_TOKEN` (not the saved one).
+    pub fn token_flag(&self) -> Option<&SecretString> {
+        self.global.token.as_ref()
+    }
+
+    /// The server address: flag/env, then the per-user config, then the default.
+    pub fn addr(&self) -> anyhow::Result<String> {
+        if let Some(addr) = &self.global.addr {
+            return Ok(addr.clone());
+        }
+        let saved = config::load_user_config(&config::user_config_path()?)?;
+        Ok(saved.addr.unwrap_or_else(|| DEFAULT_ADDR.to_owned()))
+    }
+
+    /// A client with the token from flag/env or, failing that, the per-user config.
+    pub fn client(&self) -> anyhow::Result<Client> {
+        let saved = config::load_user_config(&config::user_config_path()?)?;
+        let addr = self
+            .global
+            .addr
+            .clone()
+            .or(saved.addr)
+            .unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+        let token = self.global.token.clone().or(saved.token);
+        self.client_for(&addr, token)
+    }
+
+    /// A client for `addr` with exactly `token`.
+    pub fn client_for(&self, addr: &str, token: Option<SecretString>) -> anyhow::Result<Client> {
+        let ca =
+            match &self.global.ca_cert {
+                Some(path) => Some(std::fs::read(path).with_context(|| {
+                    format!("cannot read the CA certificate {}", path.display())
+                })?),
+                None => None,
+            };
+        Ok(Client::new(addr, token, ca.as_deref())?)
+    }
+
+    /// The project, or an error saying the three ways to choose one.
+    pub fn project(&self) -> anyhow::Result<ProjectName> {
+        let name = match &self.global.project {
+            Some(name) => name.clone(),
+            None => self
+                .project_file()?
+                .and_then(|f| f.project)
+                .ok_or_else(|| missing("project", "--project", "LEASH_PROJECT", "project"))?,
+        };
+        Ok(ProjectName::parse(&name)?)
+    }
+
+    /// The project and environment, or an error saying how to choose them.
+    pub fn target(&self) -> anyhow::Result<Target> {
+        let file = if self.global.project.is_none() || self.global.env.is_none() {
+            self.project_file()?
+        } else {
+            None
+        };
+        let file = file.unwrap_or_default();
+        let project = self
+            .global
+            .project
+            .clone()
+            .or(file.project)
+            .ok_or_else(|| missing("project", "--project", "LEASH_PROJECT", "project"))?;
+        let env = self
+            .global
+            .env
+            .clone()
+            .or(file.env)
+            .ok_or_else(|| missing("environment", "--env", "LEASH_ENV", "env"))?;
+        Ok(Target {
+            project: ProjectName::parse(&project)?,
+            env: EnvName::parse(&env)?,
+        })
+    }
+
+    fn project_file(&self) -> anyhow::Result<Option<config::ProjectFile>> {
+        let cwd: PathBuf = std::env::current_dir().context("cannot read the current directory")?;
+        Ok(config::load_project_file(&cwd)?.map(|(_, file)| file))
+    }
+}
+
+fn missing(what: &str, flag: &str, var: &str, key: &str) -> anyhow::Error {
+    anyhow!(
+        "no {what} selected: pass {flag} NAME, set {var}=NAME, or add `{key} = \"NAME\"` to a {} in this directory or a parent",
+        config::PROJECT_FILE
+    )
+}

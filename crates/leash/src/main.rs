@@ -1,0 +1,90 @@
+//! `leash`: the one binary. It parses the command line, resolves the global
+//! settings and dispatches to one command module; failures are printed as
+//! `error: <message>` (plus a hint where one helps) with exit code 1.
+//!
+//! It owns the dispatch and the error report. It must never hold command
+//! logic itself (that is `commands/*.rs`) and never print a token or a value
+//! in an error.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod commands;
+mod config;
+mod context;
+mod formats;
+mod output;
+mod pairs;
+mod prompt;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::commands::*;
+use crate::context::Context;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(err) => {
+            report(&err);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ctx = Context::new(cli.global);
+    let done = |()| ExitCode::SUCCESS;
+    match cli.command {
+        Command::Login(args) => login::login(args, &ctx).await.map(done),
+        Command::Logout => login::logout(&ctx).map(done),
+        Command::Operator(command) => operator::run(command, &ctx).await,
+        Command::Token(command) => token::run(command, &ctx).await.map(done),
+        Command::Project(command) => project::run(command, &ctx).await.map(done),
+        Command::Env(command) => env::run(command, &ctx).await.map(done),
+        Command::Secrets(command) => secrets::run(command, &ctx).await.map(done),
+        Command::Import(args) => transfer::import(args, &ctx).await.map(done),
+        Command::Export(args) => transfer::export(args, &ctx).await.map(done),
+        Command::EnvExample(args) => transfer::env_example(args, &ctx).await.map(done),
+        Command::Completions(args) => completions::run(args).map(done),
+    }
+}
+
+/// Prints `error: a: b: c` and, for a few well-known failures, a hint.
+fn report(err: &anyhow::Error) {
+    let mut message = String::new();
+    let mut client_error = None;
+    for cause in err.chain() {
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&cause.to_string());
+        // A client error's message already holds its useful cause.
+        if let Some(e) = cause.downcast_ref::<leash_client::Error>() {
+            client_error = Some(e);
+            break;
+        }
+    }
+    eprintln!("error: {message}");
+    if let Some(hint) = client_error.and_then(hint) {
+        eprintln!("hint: {hint}");
+    }
+}
+
+fn hint(err: &leash_client::Error) -> Option<&'static str> {
+    if err.is_connect() {
+        return Some(
+            "is the server running? Start one locally with `leash server --dev`, \
+             or point --addr / LEASH_ADDR at your server",
+        );
+    }
+    match err.code()? {
+        "missing_token" => Some("log in with `leash login`, or pass --token / set LEASH_TOKEN"),
+        "invalid_token" => Some("the token is unknown or expired: log in again with `leash login`"),
+        _ => None,
+    }
+}
