@@ -45,8 +45,12 @@ pub enum ServerError {
     Store(#[from] leash_store::StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
-    #[error("cannot load TLS certificate/key: {0}")]
-    Tls(std::io::Error),
+    #[error("cannot load the TLS certificate {cert} or key {key}: {source}")]
+    Tls {
+        cert: String,
+        key: String,
+        source: std::io::Error,
+    },
     #[error("cannot read the unseal key file {path}: {reason}")]
     UnsealFile { path: String, reason: String },
     #[error("unsupported storage URL {0:?}: use sqlite:///path/to/leash.db")]
@@ -208,7 +212,11 @@ pub async fn start(config: ServerConfig, dev: bool) -> Result<Server, ServerErro
             let _ = rustls::crypto::ring::default_provider().install_default();
             let tls_config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
                 .await
-                .map_err(ServerError::Tls)?;
+                .map_err(|source| ServerError::Tls {
+                    cert: cert.display().to_string(),
+                    key: key.display().to_string(),
+                    source,
+                })?;
             let handle = axum_server::Handle::new();
             let stopper = handle.clone();
             tokio::spawn(async move {
