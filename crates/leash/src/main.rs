@@ -76,6 +76,14 @@ fn report(err: &anyhow::Error) {
 }
 
 fn hint(err: &leash_client::Error) -> Option<&'static str> {
+    if let leash_client::Error::Connect { reason, .. } = err
+        && reason.contains("certificate")
+    {
+        return Some(
+            "the server's TLS certificate is not trusted: pass --ca-cert FILE (or set \
+             LEASH_CA_CERT) with the certificate authority that signed it",
+        );
+    }
     if err.is_connect() {
         return Some(
             "is the server running? Start one locally with `leash server --dev`, \

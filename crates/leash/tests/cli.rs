@@ -518,3 +518,57 @@ async fn completions_need_no_server() {
     .ok();
     assert!(out.contains("leash"), "{out}");
 }
+
+#[tokio::test]
+async fn https_servers_are_trusted_through_ca_cert_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert_path = dir.path().join("cert.pem");
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let server = leash_server::start(
+        ServerConfig {
+            tls_cert: Some(cert_path.clone()),
+            tls_key: Some(key_path),
+            ..config()
+        },
+        true,
+    )
+    .await
+    .unwrap();
+    let url = server.url().replace("127.0.0.1", "localhost");
+    let token = server.dev_root_token.as_ref().unwrap().to_string();
+
+    let untrusted = run_in(dir.path(), &url, &["project", "list"], Some(&token), None)
+        .await
+        .fails();
+    assert!(
+        untrusted.contains(&format!("cannot reach the Leash server at {url}")),
+        "{untrusted}"
+    );
+    assert!(untrusted.contains("--ca-cert"), "{untrusted}");
+    assert!(!untrusted.contains(&token), "{untrusted}");
+
+    let ca = cert_path.to_str().unwrap();
+    run_in(
+        dir.path(),
+        &url,
+        &["project", "list", "--ca-cert", ca],
+        Some(&token),
+        None,
+    )
+    .await
+    .ok();
+    let missing = run_in(
+        dir.path(),
+        &url,
+        &["project", "list", "--ca-cert", "/nonexistent.pem"],
+        Some(&token),
+        None,
+    )
+    .await
+    .fails();
+    assert!(missing.contains("/nonexistent.pem"), "{missing}");
+    server.shutdown().await.unwrap();
+}
