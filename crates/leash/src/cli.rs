@@ -31,6 +31,7 @@ pub struct Cli {
 
 /// Flags every command accepts.
 #[derive(Args, Clone)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Server address [default: from `leash login`, else http://127.0.0.1:8270]
     #[arg(long, env = "LEASH_ADDR", global = true, value_name = "URL")]

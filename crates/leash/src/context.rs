@@ -67,7 +67,11 @@ impl Context {
 
     /// A client with the token from flag/env or, failing that, the per-user config.
     pub fn client(&self) -> anyhow::Result<Client> {
-        let saved = config::load_user_config(&config::user_config_path()?)?;
+        let saved = if self.global.addr.is_some() && self.global.token.is_some() {
+            config::UserConfig::default()
+        } else {
+            config::load_user_config(&config::user_config_path()?)?
+        };
         let addr = self
             .global
             .addr

@@ -4,7 +4,6 @@
 //! It owns where the token to check comes from (flag/env, `-` for stdin, a
 //! no-echo prompt). It must never print the token.
 
-use anyhow::Context as _;
 use clap::Args;
 use leash_core::api::TokenInfo;
 use secrecy::ExposeSecret;
@@ -27,10 +26,7 @@ pub async fn login(_args: LoginArgs, ctx: &Context) -> anyhow::Result<()> {
     };
     let addr = ctx.addr()?;
     let client = ctx.client_for(&addr, Some(token.clone()))?;
-    let info = client
-        .lookup_self()
-        .await
-        .context("the server did not accept the token")?;
+    let info = client.lookup_self().await?;
 
     let path = config::user_config_path()?;
     let config = UserConfig {

@@ -133,6 +133,13 @@ pub async fn run(command: SecretsCommand, ctx: &Context) -> anyhow::Result<()> {
         SecretsCommand::Set(args) => {
             // Parse and read every value before touching the network.
             let assignments = pairs::parse_assignments(&args.pairs)?;
+            if let Some(a) = assignments
+                .iter()
+                .find(|a| a.source == pairs::ValueSource::Stdin)
+                && io::stdin().is_terminal()
+            {
+                eprintln!("Type the value of {} and end it with Ctrl-D:", a.key);
+            }
             let values = pairs::resolve(assignments, io::stdin().lock())?;
             let target = ctx.target()?;
             let request = ChangeRequest {
