@@ -113,23 +113,11 @@ impl Context {
         } else {
             None
         };
-        let file = file.unwrap_or_default();
-        let project = self
-            .global
-            .project
-            .clone()
-            .or(file.project)
-            .ok_or_else(|| missing("project", "--project", "LEASH_PROJECT", "project"))?;
-        let env = self
-            .global
-            .env
-            .clone()
-            .or(file.env)
-            .ok_or_else(|| missing("environment", "--env", "LEASH_ENV", "env"))?;
-        Ok(Target {
-            project: ProjectName::parse(&project)?,
-            env: EnvName::parse(&env)?,
-        })
+        resolve_target(
+            self.global.project.as_deref(),
+            self.global.env.as_deref(),
+            file.unwrap_or_default(),
+        )
     }
 
     fn project_file(&self) -> anyhow::Result<Option<config::ProjectFile>> {
@@ -138,9 +126,96 @@ impl Context {
     }
 }
 
+/// Flag or environment variable first, then `.leash.toml`.
+fn resolve_target(
+    project: Option<&str>,
+    env: Option<&str>,
+    file: config::ProjectFile,
+) -> anyhow::Result<Target> {
+    let project = project
+        .map(str::to_owned)
+        .or(file.project)
+        .ok_or_else(|| missing("project", "--project", "LEASH_PROJECT", "project"))?;
+    let env = env
+        .map(str::to_owned)
+        .or(file.env)
+        .ok_or_else(|| missing("environment", "--env", "LEASH_ENV", "env"))?;
+    Ok(Target {
+        project: ProjectName::parse(&project)?,
+        env: EnvName::parse(&env)?,
+    })
+}
+
 fn missing(what: &str, flag: &str, var: &str, key: &str) -> anyhow::Error {
     anyhow!(
         "no {what} selected: pass {flag} NAME, set {var}=NAME, or add `{key} = \"NAME\"` to a {} in this directory or a parent",
         config::PROJECT_FILE
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ProjectFile;
+
+    fn check(
+        flags: (Option<&str>, Option<&str>),
+        file: (Option<&str>, Option<&str>),
+        expected: Result<(&str, &str), &str>,
+    ) {
+        let file = ProjectFile {
+            project: file.0.map(Into::into),
+            env: file.1.map(Into::into),
+        };
+        match (resolve_target(flags.0, flags.1, file), expected) {
+            (Ok(t), Ok((p, e))) => assert_eq!((t.project(), t.env()), (p, e)),
+            (Err(err), Err(fragment)) => {
+                let text = format!("{err:#}");
+                assert!(text.contains(fragment), "{text}");
+            }
+            (Ok(t), Err(want)) => panic!("got {}/{}, want error {want}", t.project(), t.env()),
+            (Err(err), Ok(want)) => panic!("got {err:#}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_win_over_the_project_file() {
+        check(
+            (Some("a"), Some("dev")),
+            (Some("b"), Some("prod")),
+            Ok(("a", "dev")),
+        );
+        check(
+            (None, Some("dev")),
+            (Some("b"), Some("prod")),
+            Ok(("b", "dev")),
+        );
+        check(
+            (Some("a"), None),
+            (Some("b"), Some("prod")),
+            Ok(("a", "prod")),
+        );
+        check((None, None), (Some("b"), Some("prod")), Ok(("b", "prod")));
+    }
+
+    #[test]
+    fn missing_or_invalid_names_say_what_to_do() {
+        check(
+            (None, Some("dev")),
+            (None, None),
+            Err(
+                "no project selected: pass --project NAME, set LEASH_PROJECT=NAME, or add `project = \"NAME\"` to a .leash.toml",
+            ),
+        );
+        check(
+            (Some("a"), None),
+            (None, None),
+            Err("--env NAME, set LEASH_ENV=NAME"),
+        );
+        check(
+            (Some("a/b"), Some("dev")),
+            (None, None),
+            Err("invalid project name"),
+        );
+    }
 }
