@@ -30,11 +30,7 @@ pub enum Error {
     #[error(
         "the server at {addr} answered {route} with HTTP {status} and no Leash error body (is this a Leash server?)"
     )]
-    UnexpectedStatus {
-        addr: String,
-        route: String,
-        status: u16,
-    },
+    UnexpectedStatus { addr: String, route: String, status: u16 },
     /// No connection could be made (refused, DNS failure, TLS handshake, timeout).
     #[error("cannot reach the Leash server at {addr}: {reason}")]
     Connect {

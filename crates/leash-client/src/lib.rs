@@ -74,11 +74,7 @@ impl Client {
     /// the open `sys` routes. `ca_cert_pem`, when given, is the PEM bundle of
     /// the certificate authorities to trust for `https://` instead of the
     /// built-in web roots (like `curl --cacert`).
-    pub fn new(
-        addr: &str,
-        token: Option<SecretString>,
-        ca_cert_pem: Option<&[u8]>,
-    ) -> Result<Self, Error> {
+    pub fn new(addr: &str, token: Option<SecretString>, ca_cert_pem: Option<&[u8]>) -> Result<Self, Error> {
         let base = parse_base(addr)?;
         if let Some(token) = &token {
             HeaderValue::from_str(&bearer(token)).map_err(|_| Error::InvalidToken)?;
@@ -87,10 +83,9 @@ impl Client {
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("leash-client/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = ca_cert_pem {
-            let certs =
-                reqwest::Certificate::from_pem_bundle(pem).map_err(|e| Error::InvalidCaCert {
-                    reason: error::root_cause(&e),
-                })?;
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| Error::InvalidCaCert {
+                reason: error::root_cause(&e),
+            })?;
             if certs.is_empty() {
                 return Err(Error::InvalidCaCert {
                     reason: "no PEM certificate found".to_owned(),
@@ -190,18 +185,14 @@ impl Client {
             .request(method, self.url(path, query))
             .timeout(REQUEST_TIMEOUT);
         if let Some(token) = &self.token {
-            let mut value =
-                HeaderValue::from_str(&bearer(token)).map_err(|_| Error::InvalidToken)?;
+            let mut value = HeaderValue::from_str(&bearer(token)).map_err(|_| Error::InvalidToken)?;
             value.set_sensitive(true);
             request = request.header(AUTHORIZATION, value);
         }
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| self.send_error(route, e))?;
+        let response = request.send().await.map_err(|e| self.send_error(route, e))?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| Error::Transport {
             addr: self.addr(),
@@ -280,9 +271,7 @@ fn parse_base(addr: &str) -> Result<Url, Error> {
         return Err(invalid("the address has no host"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid(
-            "credentials in the address are not supported; use a token",
-        ));
+        return Err(invalid("credentials in the address are not supported; use a token"));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(invalid("the address may not have a query or fragment"));
@@ -300,10 +289,7 @@ mod tests {
 
     #[test]
     fn addresses() {
-        let check = |input: &str, expected: Result<&str, &str>| match (
-            Client::new(input, None, None),
-            expected,
-        ) {
+        let check = |input: &str, expected: Result<&str, &str>| match (Client::new(input, None, None), expected) {
             (Ok(c), Ok(addr)) => assert_eq!(c.addr(), addr, "{input}"),
             (Err(e), Err(fragment)) => {
                 assert!(e.to_string().contains(fragment), "{input}: {e}")
@@ -328,10 +314,7 @@ mod tests {
         let c = Client::new("https://h.example/leash", None, None).unwrap();
         let path = ApiPath::api().lit("projects");
         let url = c.url(&path, &[("prefix", "a b&c".to_owned())]);
-        assert_eq!(
-            url.as_str(),
-            "https://h.example/leash/api/v1/projects?prefix=a+b%26c"
-        );
+        assert_eq!(url.as_str(), "https://h.example/leash/api/v1/projects?prefix=a+b%26c");
     }
 
     #[test]

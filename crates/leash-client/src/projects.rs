@@ -6,8 +6,7 @@
 //! that [`leash_core::names`] rejects.
 
 use leash_core::api::{
-    ChangeRequest, ChangeResult, CreateNamed, EnvInfo, EnvList, History, ProjectInfo, ProjectList,
-    RollbackRequest,
+    ChangeRequest, ChangeResult, CreateNamed, EnvInfo, EnvList, History, ProjectInfo, ProjectList, RollbackRequest,
 };
 use leash_core::names::{EnvName, ProjectName};
 use reqwest::Method;
@@ -94,12 +93,7 @@ impl Client {
     }
 
     /// `POST .../rollback`: a new revision restoring the state at `request.to`.
-    pub async fn rollback(
-        &self,
-        project: &str,
-        env: &str,
-        request: &RollbackRequest,
-    ) -> Result<ChangeResult, Error> {
+    pub async fn rollback(&self, project: &str, env: &str, request: &RollbackRequest) -> Result<ChangeResult, Error> {
         let path = env_path(project, env)?.lit("rollback");
         self.call(Method::POST, &path, &[], Some(request)).await
     }
@@ -130,13 +124,7 @@ mod tests {
             env_path("payment", "prod").unwrap().as_str(),
             "/api/v1/projects/payment/envs/prod"
         );
-        assert!(matches!(
-            env_path("pay/ment", "prod"),
-            Err(Error::InvalidName(_))
-        ));
-        assert!(matches!(
-            env_path("payment", ".."),
-            Err(Error::InvalidName(_))
-        ));
+        assert!(matches!(env_path("pay/ment", "prod"), Err(Error::InvalidName(_))));
+        assert!(matches!(env_path("payment", ".."), Err(Error::InvalidName(_))));
     }
 }

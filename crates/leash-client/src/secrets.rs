@@ -5,12 +5,10 @@
 //! receives.
 
 use leash_core::api::{
-    ChangeResult, DestroyRequest, DestroyResult, SecretList, SecretMetadata, SecretValue,
-    SecretWrite,
+    ChangeResult, DestroyRequest, DestroyResult, SecretList, SecretMetadata, SecretValue, SecretWrite, UndeleteRequest,
 };
 use leash_core::names::{PathPrefix, SecretPath};
 use reqwest::Method;
-use serde::Serialize;
 
 use crate::projects::env_path;
 use crate::{ApiPath, Client, Error};
@@ -37,13 +35,6 @@ pub struct ReadOptions {
     pub at_revision: Option<i64>,
 }
 
-/// Body of `POST .../undelete/{path}`.
-#[derive(Serialize)]
-struct CasBody {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cas: Option<i64>,
-}
-
 /// `.../{kind}/{path}`, with the environment and the path checked.
 fn secret_path(project: &str, env: &str, kind: &'static str, path: &str) -> Result<ApiPath, Error> {
     let path = SecretPath::parse(path)?;
@@ -52,12 +43,7 @@ fn secret_path(project: &str, env: &str, kind: &'static str, path: &str) -> Resu
 
 impl Client {
     /// `GET .../secrets?prefix=&include_values=&at_revision=`.
-    pub async fn list_secrets(
-        &self,
-        project: &str,
-        env: &str,
-        options: &ListOptions,
-    ) -> Result<SecretList, Error> {
+    pub async fn list_secrets(&self, project: &str, env: &str, options: &ListOptions) -> Result<SecretList, Error> {
         let path = env_path(project, env)?.lit("secrets");
         let mut query = Vec::new();
         if let Some(prefix) = &options.prefix {
@@ -120,12 +106,7 @@ impl Client {
     }
 
     /// `GET .../metadata/{path}`: the versions of a secret, without values.
-    pub async fn secret_metadata(
-        &self,
-        project: &str,
-        env: &str,
-        path: &str,
-    ) -> Result<SecretMetadata, Error> {
+    pub async fn secret_metadata(&self, project: &str, env: &str, path: &str) -> Result<SecretMetadata, Error> {
         let url_path = secret_path(project, env, "metadata", path)?;
         self.call(Method::GET, &url_path, &[], NO_BODY).await
     }
@@ -139,7 +120,7 @@ impl Client {
         cas: Option<i64>,
     ) -> Result<ChangeResult, Error> {
         let url_path = secret_path(project, env, "undelete", path)?;
-        self.call(Method::POST, &url_path, &[], Some(&CasBody { cas }))
+        self.call(Method::POST, &url_path, &[], Some(&UndeleteRequest { cas }))
             .await
     }
 
@@ -164,10 +145,7 @@ mod tests {
     #[test]
     fn secret_paths_keep_folders_as_separators() {
         let p = secret_path("payment", "prod", "secrets", "stripe/API_KEY").unwrap();
-        assert_eq!(
-            p.as_str(),
-            "/api/v1/projects/payment/envs/prod/secrets/stripe/API_KEY"
-        );
+        assert_eq!(p.as_str(), "/api/v1/projects/payment/envs/prod/secrets/stripe/API_KEY");
         assert!(secret_path("payment", "prod", "secrets", "a/../b").is_err());
         assert!(secret_path("payment", "prod", "secrets", "a b").is_err());
     }

@@ -4,9 +4,7 @@
 //! It owns only the mapping of those routes to typed calls; it must never
 //! keep or log the unseal shares and root token that pass through it.
 
-use leash_core::api::{
-    Health, InitRequest, InitResponse, KeyringStatus, SealStatus, TokenInfo, UnsealRequest,
-};
+use leash_core::api::{Health, InitRequest, InitResponse, KeyringStatus, SealStatus, TokenInfo, UnsealRequest};
 use reqwest::{Method, StatusCode};
 
 use crate::{ApiPath, Client, Error};
@@ -21,9 +19,7 @@ impl Client {
     pub async fn health(&self) -> Result<Health, Error> {
         let path = ApiPath::api().lit("sys/health");
         let route = format!("GET {}", path.as_str());
-        let (status, bytes) = self
-            .exchange(Method::GET, &path, &[], NO_BODY, &route)
-            .await?;
+        let (status, bytes) = self.exchange(Method::GET, &path, &[], NO_BODY, &route).await?;
         let health_statuses = [
             StatusCode::OK,
             StatusCode::SERVICE_UNAVAILABLE,

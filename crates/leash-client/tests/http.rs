@@ -24,27 +24,23 @@ struct Seen {
 async fn canned(status: u16, body: &'static str) -> (String, Arc<Mutex<Seen>>) {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let record = seen.clone();
-    let app = Router::new().fallback(
-        move |method: Method, uri: Uri, headers: HeaderMap, bytes: Bytes| {
-            let record = record.clone();
-            async move {
-                *record.lock().unwrap() = Seen {
-                    method: method.to_string(),
-                    uri: uri.to_string(),
-                    auth: headers
-                        .get("authorization")
-                        .map(|v| v.to_str().unwrap().to_owned()),
-                    body: String::from_utf8(bytes.to_vec()).unwrap(),
-                };
-                (
-                    StatusCode::from_u16(status).unwrap(),
-                    [("content-type", "application/json")],
-                    body,
-                )
-                    .into_response()
-            }
-        },
-    );
+    let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, bytes: Bytes| {
+        let record = record.clone();
+        async move {
+            *record.lock().unwrap() = Seen {
+                method: method.to_string(),
+                uri: uri.to_string(),
+                auth: headers.get("authorization").map(|v| v.to_str().unwrap().to_owned()),
+                body: String::from_utf8(bytes.to_vec()).unwrap(),
+            };
+            (
+                StatusCode::from_u16(status).unwrap(),
+                [("content-type", "application/json")],
+                body,
+            )
+                .into_response()
+        }
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -111,8 +107,7 @@ async fn change_sets_go_in_one_post() {
 
 #[tokio::test]
 async fn api_errors_carry_status_code_and_message() {
-    let body =
-        r#"{"error":{"code":"not_found","message":"no secret stripe/API_KEY in payment/prod"}}"#;
+    let body = r#"{"error":{"code":"not_found","message":"no secret stripe/API_KEY in payment/prod"}}"#;
     let (addr, _) = canned(404, body).await;
     let client = Client::new(&addr, None, None).unwrap();
     let err = client
@@ -129,10 +124,7 @@ async fn errors_without_a_leash_body_name_the_status() {
     let (addr, _) = canned(502, "<html>bad gateway</html>").await;
     let client = Client::new(&addr, None, None).unwrap();
     let err = client.list_projects().await.unwrap_err();
-    assert!(
-        matches!(err, Error::UnexpectedStatus { status: 502, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::UnexpectedStatus { status: 502, .. }), "{err:?}");
     assert!(err.to_string().contains("GET /api/v1/projects"), "{err}");
 }
 
@@ -150,11 +142,7 @@ async fn undecodable_answers_do_not_quote_the_body() {
 
 #[tokio::test]
 async fn health_is_an_answer_even_when_sealed() {
-    let (addr, seen) = canned(
-        503,
-        r#"{"initialized":true,"sealed":true,"version":"0.1.0"}"#,
-    )
-    .await;
+    let (addr, seen) = canned(503, r#"{"initialized":true,"sealed":true,"version":"0.1.0"}"#).await;
     let client = Client::new(&addr, Some("lsh_tok".into()), None).unwrap();
     let health = client.health().await.unwrap();
     assert!(health.sealed);

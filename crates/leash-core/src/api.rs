@@ -5,7 +5,12 @@
 //! ([`SecretWrite`], [`ChangeOp`], [`SecretValue`], [`SecretSummary`]);
 //! everything else is metadata.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
+
+/// Stands in for a secret value, share or token in `Debug` output.
+const REDACTED: &str = "<redacted>";
 
 /// Body of every error response: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -59,7 +64,7 @@ fn default_threshold() -> u8 {
 }
 
 /// Answer to `POST /api/v1/sys/init`: shown once, never stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct InitResponse {
     pub unseal_shares: Vec<String>,
     pub threshold: u8,
@@ -67,7 +72,7 @@ pub struct InitResponse {
 }
 
 /// `POST /api/v1/sys/unseal`: one share, or `reset` to discard the shares given so far.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct UnsealRequest {
     #[serde(default)]
     pub share: Option<String>,
@@ -130,7 +135,7 @@ pub struct EnvList {
 }
 
 /// `PUT /api/v1/projects/{p}/envs/{e}/secrets/{path}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct SecretWrite {
     pub value: String,
     #[serde(default)]
@@ -148,7 +153,7 @@ pub struct ChangeOp {
     pub kind: ChangeKind,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum ChangeKind {
     /// Writes a new version.
@@ -214,7 +219,7 @@ pub struct History {
 }
 
 /// `GET .../secrets/{path}`: one version with its value.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct SecretValue {
     pub path: String,
     pub env_var: String,
@@ -227,7 +232,7 @@ pub struct SecretValue {
 }
 
 /// One secret in a listing; `value` only with `include_values=true`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct SecretSummary {
     pub path: String,
     pub env_var: String,
@@ -267,6 +272,14 @@ pub struct VersionInfo {
     pub destroyed: bool,
 }
 
+/// `POST .../undelete/{path}` (the body is optional).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UndeleteRequest {
+    #[serde(default)]
+    pub cas: Option<i64>,
+}
+
 /// `POST .../destroy/{path}`: `versions` to wipe, or every version when absent.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DestroyRequest {
@@ -278,4 +291,105 @@ pub struct DestroyRequest {
 pub struct DestroyResult {
     pub path: String,
     pub destroyed: Vec<i64>,
+}
+
+// Types that carry values, shares or tokens print them redacted.
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretValue")
+            .field("path", &self.path)
+            .field("version", &self.version)
+            .field("revision", &self.revision)
+            .field("value", &REDACTED)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for SecretSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretSummary")
+            .field("path", &self.path)
+            .field("version", &self.version)
+            .field("value", &self.value.as_ref().map(|_| REDACTED))
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for SecretWrite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretWrite")
+            .field("value", &REDACTED)
+            .field("description", &self.description)
+            .field("cas", &self.cas)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ChangeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChangeKind::Set { description, .. } => f
+                .debug_struct("Set")
+                .field("value", &REDACTED)
+                .field("description", description)
+                .finish(),
+            ChangeKind::Delete => f.write_str("Delete"),
+        }
+    }
+}
+
+impl fmt::Debug for InitResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InitResponse")
+            .field("unseal_shares", &vec![REDACTED; self.unseal_shares.len()])
+            .field("threshold", &self.threshold)
+            .field("root_token", &REDACTED)
+            .finish()
+    }
+}
+
+impl fmt::Debug for UnsealRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnsealRequest")
+            .field("share", &self.share.as_ref().map(|_| REDACTED))
+            .field("reset", &self.reset)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_redacts_values_shares_and_tokens() {
+        let write = SecretWrite {
+            value: "hunter2".into(),
+            description: None,
+            cas: None,
+        };
+        let init = InitResponse {
+            unseal_shares: vec!["share-one".into()],
+            threshold: 1,
+            root_token: "lsh_secret".into(),
+        };
+        let change = ChangeRequest {
+            changes: vec![ChangeOp {
+                path: "K".into(),
+                kind: ChangeKind::Set {
+                    value: "hunter2".into(),
+                    description: None,
+                },
+            }],
+            message: None,
+            cas: None,
+        };
+        for text in [format!("{write:?}"), format!("{init:?}"), format!("{change:?}")] {
+            assert!(
+                !text.contains("hunter2") && !text.contains("share-one") && !text.contains("lsh_secret"),
+                "{text}"
+            );
+        }
+    }
 }

@@ -204,7 +204,11 @@ impl Keyring {
 
     /// The id of the key new writes use.
     pub fn active_id(&self) -> u32 {
-        *self.keys.keys().next_back().expect("a keyring always holds at least one key")
+        *self
+            .keys
+            .keys()
+            .next_back()
+            .expect("a keyring always holds at least one key")
     }
 
     /// Ids and creation times of every key, oldest first.
@@ -278,9 +282,14 @@ mod tests {
     /// GCM spec (McGrew & Viega), test case 16: AES-256, 96-bit IV, with AAD.
     #[test]
     fn aes256gcm_known_answer() {
-        let key = Key256::from_slice(&unhex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308")).unwrap();
+        let key = Key256::from_slice(&unhex(
+            "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308",
+        ))
+        .unwrap();
         let nonce: [u8; 12] = unhex("cafebabefacedbaddecaf888").try_into().unwrap();
-        let pt = unhex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39");
+        let pt = unhex(
+            "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
+        );
         let aad = unhex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
         let expected = [
             "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662",
@@ -313,8 +322,14 @@ mod tests {
         assert_eq!(ring.open(&aad("DB", 1), &edited).unwrap_err(), Error::Decrypt);
         let mut future = env.clone();
         future[0] = 9;
-        assert!(matches!(ring.open(&aad("DB", 1), &future), Err(Error::Malformed { .. })));
-        assert!(matches!(ring.open(&aad("DB", 1), &env[..10]), Err(Error::Malformed { .. })));
+        assert!(matches!(
+            ring.open(&aad("DB", 1), &future),
+            Err(Error::Malformed { .. })
+        ));
+        assert!(matches!(
+            ring.open(&aad("DB", 1), &env[..10]),
+            Err(Error::Malformed { .. })
+        ));
     }
 
     #[test]

@@ -29,4 +29,13 @@ pub enum Error {
     /// An unseal share is not one this format can read.
     #[error("invalid unseal share: {0}")]
     InvalidShare(String),
+    /// A policy path pattern breaks the pattern syntax (docs/policies.md).
+    #[error("invalid pattern {pattern:?}: {reason}")]
+    InvalidPattern { pattern: String, reason: String },
+    /// A word is not one of the capabilities.
+    #[error("unknown capability {0:?}; allowed are {caps}", caps = crate::policy::CAPABILITY_NAMES)]
+    UnknownCapability(String),
+    /// A policy document is malformed; `reason` names the rule and the problem.
+    #[error("invalid policy {policy:?}: {reason}")]
+    InvalidPolicy { policy: String, reason: String },
 }

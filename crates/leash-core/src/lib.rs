@@ -1,9 +1,10 @@
 //! `leash-core`: the parts of Leash that every other crate agrees on.
 //!
 //! It owns the naming rules for projects, environments and secret paths
-//! ([`names`]), the encryption envelope and keyring ([`crypto`]), Shamir
-//! splitting of the unseal key ([`shamir`]), the token format ([`token`]) and
-//! the JSON shapes of the HTTP API ([`api`]).
+//! ([`names`]), the policy language and its decisions ([`policy`]), the
+//! encryption envelope and keyring ([`crypto`]), Shamir splitting of the
+//! unseal key ([`shamir`]), the token format ([`token`]) and the JSON shapes
+//! of the HTTP API ([`api`]).
 //!
 //! It must never do IO: no files, no network, no clock reads outside what a
 //! caller passes in. That keeps it testable and lets the client, server and
@@ -14,6 +15,7 @@ pub mod api;
 pub mod crypto;
 pub mod error;
 pub mod names;
+pub mod policy;
 pub mod shamir;
 pub mod token;
 

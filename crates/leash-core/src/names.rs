@@ -32,13 +32,17 @@ fn check_segment(kind: &'static str, whole: &str, segment: &str) -> Result<(), E
         reason,
     };
     if segment.is_empty() {
-        return Err(invalid("empty names and empty folders (`//`, a leading or trailing `/`) are not allowed".into()));
+        return Err(invalid(
+            "empty names and empty folders (`//`, a leading or trailing `/`) are not allowed".into(),
+        ));
     }
     if segment == "." || segment == ".." {
         return Err(invalid(format!("`{segment}` is not allowed as a name")));
     }
     if segment.chars().count() > MAX_SEGMENT_LEN {
-        return Err(invalid(format!("`{segment}` is longer than {MAX_SEGMENT_LEN} characters")));
+        return Err(invalid(format!(
+            "`{segment}` is longer than {MAX_SEGMENT_LEN} characters"
+        )));
     }
     if let Some((pos, bad)) = segment
         .chars()
@@ -241,7 +245,11 @@ mod tests {
         assert!(p.is_in(&PathPrefix::parse("stripe/").unwrap()));
         assert!(p.is_in(&PathPrefix::parse("").unwrap()));
         assert!(!p.is_in(&PathPrefix::parse("str").unwrap()));
-        assert!(!SecretPath::parse("stripe2/X").unwrap().is_in(&PathPrefix::parse("stripe").unwrap()));
+        assert!(
+            !SecretPath::parse("stripe2/X")
+                .unwrap()
+                .is_in(&PathPrefix::parse("stripe").unwrap())
+        );
     }
 
     #[test]

@@ -39,13 +39,16 @@ pub fn split(key: &Key256, shares: u8, threshold: u8) -> Result<Vec<Zeroizing<St
 pub fn combine(shares: &[Zeroizing<String>], threshold: u8) -> Result<Key256, Error> {
     let decoded: Vec<Zeroizing<Vec<u8>>> = shares.iter().map(|s| decode(s)).collect::<Result<_, _>>()?;
     if threshold == 1 {
-        let first = decoded.first().ok_or_else(|| Error::InvalidShare("no share given".into()))?;
+        let first = decoded
+            .first()
+            .ok_or_else(|| Error::InvalidShare("no share given".into()))?;
         return Key256::from_slice(&first[1..]);
     }
     let plain: Vec<Vec<u8>> = decoded.iter().map(|s| s.to_vec()).collect();
-    let combined = Gf256::combine_bytes(&plain).map_err(|e| Error::InvalidShare(format!("shares do not combine: {e:?}")));
+    let combined =
+        Gf256::combine_bytes(&plain).map_err(|e| Error::InvalidShare(format!("shares do not combine: {e:?}")));
     let mut plain = plain;
-    plain.iter_mut().for_each(|s| zeroize::Zeroize::zeroize(s));
+    plain.iter_mut().for_each(zeroize::Zeroize::zeroize);
     let key = Zeroizing::new(combined?);
     Key256::from_slice(&key)
 }
@@ -53,7 +56,9 @@ pub fn combine(shares: &[Zeroizing<String>], threshold: u8) -> Result<Key256, Er
 /// Checks the share count and threshold an operator asked for.
 pub fn check_params(shares: u8, threshold: u8) -> Result<(), Error> {
     if shares == 0 || shares > MAX_SHARES {
-        return Err(Error::ShamirParams(format!("shares must be between 1 and {MAX_SHARES}, got {shares}")));
+        return Err(Error::ShamirParams(format!(
+            "shares must be between 1 and {MAX_SHARES}, got {shares}"
+        )));
     }
     if threshold == 0 || threshold > shares {
         return Err(Error::ShamirParams(format!(
@@ -81,7 +86,8 @@ fn encode(share: &[u8]) -> Zeroizing<String> {
 
 fn decode(share: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
     let bytes = Zeroizing::new(
-        hex::decode(share.trim()).map_err(|_| Error::InvalidShare("not a hex string as printed by `leash operator init`".into()))?,
+        hex::decode(share.trim())
+            .map_err(|_| Error::InvalidShare("not a hex string as printed by `leash operator init`".into()))?,
     );
     if bytes.len() != 1 + 32 + 4 {
         return Err(Error::InvalidShare(format!(
@@ -92,7 +98,9 @@ fn decode(share: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
     }
     let (body, crc) = bytes.split_at(33);
     if crc32fast::hash(body).to_be_bytes() != crc {
-        return Err(Error::InvalidShare("checksum mismatch: the share was mistyped or cut".into()));
+        return Err(Error::InvalidShare(
+            "checksum mismatch: the share was mistyped or cut".into(),
+        ));
     }
     Ok(Zeroizing::new(body.to_vec()))
 }
@@ -124,7 +132,12 @@ mod tests {
 
     #[test]
     fn bad_params_and_shares_are_named() {
-        assert!(split(&Key256::generate(), 3, 4).unwrap_err().to_string().contains("threshold"));
+        assert!(
+            split(&Key256::generate(), 3, 4)
+                .unwrap_err()
+                .to_string()
+                .contains("threshold")
+        );
         assert!(split(&Key256::generate(), 0, 0).is_err());
         assert!(split(&Key256::generate(), 3, 1).is_err());
         assert!(share_identifier("zz").unwrap_err().to_string().contains("hex"));

@@ -29,7 +29,11 @@ pub enum Resource<'a> {
     /// An environment, or the list of a project's environments.
     Environment { project: &'a str, env: Option<&'a str> },
     /// A secret path (or folder) in an environment.
-    Secret { project: &'a str, env: &'a str, path: &'a str },
+    Secret {
+        project: &'a str,
+        env: &'a str,
+        path: &'a str,
+    },
 }
 
 /// Allows or denies `capability` on `resource` for `caller`.

@@ -95,7 +95,10 @@ impl ServerConfig {
             ));
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
-            return Err(ConfigError(format!("log_format must be text or json, got {:?}", self.log_format)));
+            return Err(ConfigError(format!(
+                "log_format must be text or json, got {:?}",
+                self.log_format
+            )));
         }
         Ok(())
     }

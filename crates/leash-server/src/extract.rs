@@ -55,8 +55,16 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let code = if e.inner().is_data() { "invalid_request" } else { "invalid_json" };
-        ApiError::new(StatusCode::BAD_REQUEST, code, format!("malformed JSON body: {}", describe(&e)))
+        let code = if e.inner().is_data() {
+            "invalid_request"
+        } else {
+            "invalid_json"
+        };
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            code,
+            format!("malformed JSON body: {}", describe(&e)),
+        )
     })
 }
 

@@ -147,9 +147,12 @@ fn read_unseal_file(path: &Path) -> Result<Vec<Zeroizing<String>>, ServerError> 
 pub async fn start(config: ServerConfig, dev: bool) -> Result<Server, ServerError> {
     config.validate()?;
     let dev_dir = if dev {
-        Some(tempfile::Builder::new().prefix("leash-dev-").tempdir().map_err(|e| {
-            ServerError::Startup(format!("cannot create a temporary directory for --dev: {e}"))
-        })?)
+        Some(
+            tempfile::Builder::new()
+                .prefix("leash-dev-")
+                .tempdir()
+                .map_err(|e| ServerError::Startup(format!("cannot create a temporary directory for --dev: {e}")))?,
+        )
     } else {
         None
     };

@@ -134,7 +134,12 @@ pub async fn write(
                 op.path()
             )));
         }
-        if let WriteOp::Set { path, value, description } = op {
+        if let WriteOp::Set {
+            path,
+            value,
+            description,
+        } = op
+        {
             check_value_size(state, path, value)?;
             check_text("a description", description)?;
         }
@@ -230,12 +235,17 @@ fn decrypt(keyring: &Keyring, env: &EnvRef, row: &VersionRow) -> Result<String, 
             format!("version {} of {} was destroyed", row.version, row.path),
         ));
     };
-    let plain = keyring.open(&aad(env, &row.path, row.version), ciphertext).map_err(|e| {
-        ApiError::internal(
-            "decrypting a secret",
-            format!("{e} (project {}, env {}, path {}, version {})", env.project, env.env, row.path, row.version),
-        )
-    })?;
+    let plain = keyring
+        .open(&aad(env, &row.path, row.version), ciphertext)
+        .map_err(|e| {
+            ApiError::internal(
+                "decrypting a secret",
+                format!(
+                    "{e} (project {}, env {}, path {}, version {})",
+                    env.project, env.env, row.path, row.version
+                ),
+            )
+        })?;
     String::from_utf8(plain.to_vec()).map_err(|_| ApiError::internal("decoding a secret", "stored value is not UTF-8"))
 }
 

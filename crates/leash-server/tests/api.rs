@@ -34,15 +34,28 @@ async fn versions_history_point_in_time_and_rollback() {
     assert_eq!(with_values["secrets"].as_array().unwrap().len(), 2);
 
     let (_, history) = t.get(&format!("{S}/history")).await;
-    let revs: Vec<i64> = history["changes"].as_array().unwrap().iter().map(|c| c["revision"].as_i64().unwrap()).collect();
+    let revs: Vec<i64> = history["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["revision"].as_i64().unwrap())
+        .collect();
     assert_eq!(revs, vec![3, 2, 1]);
 
     let (status, rb) = t.post(&format!("{S}/rollback"), json!({"to": 1})).await;
     assert_eq!(status, StatusCode::OK, "{rb}");
     assert_eq!(rb["revision"], 4);
     assert_eq!(t.value("API_KEY").await.1["value"], "k-one");
-    assert_eq!(t.value("API_KEY").await.1["version"], 3, "rollback writes a new version");
-    assert_eq!(t.value("stripe/API_KEY").await.0, StatusCode::NOT_FOUND, "absent at revision 1");
+    assert_eq!(
+        t.value("API_KEY").await.1["version"],
+        3,
+        "rollback writes a new version"
+    );
+    assert_eq!(
+        t.value("stripe/API_KEY").await.0,
+        StatusCode::NOT_FOUND,
+        "absent at revision 1"
+    );
     let (_, meta) = t.get(&format!("{S}/metadata/API_KEY")).await;
     assert_eq!(meta["versions"].as_array().unwrap().len(), 3);
 }
@@ -71,7 +84,10 @@ async fn atomic_change_sets_delete_undelete_destroy() {
     let (status, d) = t.call(Method::POST, &format!("{S}/destroy/A"), None).await;
     assert_eq!((status, d["destroyed"].clone()), (StatusCode::OK, json!([1])));
     let (status, gone) = t.value("A").await;
-    assert_eq!((status, gone["error"]["code"].as_str()), (StatusCode::GONE, Some("destroyed")));
+    assert_eq!(
+        (status, gone["error"]["code"].as_str()),
+        (StatusCode::GONE, Some("destroyed"))
+    );
     let (_, meta) = t.get(&format!("{S}/metadata/A")).await;
     assert_eq!(meta["versions"][0]["destroyed"], true, "metadata kept after destroy");
 }
@@ -82,7 +98,12 @@ async fn bad_input_is_refused_and_changes_nothing() {
     let t = dev().await;
     t.project_env("p", "e").await;
     t.set("KEEP", "original").await;
-    let history_len = || async { t.get(&format!("{S}/history")).await.1["changes"].as_array().unwrap().len() };
+    let history_len = || async {
+        t.get(&format!("{S}/history")).await.1["changes"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
     let before = history_len().await;
 
     let check = |status: StatusCode, code: &'static str, fragment: &'static str| {
@@ -91,12 +112,16 @@ async fn bad_input_is_refused_and_changes_nothing() {
             assert_eq!(body["error"]["code"], code, "{body}");
             let msg = body["error"]["message"].as_str().unwrap();
             assert!(msg.contains(fragment), "{msg:?} should mention {fragment:?}");
-            assert!(!msg.contains("original") && !msg.contains("SECRETVALUE"), "no values in errors: {msg}");
+            assert!(
+                !msg.contains("original") && !msg.contains("SECRETVALUE"),
+                "no values in errors: {msg}"
+            );
         }
     };
 
     check(StatusCode::BAD_REQUEST, "invalid_name", "character '!'")(
-        t.put(&format!("{S}/secrets/bad!name"), json!({"value": "SECRETVALUE"})).await,
+        t.put(&format!("{S}/secrets/bad!name"), json!({"value": "SECRETVALUE"}))
+            .await,
     );
     check(StatusCode::BAD_REQUEST, "invalid_name", "allowed are")(
         t.post("/api/v1/projects", json!({"name": "no spaces"})).await,
@@ -109,8 +134,11 @@ async fn bad_input_is_refused_and_changes_nothing() {
         t.put(&format!("{S}/secrets/KEEP"), json!({"value": 123456})).await,
     );
     check(StatusCode::BAD_REQUEST, "invalid_request", "changes[0]")(
-        t.post(&format!("{S}/changes"), json!({"changes": [{"path": "X", "op": "sett", "value": "SECRETVALUE"}]}))
-            .await,
+        t.post(
+            &format!("{S}/changes"),
+            json!({"changes": [{"path": "X", "op": "sett", "value": "SECRETVALUE"}]}),
+        )
+        .await,
     );
     let raw = t
         .http
@@ -123,23 +151,40 @@ async fn bad_input_is_refused_and_changes_nothing() {
         .unwrap();
     check(StatusCode::BAD_REQUEST, "invalid_json", "malformed JSON")((raw.status(), raw.json().await.unwrap()));
     check(StatusCode::NOT_FOUND, "not_found", "project nope")(
-        t.put("/api/v1/projects/nope/envs/e/secrets/K", json!({"value": "SECRETVALUE"})).await,
+        t.put(
+            "/api/v1/projects/nope/envs/e/secrets/K",
+            json!({"value": "SECRETVALUE"}),
+        )
+        .await,
     );
     check(StatusCode::NOT_FOUND, "not_found", "environment nope")(
-        t.put("/api/v1/projects/p/envs/nope/secrets/K", json!({"value": "SECRETVALUE"})).await,
+        t.put(
+            "/api/v1/projects/p/envs/nope/secrets/K",
+            json!({"value": "SECRETVALUE"}),
+        )
+        .await,
     );
     check(StatusCode::CONFLICT, "cas_mismatch", "expected revision 0")(
-        t.put(&format!("{S}/secrets/KEEP"), json!({"value": "SECRETVALUE", "cas": 0})).await,
+        t.put(&format!("{S}/secrets/KEEP"), json!({"value": "SECRETVALUE", "cas": 0}))
+            .await,
     );
     check(StatusCode::UNAUTHORIZED, "missing_token", "Authorization")(
-        t.call_as("", Method::PUT, &format!("{S}/secrets/KEEP"), Some(json!({"value": "SECRETVALUE"}))).await,
+        t.call_as(
+            "",
+            Method::PUT,
+            &format!("{S}/secrets/KEEP"),
+            Some(json!({"value": "SECRETVALUE"})),
+        )
+        .await,
     );
     check(StatusCode::UNAUTHORIZED, "invalid_token", "not a valid Leash token")(
-        t.call_as("lsh_nope", Method::GET, &format!("{S}/secrets/KEEP"), None).await,
+        t.call_as("lsh_nope", Method::GET, &format!("{S}/secrets/KEEP"), None)
+            .await,
     );
     let forged = leash_core::token::generate_token();
     check(StatusCode::UNAUTHORIZED, "invalid_token", "unknown")(
-        t.call_as(&forged, Method::GET, &format!("{S}/secrets/KEEP"), None).await,
+        t.call_as(&forged, Method::GET, &format!("{S}/secrets/KEEP"), None)
+            .await,
     );
     check(StatusCode::BAD_REQUEST, "invalid_request", "version")(t.get(&format!("{S}/secrets/KEEP?version=abc")).await);
     check(StatusCode::NOT_FOUND, "not_found", "revision 99 does not exist")(
@@ -171,7 +216,10 @@ async fn bad_input_is_refused_and_changes_nothing() {
 async fn unknown_routes_and_methods_answer_json() {
     let t = dev().await;
     let (status, body) = t.get("/api/v1/nothing-here").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
     let (status, body) = t.call(Method::PATCH, "/api/v1/projects", None).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
 }

@@ -10,11 +10,17 @@ use sqlx::Connection;
 async fn unsealed_server(dir: &std::path::Path) -> TestServer {
     let mut t = fresh(dir).await;
     let (_, init) = t
-        .call_as("", Method::POST, "/api/v1/sys/init", Some(json!({"shares": 1, "threshold": 1})))
+        .call_as(
+            "",
+            Method::POST,
+            "/api/v1/sys/init",
+            Some(json!({"shares": 1, "threshold": 1})),
+        )
         .await;
     t.token = init["root_token"].as_str().unwrap().to_owned();
     let share = init["unseal_shares"][0].as_str().unwrap().to_owned();
-    t.call_as("", Method::POST, "/api/v1/sys/unseal", Some(json!({"share": share}))).await;
+    t.call_as("", Method::POST, "/api/v1/sys/unseal", Some(json!({"share": share})))
+        .await;
     t.project_env("p", "e").await;
     t
 }
@@ -37,8 +43,14 @@ async fn planted_values_never_reach_the_store_files() {
     assert_eq!(t.value("DB_PASSWORD").await.1["value"], planted.as_str());
     let bytes = all_bytes_under(dir.path());
     assert!(bytes.len() > 10_000, "the store wrote its files");
-    assert!(!contains(&bytes, planted.as_bytes()), "plaintext found in the data directory");
-    assert!(!contains(&bytes, b"PLANTED-"), "plaintext prefix found in the data directory");
+    assert!(
+        !contains(&bytes, planted.as_bytes()),
+        "plaintext found in the data directory"
+    );
+    assert!(
+        !contains(&bytes, b"PLANTED-"),
+        "plaintext prefix found in the data directory"
+    );
 }
 
 #[tokio::test]
@@ -69,7 +81,13 @@ async fn ciphertext_copied_to_another_row_fails_to_decrypt() {
         let (status, body) = t.value(path).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
         assert_eq!(body["error"]["code"], "internal");
-        assert!(!body.to_string().contains("value-of"), "no garbage, no plaintext: {body}");
+        assert!(
+            !body.to_string().contains("value-of"),
+            "no garbage, no plaintext: {body}"
+        );
     }
-    assert_eq!(t.get("/api/v1/projects/p/envs/e/secrets/B?version=1").await.1["value"], "value-of-b");
+    assert_eq!(
+        t.get("/api/v1/projects/p/envs/e/secrets/B?version=1").await.1["value"],
+        "value-of-b"
+    );
 }

@@ -7,15 +7,26 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 async fn unseal(t: &TestServer, share: &str) -> (StatusCode, Value) {
-    t.call_as("", Method::POST, "/api/v1/sys/unseal", Some(json!({"share": share}))).await
+    t.call_as("", Method::POST, "/api/v1/sys/unseal", Some(json!({"share": share})))
+        .await
 }
 
 async fn init(t: &TestServer, shares: u8, threshold: u8) -> (Vec<String>, String) {
     let (status, body) = t
-        .call_as("", Method::POST, "/api/v1/sys/init", Some(json!({"shares": shares, "threshold": threshold})))
+        .call_as(
+            "",
+            Method::POST,
+            "/api/v1/sys/init",
+            Some(json!({"shares": shares, "threshold": threshold})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let shares = body["unseal_shares"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect();
+    let shares = body["unseal_shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
     (shares, body["root_token"].as_str().unwrap().to_owned())
 }
 
@@ -25,9 +36,17 @@ async fn init_unseal_with_threshold_seal_again() {
     let mut t = fresh(dir.path()).await;
     assert_eq!(t.get("/api/v1/sys/health").await.0, StatusCode::NOT_IMPLEMENTED);
     let (status, body) = t.get("/api/v1/projects").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_IMPLEMENTED, Some("not_initialized")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_IMPLEMENTED, Some("not_initialized"))
+    );
     let (bad, _) = t
-        .call_as("", Method::POST, "/api/v1/sys/init", Some(json!({"shares": 3, "threshold": 4})))
+        .call_as(
+            "",
+            Method::POST,
+            "/api/v1/sys/init",
+            Some(json!({"shares": 3, "threshold": 4})),
+        )
         .await;
     assert_eq!(bad, StatusCode::BAD_REQUEST);
 
@@ -45,7 +64,10 @@ async fn init_unseal_with_threshold_seal_again() {
 
     // one share is not enough; the same share twice does not count twice
     let (_, status1) = unseal(&t, &shares[0]).await;
-    assert_eq!((status1["sealed"].as_bool(), status1["progress"].as_u64()), (Some(true), Some(1)));
+    assert_eq!(
+        (status1["sealed"].as_bool(), status1["progress"].as_u64()),
+        (Some(true), Some(1))
+    );
     let (dup, _) = unseal(&t, &shares[0]).await;
     assert_eq!(dup, StatusCode::BAD_REQUEST);
     assert_eq!(t.get("/api/v1/projects").await.0, StatusCode::SERVICE_UNAVAILABLE);
@@ -76,7 +98,10 @@ async fn wrong_and_mistyped_shares_fail_clearly() {
     typo.replace_range(4..5, if &typo[4..5] == "a" { "b" } else { "a" });
     let (status, body) = unseal(&t, &typo).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error"]["message"].as_str().unwrap().contains("checksum"), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("checksum"),
+        "{body}"
+    );
     let (status, body) = unseal(&t, "not-a-share").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
@@ -85,7 +110,11 @@ async fn wrong_and_mistyped_shares_fail_clearly() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["code"], "unseal_failed");
     let (_, st) = t.get("/api/v1/sys/seal-status").await;
-    assert_eq!((st["sealed"].as_bool(), st["progress"].as_u64()), (Some(true), Some(0)), "progress reset");
+    assert_eq!(
+        (st["sealed"].as_bool(), st["progress"].as_u64()),
+        (Some(true), Some(0)),
+        "progress reset"
+    );
     unseal(&t, &shares[1]).await;
     let (_, st) = unseal(&t, &shares[2]).await;
     assert_eq!(st["sealed"], false);
@@ -109,8 +138,14 @@ async fn key_rotation_keeps_old_versions_readable_across_restarts() {
     let mut t = fresh(dir.path()).await;
     t.token = root;
     unseal(&t, &shares[0]).await;
-    assert_eq!(t.get("/api/v1/sys/keyring").await.1["keys"].as_array().unwrap().len(), 2);
-    assert_eq!(t.get("/api/v1/projects/p/envs/e/secrets/K?version=1").await.1["value"], "before-rotation");
+    assert_eq!(
+        t.get("/api/v1/sys/keyring").await.1["keys"].as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(
+        t.get("/api/v1/projects/p/envs/e/secrets/K?version=1").await.1["value"],
+        "before-rotation"
+    );
     assert_eq!(t.value("K").await.1["value"], "after-rotation");
     assert_eq!(t.value("L").await.1["value"], "new-key-only");
 }

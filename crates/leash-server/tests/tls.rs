@@ -28,11 +28,21 @@ async fn serves_https_with_the_given_certificate() {
     assert_eq!(resp.status(), StatusCode::OK);
 
     let untrusted = reqwest::Client::new();
-    assert!(untrusted.get(format!("{url}/api/v1/sys/health")).send().await.is_err(), "unknown CA must be refused");
+    assert!(
+        untrusted.get(format!("{url}/api/v1/sys/health")).send().await.is_err(),
+        "unknown CA must be refused"
+    );
     let plain = reqwest::Client::new();
     let http_url = url.replace("https://", "http://");
-    let answered_plain = plain.get(format!("{http_url}/api/v1/sys/health")).send().await.map(|r| r.status().is_success());
-    assert!(!matches!(answered_plain, Ok(true)), "plain HTTP must not be served on a TLS listener");
+    let answered_plain = plain
+        .get(format!("{http_url}/api/v1/sys/health"))
+        .send()
+        .await
+        .map(|r| r.status().is_success());
+    assert!(
+        !matches!(answered_plain, Ok(true)),
+        "plain HTTP must not be served on a TLS listener"
+    );
     server.shutdown().await.unwrap();
 }
 

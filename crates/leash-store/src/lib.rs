@@ -60,7 +60,12 @@ pub trait Storage: Send + Sync + 'static {
     async fn read_version(&self, env_id: i64, path: &str, selector: Selector) -> Result<Option<VersionRow>>;
     /// Every live secret of an environment at `at_revision` (latest when `None`),
     /// with the revision the answer reflects. Ciphertext only when `with_data`.
-    async fn list_state(&self, env_id: i64, at_revision: Option<i64>, with_data: bool) -> Result<(i64, Vec<VersionRow>)>;
+    async fn list_state(
+        &self,
+        env_id: i64,
+        at_revision: Option<i64>,
+        with_data: bool,
+    ) -> Result<(i64, Vec<VersionRow>)>;
     /// A secret's head and all its versions (no ciphertext), oldest first.
     async fn secret_versions(&self, env_id: i64, path: &str) -> Result<Option<(SecretHead, Vec<VersionRow>)>>;
     /// Wipes the data of the given versions (all when `None`); returns those newly destroyed.

@@ -69,7 +69,6 @@ impl SqliteStore {
             .map_err(open_err)?;
         Ok(Self { write, read })
     }
-
 }
 
 fn version_row(row: &SqliteRow) -> Result<VersionRow> {
@@ -110,7 +109,11 @@ fn token_row(row: &SqliteRow) -> Result<TokenRecord> {
         hash: row.try_get(0)?,
         accessor: row.try_get(1)?,
         display_name: row.try_get(2)?,
-        policies: policies.split(',').filter(|p| !p.is_empty()).map(str::to_owned).collect(),
+        policies: policies
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect(),
         is_root: row.try_get(4)?,
         created_at: row.try_get(5)?,
         expires_at: row.try_get(6)?,
@@ -144,7 +147,8 @@ async fn head_in_tx(conn: &mut SqliteConnection, env_id: i64, path: &str) -> Res
         .bind(path)
         .fetch_optional(conn)
         .await?;
-    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).transpose()
+    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .transpose()
 }
 
 async fn apply_op(conn: &mut SqliteConnection, change: &NewChange, revision: i64, op: &Op) -> Result<AppliedEntry> {
@@ -252,11 +256,13 @@ impl Storage for SqliteStore {
     }
 
     async fn meta_put(&self, key: &str, value: &[u8]) -> Result<()> {
-        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(value)
-            .execute(&self.write)
-            .await?;
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.write)
+        .await?;
         Ok(())
     }
 
@@ -270,11 +276,13 @@ impl Storage for SqliteStore {
             return Err(StoreError::AlreadyInitialized);
         }
         for (key, value) in meta {
-            sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-                .bind(key)
-                .bind(value)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
         }
         insert_token(&mut tx, root_token).await?;
         tx.commit().await?;
@@ -297,7 +305,10 @@ impl Storage for SqliteStore {
     }
 
     async fn token_delete(&self, hash: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM tokens WHERE hash = ?").bind(hash).execute(&self.write).await?;
+        let done = sqlx::query("DELETE FROM tokens WHERE hash = ?")
+            .bind(hash)
+            .execute(&self.write)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -408,11 +419,15 @@ impl Storage for SqliteStore {
 
     async fn apply_change(&self, change: NewChange) -> Result<Applied> {
         if change.ops.is_empty() {
-            return Err(StoreError::InvalidChange("a change must contain at least one operation".into()));
+            return Err(StoreError::InvalidChange(
+                "a change must contain at least one operation".into(),
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         if let Some(dup) = change.ops.iter().map(Op::path).find(|p| !seen.insert(*p)) {
-            return Err(StoreError::InvalidChange(format!("path {dup} appears more than once in one change")));
+            return Err(StoreError::InvalidChange(format!(
+                "path {dup} appears more than once in one change"
+            )));
         }
         let mut tx = self.write.begin().await?;
         let current: i64 = sqlx::query_scalar("SELECT revision FROM environments WHERE id = ?")
@@ -491,7 +506,12 @@ impl Storage for SqliteStore {
         row.as_ref().map(version_row).transpose()
     }
 
-    async fn list_state(&self, env_id: i64, at_revision: Option<i64>, with_data: bool) -> Result<(i64, Vec<VersionRow>)> {
+    async fn list_state(
+        &self,
+        env_id: i64,
+        at_revision: Option<i64>,
+        with_data: bool,
+    ) -> Result<(i64, Vec<VersionRow>)> {
         let columns = if with_data {
             VERSION_COLUMNS.to_owned()
         } else {
@@ -620,7 +640,8 @@ impl Storage for SqliteStore {
                 })
             })
             .collect::<Result<_>>()?;
-        let (Some(newest), Some(oldest)) = (changes.first().map(|c| c.revision), changes.last().map(|c| c.revision)) else {
+        let (Some(newest), Some(oldest)) = (changes.first().map(|c| c.revision), changes.last().map(|c| c.revision))
+        else {
             return Ok(changes);
         };
         let entries = sqlx::query(

@@ -71,6 +71,8 @@ fn parse_secret(s: &str) -> Result<SecretString, Infallible> {
 
 #[derive(Subcommand)]
 pub enum Command {
+    /// Run the Leash server (embedded SQLite by default; --dev for a throwaway one)
+    Server(crate::server_cmd::ServerArgs),
     /// Check a token with the server and store address and token in the per-user config
     ///
     /// The token comes from --token TOKEN (or LEASH_TOKEN); `--token -` reads

@@ -42,9 +42,8 @@ impl fmt::Debug for UserConfig {
 
 /// Where the per-user config lives.
 pub fn user_config_path() -> anyhow::Result<PathBuf> {
-    let dir = dirs::config_dir().ok_or_else(|| {
-        anyhow!("cannot find the per-user config directory: set XDG_CONFIG_HOME or HOME")
-    })?;
+    let dir = dirs::config_dir()
+        .ok_or_else(|| anyhow!("cannot find the per-user config directory: set XDG_CONFIG_HOME or HOME"))?;
     Ok(dir.join("leash").join("config.toml"))
 }
 
@@ -55,8 +54,8 @@ pub fn load_user_config(path: &Path) -> anyhow::Result<UserConfig> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(UserConfig::default()),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    let config: UserConfig = toml::from_str(&text)
-        .with_context(|| format!("{} is not a valid Leash config file", path.display()))?;
+    let config: UserConfig =
+        toml::from_str(&text).with_context(|| format!("{} is not a valid Leash config file", path.display()))?;
     if config.token.is_some() && is_readable_by_others(path) {
         eprintln!(
             "warning: {} holds a token but other users can read it; run `chmod 600 {}`",
@@ -86,10 +85,7 @@ pub fn save_user_config(path: &Path, config: &UserConfig) -> anyhow::Result<()> 
         table.insert("addr".into(), toml::Value::String(addr.clone()));
     }
     if let Some(token) = &config.token {
-        table.insert(
-            "token".into(),
-            toml::Value::String(token.expose_secret().to_owned()),
-        );
+        table.insert("token".into(), toml::Value::String(token.expose_secret().to_owned()));
     }
     let text = format!(
         "# Written by `leash login`. Holds a token: keep it private (mode 0600).\n{}",
@@ -132,10 +128,8 @@ pub fn load_project_file(start: &Path) -> anyhow::Result<Option<(PathBuf, Projec
     let Some(path) = find_project_file(start) else {
         return Ok(None);
     };
-    let text =
-        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let file: ProjectFile =
-        toml::from_str(&text).with_context(|| format!("{} is not valid", path.display()))?;
+    let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file: ProjectFile = toml::from_str(&text).with_context(|| format!("{} is not valid", path.display()))?;
     Ok(Some((path, file)))
 }
 
@@ -196,22 +190,14 @@ mod tests {
                 .is_none_or(|(p, _)| !p.starts_with(dir.path()))
         );
 
-        fs::write(
-            dir.path().join(PROJECT_FILE),
-            "project = \"payment\"\nenv = \"dev\"\n",
-        )
-        .unwrap();
+        fs::write(dir.path().join(PROJECT_FILE), "project = \"payment\"\nenv = \"dev\"\n").unwrap();
         let (path, file) = load_project_file(&nested).unwrap().unwrap();
         assert_eq!(path, dir.path().join(PROJECT_FILE));
         assert_eq!(file.project.as_deref(), Some("payment"));
         assert_eq!(file.env.as_deref(), Some("dev"));
 
         // The nearest file wins.
-        fs::write(
-            dir.path().join("a").join(PROJECT_FILE),
-            "env = \"staging\"\n",
-        )
-        .unwrap();
+        fs::write(dir.path().join("a").join(PROJECT_FILE), "env = \"staging\"\n").unwrap();
         let (_, file) = load_project_file(&nested).unwrap().unwrap();
         assert_eq!(
             file,

@@ -84,13 +84,12 @@ impl Context {
 
     /// A client for `addr` with exactly `token`.
     pub fn client_for(&self, addr: &str, token: Option<SecretString>) -> anyhow::Result<Client> {
-        let ca =
-            match &self.global.ca_cert {
-                Some(path) => Some(std::fs::read(path).with_context(|| {
-                    format!("cannot read the CA certificate {}", path.display())
-                })?),
-                None => None,
-            };
+        let ca = match &self.global.ca_cert {
+            Some(path) => Some(
+                std::fs::read(path).with_context(|| format!("cannot read the CA certificate {}", path.display()))?,
+            ),
+            None => None,
+        };
         Ok(Client::new(addr, token, ca.as_deref())?)
     }
 
@@ -127,11 +126,7 @@ impl Context {
 }
 
 /// Flag or environment variable first, then `.leash.toml`.
-fn resolve_target(
-    project: Option<&str>,
-    env: Option<&str>,
-    file: config::ProjectFile,
-) -> anyhow::Result<Target> {
+fn resolve_target(project: Option<&str>, env: Option<&str>, file: config::ProjectFile) -> anyhow::Result<Target> {
     let project = project
         .map(str::to_owned)
         .or(file.project)
@@ -180,21 +175,9 @@ mod tests {
 
     #[test]
     fn flags_win_over_the_project_file() {
-        check(
-            (Some("a"), Some("dev")),
-            (Some("b"), Some("prod")),
-            Ok(("a", "dev")),
-        );
-        check(
-            (None, Some("dev")),
-            (Some("b"), Some("prod")),
-            Ok(("b", "dev")),
-        );
-        check(
-            (Some("a"), None),
-            (Some("b"), Some("prod")),
-            Ok(("a", "prod")),
-        );
+        check((Some("a"), Some("dev")), (Some("b"), Some("prod")), Ok(("a", "dev")));
+        check((None, Some("dev")), (Some("b"), Some("prod")), Ok(("b", "dev")));
+        check((Some("a"), None), (Some("b"), Some("prod")), Ok(("a", "prod")));
         check((None, None), (Some("b"), Some("prod")), Ok(("b", "prod")));
     }
 
@@ -207,15 +190,7 @@ mod tests {
                 "no project selected: pass --project NAME, set LEASH_PROJECT=NAME, or add `project = \"NAME\"` to a .leash.toml",
             ),
         );
-        check(
-            (Some("a"), None),
-            (None, None),
-            Err("--env NAME, set LEASH_ENV=NAME"),
-        );
-        check(
-            (Some("a/b"), Some("dev")),
-            (None, None),
-            Err("invalid project name"),
-        );
+        check((Some("a"), None), (None, None), Err("--env NAME, set LEASH_ENV=NAME"));
+        check((Some("a/b"), Some("dev")), (None, None), Err("invalid project name"));
     }
 }

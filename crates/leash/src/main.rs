@@ -15,6 +15,7 @@ mod formats;
 mod output;
 mod pairs;
 mod prompt;
+mod server_cmd;
 
 use std::process::ExitCode;
 
@@ -51,6 +52,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => transfer::export(args, &ctx).await.map(done),
         Command::EnvExample(args) => transfer::env_example(args, &ctx).await.map(done),
         Command::Completions(args) => completions::run(args).map(done),
+        Command::Server(args) => server_cmd::run(args).await.map(done),
     }
 }
 

@@ -36,11 +36,7 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
 }
 
 /// Prints `value` as JSON in JSON mode, else the text `render` makes of it.
-pub fn emit<T: Serialize>(
-    mode: OutputMode,
-    value: &T,
-    render: impl FnOnce(&T) -> String,
-) -> anyhow::Result<()> {
+pub fn emit<T: Serialize>(mode: OutputMode, value: &T, render: impl FnOnce(&T) -> String) -> anyhow::Result<()> {
     match mode {
         OutputMode::Json => print_json(value),
         OutputMode::Text => write_stdout(&render(value)),
@@ -90,10 +86,7 @@ impl Table {
                 }
                 line.push_str(cell);
                 let width = widths.get(i).copied().unwrap_or(0);
-                line.extend(std::iter::repeat_n(
-                    ' ',
-                    width.saturating_sub(cell.chars().count()),
-                ));
+                line.extend(std::iter::repeat_n(' ', width.saturating_sub(cell.chars().count())));
             }
             out.push_str(line.trim_end());
             out.push('\n');
@@ -104,9 +97,7 @@ impl Table {
 
 /// Newlines and tabs as visible escapes, so one cell stays on one line.
 fn one_line(s: &str) -> String {
-    s.replace('\n', "\\n")
-        .replace('\t', " ")
-        .replace('\r', "\\r")
+    s.replace('\n', "\\n").replace('\t', " ").replace('\r', "\\r")
 }
 
 /// `Some(x)` as text, `None` as `-`.

@@ -37,8 +37,8 @@ pub fn parse_assignment(arg: &str, position: usize) -> anyhow::Result<Assignment
         }
         bail!("argument {position} is not KEY=VALUE: it has no `=`");
     };
-    let key = SecretPath::parse(key)
-        .with_context(|| format!("argument {position} is not KEY=VALUE with a valid key"))?;
+    let key =
+        SecretPath::parse(key).with_context(|| format!("argument {position} is not KEY=VALUE with a valid key"))?;
     let source = if value == "-" {
         ValueSource::Stdin
     } else if let Some(file) = value.strip_prefix('@') {
@@ -77,10 +77,7 @@ pub fn parse_assignments(args: &[String]) -> anyhow::Result<Vec<Assignment>> {
 }
 
 /// Reads every value, from `stdin` for `-`.
-pub fn resolve(
-    assignments: Vec<Assignment>,
-    stdin: impl Read,
-) -> anyhow::Result<Vec<(SecretPath, String)>> {
+pub fn resolve(assignments: Vec<Assignment>, stdin: impl Read) -> anyhow::Result<Vec<(SecretPath, String)>> {
     let mut stdin = Some(stdin);
     assignments
         .into_iter()
@@ -88,17 +85,16 @@ pub fn resolve(
             let value = match source {
                 ValueSource::Literal(value) => value,
                 ValueSource::File(path) => {
-                    let bytes = std::fs::read(&path).with_context(|| {
-                        format!("cannot read the value of {key} from {}", path.display())
-                    })?;
+                    let bytes = std::fs::read(&path)
+                        .with_context(|| format!("cannot read the value of {key} from {}", path.display()))?;
                     utf8(&key, bytes, &path.display().to_string())?
                 }
                 ValueSource::Stdin => {
                     let mut bytes = Vec::new();
                     if let Some(mut input) = stdin.take() {
-                        input.read_to_end(&mut bytes).with_context(|| {
-                            format!("cannot read the value of {key} from stdin")
-                        })?;
+                        input
+                            .read_to_end(&mut bytes)
+                            .with_context(|| format!("cannot read the value of {key} from stdin"))?;
                     }
                     utf8(&key, bytes, "stdin")?
                 }
@@ -144,18 +140,12 @@ mod tests {
         check("A=1", Ok(("A", Literal("1".into()))));
         check("A=", Ok(("A", Literal(String::new()))));
         check("A=b=c==", Ok(("A", Literal("b=c==".into()))));
-        check(
-            "stripe/API_KEY=sk",
-            Ok(("stripe/API_KEY", Literal("sk".into()))),
-        );
+        check("stripe/API_KEY=sk", Ok(("stripe/API_KEY", Literal("sk".into()))));
         check("A=@/tmp/f", Ok(("A", File("/tmp/f".into()))));
         check("A=-", Ok(("A", Stdin)));
         check("A=--", Ok(("A", Literal("--".into()))));
         check("A=@", Err("names no file"));
-        check(
-            "NAME",
-            Err("argument 1 (NAME) is not KEY=VALUE: it has no `=`"),
-        );
+        check("NAME", Err("argument 1 (NAME) is not KEY=VALUE: it has no `=`"));
         check("sk live!", Err("argument 1 is not KEY=VALUE"));
         check("bad key=1", Err("character ' '"));
         check("=1", Err("empty"));
@@ -183,20 +173,10 @@ mod tests {
         std::fs::write(&file, "from file\n").unwrap();
         let bad = dir.path().join("bin");
         std::fs::write(&bad, [0x66, 0xff]).unwrap();
-        let args = vec![
-            "A=lit".to_owned(),
-            format!("B=@{}", file.display()),
-            "C=-".to_owned(),
-        ];
+        let args = vec!["A=lit".to_owned(), format!("B=@{}", file.display()), "C=-".to_owned()];
         let resolved = resolve(parse_assignments(&args).unwrap(), &b"from stdin"[..]).unwrap();
-        let values: Vec<(&str, &str)> = resolved
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        assert_eq!(
-            values,
-            [("A", "lit"), ("B", "from file\n"), ("C", "from stdin")]
-        );
+        let values: Vec<(&str, &str)> = resolved.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(values, [("A", "lit"), ("B", "from file\n"), ("C", "from stdin")]);
 
         let args = vec![format!("BIN=@{}", bad.display())];
         let err = resolve(parse_assignments(&args).unwrap(), &b""[..]).unwrap_err();

@@ -28,20 +28,12 @@ struct Run {
 impl Run {
     #[track_caller]
     fn ok(self) -> String {
-        assert_eq!(
-            self.code, 0,
-            "stdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.code, 0, "stdout: {}\nstderr: {}", self.stdout, self.stderr);
         self.stdout
     }
     #[track_caller]
     fn fails(self) -> String {
-        assert_eq!(
-            self.code, 1,
-            "stdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.code, 1, "stdout: {}\nstderr: {}", self.stdout, self.stderr);
         assert!(self.stderr.starts_with("error: "), "{}", self.stderr);
         self.stderr
     }
@@ -77,13 +69,7 @@ impl Env {
     }
 }
 
-async fn run_in(
-    dir: &Path,
-    addr: &str,
-    args: &[&str],
-    token: Option<&str>,
-    stdin: Option<&str>,
-) -> Run {
+async fn run_in(dir: &Path, addr: &str, args: &[&str], token: Option<&str>, stdin: Option<&str>) -> Run {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_leash"));
     cmd.args(args)
         .current_dir(dir)
@@ -102,10 +88,7 @@ async fn run_in(
     }
     let mut child = cmd.spawn().unwrap();
     let mut input = child.stdin.take().unwrap();
-    input
-        .write_all(stdin.unwrap_or("").as_bytes())
-        .await
-        .unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).await.unwrap();
     drop(input);
     let out = child.wait_with_output().await.unwrap();
     Run {
@@ -123,9 +106,7 @@ fn json(text: &str) -> serde_json::Value {
 async fn with_payment_dev() -> Env {
     let env = dev().await;
     env.leash(&["project", "create", "payment"]).await.ok();
-    env.leash(&["env", "create", "dev", "--project", "payment"])
-        .await
-        .ok();
+    env.leash(&["env", "create", "dev", "--project", "payment"]).await.ok();
     std::fs::write(
         env.dir.path().join(".leash.toml"),
         "project = \"payment\"\nenv = \"dev\"\n",
@@ -158,25 +139,12 @@ async fn secrets_set_get_list_and_history() {
         .await
         .ok();
     let result = json(&out);
-    assert_eq!(
-        result["entries"].as_array().unwrap().len(),
-        3,
-        "one change set: {out}"
-    );
+    assert_eq!(result["entries"].as_array().unwrap().len(), 3, "one change set: {out}");
     let revision = result["revision"].as_i64().unwrap();
 
-    let plain = env
-        .leash(&["secrets", "get", "DATABASE_URL", "--plain"])
-        .await
-        .ok();
-    assert_eq!(
-        plain, "postgres://x?a=b",
-        "no newline when stdout is a pipe"
-    );
-    let piped = env
-        .leash(&["secrets", "get", "PIPED", "--plain"])
-        .await
-        .ok();
+    let plain = env.leash(&["secrets", "get", "DATABASE_URL", "--plain"]).await.ok();
+    assert_eq!(plain, "postgres://x?a=b", "no newline when stdout is a pipe");
+    let piped = env.leash(&["secrets", "get", "PIPED", "--plain"]).await.ok();
     assert_eq!(piped, "from stdin\n");
     let got = json(
         &env.leash(&["secrets", "get", "stripe/API_KEY", "--output", "json"])
@@ -188,65 +156,27 @@ async fn secrets_set_get_list_and_history() {
 
     let list = env.leash(&["secrets", "list"]).await.ok();
     assert!(list.contains("stripe/API_KEY"), "{list}");
-    assert!(
-        !list.contains("sk_from_file"),
-        "listings never show values: {list}"
-    );
-    let listed = json(
-        &env.leash(&["secrets", "list", "stripe", "--output", "json"])
-            .await
-            .ok(),
-    );
+    assert!(!list.contains("sk_from_file"), "listings never show values: {list}");
+    let listed = json(&env.leash(&["secrets", "list", "stripe", "--output", "json"]).await.ok());
     assert_eq!(listed["secrets"].as_array().unwrap().len(), 1);
 
-    env.leash(&[
-        "secrets",
-        "set",
-        "DATABASE_URL=v2",
-        "--cas",
-        &revision.to_string(),
-    ])
-    .await
-    .ok();
+    env.leash(&["secrets", "set", "DATABASE_URL=v2", "--cas", &revision.to_string()])
+        .await
+        .ok();
     let stale = env
-        .leash(&[
-            "secrets",
-            "set",
-            "DATABASE_URL=v3",
-            "--cas",
-            &revision.to_string(),
-        ])
+        .leash(&["secrets", "set", "DATABASE_URL=v3", "--cas", &revision.to_string()])
         .await
         .fails();
-    assert!(
-        stale.contains("revision") || stale.contains("cas"),
-        "{stale}"
-    );
+    assert!(stale.contains("revision") || stale.contains("cas"), "{stale}");
 
     let old = env
-        .leash(&[
-            "secrets",
-            "get",
-            "DATABASE_URL",
-            "--version",
-            "1",
-            "--plain",
-        ])
+        .leash(&["secrets", "get", "DATABASE_URL", "--version", "1", "--plain"])
         .await
         .ok();
     assert_eq!(old, "postgres://x?a=b");
-    let history = env
-        .leash(&["secrets", "history", "DATABASE_URL"])
-        .await
-        .ok();
-    assert!(
-        history.contains("VERSION") && history.lines().count() >= 4,
-        "{history}"
-    );
-    assert!(
-        !history.contains("v2\n") && !history.contains("postgres"),
-        "{history}"
-    );
+    let history = env.leash(&["secrets", "history", "DATABASE_URL"]).await.ok();
+    assert!(history.contains("VERSION") && history.lines().count() >= 4, "{history}");
+    assert!(!history.contains("v2\n") && !history.contains("postgres"), "{history}");
     let env_history = env.leash(&["env", "history", "--limit", "1"]).await.ok();
     assert!(env_history.contains("DATABASE_URL"), "{env_history}");
 }
@@ -263,30 +193,17 @@ async fn delete_undelete_destroy_and_rollback() {
     assert_eq!(deleted["entries"].as_array().unwrap().len(), 2);
     env.leash(&["secrets", "get", "A"]).await.fails();
     env.leash(&["secrets", "undelete", "A"]).await.ok();
-    assert_eq!(
-        env.leash(&["secrets", "get", "A", "--plain"]).await.ok(),
-        "1"
-    );
+    assert_eq!(env.leash(&["secrets", "get", "A", "--plain"]).await.ok(), "1");
 
     let refused = env.leash(&["secrets", "destroy", "A"]).await.fails();
     assert!(refused.contains("--yes"), "{refused}");
-    env.leash(&["secrets", "destroy", "A", "--version", "1"])
-        .await
-        .ok();
-    let gone = env
-        .leash(&["secrets", "get", "A", "--version", "1"])
-        .await
-        .fails();
+    env.leash(&["secrets", "destroy", "A", "--version", "1"]).await.ok();
+    let gone = env.leash(&["secrets", "get", "A", "--version", "1"]).await.fails();
     assert!(!gone.is_empty());
 
     // Revision 1 had A and B; roll back to it.
-    env.leash(&["env", "rollback", "--to", "1", "-m", "undo"])
-        .await
-        .ok();
-    assert_eq!(
-        env.leash(&["secrets", "get", "B", "--plain"]).await.ok(),
-        "2"
-    );
+    env.leash(&["env", "rollback", "--to", "1", "-m", "undo"]).await.ok();
+    assert_eq!(env.leash(&["secrets", "get", "B", "--plain"]).await.ok(), "2");
 }
 
 #[tokio::test]
@@ -327,27 +244,14 @@ async fn import_export_and_env_example() {
     let yaml = env.leash(&["export", "--format", "yaml"]).await.ok();
     assert!(yaml.contains("PLAIN:"), "{yaml}");
 
-    env.leash(&["secrets", "set", "STRIPE_API_KEY=other"])
-        .await
-        .ok();
+    env.leash(&["secrets", "set", "STRIPE_API_KEY=other"]).await.ok();
     let clash = env.leash(&["export"]).await.fails();
-    assert!(
-        clash.contains("STRIPE_API_KEY and stripe/API_KEY"),
-        "{clash}"
-    );
-    env.leash(&["secrets", "delete", "STRIPE_API_KEY"])
+    assert!(clash.contains("STRIPE_API_KEY and stripe/API_KEY"), "{clash}");
+    env.leash(&["secrets", "delete", "STRIPE_API_KEY"]).await.ok();
+
+    env.leash(&["secrets", "set", "DOCUMENTED=x", "--description", "What it is"])
         .await
         .ok();
-
-    env.leash(&[
-        "secrets",
-        "set",
-        "DOCUMENTED=x",
-        "--description",
-        "What it is",
-    ])
-    .await
-    .ok();
     let example = env.dir.path().join(".env.example");
     env.leash(&["env-example", "--out", example.to_str().unwrap()])
         .await
@@ -355,10 +259,7 @@ async fn import_export_and_env_example() {
     let text = std::fs::read_to_string(&example).unwrap();
     assert!(text.contains("# What it is\nDOCUMENTED=\n"), "{text}");
     assert!(text.contains("STRIPE_API_KEY=\n"), "{text}");
-    assert!(
-        !text.contains("=x") && !text.contains("line1"),
-        "no values: {text}"
-    );
+    assert!(!text.contains("=x") && !text.contains("line1"), "no values: {text}");
 }
 
 #[tokio::test]
@@ -371,11 +272,7 @@ async fn login_saves_a_private_config_and_logout_removes_the_token() {
     assert!(!bad.contains("lsh_not_a_token"), "{bad}");
 
     let out = env
-        .run(
-            &["login", "--token", "-"],
-            None,
-            Some(&format!("{}\n", env.token)),
-        )
+        .run(&["login", "--token", "-"], None, Some(&format!("{}\n", env.token)))
         .await
         .ok();
     assert!(out.contains("Logged in"), "{out}");
@@ -399,10 +296,7 @@ async fn missing_project_and_env_say_how_to_set_them() {
         err.contains("--project") && err.contains("LEASH_PROJECT") && err.contains(".leash.toml"),
         "{err}"
     );
-    let err = env
-        .leash(&["secrets", "list", "--project", "p"])
-        .await
-        .fails();
+    let err = env.leash(&["secrets", "list", "--project", "p"]).await.fails();
     assert!(err.contains("--env") && err.contains("LEASH_ENV"), "{err}");
 }
 
@@ -472,33 +366,21 @@ async fn operator_init_unseal_status_and_seal() {
     assert_eq!(shares.len(), 3);
 
     // Shares from stdin (not a terminal), one per call.
-    leash(
-        &["operator", "unseal"],
-        None,
-        Some(format!("{}\n", shares[0])),
-    )
-    .await
-    .ok();
+    leash(&["operator", "unseal"], None, Some(format!("{}\n", shares[0])))
+        .await
+        .ok();
     assert_eq!(leash(&["operator", "status"], None, None).await.code, 2);
-    let unsealed = leash(
-        &["operator", "unseal"],
-        None,
-        Some(format!("{}\n", shares[2])),
-    )
-    .await
-    .ok();
+    let unsealed = leash(&["operator", "unseal"], None, Some(format!("{}\n", shares[2])))
+        .await
+        .ok();
     assert!(unsealed.contains("Sealed:       false"), "{unsealed}");
     assert_eq!(leash(&["operator", "status"], None, None).await.code, 0);
 
     let text_init = leash(&["operator", "init"], None, None).await.fails();
     assert!(!text_init.is_empty());
 
-    leash(&["operator", "rotate-key"], Some(root.clone()), None)
-        .await
-        .ok();
-    leash(&["token", "lookup"], Some(root.clone()), None)
-        .await
-        .ok();
+    leash(&["operator", "rotate-key"], Some(root.clone()), None).await.ok();
+    leash(&["token", "lookup"], Some(root.clone()), None).await.ok();
     leash(&["operator", "seal"], Some(root), None).await.ok();
     assert_eq!(leash(&["operator", "status"], None, None).await.code, 2);
     server.shutdown().await.unwrap();
@@ -507,15 +389,9 @@ async fn operator_init_unseal_status_and_seal() {
 #[tokio::test]
 async fn completions_need_no_server() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run_in(
-        dir.path(),
-        "http://127.0.0.1:1",
-        &["completions", "bash"],
-        None,
-        None,
-    )
-    .await
-    .ok();
+    let out = run_in(dir.path(), "http://127.0.0.1:1", &["completions", "bash"], None, None)
+        .await
+        .ok();
     assert!(out.contains("leash"), "{out}");
 }
 

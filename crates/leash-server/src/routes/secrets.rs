@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use leash_core::api::{
     ChangeKind, ChangeRequest, ChangeResult, DestroyRequest, DestroyResult, History, RollbackRequest, SecretList,
-    SecretMetadata, SecretValue, SecretWrite, VersionInfo,
+    SecretMetadata, SecretValue, SecretWrite, UndeleteRequest, VersionInfo,
 };
 use leash_core::names::{PathPrefix, SecretPath};
 use leash_store::Selector;
@@ -129,14 +129,9 @@ pub async fn delete(
         message: None,
         cas: q.cas,
     };
-    Ok(Json(service::write(&state, &keyring, &env, vec![WriteOp::Delete { path }], meta).await?))
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct UndeleteRequest {
-    #[serde(default)]
-    cas: Option<i64>,
+    Ok(Json(
+        service::write(&state, &keyring, &env, vec![WriteOp::Delete { path }], meta).await?,
+    ))
 }
 
 pub async fn undelete(
@@ -154,7 +149,9 @@ pub async fn undelete(
         message: None,
         cas: body.map(|ApiJson(b)| b).unwrap_or_default().cas,
     };
-    Ok(Json(service::write(&state, &keyring, &env, vec![WriteOp::Undelete { path }], meta).await?))
+    Ok(Json(
+        service::write(&state, &keyring, &env, vec![WriteOp::Undelete { path }], meta).await?,
+    ))
 }
 
 pub async fn destroy(

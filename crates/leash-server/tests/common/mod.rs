@@ -85,15 +85,25 @@ impl TestServer {
 
     /// Creates project `p` with environment `e`.
     pub async fn project_env(&self, p: &str, e: &str) {
-        assert_eq!(self.post("/api/v1/projects", json!({"name": p})).await.0, StatusCode::CREATED);
         assert_eq!(
-            self.post(&format!("/api/v1/projects/{p}/envs"), json!({"name": e})).await.0,
+            self.post("/api/v1/projects", json!({"name": p})).await.0,
+            StatusCode::CREATED
+        );
+        assert_eq!(
+            self.post(&format!("/api/v1/projects/{p}/envs"), json!({"name": e}))
+                .await
+                .0,
             StatusCode::CREATED
         );
     }
 
     pub async fn set(&self, path: &str, value: &str) -> Value {
-        let (status, body) = self.put(&format!("/api/v1/projects/p/envs/e/secrets/{path}"), json!({"value": value})).await;
+        let (status, body) = self
+            .put(
+                &format!("/api/v1/projects/p/envs/e/secrets/{path}"),
+                json!({"value": value}),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }

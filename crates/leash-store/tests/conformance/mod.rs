@@ -54,7 +54,10 @@ async fn meta_and_initialize<S: Storage>(store: &S) {
         created_at: 5,
         expires_at: None,
     };
-    store.initialize("seal", &[("seal", b"cfg".to_vec())], &root).await.unwrap();
+    store
+        .initialize("seal", &[("seal", b"cfg".to_vec())], &root)
+        .await
+        .unwrap();
     assert!(matches!(
         store.initialize("seal", &[("seal", b"other".to_vec())], &root).await,
         Err(StoreError::AlreadyInitialized)
@@ -82,13 +85,22 @@ async fn tokens<S: Storage>(store: &S) {
 
 async fn projects_and_envs<S: Storage>(store: &S) {
     let p = store.project_create("alpha", 10).await.unwrap();
-    assert!(matches!(store.project_create("alpha", 11).await, Err(StoreError::AlreadyExists(_))));
+    assert!(matches!(
+        store.project_create("alpha", 11).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
     assert_eq!(store.project_get("alpha").await.unwrap(), Some(p.clone()));
     let e = store.env_create(p.id, "dev", 12).await.unwrap();
     assert_eq!(e.revision, 0);
-    assert!(matches!(store.env_create(p.id, "dev", 13).await, Err(StoreError::AlreadyExists(_))));
+    assert!(matches!(
+        store.env_create(p.id, "dev", 13).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
     assert_eq!(store.env_list(p.id).await.unwrap(), vec![e.clone()]);
-    store.apply_change(change(e.id, vec![set("K", 1, b"c1")])).await.unwrap();
+    store
+        .apply_change(change(e.id, vec![set("K", 1, b"c1")]))
+        .await
+        .unwrap();
     store.env_delete(e.id).await.unwrap();
     assert_eq!(store.env_get(p.id, "dev").await.unwrap(), None);
     store.env_create(p.id, "dev", 14).await.unwrap();
@@ -105,16 +117,36 @@ async fn versions_and_revisions<S: Storage>(store: &S) {
         .unwrap();
     assert_eq!(a.revision, 1);
     assert_eq!(a.entries.len(), 2);
-    let b = store.apply_change(change(env.id, vec![set("A", 2, b"a2")])).await.unwrap();
+    let b = store
+        .apply_change(change(env.id, vec![set("A", 2, b"a2")]))
+        .await
+        .unwrap();
     assert_eq!(b.revision, 2);
-    let cur = store.read_version(env.id, "A", Selector::Current).await.unwrap().unwrap();
-    assert_eq!((cur.version, cur.revision, cur.ciphertext.as_deref()), (2, 2, Some(&b"a2"[..])));
-    let v1 = store.read_version(env.id, "A", Selector::Version(1)).await.unwrap().unwrap();
+    let cur = store
+        .read_version(env.id, "A", Selector::Current)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (cur.version, cur.revision, cur.ciphertext.as_deref()),
+        (2, 2, Some(&b"a2"[..]))
+    );
+    let v1 = store
+        .read_version(env.id, "A", Selector::Version(1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(v1.ciphertext.as_deref(), Some(&b"a1"[..]));
-    assert_eq!(store.read_version(env.id, "A", Selector::Version(3)).await.unwrap(), None);
+    assert_eq!(
+        store.read_version(env.id, "A", Selector::Version(3)).await.unwrap(),
+        None
+    );
     let (rev, list) = store.list_state(env.id, None, true).await.unwrap();
     assert_eq!(rev, 2);
-    assert_eq!(list.iter().map(|v| (v.path.as_str(), v.version)).collect::<Vec<_>>(), vec![("A", 2), ("db/URL", 1)]);
+    assert_eq!(
+        list.iter().map(|v| (v.path.as_str(), v.version)).collect::<Vec<_>>(),
+        vec![("A", 2), ("db/URL", 1)]
+    );
     let (_, bare) = store.list_state(env.id, None, false).await.unwrap();
     assert!(bare.iter().all(|v| v.ciphertext.is_none()));
     let hist = store.history(env.id, None, 10).await.unwrap();
@@ -132,44 +164,115 @@ async fn versions_and_revisions<S: Storage>(store: &S) {
 
 async fn point_in_time<S: Storage>(store: &S) {
     let env = fresh_env(store, "pit").await;
-    store.apply_change(change(env.id, vec![set("A", 1, b"a1")])).await.unwrap();
-    store.apply_change(change(env.id, vec![set("B", 1, b"b1")])).await.unwrap();
-    store.apply_change(change(env.id, vec![set("A", 2, b"a2")])).await.unwrap();
-    store.apply_change(change(env.id, vec![Op::Delete { path: "B".into() }])).await.unwrap();
+    store
+        .apply_change(change(env.id, vec![set("A", 1, b"a1")]))
+        .await
+        .unwrap();
+    store
+        .apply_change(change(env.id, vec![set("B", 1, b"b1")]))
+        .await
+        .unwrap();
+    store
+        .apply_change(change(env.id, vec![set("A", 2, b"a2")]))
+        .await
+        .unwrap();
+    store
+        .apply_change(change(env.id, vec![Op::Delete { path: "B".into() }]))
+        .await
+        .unwrap();
     let at = |r| store.read_version(env.id, "A", Selector::AtRevision(r));
     assert_eq!(at(0).await.unwrap(), None);
     assert_eq!(at(1).await.unwrap().unwrap().version, 1);
     assert_eq!(at(2).await.unwrap().unwrap().version, 1);
     assert_eq!(at(3).await.unwrap().unwrap().version, 2);
-    assert!(store.read_version(env.id, "B", Selector::AtRevision(3)).await.unwrap().is_some());
-    assert!(store.read_version(env.id, "B", Selector::AtRevision(4)).await.unwrap().is_none());
+    assert!(
+        store
+            .read_version(env.id, "B", Selector::AtRevision(3))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .read_version(env.id, "B", Selector::AtRevision(4))
+            .await
+            .unwrap()
+            .is_none()
+    );
     let names = |list: Vec<VersionRow>| list.into_iter().map(|v| (v.path, v.version)).collect::<Vec<_>>();
-    assert_eq!(names(store.list_state(env.id, Some(2), true).await.unwrap().1), vec![("A".into(), 1), ("B".into(), 1)]);
-    assert_eq!(names(store.list_state(env.id, Some(4), true).await.unwrap().1), vec![("A".into(), 2)]);
+    assert_eq!(
+        names(store.list_state(env.id, Some(2), true).await.unwrap().1),
+        vec![("A".into(), 1), ("B".into(), 1)]
+    );
+    assert_eq!(
+        names(store.list_state(env.id, Some(4), true).await.unwrap().1),
+        vec![("A".into(), 2)]
+    );
 }
 
 async fn delete_undelete_destroy<S: Storage>(store: &S) {
     let env = fresh_env(store, "lifecycle").await;
-    store.apply_change(change(env.id, vec![set("K", 1, b"k1")])).await.unwrap();
-    store.apply_change(change(env.id, vec![set("K", 2, b"k2")])).await.unwrap();
-    let del = store.apply_change(change(env.id, vec![Op::Delete { path: "K".into() }])).await.unwrap();
+    store
+        .apply_change(change(env.id, vec![set("K", 1, b"k1")]))
+        .await
+        .unwrap();
+    store
+        .apply_change(change(env.id, vec![set("K", 2, b"k2")]))
+        .await
+        .unwrap();
+    let del = store
+        .apply_change(change(env.id, vec![Op::Delete { path: "K".into() }]))
+        .await
+        .unwrap();
     assert_eq!(del.entries[0].action, Action::Delete);
     assert_eq!(store.read_version(env.id, "K", Selector::Current).await.unwrap(), None);
-    assert!(store.read_version(env.id, "K", Selector::Version(1)).await.unwrap().is_some());
+    assert!(
+        store
+            .read_version(env.id, "K", Selector::Version(1))
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert!(matches!(
-        store.apply_change(change(env.id, vec![Op::Delete { path: "K".into() }])).await,
+        store
+            .apply_change(change(env.id, vec![Op::Delete { path: "K".into() }]))
+            .await,
         Err(StoreError::InvalidChange(_))
     ));
-    let und = store.apply_change(change(env.id, vec![Op::Undelete { path: "K".into() }])).await.unwrap();
+    let und = store
+        .apply_change(change(env.id, vec![Op::Undelete { path: "K".into() }]))
+        .await
+        .unwrap();
     assert_eq!(und.entries[0].version, Some(2));
-    assert_eq!(store.read_version(env.id, "K", Selector::Current).await.unwrap().unwrap().version, 2);
+    assert_eq!(
+        store
+            .read_version(env.id, "K", Selector::Current)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        2
+    );
     assert_eq!(store.destroy_versions(env.id, "K", Some(&[1])).await.unwrap(), vec![1]);
-    assert_eq!(store.destroy_versions(env.id, "K", Some(&[1])).await.unwrap(), Vec::<i64>::new());
-    let v1 = store.read_version(env.id, "K", Selector::Version(1)).await.unwrap().unwrap();
+    assert_eq!(
+        store.destroy_versions(env.id, "K", Some(&[1])).await.unwrap(),
+        Vec::<i64>::new()
+    );
+    let v1 = store
+        .read_version(env.id, "K", Selector::Version(1))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(v1.destroyed && v1.ciphertext.is_none());
-    assert!(matches!(store.destroy_versions(env.id, "K", Some(&[7])).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.destroy_versions(env.id, "K", Some(&[7])).await,
+        Err(StoreError::NotFound(_))
+    ));
     assert_eq!(store.destroy_versions(env.id, "K", None).await.unwrap(), vec![2]);
-    assert!(matches!(store.destroy_versions(env.id, "nope", None).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.destroy_versions(env.id, "nope", None).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 async fn concurrency_checks<S: Storage>(store: &S) {
@@ -195,16 +298,27 @@ async fn concurrency_checks<S: Storage>(store: &S) {
 
 async fn bad_changes_change_nothing<S: Storage>(store: &S) {
     let env = fresh_env(store, "atomic").await;
-    store.apply_change(change(env.id, vec![set("A", 1, b"a1")])).await.unwrap();
+    store
+        .apply_change(change(env.id, vec![set("A", 1, b"a1")]))
+        .await
+        .unwrap();
     let before = store.list_state(env.id, None, true).await.unwrap();
     // the first op is fine, the second conflicts: neither may land
     let bad = change(env.id, vec![set("B", 1, b"b1"), set("A", 9, b"a9")]);
     assert!(store.apply_change(bad).await.is_err());
     let dup = change(env.id, vec![set("C", 1, b"c"), set("C", 1, b"c")]);
-    assert!(matches!(store.apply_change(dup).await, Err(StoreError::InvalidChange(_))));
-    assert!(matches!(store.apply_change(change(env.id, vec![])).await, Err(StoreError::InvalidChange(_))));
     assert!(matches!(
-        store.apply_change(change(env.id, vec![Op::Delete { path: "nope".into() }])).await,
+        store.apply_change(dup).await,
+        Err(StoreError::InvalidChange(_))
+    ));
+    assert!(matches!(
+        store.apply_change(change(env.id, vec![])).await,
+        Err(StoreError::InvalidChange(_))
+    ));
+    assert!(matches!(
+        store
+            .apply_change(change(env.id, vec![Op::Delete { path: "nope".into() }]))
+            .await,
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(store.list_state(env.id, None, true).await.unwrap(), before);

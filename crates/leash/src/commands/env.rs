@@ -63,9 +63,7 @@ pub async fn run(command: EnvCommand, ctx: &Context) -> anyhow::Result<()> {
         EnvCommand::Create { name } => {
             let project = ctx.project()?;
             let info = client.create_env(project.as_str(), &name).await?;
-            output::emit(mode, &info, |i| {
-                format!("Created environment {project}/{}.\n", i.name)
-            })
+            output::emit(mode, &info, |i| format!("Created environment {project}/{}.\n", i.name))
         }
         EnvCommand::List => {
             let project = ctx.project()?;
@@ -76,12 +74,10 @@ pub async fn run(command: EnvCommand, ctx: &Context) -> anyhow::Result<()> {
             let project = ctx.project()?;
             client.delete_env(project.as_str(), &name).await?;
             match mode {
-                OutputMode::Json => {
-                    output::print_json(&json!({ "project": project.as_str(), "deleted": name }))
+                OutputMode::Json => output::print_json(&json!({ "project": project.as_str(), "deleted": name })),
+                OutputMode::Text => {
+                    output::write_stdout(&format!("Deleted environment {project}/{name} with its secrets.\n"))
                 }
-                OutputMode::Text => output::write_stdout(&format!(
-                    "Deleted environment {project}/{name} with its secrets.\n"
-                )),
             }
         }
         EnvCommand::History(args) => {
@@ -98,9 +94,7 @@ pub async fn run(command: EnvCommand, ctx: &Context) -> anyhow::Result<()> {
                 message: args.message,
                 cas: args.cas,
             };
-            let result = client
-                .rollback(target.project(), target.env(), &request)
-                .await?;
+            let result = client.rollback(target.project(), target.env(), &request).await?;
             output::emit(mode, &result, |r| {
                 format!(
                     "Rolled {}/{} back to the state of revision {} as revision {}:\n{}",
@@ -117,17 +111,11 @@ pub async fn run(command: EnvCommand, ctx: &Context) -> anyhow::Result<()> {
 
 fn describe_envs(project: &str, list: &EnvList) -> String {
     if list.envs.is_empty() {
-        return format!(
-            "No environments in {project}. Create one with `leash env create NAME --project {project}`.\n"
-        );
+        return format!("No environments in {project}. Create one with `leash env create NAME --project {project}`.\n");
     }
     let mut table = Table::new(&["ENV", "REVISION", "CREATED"]);
     for e in &list.envs {
-        table.row(vec![
-            e.name.clone(),
-            e.revision.to_string(),
-            e.created_at.clone(),
-        ]);
+        table.row(vec![e.name.clone(), e.revision.to_string(), e.created_at.clone()]);
     }
     table.render()
 }

@@ -66,9 +66,7 @@ pub fn logout(ctx: &Context) -> anyhow::Result<()> {
     }
     match ctx.output() {
         OutputMode::Json => output::print_json(&serde_json::json!({ "logged_out": had_token })),
-        OutputMode::Text if had_token => {
-            output::write_stdout(&format!("Token removed from {}.\n", path.display()))
-        }
+        OutputMode::Text if had_token => output::write_stdout(&format!("Token removed from {}.\n", path.display())),
         OutputMode::Text => output::write_stdout("Not logged in: no token was saved.\n"),
     }
 }

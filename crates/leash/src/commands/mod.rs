@@ -23,10 +23,7 @@ pub fn change_entries(result: &ChangeResult) -> String {
         .entries
         .iter()
         .map(|entry| {
-            let version = entry
-                .version
-                .map(|v| format!(" (v{v})"))
-                .unwrap_or_default();
+            let version = entry.version.map(|v| format!(" (v{v})")).unwrap_or_default();
             format!("  {} {}{version}\n", entry.action, entry.path)
         })
         .collect()

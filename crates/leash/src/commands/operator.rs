@@ -135,10 +135,7 @@ fn describe_seal_status(status: &SealStatus) -> String {
             status.shares, status.threshold
         ));
         if status.sealed {
-            out.push_str(&format!(
-                "Progress:     {}/{}\n",
-                status.progress, status.threshold
-            ));
+            out.push_str(&format!("Progress:     {}/{}\n", status.progress, status.threshold));
         }
     } else {
         out.push_str("Run `leash operator init` to initialise the server.\n");
@@ -149,20 +146,8 @@ fn describe_seal_status(status: &SealStatus) -> String {
 fn describe_keyring(keyring: &KeyringStatus) -> String {
     let mut table = Table::new(&["KEY", "CREATED", "ACTIVE"]);
     for key in &keyring.keys {
-        let active = if key.id == keyring.active_key_id {
-            "yes"
-        } else {
-            ""
-        };
-        table.row(vec![
-            key.id.to_string(),
-            key.created_at.clone(),
-            active.to_owned(),
-        ]);
+        let active = if key.id == keyring.active_key_id { "yes" } else { "" };
+        table.row(vec![key.id.to_string(), key.created_at.clone(), active.to_owned()]);
     }
-    format!(
-        "Active key: {}\n\n{}",
-        keyring.active_key_id,
-        table.render()
-    )
+    format!("Active key: {}\n\n{}", keyring.active_key_id, table.render())
 }

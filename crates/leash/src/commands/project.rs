@@ -42,9 +42,9 @@ pub async fn run(command: ProjectCommand, ctx: &Context) -> anyhow::Result<()> {
             client.delete_project(&name).await?;
             match mode {
                 OutputMode::Json => output::print_json(&json!({ "deleted": name })),
-                OutputMode::Text => output::write_stdout(&format!(
-                    "Deleted project {name} with its environments and secrets.\n"
-                )),
+                OutputMode::Text => {
+                    output::write_stdout(&format!("Deleted project {name} with its environments and secrets.\n"))
+                }
             }
         }
     }

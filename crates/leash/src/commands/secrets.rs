@@ -10,9 +10,7 @@ use std::io::{self, IsTerminal};
 use anyhow::bail;
 use clap::{Args, Subcommand};
 use leash_client::{ListOptions, ReadOptions};
-use leash_core::api::{
-    ChangeKind, ChangeOp, ChangeRequest, DestroyRequest, SecretList, SecretMetadata, SecretValue,
-};
+use leash_core::api::{ChangeKind, ChangeOp, ChangeRequest, DestroyRequest, SecretList, SecretMetadata, SecretValue};
 use leash_core::names::SecretPath;
 
 use crate::commands::change_entries;
@@ -133,9 +131,7 @@ pub async fn run(command: SecretsCommand, ctx: &Context) -> anyhow::Result<()> {
         SecretsCommand::Set(args) => {
             // Parse and read every value before touching the network.
             let assignments = pairs::parse_assignments(&args.pairs)?;
-            if let Some(a) = assignments
-                .iter()
-                .find(|a| a.source == pairs::ValueSource::Stdin)
+            if let Some(a) = assignments.iter().find(|a| a.source == pairs::ValueSource::Stdin)
                 && io::stdin().is_terminal()
             {
                 eprintln!("Type the value of {} and end it with Ctrl-D:", a.key);
@@ -329,14 +325,7 @@ fn describe_metadata(m: &SecretMetadata) -> String {
         out.push_str(&format!("Description: {d}\n"));
     }
     out.push('\n');
-    let mut table = Table::new(&[
-        "VERSION",
-        "REVISION",
-        "TIME",
-        "ACTOR",
-        "CURRENT",
-        "DESTROYED",
-    ]);
+    let mut table = Table::new(&["VERSION", "REVISION", "TIME", "ACTOR", "CURRENT", "DESTROYED"]);
     for v in &m.versions {
         table.row(vec![
             v.version.to_string(),

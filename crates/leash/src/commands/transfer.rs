@@ -72,8 +72,7 @@ pub async fn import(args: ImportArgs, ctx: &Context) -> anyhow::Result<()> {
         ("stdin".to_owned(), text)
     } else {
         let name = args.file.display().to_string();
-        let text = std::fs::read_to_string(&args.file)
-            .with_context(|| format!("cannot read {name} as UTF-8 text"))?;
+        let text = std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {name} as UTF-8 text"))?;
         (name, text)
     };
     let entries = parse_dotenv(&text, &name)?;
@@ -131,13 +130,10 @@ fn parse_dotenv(text: &str, name: &str) -> anyhow::Result<Vec<(SecretPath, Strin
             }
             Err(e) => bail!("{name}: cannot read: {}", describe_dotenv_error(&e)),
         };
-        let path = SecretPath::parse(&key)
-            .with_context(|| format!("{name}: {key} cannot be used as a secret path"))?;
+        let path = SecretPath::parse(&key).with_context(|| format!("{name}: {key} cannot be used as a secret path"))?;
         match out.iter_mut().find(|(p, _)| *p == path) {
             Some(existing) => {
-                eprintln!(
-                    "warning: {key} is defined more than once in {name}; the last value is used"
-                );
+                eprintln!("warning: {key} is defined more than once in {name}; the last value is used");
                 existing.1 = value;
             }
             None => out.push((path, value)),
@@ -189,11 +185,7 @@ pub async fn env_example(args: EnvExampleArgs, ctx: &Context) -> anyhow::Result<
     let names: Vec<&str> = list.secrets.iter().map(|s| s.env_var.as_str()).collect();
     match ctx.output() {
         OutputMode::Json => output::print_json(&json!({ "file": out, "variables": names })),
-        OutputMode::Text => output::write_stdout(&format!(
-            "Wrote {} variables to {}.\n",
-            names.len(),
-            out.display()
-        )),
+        OutputMode::Text => output::write_stdout(&format!("Wrote {} variables to {}.\n", names.len(), out.display())),
     }
 }
 
@@ -211,7 +203,8 @@ mod tests {
 
     #[test]
     fn dotenv_files_parse_like_dotenvy() {
-        let text = "\u{feff}# comment\nexport A=1\nB='single $x'\nC=\"multi\nline \\\"q\\\"\"\nD=plain # trailing\nA=2\n";
+        let text =
+            "\u{feff}# comment\nexport A=1\nB='single $x'\nC=\"multi\nline \\\"q\\\"\"\nD=plain # trailing\nA=2\n";
         assert_eq!(
             parsed(text),
             [
@@ -227,10 +220,7 @@ mod tests {
     fn parse_errors_do_not_quote_values() {
         let err = parse_dotenv("A=1\nB=\"sk_live_123\" junk\n", ".env").unwrap_err();
         let text = format!("{err:#}");
-        assert!(
-            text.contains(".env: cannot parse the entry after A"),
-            "{text}"
-        );
+        assert!(text.contains(".env: cannot parse the entry after A"), "{text}");
         assert!(!text.contains("sk_live_123"), "{text}");
     }
 }

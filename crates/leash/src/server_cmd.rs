@@ -1,0 +1,126 @@
+//! `leash server`: loads the layered configuration, hardens the process,
+//! starts the server and waits for SIGTERM/SIGINT to shut down gracefully.
+//!
+//! It prints the dev-mode root token to stdout (the user pastes it) but never
+//! logs it.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use leash_server::ServerConfig;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Flags of `leash server`; each overrides the config file and `LEASH_*` variables.
+#[derive(Debug, clap::Args)]
+pub struct ServerArgs {
+    /// Throwaway store in a temp directory, already initialised and unsealed;
+    /// prints a root token. For trying Leash out, never for real secrets.
+    #[arg(long)]
+    pub dev: bool,
+    /// TOML config file; every key can also be set as LEASH_<KEY>.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8270].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Directory of the embedded SQLite store [default: ./leash-data].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Storage URL instead of --data-dir (sqlite:///path/to/leash.db).
+    #[arg(long, value_name = "URL")]
+    pub storage: Option<String>,
+    /// PEM certificate chain: serve HTTPS (needs --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// File of unseal shares (one per line) to unseal at start. Whoever can
+    /// read it can decrypt the store: protect it like the data itself.
+    #[arg(long, value_name = "FILE")]
+    pub unseal_key_file: Option<PathBuf>,
+    /// Largest secret value in bytes [default: 65536].
+    #[arg(long, value_name = "BYTES")]
+    pub max_value_bytes: Option<usize>,
+}
+
+impl ServerArgs {
+    fn config(&self) -> anyhow::Result<ServerConfig> {
+        let mut config = ServerConfig::load(self.config.as_deref())?;
+        if let Some(v) = &self.listen {
+            config.listen = v.clone();
+        }
+        if let Some(v) = &self.data_dir {
+            config.data_dir = v.clone();
+        }
+        if let Some(v) = &self.storage {
+            config.storage = Some(v.clone());
+        }
+        if let Some(v) = &self.tls_cert {
+            config.tls_cert = Some(v.clone());
+        }
+        if let Some(v) = &self.tls_key {
+            config.tls_key = Some(v.clone());
+        }
+        if let Some(v) = &self.unseal_key_file {
+            config.unseal_key_file = Some(v.clone());
+        }
+        if let Some(v) = self.max_value_bytes {
+            config.max_value_bytes = v;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LEASH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Runs the server until SIGTERM or SIGINT.
+pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    init_logging(&config.log_format);
+    if let Err(e) = leash_server::hardening::disable_core_dumps() {
+        tracing::warn!("{e}; a crash could write key material to a core file");
+    }
+    let server = leash_server::start(config, args.dev)
+        .await
+        .context("cannot start the server")?;
+    let url = server.url();
+    tracing::info!(%url, "listening");
+    if let Some(token) = &server.dev_root_token {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "Leash dev server on {url}\n\
+             WARNING: dev mode keeps everything in a temporary directory that is deleted on exit,\n\
+             and is already unsealed. Never put real secrets in it.\n\n\
+             Paste these lines into your shell:\n\n    \
+             export LEASH_ADDR='{url}'\n    \
+             export LEASH_TOKEN='{}'\n",
+            token.as_str()
+        )?;
+        out.flush()?;
+    }
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: finishing in-flight requests"),
+        _ = int.recv() => tracing::info!("SIGINT: finishing in-flight requests"),
+    }
+    server.shutdown().await.context("error while shutting down")?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! Crash safety: SIGKILL the real `leash server` process during a concurrent
+//! write load, restart it, and find every acknowledged write.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// Starts `leash server` on a free port and returns it with its base URL.
+fn spawn_server(data_dir: &Path, extra: &[&str]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_leash"))
+        .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .args(extra)
+        .env("LEASH_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("leash binary runs");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let url = loop {
+        let line = lines.next().expect("server exited before listening").unwrap();
+        if let Some(rest) = line.split("url=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, url)
+}
+
+async fn call(http: &reqwest::Client, token: &str, method: reqwest::Method, url: String, body: Value) -> (u16, Value) {
+    let mut req = http.request(method, url).json(&body);
+    if !token.is_empty() {
+        req = req.bearer_auth(token);
+    }
+    match req.send().await {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            (status, resp.json().await.unwrap_or(Value::Null))
+        }
+        Err(_) => (0, Value::Null),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_acknowledged_write_survives_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut server, url) = spawn_server(&data, &[]);
+    let http = reqwest::Client::new();
+    let post = reqwest::Method::POST;
+    let (_, init) = call(
+        &http,
+        "",
+        post.clone(),
+        format!("{url}/api/v1/sys/init"),
+        json!({"shares": 1, "threshold": 1}),
+    )
+    .await;
+    let token = init["root_token"].as_str().unwrap().to_owned();
+    let share = init["unseal_shares"][0].as_str().unwrap().to_owned();
+    let unseal_file = dir.path().join("unseal");
+    std::fs::write(&unseal_file, format!("{share}\n")).unwrap();
+    call(
+        &http,
+        "",
+        post.clone(),
+        format!("{url}/api/v1/sys/unseal"),
+        json!({"share": share}),
+    )
+    .await;
+    assert_eq!(
+        call(
+            &http,
+            &token,
+            post.clone(),
+            format!("{url}/api/v1/projects"),
+            json!({"name": "p"})
+        )
+        .await
+        .0,
+        201
+    );
+    assert_eq!(
+        call(
+            &http,
+            &token,
+            post.clone(),
+            format!("{url}/api/v1/projects/p/envs"),
+            json!({"name": "e"})
+        )
+        .await
+        .0,
+        201
+    );
+
+    let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let mut writers = Vec::new();
+    for w in 0..16 {
+        let (http, url, token, acked) = (http.clone(), url.clone(), token.clone(), acked.clone());
+        writers.push(tokio::spawn(async move {
+            for n in 0..10_000 {
+                let (key, value) = (format!("W{w}_{n}"), format!("value-{w}-{n}"));
+                let target = format!("{url}/api/v1/projects/p/envs/e/secrets/{key}");
+                match call(&http, &token, reqwest::Method::PUT, target, json!({"value": value}))
+                    .await
+                    .0
+                {
+                    200 => acked.lock().unwrap().push((key, value)),
+                    _ => return,
+                }
+            }
+        }));
+    }
+    // let the load run until a good number of writes were acknowledged, then kill -9
+    for _ in 0..600 {
+        if acked.lock().unwrap().len() >= 300 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 50,
+        "the load wrote too little before the kill: {}",
+        acked.len()
+    );
+
+    let (mut server, url) = spawn_server(&data, &["--unseal-key-file", unseal_file.to_str().unwrap()]);
+    let (status, health) = call(
+        &http,
+        "",
+        reqwest::Method::GET,
+        format!("{url}/api/v1/sys/health"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "restarted server opens clean and unseals from the file: {health}"
+    );
+    let (_, list) = call(
+        &http,
+        &token,
+        reqwest::Method::GET,
+        format!("{url}/api/v1/projects/p/envs/e/secrets?include_values=true"),
+        Value::Null,
+    )
+    .await;
+    let stored: std::collections::HashMap<String, String> = list["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["path"].as_str().unwrap().to_owned(),
+                s["value"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for (key, value) in &acked {
+        assert_eq!(
+            stored.get(key),
+            Some(value),
+            "acknowledged write {key} lost after SIGKILL"
+        );
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
