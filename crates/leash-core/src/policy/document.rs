@@ -120,10 +120,13 @@ impl Policy {
                 }
             };
             let toml::Value::Array(items) = value else {
-                return Err(invalid(format!("`{key}` must be a list of rules: write each as [[{key}]]")));
+                return Err(invalid(format!(
+                    "`{key}` must be a list of rules: write each as [[{key}]]"
+                )));
             };
             for (i, item) in items.iter().enumerate() {
-                let rule = parse_rule(kind, item).map_err(|reason| invalid(format!("{kind} rule {}: {reason}", i + 1)))?;
+                let rule =
+                    parse_rule(kind, item).map_err(|reason| invalid(format!("{kind} rule {}: {reason}", i + 1)))?;
                 rules.push(rule);
             }
         }
@@ -194,7 +197,9 @@ fn parse_rule(kind: RuleKind, item: &toml::Value) -> Result<Rule, String> {
         return Err("must be a table with `path` and `capabilities`".into());
     };
     if let Some(unknown) = table.keys().find(|k| !matches!(k.as_str(), "path" | "capabilities")) {
-        return Err(format!("unknown key `{unknown}`: a rule has only `path` and `capabilities`"));
+        return Err(format!(
+            "unknown key `{unknown}`: a rule has only `path` and `capabilities`"
+        ));
     }
     let pattern = match table.get("path") {
         None => return Err("`path` is missing".into()),
@@ -330,23 +335,54 @@ path = "**/ROOT_*"
 
     #[test]
     fn errors_name_the_rule_and_the_problem() {
-        check_error("[[allow]]\npath = \"a/**\"\ncapabilities = [\"read\"]\n[[allow]]\npath = \"a/***\"\ncapabilities = [\"read\"]\n",
-            "allow rule 2: invalid pattern \"a/***\": `***`");
-        check_error("[[allow]]\npath = \"a/**\"\ncapabilities = [\"raed\"]\n",
-            "allow rule 1: unknown capability \"raed\"; allowed are read, list, write, delete, destroy, rotate, admin");
-        check_error("[[allow]]\npath = \"a/**\"\n", "allow rule 1: `capabilities` is missing");
-        check_error("[[allow]]\npath = \"a/**\"\ncapabilities = []\n", "allow rule 1: `capabilities` is empty");
-        check_error("[[deny]]\npath = \"a/**\"\ncapabilities = []\n", "deny rule 1: `capabilities` is empty; leave it out");
-        check_error("[[deny]]\ncapabilities = [\"read\"]\n", "deny rule 1: `path` is missing");
+        check_error(
+            "[[allow]]\npath = \"a/**\"\ncapabilities = [\"read\"]\n[[allow]]\npath = \"a/***\"\ncapabilities = [\"read\"]\n",
+            "allow rule 2: invalid pattern \"a/***\": `***`",
+        );
+        check_error(
+            "[[allow]]\npath = \"a/**\"\ncapabilities = [\"raed\"]\n",
+            "allow rule 1: unknown capability \"raed\"; allowed are read, list, write, delete, destroy, rotate, admin",
+        );
+        check_error(
+            "[[allow]]\npath = \"a/**\"\n",
+            "allow rule 1: `capabilities` is missing",
+        );
+        check_error(
+            "[[allow]]\npath = \"a/**\"\ncapabilities = []\n",
+            "allow rule 1: `capabilities` is empty",
+        );
+        check_error(
+            "[[deny]]\npath = \"a/**\"\ncapabilities = []\n",
+            "deny rule 1: `capabilities` is empty; leave it out",
+        );
+        check_error(
+            "[[deny]]\ncapabilities = [\"read\"]\n",
+            "deny rule 1: `path` is missing",
+        );
         check_error("[[deny]]\npath = 3\n", "deny rule 1: `path` must be a string");
-        check_error("[[deny]]\npath = \"a\"\ncapabilities = \"read\"\n", "deny rule 1: `capabilities` must be a list");
-        check_error("[[deny]]\npath = \"a\"\ncapabilities = [1]\n", "deny rule 1: `capabilities` must hold strings, found 1");
-        check_error("[[deny]]\npath = \"a\"\n[[deny]]\npaht = \"a\"\n", "deny rule 2: unknown key `paht`");
+        check_error(
+            "[[deny]]\npath = \"a\"\ncapabilities = \"read\"\n",
+            "deny rule 1: `capabilities` must be a list",
+        );
+        check_error(
+            "[[deny]]\npath = \"a\"\ncapabilities = [1]\n",
+            "deny rule 1: `capabilities` must hold strings, found 1",
+        );
+        check_error(
+            "[[deny]]\npath = \"a\"\n[[deny]]\npaht = \"a\"\n",
+            "deny rule 2: unknown key `paht`",
+        );
         check_error("[[alow]]\npath = \"a\"\n", "unknown key `alow`");
         check_error("name = \"x\"\n", "unknown key `name`");
-        check_error("[allow]\npath = \"a\"\n", "`allow` must be a list of rules: write each as [[allow]]");
+        check_error(
+            "[allow]\npath = \"a\"\n",
+            "`allow` must be a list of rules: write each as [[allow]]",
+        );
         check_error("allow = [1]\n", "allow rule 1: must be a table");
         check_error("[[allow]\n", "not valid TOML");
-        check_error("[[allow]]\npath = \"payment//x\"\ncapabilities = [\"read\"]\n", "allow rule 1: invalid pattern \"payment//x\": empty segment");
+        check_error(
+            "[[allow]]\npath = \"payment//x\"\ncapabilities = [\"read\"]\n",
+            "allow rule 1: invalid pattern \"payment//x\": empty segment",
+        );
     }
 }

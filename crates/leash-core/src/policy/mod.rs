@@ -210,7 +210,10 @@ mod tests {
 
     #[test]
     fn resource_paths_are_checked() {
-        assert_eq!(resource_segments("payment/prod/KEY"), Some(vec!["payment", "prod", "KEY"]));
+        assert_eq!(
+            resource_segments("payment/prod/KEY"),
+            Some(vec!["payment", "prod", "KEY"])
+        );
         assert_eq!(resource_segments("payment"), Some(vec!["payment"]));
         for bad in ["", "/a", "a/", "a//b", "a/../b", "a/*", "a/{{x}}", "a b"] {
             assert_eq!(resource_segments(bad), None, "{bad:?}");

@@ -171,8 +171,13 @@ fn parse_segment(segment: &str) -> Result<Segment, String> {
         return Ok(Segment::AnyDepth);
     }
     if segment.contains("***") {
+        let within = if segment.bytes().all(|b| b == b'*') {
+            String::new()
+        } else {
+            format!(" (in `{segment}`)")
+        };
         return Err(format!(
-            "`***` in segment `{segment}`: use `*` for one segment (or characters inside one) and `**` for any number of segments"
+            "`***`{within} is not pattern syntax: `*` is one segment (or characters inside one), `**` any number of segments"
         ));
     }
     if segment.contains("**") {
@@ -207,7 +212,9 @@ fn parse_segment(segment: &str) -> Result<Segment, String> {
         }
     }
     if literal_len > MAX_SEGMENT_LEN {
-        return Err(format!("segment `{segment}` is longer than {MAX_SEGMENT_LEN} characters"));
+        return Err(format!(
+            "segment `{segment}` is longer than {MAX_SEGMENT_LEN} characters"
+        ));
     }
     if let [Piece::Literal(text)] = pieces.as_slice()
         && !is_name_segment(text)
@@ -218,9 +225,8 @@ fn parse_segment(segment: &str) -> Result<Segment, String> {
 }
 
 fn parse_template(inner: &str) -> Result<Template, String> {
-    let unknown = || {
-        format!("unknown template `{{{{{inner}}}}}`; use {{{{identity.name}}}} or {{{{identity.metadata.KEY}}}}")
-    };
+    let unknown =
+        || format!("unknown template `{{{{{inner}}}}}`; use {{{{identity.name}}}} or {{{{identity.metadata.KEY}}}}");
     if inner == "identity.name" {
         return Ok(Template::Name);
     }
@@ -386,10 +392,16 @@ mod tests {
     fn check(pattern: &str, path: &str, expected: bool) {
         let ctx = IdentityContext::named("alice").with_metadata("team", "payment");
         let parsed = Pattern::parse(pattern).unwrap_or_else(|e| panic!("{pattern}: {e}"));
-        assert_eq!(parsed.matches(&ctx, path), expected, "pattern {pattern:?} on path {path:?}");
+        assert_eq!(
+            parsed.matches(&ctx, path),
+            expected,
+            "pattern {pattern:?} on path {path:?}"
+        );
         let segments = resource_segments(path).unwrap_or_default();
         if let Some(resolved) = parsed.resolve(&ctx) {
-            let nfa = segments.iter().fold(nfa_start(&resolved.0), |set, s| nfa_step(&resolved.0, &set, s));
+            let nfa = segments
+                .iter()
+                .fold(nfa_start(&resolved.0), |set, s| nfa_step(&resolved.0, &set, s));
             let nfa = nfa_accepts(&nfa) && !segments.is_empty();
             assert_eq!(nfa, expected, "NFA disagrees: pattern {pattern:?} on path {path:?}");
         }
@@ -401,7 +413,10 @@ mod tests {
             Err(e) => {
                 let msg = e.to_string();
                 assert!(msg.contains(&format!("{pattern:?}")), "{msg} does not name the pattern");
-                assert!(msg.contains(fragment), "{pattern:?}: {msg} does not contain {fragment:?}");
+                assert!(
+                    msg.contains(fragment),
+                    "{pattern:?}: {msg} does not contain {fragment:?}"
+                );
             }
         }
     }
@@ -490,7 +505,21 @@ mod tests {
     fn hostile_template_values_match_nothing() {
         let pattern = Pattern::parse("{{identity.metadata.team}}/**").unwrap();
         let pre = Pattern::parse("pre-{{identity.metadata.team}}/**").unwrap();
-        for value in ["*", "**", "a/**", "a/b", "", " ", "a b", "..", ".", "{{identity.name}}", "x*", "é", "a\n"] {
+        for value in [
+            "*",
+            "**",
+            "a/**",
+            "a/b",
+            "",
+            " ",
+            "a b",
+            "..",
+            ".",
+            "{{identity.name}}",
+            "x*",
+            "é",
+            "a\n",
+        ] {
             let ctx = IdentityContext::named("alice").with_metadata("team", value);
             for path in ["a/b", "x/y/z", "a", "pre-a/b", "pre-x/KEY", "a/b/KEY"] {
                 assert!(!pattern.matches(&ctx, path), "team={value:?} matched {path:?}");
@@ -539,7 +568,16 @@ mod tests {
 
     #[test]
     fn valid_odd_patterns_parse() {
-        for ok in ["**", "*", "**/**", "a.b/*.*", ".*", "..a", "{{identity.name}}{{identity.name}}", "*{{identity.name}}*"] {
+        for ok in [
+            "**",
+            "*",
+            "**/**",
+            "a.b/*.*",
+            ".*",
+            "..a",
+            "{{identity.name}}{{identity.name}}",
+            "*{{identity.name}}*",
+        ] {
             assert!(Pattern::parse(ok).is_ok(), "{ok}");
         }
         assert!(!Pattern::parse("a/**").unwrap().has_templates());
