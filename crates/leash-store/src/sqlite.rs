@@ -435,13 +435,13 @@ impl Storage for SqliteStore {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| StoreError::NotFound("environment".into()))?;
-        if let Some(expected) = change.expected_revision {
-            if expected != current {
-                return Err(StoreError::CasMismatch {
-                    expected,
-                    actual: current,
-                });
-            }
+        if let Some(expected) = change.expected_revision
+            && expected != current
+        {
+            return Err(StoreError::CasMismatch {
+                expected,
+                actual: current,
+            });
         }
         let revision = current + 1;
         sqlx::query("INSERT INTO changes (env_id, revision, actor, message, created_at) VALUES (?, ?, ?, ?, ?)")

@@ -1,5 +1,6 @@
-//! Crash safety: SIGKILL the real `leash server` process during a concurrent
-//! write load, restart it, and find every acknowledged write.
+//! The real `leash server` process: crash safety (SIGKILL during a concurrent
+//! write load loses no acknowledged write), graceful SIGTERM, and logs that
+//! never hold a value.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -11,25 +12,40 @@ use serde_json::{Value, json};
 
 /// Starts `leash server` on a free port and returns it with its base URL.
 fn spawn_server(data_dir: &Path, extra: &[&str]) -> (Child, String) {
+    let (child, url, _) = spawn_server_logged(data_dir, extra, "info");
+    (child, url)
+}
+
+/// Like [`spawn_server`], also collecting everything the server logs.
+fn spawn_server_logged(data_dir: &Path, extra: &[&str], level: &str) -> (Child, String, Arc<Mutex<String>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_leash"))
         .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .args(extra)
-        .env("LEASH_LOG", "info")
+        .env("LEASH_LOG", level)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("leash binary runs");
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
+    let log = Arc::new(Mutex::new(String::new()));
     let url = loop {
         let line = lines.next().expect("server exited before listening").unwrap();
+        log.lock().unwrap().push_str(&line);
         if let Some(rest) = line.split("url=").nth(1) {
             break rest.split_whitespace().next().unwrap().to_owned();
         }
     };
-    std::thread::spawn(move || for _ in lines {});
-    (child, url)
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let mut log = sink.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    (child, url, log)
 }
 
 async fn call(http: &reqwest::Client, token: &str, method: reqwest::Method, url: String, body: Value) -> (u16, Value) {
@@ -176,4 +192,103 @@ async fn every_acknowledged_write_survives_sigkill() {
     }
     server.kill().unwrap();
     server.wait().unwrap();
+}
+
+#[tokio::test]
+async fn sigterm_stops_cleanly_and_debug_logs_hold_no_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, url, log) = spawn_server_logged(&dir.path().join("data"), &[], "debug");
+    let http = reqwest::Client::new();
+    let post = reqwest::Method::POST;
+    let (_, init) = call(
+        &http,
+        "",
+        post.clone(),
+        format!("{url}/api/v1/sys/init"),
+        json!({"shares": 2, "threshold": 2}),
+    )
+    .await;
+    let token = init["root_token"].as_str().unwrap().to_owned();
+    let shares: Vec<String> = init["unseal_shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().into())
+        .collect();
+    for share in &shares {
+        call(
+            &http,
+            "",
+            post.clone(),
+            format!("{url}/api/v1/sys/unseal"),
+            json!({"share": share}),
+        )
+        .await;
+    }
+    call(
+        &http,
+        &token,
+        post.clone(),
+        format!("{url}/api/v1/projects"),
+        json!({"name": "p"}),
+    )
+    .await;
+    call(
+        &http,
+        &token,
+        post.clone(),
+        format!("{url}/api/v1/projects/p/envs"),
+        json!({"name": "e"}),
+    )
+    .await;
+    let planted = "PLANTED-log-check-Zq7";
+    let secret_url = format!("{url}/api/v1/projects/p/envs/e/secrets/DB_PASSWORD");
+    assert_eq!(
+        call(
+            &http,
+            &token,
+            reqwest::Method::PUT,
+            secret_url.clone(),
+            json!({"value": planted})
+        )
+        .await
+        .0,
+        200
+    );
+    let (_, read) = call(&http, &token, reqwest::Method::GET, secret_url.clone(), Value::Null).await;
+    assert_eq!(read["value"], planted);
+    // a malformed write whose value must not be echoed in the error or the log
+    let (status, bad) = call(
+        &http,
+        &token,
+        reqwest::Method::PUT,
+        secret_url,
+        json!({"value": 424242, "x": planted}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(!bad.to_string().contains("424242"), "{bad}");
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = server.wait().unwrap();
+    assert!(status.success(), "SIGTERM must end the server cleanly: {status}");
+    std::thread::sleep(Duration::from_millis(100));
+    let log = log.lock().unwrap().clone();
+    assert!(log.contains("stopped"), "{log}");
+    for needle in [
+        planted,
+        token.as_str(),
+        shares[0].as_str(),
+        shares[1].as_str(),
+        "424242",
+    ] {
+        assert!(
+            !log.contains(needle),
+            "the server log holds a secret ({needle}):\n{log}"
+        );
+    }
 }
