@@ -5,12 +5,16 @@
 //! ([`SecretWrite`], [`ChangeOp`], [`SecretValue`], [`SecretSummary`]);
 //! everything else is metadata.
 
+mod identity;
+
+pub use identity::*;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 /// Stands in for a secret value, share or token in `Debug` output.
-const REDACTED: &str = "<redacted>";
+pub(crate) const REDACTED: &str = "<redacted>";
 
 /// Body of every error response: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -93,15 +97,28 @@ pub struct KeyInfo {
     pub created_at: String,
 }
 
-/// `GET /api/v1/auth/token/lookup-self`.
+/// `GET /api/v1/auth/token/lookup-self` and the other token lookups.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TokenInfo {
     pub accessor: String,
     pub display_name: String,
+    /// Policies attached to the token itself.
     pub policies: Vec<String>,
     pub root: bool,
     pub created_at: String,
     pub expires_at: Option<String>,
+    /// The identity the token was issued to, if any.
+    #[serde(default)]
+    pub identity: Option<String>,
+    /// How the token was obtained: `root`, `token`, `userpass`, `client`, `jwt`.
+    #[serde(default)]
+    pub auth_method: String,
+    /// The latest time renewals may extend the token to.
+    #[serde(default)]
+    pub max_expires_at: Option<String>,
+    /// Every policy in force for this token: its own, its identity's and its groups'.
+    #[serde(default)]
+    pub effective_policies: Vec<String>,
 }
 
 /// `POST /api/v1/projects` and `POST /api/v1/projects/{p}/envs`.
