@@ -24,6 +24,9 @@ pub enum Error {
         code: String,
         /// What went wrong, in the server's words.
         message: String,
+        /// Seconds to wait before trying again, from a `Retry-After` header
+        /// (sent with 429 when logins are rate-limited).
+        retry_after: Option<u64>,
     },
     /// The server answered with an error status but without a Leash error
     /// body (a proxy in between, or not a Leash server at all).
@@ -89,6 +92,14 @@ impl Error {
     pub fn code(&self) -> Option<&str> {
         match self {
             Error::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// Seconds the server asked to wait before trying again (`Retry-After` on a 429).
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Error::Api { retry_after, .. } => *retry_after,
             _ => None,
         }
     }

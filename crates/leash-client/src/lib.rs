@@ -3,8 +3,11 @@
 //! It owns one thing: turning typed calls ([`Client::get_secret`],
 //! [`Client::apply_changes`], ...) into HTTP requests to a Leash server and
 //! the answers back into the shared [`leash_core::api`] types, with one error
-//! type ([`Error`]). Names are checked with [`leash_core::names`] before a
-//! request is sent, and every URL path segment is percent-encoded.
+//! type ([`Error`]). Project, environment, secret and policy names are
+//! checked with `leash_core` before a request is sent, and every URL path
+//! segment is percent-encoded. Logins, tokens, identities, groups, policies
+//! and JWT issuers have their calls too ([`Client::login_client`],
+//! [`Client::create_identity`], [`Client::write_policy`], ...).
 //!
 //! It must never put a token or a secret value into an error message, a log
 //! line or a `Debug` output (the [`Client`]'s `Debug` redacts its token), and
@@ -22,7 +25,9 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod auth;
 mod error;
+mod identities;
 mod path;
 mod projects;
 mod secrets;
@@ -31,7 +36,7 @@ mod sys;
 use std::fmt;
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -147,11 +152,11 @@ impl Client {
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> Result<T, Error> {
         let route = format!("{method} {}", path.as_str());
-        let (status, bytes) = self.exchange(method, path, query, body, &route).await?;
-        if status.is_success() {
-            self.decode(&route, &bytes)
+        let answer = self.exchange(method, path, query, body, &route).await?;
+        if answer.status.is_success() {
+            self.decode(&route, &answer.bytes)
         } else {
-            Err(self.error_from(&route, status, &bytes))
+            Err(self.error_from(&route, &answer))
         }
     }
 
@@ -163,11 +168,11 @@ impl Client {
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> Result<(), Error> {
         let route = format!("{method} {}", path.as_str());
-        let (status, bytes) = self.exchange(method, path, &[], body, &route).await?;
-        if status.is_success() {
+        let answer = self.exchange(method, path, &[], body, &route).await?;
+        if answer.status.is_success() {
             Ok(())
         } else {
-            Err(self.error_from(&route, status, &bytes))
+            Err(self.error_from(&route, &answer))
         }
     }
 
@@ -179,7 +184,7 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&(impl Serialize + ?Sized)>,
         route: &str,
-    ) -> Result<(StatusCode, Vec<u8>), Error> {
+    ) -> Result<Answer, Error> {
         let mut request = self
             .http
             .request(method, self.url(path, query))
@@ -194,13 +199,22 @@ impl Client {
         }
         let response = request.send().await.map_err(|e| self.send_error(route, e))?;
         let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
         let bytes = response.bytes().await.map_err(|e| Error::Transport {
             addr: self.addr(),
             route: route.to_owned(),
             reason: error::root_cause(&e),
             source: e,
         })?;
-        Ok((status, bytes.to_vec()))
+        Ok(Answer {
+            status,
+            bytes: bytes.to_vec(),
+            retry_after,
+        })
     }
 
     fn send_error(&self, route: &str, e: reqwest::Error) -> Error {
@@ -228,20 +242,29 @@ impl Client {
         })
     }
 
-    fn error_from(&self, route: &str, status: StatusCode, bytes: &[u8]) -> Error {
-        match serde_json::from_slice::<leash_core::api::ErrorBody>(bytes) {
+    fn error_from(&self, route: &str, answer: &Answer) -> Error {
+        match serde_json::from_slice::<leash_core::api::ErrorBody>(&answer.bytes) {
             Ok(body) => Error::Api {
-                status: status.as_u16(),
+                status: answer.status.as_u16(),
                 code: body.error.code,
                 message: body.error.message,
+                retry_after: answer.retry_after,
             },
             Err(_) => Error::UnexpectedStatus {
                 addr: self.addr(),
                 route: route.to_owned(),
-                status: status.as_u16(),
+                status: answer.status.as_u16(),
             },
         }
     }
+}
+
+/// A whole answer: status, body, and the one header callers act on.
+struct Answer {
+    status: StatusCode,
+    bytes: Vec<u8>,
+    /// `Retry-After` in seconds (the HTTP-date form is not used by Leash).
+    retry_after: Option<u64>,
 }
 
 fn bearer(token: &SecretString) -> String {

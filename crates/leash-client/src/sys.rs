@@ -1,10 +1,13 @@
-//! The `sys` and `auth` routes: health, seal status, init, unseal, seal,
-//! keyring rotation and token lookup.
+//! The `sys` routes: health, seal status, init, unseal, seal, keyring
+//! rotation and root-token generation.
 //!
 //! It owns only the mapping of those routes to typed calls; it must never
-//! keep or log the unseal shares and root token that pass through it.
+//! keep or log the unseal shares and root tokens that pass through it.
 
-use leash_core::api::{Health, InitRequest, InitResponse, KeyringStatus, SealStatus, TokenInfo, UnsealRequest};
+use leash_core::api::{
+    GenerateRootRequest, GenerateRootStatus, Health, InitRequest, InitResponse, KeyringStatus, SealStatus,
+    UnsealRequest,
+};
 use reqwest::{Method, StatusCode};
 
 use crate::{ApiPath, Client, Error};
@@ -19,21 +22,21 @@ impl Client {
     pub async fn health(&self) -> Result<Health, Error> {
         let path = ApiPath::api().lit("sys/health");
         let route = format!("GET {}", path.as_str());
-        let (status, bytes) = self.exchange(Method::GET, &path, &[], NO_BODY, &route).await?;
+        let answer = self.exchange(Method::GET, &path, &[], NO_BODY, &route).await?;
         let health_statuses = [
             StatusCode::OK,
             StatusCode::SERVICE_UNAVAILABLE,
             StatusCode::NOT_IMPLEMENTED,
         ];
-        if health_statuses.contains(&status)
-            && let Ok(health) = serde_json::from_slice::<Health>(&bytes)
+        if health_statuses.contains(&answer.status)
+            && let Ok(health) = serde_json::from_slice::<Health>(&answer.bytes)
         {
             return Ok(health);
         }
-        if status.is_success() {
-            self.decode(&route, &bytes)
+        if answer.status.is_success() {
+            self.decode(&route, &answer.bytes)
         } else {
-            Err(self.error_from(&route, status, &bytes))
+            Err(self.error_from(&route, &answer))
         }
     }
 
@@ -74,9 +77,11 @@ impl Client {
         self.call(Method::POST, &path, &[], NO_BODY).await
     }
 
-    /// `GET /api/v1/auth/token/lookup-self`: who the client's token is.
-    pub async fn lookup_self(&self) -> Result<TokenInfo, Error> {
-        let path = ApiPath::api().lit("auth/token/lookup-self");
-        self.call(Method::GET, &path, &[], NO_BODY).await
+    /// `POST /api/v1/sys/generate-root` (open): one unseal share per call
+    /// (or a reset) towards a new root token. The answer carries the root
+    /// token once the threshold is met, shown only that once.
+    pub async fn generate_root(&self, request: &GenerateRootRequest) -> Result<GenerateRootStatus, Error> {
+        let path = ApiPath::api().lit("sys/generate-root");
+        self.call(Method::POST, &path, &[], Some(request)).await
     }
 }

@@ -9,7 +9,9 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use leash_client::{Client, Error, ReadOptions};
-use leash_core::api::{ChangeKind, ChangeOp, ChangeRequest};
+use leash_core::api::{
+    ChangeKind, ChangeOp, ChangeRequest, ClientLogin, GenerateRootRequest, IdentityUpdate, TokenRef,
+};
 
 #[derive(Clone, Debug, Default)]
 struct Seen {
@@ -22,6 +24,15 @@ struct Seen {
 /// Starts a server on 127.0.0.1:0 that answers every request with `status`
 /// and `body` and records the last request.
 async fn canned(status: u16, body: &'static str) -> (String, Arc<Mutex<Seen>>) {
+    canned_with(status, body, &[]).await
+}
+
+/// Like [`canned`], with extra response headers.
+async fn canned_with(
+    status: u16,
+    body: &'static str,
+    extra: &'static [(&'static str, &'static str)],
+) -> (String, Arc<Mutex<Seen>>) {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let record = seen.clone();
     let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, bytes: Bytes| {
@@ -33,12 +44,16 @@ async fn canned(status: u16, body: &'static str) -> (String, Arc<Mutex<Seen>>) {
                 auth: headers.get("authorization").map(|v| v.to_str().unwrap().to_owned()),
                 body: String::from_utf8(bytes.to_vec()).unwrap(),
             };
-            (
+            let mut response = (
                 StatusCode::from_u16(status).unwrap(),
                 [("content-type", "application/json")],
                 body,
             )
-                .into_response()
+                .into_response();
+            for (name, value) in extra {
+                response.headers_mut().insert(*name, value.parse().unwrap());
+            }
+            response
         }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -188,4 +203,101 @@ async fn unreachable_servers_are_named() {
         "{text}"
     );
     assert!(!format!("{err:?}").contains("lsh_secret_token"));
+}
+
+const TOKEN_CREATED: &str = r#"{"token":"lsh_new","accessor":"acc1","identity":"web","policies":["p"],
+ "expires_at":"2030-01-01T00:00:00Z","max_expires_at":null}"#;
+
+#[tokio::test]
+async fn logins_post_the_credentials_in_the_body_only() {
+    let (addr, seen) = canned(200, TOKEN_CREATED).await;
+    let client = Client::new(&addr, None, None).unwrap();
+    let login = ClientLogin {
+        client_id: "cid".into(),
+        client_secret: "csecret".into(),
+    };
+    let created = client.login_client(&login).await.unwrap();
+    assert_eq!(created.token, "lsh_new");
+    assert_eq!(created.identity.as_deref(), Some("web"));
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        (seen.method.as_str(), seen.uri.as_str()),
+        ("POST", "/api/v1/auth/client/login")
+    );
+    assert_eq!(seen.auth, None, "a tokenless client sends no Authorization");
+    let body: serde_json::Value = serde_json::from_str(&seen.body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"client_id": "cid", "client_secret": "csecret"})
+    );
+}
+
+#[tokio::test]
+async fn rate_limited_logins_carry_retry_after() {
+    let body = r#"{"error":{"code":"rate_limited","message":"too many login attempts; try again later"}}"#;
+    let (addr, _) = canned_with(429, body, &[("retry-after", "17")]).await;
+    let client = Client::new(&addr, None, None).unwrap();
+    let login = ClientLogin {
+        client_id: "cid".into(),
+        client_secret: "wrong-secret".into(),
+    };
+    let err = client.login_client(&login).await.unwrap_err();
+    assert_eq!(err.status(), Some(429));
+    assert_eq!(err.retry_after(), Some(17));
+    assert!(!format!("{err} {err:?}").contains("wrong-secret"));
+}
+
+#[tokio::test]
+async fn token_revocation_sends_the_token_in_the_body() {
+    let (addr, seen) = canned(204, "").await;
+    let client = Client::new(&addr, Some("lsh_admin".into()), None).unwrap();
+    let target = TokenRef {
+        token: Some("lsh_victim".into()),
+        ..TokenRef::default()
+    };
+    client.revoke_token(&target).await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.uri, "/api/v1/auth/token/revoke", "never in the URL");
+    let body: serde_json::Value = serde_json::from_str(&seen.body).unwrap();
+    assert_eq!(body["token"], "lsh_victim");
+    client.revoke_self().await.unwrap();
+}
+
+#[tokio::test]
+async fn identity_updates_are_patches_of_the_given_fields() {
+    let info = r#"{"name":"web","kind":"service","policies":["a"],"groups":[],"metadata":{},
+      "client_id":"c","client_secret_expires_at":null,"client_secret_uses_left":null,"allowed_cidrs":[],
+      "jwt":null,"token_ttl":"1h","token_max_ttl":"24h","created_at":"2025-01-01T00:00:00Z"}"#;
+    let (addr, seen) = canned(200, info).await;
+    let client = Client::new(&addr, Some("lsh_admin".into()), None).unwrap();
+    let update = IdentityUpdate {
+        policies: Some(vec!["a".into()]),
+        ..IdentityUpdate::default()
+    };
+    let back = client.update_identity("web", &update).await.unwrap();
+    assert_eq!(back.policies, ["a"]);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        (seen.method.as_str(), seen.uri.as_str()),
+        ("PATCH", "/api/v1/identities/web")
+    );
+    let body: serde_json::Value = serde_json::from_str(&seen.body).unwrap();
+    assert_eq!(body["policies"], serde_json::json!(["a"]));
+
+    let err = client.update_identity("..", &update).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidName(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn generate_root_reports_progress_and_the_token() {
+    let (addr, seen) = canned(200, r#"{"progress":2,"threshold":2,"root_token":"lsh_root"}"#).await;
+    let client = Client::new(&addr, None, None).unwrap();
+    let request = GenerateRootRequest {
+        share: Some("share".into()),
+        reset: false,
+    };
+    let status = client.generate_root(&request).await.unwrap();
+    assert_eq!(status.root_token.as_deref(), Some("lsh_root"));
+    assert!(!format!("{status:?}").contains("lsh_root"));
+    assert_eq!(seen.lock().unwrap().uri, "/api/v1/sys/generate-root");
 }
