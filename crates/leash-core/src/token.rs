@@ -14,6 +14,8 @@ use zeroize::Zeroizing;
 
 /// Every Leash token starts with this.
 pub const TOKEN_PREFIX: &str = "lsh_";
+/// Every client secret of a service identity starts with this (same shape as a token).
+pub const CLIENT_SECRET_PREFIX: &str = "lsc_";
 const RANDOM_LEN: usize = 43;
 const CHECKSUM_LEN: usize = 6;
 /// Length of a well-formed token.
@@ -21,8 +23,17 @@ pub const TOKEN_LEN: usize = TOKEN_PREFIX.len() + RANDOM_LEN + CHECKSUM_LEN;
 
 /// Makes a fresh token.
 pub fn generate_token() -> Zeroizing<String> {
+    generate_with_prefix(TOKEN_PREFIX)
+}
+
+/// Makes a fresh client secret (`lsc_…`, same shape and checksum as a token).
+pub fn generate_client_secret() -> Zeroizing<String> {
+    generate_with_prefix(CLIENT_SECRET_PREFIX)
+}
+
+fn generate_with_prefix(prefix: &str) -> Zeroizing<String> {
     let mut token = Zeroizing::new(String::with_capacity(TOKEN_LEN));
-    token.push_str(TOKEN_PREFIX);
+    token.push_str(prefix);
     token.extend(rand::rng().sample_iter(Alphanumeric).take(RANDOM_LEN).map(char::from));
     let checksum = checksum(&token);
     token.push_str(&checksum);
@@ -31,9 +42,18 @@ pub fn generate_token() -> Zeroizing<String> {
 
 /// Whether `s` has the shape and a valid checksum of a Leash token.
 pub fn is_well_formed(s: &str) -> bool {
+    is_well_formed_with(TOKEN_PREFIX, s)
+}
+
+/// Whether `s` has the shape and a valid checksum of a client secret.
+pub fn is_well_formed_client_secret(s: &str) -> bool {
+    is_well_formed_with(CLIENT_SECRET_PREFIX, s)
+}
+
+fn is_well_formed_with(prefix: &str, s: &str) -> bool {
     s.len() == TOKEN_LEN
-        && s.starts_with(TOKEN_PREFIX)
-        && s[TOKEN_PREFIX.len()..].bytes().all(|b| b.is_ascii_alphanumeric())
+        && s.starts_with(prefix)
+        && s[prefix.len()..].bytes().all(|b| b.is_ascii_alphanumeric())
         && checksum(&s[..TOKEN_LEN - CHECKSUM_LEN]) == s[TOKEN_LEN - CHECKSUM_LEN..]
 }
 
@@ -84,6 +104,8 @@ mod tests {
         assert!(!is_well_formed(&edited));
         assert!(!is_well_formed("lsh_short"));
         assert!(!is_well_formed(&t.replace("lsh_", "xyz_")));
+        let secret = generate_client_secret();
+        assert!(is_well_formed_client_secret(&secret) && !is_well_formed(&secret));
     }
 
     #[test]

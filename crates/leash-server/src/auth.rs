@@ -2,29 +2,65 @@
 //!
 //! A handler that takes a `Caller` cannot run for an unauthenticated request.
 //! Tokens are checked for shape and checksum first (a typo never reaches
-//! storage), then looked up by hash. The token itself is never logged or
-//! echoed back.
+//! storage), then looked up by hash through [`TokenCache`]. The token itself
+//! is never logged or echoed back.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use leash_core::policy::{IdentityContext, Policy};
 use leash_core::token;
-use leash_store::TokenRecord;
+use leash_store::{Storage, TokenRecord};
 
+use crate::directory::Snapshot;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::time::now_millis;
 
-/// An authenticated caller.
-#[derive(Debug, Clone)]
+/// An authenticated caller with the policies in force for this request.
+#[derive(Clone)]
 pub struct Caller {
-    pub token: TokenRecord,
+    pub token: Arc<TokenRecord>,
+    /// Name and metadata that policy templates see.
+    pub context: IdentityContext,
+    /// Names of the policies in force: the token's, its identity's, its groups'.
+    pub policy_names: Vec<String>,
+    /// Those policies, parsed.
+    pub policies: Vec<Arc<Policy>>,
 }
 
 impl Caller {
+    /// Resolves a token's policies against a directory snapshot.
+    pub fn new(token: Arc<TokenRecord>, snapshot: &Snapshot) -> Self {
+        let mut policy_names = token.policies.clone();
+        if let Some(entry) = token.identity_id.and_then(|id| snapshot.identities.get(&id)) {
+            for p in &entry.policies {
+                if !policy_names.contains(p) {
+                    policy_names.push(p.clone());
+                }
+            }
+        }
+        let policies = snapshot.resolve(&policy_names);
+        let context = snapshot.context(token.identity_id, &token.display_name);
+        Self {
+            token,
+            context,
+            policy_names,
+            policies,
+        }
+    }
+
     /// The name recorded as the actor of a change.
     pub fn actor(&self) -> &str {
-        &self.token.display_name
+        &self.context.name
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.token.is_root
     }
 }
 
@@ -39,6 +75,69 @@ pub fn bearer_token(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| value.trim())
 }
 
+/// How long a looked-up token is trusted without asking storage again.
+/// Revocation and renewal through this server invalidate at once; the bound
+/// only matters for changes made behind its back.
+const CACHE_TTL: Duration = Duration::from_secs(30);
+const CACHE_MAX_ENTRIES: usize = 100_000;
+
+/// Token lookups by hash, cached.
+#[derive(Default)]
+pub struct TokenCache {
+    entries: RwLock<HashMap<String, (Arc<TokenRecord>, Instant)>>,
+}
+
+impl TokenCache {
+    /// The stored token with this hash, if any.
+    pub async fn lookup(&self, store: &dyn Storage, hash: &str) -> Result<Option<Arc<TokenRecord>>, ApiError> {
+        if let Some((record, at)) = self.entries.read().unwrap_or_else(|p| p.into_inner()).get(hash)
+            && at.elapsed() < CACHE_TTL
+        {
+            return Ok(Some(record.clone()));
+        }
+        let Some(record) = store.token_lookup(hash).await? else {
+            return Ok(None);
+        };
+        let record = Arc::new(record);
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= CACHE_MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(hash.to_owned(), (record.clone(), Instant::now()));
+        Ok(Some(record))
+    }
+
+    /// Forgets one token (after revoke or renew).
+    pub fn invalidate(&self, hash: &str) {
+        self.entries.write().unwrap_or_else(|p| p.into_inner()).remove(hash);
+    }
+
+    /// Forgets every token (after an identity's tokens were revoked).
+    pub fn clear(&self) {
+        self.entries.write().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+/// Checks a presented token; the error says why it is refused.
+pub async fn authenticate(state: &AppState, presented: &str) -> Result<Arc<TokenRecord>, ApiError> {
+    if !token::is_well_formed(presented) {
+        return Err(unauthorized(
+            "invalid_token",
+            "the token is not a valid Leash token (wrong shape or checksum)",
+        ));
+    }
+    let hash = token::token_hash(presented);
+    match state.tokens.lookup(&*state.store, &hash).await? {
+        Some(record) if token::hashes_equal(&record.hash, &hash) => {
+            if record.expires_at.is_some_and(|t| t <= now_millis()) {
+                return Err(unauthorized("invalid_token", "the token has expired; log in again"));
+            }
+            Ok(record)
+        }
+        _ => Err(unauthorized("invalid_token", "the token is unknown or was revoked")),
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -49,22 +148,7 @@ impl FromRequestParts<AppState> for Caller {
                 "this route needs a token: send `Authorization: Bearer lsh_...` (set LEASH_TOKEN or run `leash login`)",
             ));
         };
-        if !token::is_well_formed(presented) {
-            return Err(unauthorized(
-                "invalid_token",
-                "the token is not a valid Leash token (wrong shape or checksum)",
-            ));
-        }
-        let hash = token::token_hash(presented);
-        let record = state.store.token_lookup(&hash).await?;
-        match record {
-            Some(record) if token::hashes_equal(&record.hash, &hash) => {
-                if record.expires_at.is_some_and(|t| t <= now_millis()) {
-                    return Err(unauthorized("invalid_token", "the token has expired"));
-                }
-                Ok(Caller { token: record })
-            }
-            _ => Err(unauthorized("invalid_token", "the token is unknown or was revoked")),
-        }
+        let record = authenticate(state, presented).await?;
+        Ok(Caller::new(record, &state.directory.snapshot()))
     }
 }

@@ -12,7 +12,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use leash_core::api::{InitResponse, KeyInfo, KeyringStatus, SealStatus};
+use leash_core::api::{GenerateRootStatus, InitResponse, KeyInfo, KeyringStatus, SealStatus};
 use leash_core::crypto::{self, Aad, Key256, Keyring};
 use leash_core::{shamir, token};
 use leash_store::{Storage, TokenRecord};
@@ -49,12 +49,31 @@ enum State {
     },
 }
 
+/// The stored form of a new root token.
+fn root_token_record(token: &str, now: i64) -> TokenRecord {
+    TokenRecord {
+        hash: token::token_hash(token),
+        accessor: token::generate_accessor(),
+        display_name: "root".into(),
+        policies: vec!["root".into()],
+        is_root: true,
+        created_at: now,
+        expires_at: None,
+        identity_id: None,
+        auth_method: "root".into(),
+        ttl_ms: None,
+        max_expires_at: None,
+    }
+}
+
 /// Seal state plus encryption; shared by every request.
 pub struct Barrier {
     store: Arc<dyn Storage>,
     state: RwLock<State>,
     /// Serialises key rotation (read-modify-write of the keyring).
     rotation: tokio::sync::Mutex<()>,
+    /// Unseal shares given so far towards a new root token.
+    generate_root: std::sync::Mutex<Vec<Zeroizing<String>>>,
 }
 
 impl Barrier {
@@ -72,6 +91,7 @@ impl Barrier {
             store,
             state: RwLock::new(state),
             rotation: tokio::sync::Mutex::new(()),
+            generate_root: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -145,15 +165,7 @@ impl Barrier {
                 crypto::seal(&root_key, OUTER_KEY_ID, &Aad::Keyring, &keyring.to_bytes()),
             ),
         ];
-        let record = TokenRecord {
-            hash: token::token_hash(&root_token),
-            accessor: token::generate_accessor(),
-            display_name: "root".into(),
-            policies: vec!["root".into()],
-            is_root: true,
-            created_at: now,
-            expires_at: None,
-        };
+        let record = root_token_record(&root_token, now);
         self.store.initialize(META_SEAL_CONFIG, &meta, &record).await?;
         *self.write_state() = State::Sealed {
             config,
@@ -210,7 +222,54 @@ impl Barrier {
         self.unseal_with(config, shares).await
     }
 
-    async fn unseal_with(&self, config: SealConfig, shares: &[Zeroizing<String>]) -> Result<(), ApiError> {
+    /// Adds one unseal share towards a new root token; once the threshold is
+    /// reached (and the shares open the root key) a root token is created and returned.
+    pub async fn generate_root(&self, share: Option<&str>, reset: bool) -> Result<GenerateRootStatus, ApiError> {
+        let config = match &*self.read_state() {
+            State::Unsealed { config, .. } => *config,
+            State::Sealed { .. } => return Err(ApiError::sealed()),
+            State::Uninitialized => return Err(ApiError::not_initialized()),
+        };
+        let ready = {
+            let mut given = self.generate_root.lock().unwrap_or_else(|p| p.into_inner());
+            if reset {
+                given.clear();
+            }
+            if let Some(share) = share {
+                let id = shamir::share_identifier(share)?;
+                if given.iter().any(|s| shamir::share_identifier(s).ok() == Some(id)) {
+                    return Err(ApiError::bad_request(
+                        "this unseal share was already given; give a different one",
+                    ));
+                }
+                given.push(Zeroizing::new(share.trim().to_owned()));
+            }
+            if given.len() >= config.threshold as usize {
+                Some(std::mem::take(&mut *given))
+            } else {
+                return Ok(GenerateRootStatus {
+                    progress: given.len() as u8,
+                    threshold: config.threshold,
+                    root_token: None,
+                });
+            }
+        };
+        let shares = ready.unwrap_or_default();
+        self.open_root_key(config, &shares).await?;
+        let root_token = token::generate_token();
+        self.store
+            .token_create(&root_token_record(&root_token, now_millis()))
+            .await?;
+        tracing::warn!("a new root token was generated with unseal shares");
+        Ok(GenerateRootStatus {
+            progress: 0,
+            threshold: config.threshold,
+            root_token: Some(root_token.to_string()),
+        })
+    }
+
+    /// Rebuilds the unseal key from `shares` and opens the root key with it.
+    async fn open_root_key(&self, config: SealConfig, shares: &[Zeroizing<String>]) -> Result<Key256, ApiError> {
         let failed = || {
             ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
@@ -222,7 +281,11 @@ impl Barrier {
         let unseal_key = shamir::combine(shares, config.threshold).map_err(|_| failed())?;
         let sealed_root = self.meta(META_ROOT_KEY).await?;
         let root_bytes = crypto::open(&unseal_key, &Aad::RootKey, &sealed_root).map_err(|_| failed())?;
-        let root_key = Key256::from_slice(&root_bytes)?;
+        Ok(Key256::from_slice(&root_bytes)?)
+    }
+
+    async fn unseal_with(&self, config: SealConfig, shares: &[Zeroizing<String>]) -> Result<(), ApiError> {
+        let root_key = self.open_root_key(config, shares).await?;
         let sealed_ring = self.meta(META_KEYRING).await?;
         let keyring = Keyring::from_bytes(&crypto::open(&root_key, &Aad::Keyring, &sealed_ring)?)?;
         *self.write_state() = State::Unsealed {

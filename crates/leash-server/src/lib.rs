@@ -14,9 +14,13 @@ pub mod auth;
 pub mod authz;
 pub mod barrier;
 pub mod config;
+pub mod directory;
 pub mod error;
 pub mod extract;
 pub mod hardening;
+pub mod identities;
+pub mod jwt;
+pub mod ratelimit;
 pub mod routes;
 pub mod service;
 pub mod state;
@@ -187,6 +191,11 @@ pub async fn start(config: ServerConfig, dev: bool) -> Result<Server, ServerErro
                 reason: e.message,
             })?;
     }
+    let directory = Arc::new(directory::Directory::default());
+    directory
+        .reload(&*store)
+        .await
+        .map_err(|e| ServerError::Startup(e.message))?;
     let state = AppState {
         store,
         barrier,
@@ -194,6 +203,9 @@ pub async fn start(config: ServerConfig, dev: bool) -> Result<Server, ServerErro
             max_value_bytes: config.max_value_bytes,
             max_request_bytes: config.max_request_bytes,
         },
+        directory,
+        tokens: Arc::default(),
+        logins: Arc::default(),
     };
     let listener = std::net::TcpListener::bind(&config.listen).map_err(|source| ServerError::Listen {
         addr: config.listen.clone(),
@@ -232,7 +244,11 @@ pub async fn start(config: ServerConfig, dev: bool) -> Result<Server, ServerErro
                     source,
                 })?
                 .handle(handle);
-            tokio::spawn(async move { server.serve(router.into_make_service()).await })
+            tokio::spawn(async move {
+                server
+                    .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+                    .await
+            })
         }
         _ => {
             let listener = tokio::net::TcpListener::from_std(listener).map_err(|source| ServerError::Listen {
@@ -240,7 +256,7 @@ pub async fn start(config: ServerConfig, dev: bool) -> Result<Server, ServerErro
                 source,
             })?;
             tokio::spawn(async move {
-                axum::serve(listener, router)
+                axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
                     .with_graceful_shutdown(async move {
                         let _ = shutdown_rx.wait_for(|stop| *stop).await;
                     })

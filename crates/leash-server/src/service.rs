@@ -290,6 +290,7 @@ pub async fn list(
     env: &EnvRef,
     prefix: &PathPrefix,
     at_revision: Option<i64>,
+    visible: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<(i64, Vec<SecretSummary>), ApiError> {
     if let Some(r) = at_revision {
         check_revision(env, r)?;
@@ -301,7 +302,7 @@ pub async fn list(
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let path = SecretPath::parse(&row.path)?;
-        if !path.is_in(prefix) {
+        if !path.is_in(prefix) || !visible(path.as_str()) {
             continue;
         }
         let value = match keyring {

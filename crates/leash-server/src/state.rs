@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use leash_store::Storage;
 
+use crate::auth::TokenCache;
 use crate::barrier::Barrier;
+use crate::directory::Directory;
+use crate::ratelimit::LoginLimiter;
 
 /// Limits a request must respect.
 #[derive(Debug, Clone, Copy)]
@@ -15,10 +18,16 @@ pub struct Limits {
     pub max_request_bytes: usize,
 }
 
-/// Shared server state: storage, the barrier and limits.
+/// Shared server state: storage, the barrier, caches and limits.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Storage>,
     pub barrier: Arc<Barrier>,
     pub limits: Limits,
+    /// Identities, groups and parsed policies, for authorization.
+    pub directory: Arc<Directory>,
+    /// Token lookups.
+    pub tokens: Arc<TokenCache>,
+    /// Failed-login counting.
+    pub logins: Arc<LoginLimiter>,
 }

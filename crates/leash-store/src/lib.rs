@@ -37,7 +37,36 @@ pub trait Storage: Send + Sync + 'static {
 
     async fn token_create(&self, token: &TokenRecord) -> Result<()>;
     async fn token_lookup(&self, hash: &str) -> Result<Option<TokenRecord>>;
+    async fn token_lookup_by_accessor(&self, accessor: &str) -> Result<Option<TokenRecord>>;
+    /// Moves a token's expiry (renewal).
+    async fn token_set_expiry(&self, hash: &str, expires_at: Option<i64>) -> Result<()>;
     async fn token_delete(&self, hash: &str) -> Result<bool>;
+    /// Deletes every token issued to an identity; returns how many.
+    async fn tokens_delete_for_identity(&self, identity_id: i64) -> Result<u64>;
+
+    /// Stores a new identity; fails with `AlreadyExists` on a taken name or client id.
+    async fn identity_create(&self, identity: &IdentityRow) -> Result<IdentityRow>;
+    /// Replaces every field of the identity with id `identity.id`.
+    async fn identity_update(&self, identity: &IdentityRow) -> Result<()>;
+    async fn identity_get(&self, name: &str) -> Result<Option<IdentityRow>>;
+    async fn identity_get_by_client_id(&self, client_id: &str) -> Result<Option<IdentityRow>>;
+    async fn identity_list(&self) -> Result<Vec<IdentityRow>>;
+    /// Deletes the identity, its tokens and its group memberships.
+    async fn identity_delete(&self, identity_id: i64) -> Result<()>;
+    /// Counts one use of a limited client secret; `false` when none is left.
+    async fn client_secret_use(&self, identity_id: i64) -> Result<bool>;
+
+    /// Creates or replaces a group with these members (identity names that must exist).
+    async fn group_put(&self, name: &str, policies: &[String], members: &[String], now: i64) -> Result<GroupRow>;
+    async fn group_get(&self, name: &str) -> Result<Option<GroupRow>>;
+    async fn group_list(&self) -> Result<Vec<GroupRow>>;
+    async fn group_delete(&self, name: &str) -> Result<bool>;
+
+    /// Creates or replaces a named document.
+    async fn document_put(&self, kind: DocumentKind, name: &str, body: &str, now: i64) -> Result<NamedDocument>;
+    async fn document_get(&self, kind: DocumentKind, name: &str) -> Result<Option<NamedDocument>>;
+    async fn document_list(&self, kind: DocumentKind) -> Result<Vec<NamedDocument>>;
+    async fn document_delete(&self, kind: DocumentKind, name: &str) -> Result<bool>;
 
     async fn project_create(&self, name: &str, now: i64) -> Result<ProjectRow>;
     async fn project_list(&self) -> Result<Vec<ProjectRow>>;

@@ -8,10 +8,71 @@ pub struct TokenRecord {
     pub hash: String,
     pub accessor: String,
     pub display_name: String,
+    /// Policies attached to the token itself (an identity's come on top).
     pub policies: Vec<String>,
     pub is_root: bool,
     pub created_at: i64,
     pub expires_at: Option<i64>,
+    /// The identity it was issued to; deleting the identity deletes the token.
+    pub identity_id: Option<i64>,
+    /// `root`, `token`, `userpass`, `client` or `jwt`.
+    pub auth_method: String,
+    /// Default renewal increment.
+    pub ttl_ms: Option<i64>,
+    /// Renewals never extend past this.
+    pub max_expires_at: Option<i64>,
+}
+
+/// A user or service identity. Credentials are hashes only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityRow {
+    /// 0 until stored.
+    pub id: i64,
+    pub name: String,
+    /// `user` or `service`.
+    pub kind: String,
+    pub policies: Vec<String>,
+    /// JSON object of string metadata.
+    pub metadata: String,
+    /// Argon2id PHC string (users).
+    pub password_hash: Option<String>,
+    pub client_id: Option<String>,
+    /// SHA-256 hex of the client secret (services).
+    pub client_secret_hash: Option<String>,
+    pub client_secret_expires_at: Option<i64>,
+    pub client_secret_uses_left: Option<i64>,
+    pub allowed_cidrs: Vec<String>,
+    /// JSON of the JWT binding, if JWT login is allowed.
+    pub jwt_binding: Option<String>,
+    pub token_ttl_ms: i64,
+    pub token_max_ttl_ms: i64,
+    pub created_at: i64,
+}
+
+/// A group of identities that carries policies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRow {
+    pub name: String,
+    pub policies: Vec<String>,
+    /// Member identity names, sorted.
+    pub members: Vec<String>,
+    pub created_at: i64,
+}
+
+/// A named document (policy source, JWT issuer configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedDocument {
+    pub name: String,
+    pub body: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Which table of named documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentKind {
+    Policy,
+    JwtIssuer,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

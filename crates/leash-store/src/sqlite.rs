@@ -103,20 +103,84 @@ fn project_row(row: &SqliteRow) -> Result<ProjectRow> {
     })
 }
 
+const TOKEN_COLUMNS: &str = "hash, accessor, display_name, policies, is_root, created_at, expires_at, identity_id, auth_method, ttl_ms, max_expires_at";
+
+/// Names are restricted to `[A-Za-z0-9_.-]`, so a comma-joined list is unambiguous.
+fn split_list(joined: &str) -> Vec<String> {
+    joined.split(',').filter(|p| !p.is_empty()).map(str::to_owned).collect()
+}
+
 fn token_row(row: &SqliteRow) -> Result<TokenRecord> {
-    let policies: String = row.try_get(3)?;
     Ok(TokenRecord {
         hash: row.try_get(0)?,
         accessor: row.try_get(1)?,
         display_name: row.try_get(2)?,
-        policies: policies
-            .split(',')
-            .filter(|p| !p.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        policies: split_list(row.try_get(3)?),
         is_root: row.try_get(4)?,
         created_at: row.try_get(5)?,
         expires_at: row.try_get(6)?,
+        identity_id: row.try_get(7)?,
+        auth_method: row.try_get(8)?,
+        ttl_ms: row.try_get(9)?,
+        max_expires_at: row.try_get(10)?,
+    })
+}
+
+const IDENTITY_COLUMNS: &str = "id, name, kind, policies, metadata, password_hash, client_id, client_secret_hash, \
+     client_secret_expires_at, client_secret_uses_left, allowed_cidrs, jwt_binding, token_ttl_ms, token_max_ttl_ms, created_at";
+
+fn identity_row(row: &SqliteRow) -> Result<IdentityRow> {
+    Ok(IdentityRow {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        kind: row.try_get(2)?,
+        policies: split_list(row.try_get(3)?),
+        metadata: row.try_get(4)?,
+        password_hash: row.try_get(5)?,
+        client_id: row.try_get(6)?,
+        client_secret_hash: row.try_get(7)?,
+        client_secret_expires_at: row.try_get(8)?,
+        client_secret_uses_left: row.try_get(9)?,
+        allowed_cidrs: split_list(row.try_get(10)?),
+        jwt_binding: row.try_get(11)?,
+        token_ttl_ms: row.try_get(12)?,
+        token_max_ttl_ms: row.try_get(13)?,
+        created_at: row.try_get(14)?,
+    })
+}
+
+fn document_table(kind: DocumentKind) -> (&'static str, &'static str) {
+    match kind {
+        DocumentKind::Policy => ("policies", "source"),
+        DocumentKind::JwtIssuer => ("jwt_issuers", "config"),
+    }
+}
+
+fn document_row(row: &SqliteRow) -> Result<NamedDocument> {
+    Ok(NamedDocument {
+        name: row.try_get(0)?,
+        body: row.try_get(1)?,
+        created_at: row.try_get(2)?,
+        updated_at: row.try_get(3)?,
+    })
+}
+
+async fn group_members(conn: &mut SqliteConnection, group_id: i64) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT i.name FROM group_members m JOIN identities i ON i.id = m.identity_id WHERE m.group_id = ? ORDER BY i.name",
+    )
+    .bind(group_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+async fn group_row(conn: &mut SqliteConnection, row: &SqliteRow) -> Result<GroupRow> {
+    let id: i64 = row.try_get(0)?;
+    Ok(GroupRow {
+        name: row.try_get(1)?,
+        policies: split_list(row.try_get(2)?),
+        created_at: row.try_get(3)?,
+        members: group_members(conn, id).await?,
     })
 }
 
@@ -125,9 +189,9 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 async fn insert_token(conn: &mut SqliteConnection, t: &TokenRecord) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO tokens (hash, accessor, display_name, policies, is_root, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
+    sqlx::query(&format!(
+        "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
     .bind(&t.hash)
     .bind(&t.accessor)
     .bind(&t.display_name)
@@ -135,6 +199,10 @@ async fn insert_token(conn: &mut SqliteConnection, t: &TokenRecord) -> Result<()
     .bind(t.is_root)
     .bind(t.created_at)
     .bind(t.expires_at)
+    .bind(t.identity_id)
+    .bind(&t.auth_method)
+    .bind(t.ttl_ms)
+    .bind(t.max_expires_at)
     .execute(conn)
     .await?;
     Ok(())
@@ -295,18 +363,259 @@ impl Storage for SqliteStore {
     }
 
     async fn token_lookup(&self, hash: &str) -> Result<Option<TokenRecord>> {
-        let row = sqlx::query(
-            "SELECT hash, accessor, display_name, policies, is_root, created_at, expires_at FROM tokens WHERE hash = ?",
-        )
-        .bind(hash)
-        .fetch_optional(&self.read)
-        .await?;
+        let row = sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?"))
+            .bind(hash)
+            .fetch_optional(&self.read)
+            .await?;
         row.as_ref().map(token_row).transpose()
+    }
+
+    async fn token_lookup_by_accessor(&self, accessor: &str) -> Result<Option<TokenRecord>> {
+        let row = sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE accessor = ?"))
+            .bind(accessor)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(token_row).transpose()
+    }
+
+    async fn token_set_expiry(&self, hash: &str, expires_at: Option<i64>) -> Result<()> {
+        sqlx::query("UPDATE tokens SET expires_at = ? WHERE hash = ?")
+            .bind(expires_at)
+            .bind(hash)
+            .execute(&self.write)
+            .await?;
+        Ok(())
     }
 
     async fn token_delete(&self, hash: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM tokens WHERE hash = ?")
             .bind(hash)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn tokens_delete_for_identity(&self, identity_id: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM tokens WHERE identity_id = ?")
+            .bind(identity_id)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn identity_create(&self, i: &IdentityRow) -> Result<IdentityRow> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO identities ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {IDENTITY_COLUMNS}",
+            IDENTITY_COLUMNS.trim_start_matches("id, ")
+        ))
+        .bind(&i.name)
+        .bind(&i.kind)
+        .bind(i.policies.join(","))
+        .bind(&i.metadata)
+        .bind(&i.password_hash)
+        .bind(&i.client_id)
+        .bind(&i.client_secret_hash)
+        .bind(i.client_secret_expires_at)
+        .bind(i.client_secret_uses_left)
+        .bind(i.allowed_cidrs.join(","))
+        .bind(&i.jwt_binding)
+        .bind(i.token_ttl_ms)
+        .bind(i.token_max_ttl_ms)
+        .bind(i.created_at)
+        .fetch_one(&self.write)
+        .await
+        .map_err(|e| match e {
+            e if is_unique_violation(&e) => StoreError::AlreadyExists(format!("identity {}", i.name)),
+            e => e.into(),
+        })?;
+        identity_row(&row)
+    }
+
+    async fn identity_update(&self, i: &IdentityRow) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE identities SET policies = ?, metadata = ?, password_hash = ?, client_id = ?, client_secret_hash = ?, \
+             client_secret_expires_at = ?, client_secret_uses_left = ?, allowed_cidrs = ?, jwt_binding = ?, \
+             token_ttl_ms = ?, token_max_ttl_ms = ? WHERE id = ?",
+        )
+        .bind(i.policies.join(","))
+        .bind(&i.metadata)
+        .bind(&i.password_hash)
+        .bind(&i.client_id)
+        .bind(&i.client_secret_hash)
+        .bind(i.client_secret_expires_at)
+        .bind(i.client_secret_uses_left)
+        .bind(i.allowed_cidrs.join(","))
+        .bind(&i.jwt_binding)
+        .bind(i.token_ttl_ms)
+        .bind(i.token_max_ttl_ms)
+        .bind(i.id)
+        .execute(&self.write)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("identity {}", i.name)));
+        }
+        Ok(())
+    }
+
+    async fn identity_get(&self, name: &str) -> Result<Option<IdentityRow>> {
+        let row = sqlx::query(&format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE name = ?"))
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(identity_row).transpose()
+    }
+
+    async fn identity_get_by_client_id(&self, client_id: &str) -> Result<Option<IdentityRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {IDENTITY_COLUMNS} FROM identities WHERE client_id = ?"
+        ))
+        .bind(client_id)
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(identity_row).transpose()
+    }
+
+    async fn identity_list(&self) -> Result<Vec<IdentityRow>> {
+        let rows = sqlx::query(&format!("SELECT {IDENTITY_COLUMNS} FROM identities ORDER BY name"))
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(identity_row).collect()
+    }
+
+    async fn identity_delete(&self, identity_id: i64) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("DELETE FROM tokens WHERE identity_id = ?")
+            .bind(identity_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM identities WHERE id = ?")
+            .bind(identity_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn client_secret_use(&self, identity_id: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE identities SET client_secret_uses_left = client_secret_uses_left - 1 \
+             WHERE id = ? AND (client_secret_uses_left IS NULL OR client_secret_uses_left > 0)",
+        )
+        .bind(identity_id)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn group_put(&self, name: &str, policies: &[String], members: &[String], now: i64) -> Result<GroupRow> {
+        let mut tx = self.write.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO groups (name, policies, created_at) VALUES (?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET policies = excluded.policies RETURNING id",
+        )
+        .bind(name)
+        .bind(policies.join(","))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM group_members WHERE group_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for member in members {
+            let identity: Option<i64> = sqlx::query_scalar("SELECT id FROM identities WHERE name = ?")
+                .bind(member)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let identity = identity.ok_or_else(|| StoreError::NotFound(format!("identity {member}")))?;
+            sqlx::query("INSERT OR IGNORE INTO group_members (group_id, identity_id) VALUES (?, ?)")
+                .bind(id)
+                .bind(identity)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let row = sqlx::query("SELECT id, name, policies, created_at FROM groups WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let group = group_row(&mut tx, &row).await?;
+        tx.commit().await?;
+        Ok(group)
+    }
+
+    async fn group_get(&self, name: &str) -> Result<Option<GroupRow>> {
+        let mut conn = self.read.acquire().await?;
+        let row = sqlx::query("SELECT id, name, policies, created_at FROM groups WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?;
+        match row {
+            Some(row) => Ok(Some(group_row(&mut conn, &row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn group_list(&self) -> Result<Vec<GroupRow>> {
+        let mut conn = self.read.acquire().await?;
+        let rows = sqlx::query("SELECT id, name, policies, created_at FROM groups ORDER BY name")
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push(group_row(&mut conn, row).await?);
+        }
+        Ok(out)
+    }
+
+    async fn group_delete(&self, name: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM groups WHERE name = ?")
+            .bind(name)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn document_put(&self, kind: DocumentKind, name: &str, body: &str, now: i64) -> Result<NamedDocument> {
+        let (table, column) = document_table(kind);
+        let row = sqlx::query(&format!(
+            "INSERT INTO {table} (name, {column}, created_at, updated_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET {column} = excluded.{column}, updated_at = excluded.updated_at \
+             RETURNING name, {column}, created_at, updated_at"
+        ))
+        .bind(name)
+        .bind(body)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&self.write)
+        .await?;
+        document_row(&row)
+    }
+
+    async fn document_get(&self, kind: DocumentKind, name: &str) -> Result<Option<NamedDocument>> {
+        let (table, column) = document_table(kind);
+        let row = sqlx::query(&format!(
+            "SELECT name, {column}, created_at, updated_at FROM {table} WHERE name = ?"
+        ))
+        .bind(name)
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(document_row).transpose()
+    }
+
+    async fn document_list(&self, kind: DocumentKind) -> Result<Vec<NamedDocument>> {
+        let (table, column) = document_table(kind);
+        let rows = sqlx::query(&format!(
+            "SELECT name, {column}, created_at, updated_at FROM {table} ORDER BY name"
+        ))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(document_row).collect()
+    }
+
+    async fn document_delete(&self, kind: DocumentKind, name: &str) -> Result<bool> {
+        let (table, _) = document_table(kind);
+        let done = sqlx::query(&format!("DELETE FROM {table} WHERE name = ?"))
+            .bind(name)
             .execute(&self.write)
             .await?;
         Ok(done.rows_affected() > 0)

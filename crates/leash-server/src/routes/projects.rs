@@ -7,7 +7,7 @@ use leash_core::api::{CreateNamed, EnvInfo, EnvList, ProjectInfo, ProjectList};
 use leash_core::names::{EnvName, ProjectName};
 
 use crate::auth::Caller;
-use crate::authz::{Capability, Resource, authorize};
+use crate::authz::{Capability, Resource, allows_under, authorize, authorize_under};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::service;
@@ -23,12 +23,12 @@ fn env_info(row: leash_store::EnvRow) -> EnvInfo {
 }
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<ProjectList>, ApiError> {
-    authorize(&caller, Capability::List, Resource::Project(None))?;
     let projects = state
         .store
         .project_list()
         .await?
         .into_iter()
+        .filter(|p| allows_under(&caller, Capability::List, &p.name))
         .map(|p| ProjectInfo {
             name: p.name,
             created_at: rfc3339(p.created_at),
@@ -43,7 +43,14 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateNamed>,
 ) -> Result<(StatusCode, Json<ProjectInfo>), ApiError> {
     let name = ProjectName::parse(&req.name)?;
-    authorize(&caller, Capability::Admin, Resource::Project(Some(name.as_str())))?;
+    if name.as_str() == "sys" {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_name",
+            "the project name sys is reserved for server administration policies",
+        ));
+    }
+    authorize(&caller, Capability::Admin, Resource::Project(name.as_str()))?;
     let row = state.store.project_create(name.as_str(), now_millis()).await?;
     Ok((
         StatusCode::CREATED,
@@ -59,7 +66,7 @@ pub async fn delete(
     caller: Caller,
     Path(project): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    authorize(&caller, Capability::Admin, Resource::Project(Some(&project)))?;
+    authorize(&caller, Capability::Admin, Resource::Project(&project))?;
     let (_, row) = service::project(&state, &project).await?;
     state.store.project_delete(row.id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -70,16 +77,16 @@ pub async fn list_envs(
     caller: Caller,
     Path(project): Path<String>,
 ) -> Result<Json<EnvList>, ApiError> {
-    authorize(
-        &caller,
-        Capability::List,
-        Resource::Environment {
-            project: &project,
-            env: None,
-        },
-    )?;
+    authorize_under(&caller, Capability::List, Resource::Project(&project))?;
     let (_, row) = service::project(&state, &project).await?;
-    let envs = state.store.env_list(row.id).await?.into_iter().map(env_info).collect();
+    let envs = state
+        .store
+        .env_list(row.id)
+        .await?
+        .into_iter()
+        .filter(|e| allows_under(&caller, Capability::List, &format!("{project}/{}", e.name)))
+        .map(env_info)
+        .collect();
     Ok(Json(EnvList { envs }))
 }
 
@@ -95,7 +102,7 @@ pub async fn create_env(
         Capability::Admin,
         Resource::Environment {
             project: &project,
-            env: Some(name.as_str()),
+            env: name.as_str(),
         },
     )?;
     let (_, row) = service::project(&state, &project).await?;
@@ -113,7 +120,7 @@ pub async fn delete_env(
         Capability::Admin,
         Resource::Environment {
             project: &project,
-            env: Some(&env),
+            env: &env,
         },
     )?;
     let env = service::environment(&state, &project, &env).await?;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::auth::Caller;
-use crate::authz::{Capability, Resource, authorize};
+use crate::authz::{Capability, Resource, allows, authorize, authorize_under};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::service::{self, WriteMeta, WriteOp};
@@ -73,14 +73,18 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<SecretList>, ApiError> {
     let prefix = PathPrefix::parse(q.prefix.as_deref().unwrap_or(""))?;
-    authorize(&caller, Capability::List, secret(&project, &env, prefix.as_str()))?;
-    if q.include_values {
-        authorize(&caller, Capability::Read, secret(&project, &env, prefix.as_str()))?;
-    }
+    // With values, a secret is listed when it may be read; without, when it may be listed.
+    let needed = if q.include_values {
+        Capability::Read
+    } else {
+        Capability::List
+    };
+    authorize_under(&caller, needed, secret(&project, &env, prefix.as_str()))?;
     let env = service::environment(&state, &project, &env).await?;
     let keyring = state.barrier.keyring()?;
     let with_values = q.include_values.then_some(&*keyring);
-    let (revision, secrets) = service::list(&state, with_values, &env, &prefix, q.at_revision).await?;
+    let visible = |path: &str| allows(&caller, needed, &format!("{project}/{}/{path}", env.env));
+    let (revision, secrets) = service::list(&state, with_values, &env, &prefix, q.at_revision, &visible).await?;
     Ok(Json(SecretList { revision, secrets }))
 }
 
@@ -258,7 +262,7 @@ pub async fn history(
     Path((project, env)): EnvPath,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Result<Json<History>, ApiError> {
-    authorize(&caller, Capability::List, secret(&project, &env, ""))?;
+    authorize_under(&caller, Capability::List, secret(&project, &env, ""))?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 1000"));

@@ -4,14 +4,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use leash_core::api::{Health, InitRequest, KeyringStatus, SealStatus, TokenInfo, UnsealRequest};
+use leash_core::api::{
+    GenerateRootRequest, GenerateRootStatus, Health, InitRequest, KeyringStatus, SealStatus, UnsealRequest,
+};
 
 use crate::auth::Caller;
 use crate::authz::{Capability, Resource, authorize};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
-use crate::time::rfc3339;
 
 pub async fn health(State(state): State<AppState>) -> Response {
     let status = state.barrier.status();
@@ -53,29 +54,32 @@ pub async fn unseal(
 }
 
 pub async fn seal(State(state): State<AppState>, caller: Caller) -> Result<Json<SealStatus>, ApiError> {
-    authorize(&caller, Capability::Admin, Resource::System)?;
+    authorize(&caller, Capability::Admin, Resource::System("seal"))?;
     state.barrier.seal();
     Ok(Json(state.barrier.status()))
 }
 
 pub async fn keyring(State(state): State<AppState>, caller: Caller) -> Result<Json<KeyringStatus>, ApiError> {
-    authorize(&caller, Capability::Admin, Resource::System)?;
+    authorize(&caller, Capability::Admin, Resource::System("keyring"))?;
     Ok(Json(state.barrier.keyring_status()?))
 }
 
 pub async fn rotate_key(State(state): State<AppState>, caller: Caller) -> Result<Json<KeyringStatus>, ApiError> {
-    authorize(&caller, Capability::Admin, Resource::System)?;
+    authorize(&caller, Capability::Admin, Resource::System("keyring"))?;
     Ok(Json(state.barrier.rotate_key().await?))
 }
 
-pub async fn lookup_self(caller: Caller) -> Json<TokenInfo> {
-    let t = caller.token;
-    Json(TokenInfo {
-        accessor: t.accessor,
-        display_name: t.display_name,
-        policies: t.policies,
-        root: t.is_root,
-        created_at: rfc3339(t.created_at),
-        expires_at: t.expires_at.map(rfc3339),
-    })
+/// Rebuilds a root token from a threshold of unseal shares (after the root token was revoked).
+pub async fn generate_root(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<GenerateRootRequest>,
+) -> Result<Json<GenerateRootStatus>, ApiError> {
+    if req.share.is_none() && !req.reset {
+        return Err(ApiError::bad_request(
+            "give `share` (one unseal share) or `reset: true`",
+        ));
+    }
+    Ok(Json(
+        state.barrier.generate_root(req.share.as_deref(), req.reset).await?,
+    ))
 }

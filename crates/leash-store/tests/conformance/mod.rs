@@ -38,6 +38,110 @@ pub async fn run_all<S: Storage>(store: S) {
     delete_undelete_destroy(&store).await;
     concurrency_checks(&store).await;
     bad_changes_change_nothing(&store).await;
+    identities_groups_documents(&store).await;
+}
+
+fn identity(name: &str) -> IdentityRow {
+    IdentityRow {
+        id: 0,
+        name: name.into(),
+        kind: "service".into(),
+        policies: vec!["p1".into(), "p2".into()],
+        metadata: r#"{"team":"pay"}"#.into(),
+        password_hash: None,
+        client_id: Some(format!("cid-{name}")),
+        client_secret_hash: Some("hash".into()),
+        client_secret_expires_at: None,
+        client_secret_uses_left: Some(2),
+        allowed_cidrs: vec!["10.0.0.0/8".into()],
+        jwt_binding: None,
+        token_ttl_ms: 1000,
+        token_max_ttl_ms: 5000,
+        created_at: 7,
+    }
+}
+
+async fn identities_groups_documents<S: Storage>(store: &S) {
+    let a = store.identity_create(&identity("svc-a")).await.unwrap();
+    assert!(a.id > 0);
+    assert_eq!(IdentityRow { id: 0, ..a.clone() }, identity("svc-a"));
+    assert!(matches!(
+        store.identity_create(&identity("svc-a")).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(
+        store.identity_get_by_client_id("cid-svc-a").await.unwrap(),
+        Some(a.clone())
+    );
+    // limited client secret: two uses, then none
+    assert!(store.client_secret_use(a.id).await.unwrap());
+    assert!(store.client_secret_use(a.id).await.unwrap());
+    assert!(!store.client_secret_use(a.id).await.unwrap());
+    let mut changed = store.identity_get("svc-a").await.unwrap().unwrap();
+    changed.policies = vec!["p3".into()];
+    store.identity_update(&changed).await.unwrap();
+    assert_eq!(
+        store.identity_get("svc-a").await.unwrap().unwrap().policies,
+        vec!["p3".to_string()]
+    );
+
+    let b = store.identity_create(&identity("svc-b")).await.unwrap();
+    let group = store
+        .group_put("team", &["gp".into()], &["svc-a".into(), "svc-b".into()], 9)
+        .await
+        .unwrap();
+    assert_eq!(group.members, vec!["svc-a".to_string(), "svc-b".to_string()]);
+    assert!(matches!(
+        store.group_put("team", &[], &["ghost".into()], 9).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.group_get("team").await.unwrap().unwrap().members.len(),
+        2,
+        "a failed put changes nothing"
+    );
+
+    let token = |hash: &str, identity_id| TokenRecord {
+        hash: hash.into(),
+        accessor: format!("acc-{hash}"),
+        display_name: "svc-b".into(),
+        policies: vec![],
+        is_root: false,
+        created_at: 1,
+        expires_at: None,
+        identity_id,
+        auth_method: "client".into(),
+        ttl_ms: None,
+        max_expires_at: None,
+    };
+    store.token_create(&token("tb1", Some(b.id))).await.unwrap();
+    store.token_create(&token("tb2", Some(b.id))).await.unwrap();
+    store.token_create(&token("ta1", Some(a.id))).await.unwrap();
+    assert_eq!(store.tokens_delete_for_identity(a.id).await.unwrap(), 1);
+    store.identity_delete(b.id).await.unwrap();
+    assert_eq!(
+        store.token_lookup("tb1").await.unwrap(),
+        None,
+        "deleting an identity revokes its tokens"
+    );
+    assert_eq!(
+        store.group_get("team").await.unwrap().unwrap().members,
+        vec!["svc-a".to_string()]
+    );
+    assert!(store.group_delete("team").await.unwrap());
+    assert!(store.group_list().await.unwrap().is_empty());
+
+    for kind in [DocumentKind::Policy, DocumentKind::JwtIssuer] {
+        let first = store.document_put(kind, "doc", "v1", 10).await.unwrap();
+        let second = store.document_put(kind, "doc", "v2", 20).await.unwrap();
+        assert_eq!(
+            (second.created_at, second.updated_at, second.body.as_str()),
+            (first.created_at, 20, "v2")
+        );
+        assert_eq!(store.document_list(kind).await.unwrap().len(), 1);
+        assert!(store.document_delete(kind, "doc").await.unwrap());
+        assert_eq!(store.document_get(kind, "doc").await.unwrap(), None);
+    }
 }
 
 async fn meta_and_initialize<S: Storage>(store: &S) {
@@ -53,6 +157,10 @@ async fn meta_and_initialize<S: Storage>(store: &S) {
         is_root: true,
         created_at: 5,
         expires_at: None,
+        identity_id: None,
+        auth_method: "root".into(),
+        ttl_ms: None,
+        max_expires_at: None,
     };
     store
         .initialize("seal", &[("seal", b"cfg".to_vec())], &root)
@@ -75,9 +183,16 @@ async fn tokens<S: Storage>(store: &S) {
         is_root: false,
         created_at: 1,
         expires_at: Some(99),
+        identity_id: None,
+        auth_method: "token".into(),
+        ttl_ms: Some(50),
+        max_expires_at: Some(200),
     };
     store.token_create(&t).await.unwrap();
-    assert_eq!(store.token_lookup("h1").await.unwrap(), Some(t));
+    assert_eq!(store.token_lookup("h1").await.unwrap(), Some(t.clone()));
+    assert_eq!(store.token_lookup_by_accessor("a1").await.unwrap(), Some(t.clone()));
+    store.token_set_expiry("h1", Some(150)).await.unwrap();
+    assert_eq!(store.token_lookup("h1").await.unwrap().unwrap().expires_at, Some(150));
     assert!(store.token_delete("h1").await.unwrap());
     assert!(!store.token_delete("h1").await.unwrap());
     assert_eq!(store.token_lookup("h1").await.unwrap(), None);
