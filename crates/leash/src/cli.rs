@@ -73,21 +73,39 @@ fn parse_secret(s: &str) -> Result<SecretString, Infallible> {
 pub enum Command {
     /// Run the Leash server (embedded SQLite by default; --dev for a throwaway one)
     Server(crate::server_cmd::ServerArgs),
-    /// Check a token with the server and store address and token in the per-user config
+    /// Log in and store the address and the new token in the per-user config
     ///
-    /// The token comes from --token TOKEN (or LEASH_TOKEN); `--token -` reads
-    /// it from stdin; without either it is prompted for without echo. It is
-    /// checked with the server, then saved with the server address in
-    /// $XDG_CONFIG_HOME/leash/config.toml (mode 0600).
+    /// As a user (--user NAME, password prompted without echo or read with
+    /// --password-stdin), as a service (--client-id ID with
+    /// --client-secret-file FILE or --client-secret-stdin; or --jwt-file FILE
+    /// / --jwt-stdin with --identity NAME), or with a token: --token TOKEN
+    /// (or LEASH_TOKEN), `--token -` for stdin, or prompted without echo when
+    /// no method is given. The token is saved with the server address in
+    /// $XDG_CONFIG_HOME/leash/config.toml (mode 0600) and printed only with
+    /// --output json (the login's JSON answer).
     Login(commands::login::LoginArgs),
     /// Remove the stored token from the per-user config
     Logout,
+    /// Show who you are: identity, auth method, policies and token expiry
+    Whoami,
     /// Initialise, unseal, seal and inspect the server
     #[command(subcommand)]
     Operator(commands::operator::OperatorCommand),
-    /// Inspect the current token
+    /// Create, inspect, renew and revoke tokens
     #[command(subcommand)]
     Token(commands::token::TokenCommand),
+    /// Manage users and service identities
+    #[command(subcommand)]
+    Identity(commands::identity::IdentityCommand),
+    /// Manage groups, which give their members policies
+    #[command(subcommand)]
+    Group(commands::group::GroupCommand),
+    /// Write, read, list, delete and check access policies
+    #[command(subcommand)]
+    Policy(commands::policy::PolicyCommand),
+    /// Configure JWT/OIDC issuers for service logins (GitHub Actions, Kubernetes)
+    #[command(subcommand)]
+    Jwt(commands::jwt::JwtCommand),
     /// Create, list and delete projects
     #[command(subcommand)]
     Project(commands::project::ProjectCommand),

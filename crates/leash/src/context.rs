@@ -82,6 +82,14 @@ impl Context {
         self.client_for(&addr, token)
     }
 
+    /// The token a command would use: flag/env, then the per-user config.
+    pub fn token(&self) -> anyhow::Result<Option<SecretString>> {
+        if let Some(token) = &self.global.token {
+            return Ok(Some(token.clone()));
+        }
+        Ok(config::load_user_config(&config::user_config_path()?)?.token)
+    }
+
     /// A client for `addr` with exactly `token`.
     pub fn client_for(&self, addr: &str, token: Option<SecretString>) -> anyhow::Result<Client> {
         let ca = match &self.global.ca_cert {

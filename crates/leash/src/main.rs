@@ -12,6 +12,7 @@ mod commands;
 mod config;
 mod context;
 mod formats;
+mod keyvalue;
 mod output;
 mod pairs;
 mod prompt;
@@ -44,7 +45,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Login(args) => login::login(args, &ctx).await.map(done),
         Command::Logout => login::logout(&ctx).map(done),
         Command::Operator(command) => operator::run(command, &ctx).await,
+        Command::Whoami => token::whoami(&ctx).await.map(done),
         Command::Token(command) => token::run(command, &ctx).await.map(done),
+        Command::Identity(command) => identity::run(command, &ctx).await.map(done),
+        Command::Group(command) => group::run(command, &ctx).await.map(done),
+        Command::Policy(command) => policy::run(command, &ctx).await,
+        Command::Jwt(command) => jwt::run(command, &ctx).await.map(done),
         Command::Project(command) => project::run(command, &ctx).await.map(done),
         Command::Env(command) => env::run(command, &ctx).await.map(done),
         Command::Secrets(command) => secrets::run(command, &ctx).await.map(done),
@@ -77,24 +83,34 @@ fn report(err: &anyhow::Error) {
     }
 }
 
-fn hint(err: &leash_client::Error) -> Option<&'static str> {
+fn hint(err: &leash_client::Error) -> Option<String> {
     if let leash_client::Error::Connect { reason, .. } = err
         && reason.contains("certificate")
     {
         return Some(
             "the server's TLS certificate is not trusted: pass --ca-cert FILE (or set \
-             LEASH_CA_CERT) with the certificate authority that signed it",
+             LEASH_CA_CERT) with the certificate authority that signed it"
+                .to_owned(),
         );
     }
     if err.is_connect() {
         return Some(
             "is the server running? Start one locally with `leash server --dev`, \
-             or point --addr / LEASH_ADDR at your server",
+             or point --addr / LEASH_ADDR at your server"
+                .to_owned(),
         );
     }
-    match err.code()? {
-        "missing_token" => Some("log in with `leash login`, or pass --token / set LEASH_TOKEN"),
-        "invalid_token" => Some("the token is unknown or expired: log in again with `leash login`"),
-        _ => None,
+    if err.status() == Some(429) {
+        return Some(match err.retry_after() {
+            Some(seconds) => format!("too many attempts (HTTP 429, rate-limited): try again in {seconds} s"),
+            None => "too many attempts (HTTP 429, rate-limited): wait a little, then try again".to_owned(),
+        });
     }
+    let hint = match err.code()? {
+        "missing_token" => "log in with `leash login`, or pass --token / set LEASH_TOKEN",
+        "invalid_token" => "the token is unknown, expired or revoked: log in again with `leash login`",
+        "forbidden" => "your policies do not allow this: `leash whoami` shows them",
+        _ => return None,
+    };
+    Some(hint.to_owned())
 }

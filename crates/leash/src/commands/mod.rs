@@ -5,8 +5,12 @@
 
 pub mod completions;
 pub mod env;
+pub mod group;
+pub mod identity;
+pub mod jwt;
 pub mod login;
 pub mod operator;
+pub mod policy;
 pub mod project;
 pub mod secrets;
 pub mod token;

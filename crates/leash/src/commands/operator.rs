@@ -1,13 +1,16 @@
-//! `leash operator`: init, unseal, seal, status and key rotation.
+//! `leash operator`: init, unseal, seal, status, key rotation and
+//! generating a new root token from unseal shares.
 //!
-//! It owns how the unseal shares and root token are shown (once, with a
+//! It owns how the unseal shares and root tokens are shown (once, with a
 //! warning) and the exit codes of `status` (0 unsealed, 2 sealed, 1 error).
-//! It must never store a share or the root token anywhere.
+//! It must never store a share or a root token anywhere.
 
+use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use leash_core::api::{InitRequest, KeyringStatus, SealStatus, UnsealRequest};
+use leash_client::Client;
+use leash_core::api::{GenerateRootRequest, GenerateRootStatus, InitRequest, KeyringStatus, SealStatus, UnsealRequest};
 use secrecy::ExposeSecret;
 
 use crate::context::Context;
@@ -26,6 +29,25 @@ pub enum OperatorCommand {
     Status,
     /// Add a new encryption key to the keyring; new writes use it (root token)
     RotateKey,
+    /// Make a new root token from a threshold of unseal shares
+    ///
+    /// Prompts for shares without echo until the threshold is reached (or
+    /// reads them from stdin, one per line, when it is not a terminal), then
+    /// prints the new root token once. For when the root token was revoked
+    /// (as it should be after setup) and an administrator login is lost.
+    /// Revoke the new token as soon as the job is done.
+    GenerateRoot(GenerateRootArgs),
+}
+
+#[derive(Args)]
+pub struct GenerateRootArgs {
+    /// An unseal share (repeatable). Prefer the prompt: a share on the
+    /// command line lands in shell history and process listings
+    #[arg(long = "share", value_name = "SHARE")]
+    shares: Vec<String>,
+    /// Discard the shares given so far instead
+    #[arg(long, conflicts_with = "shares")]
+    reset: bool,
 }
 
 #[derive(Args)]
@@ -121,6 +143,70 @@ pub async fn run(command: OperatorCommand, ctx: &Context) -> anyhow::Result<Exit
             output::emit(mode, &keyring, describe_keyring)?;
             Ok(ExitCode::SUCCESS)
         }
+        OperatorCommand::GenerateRoot(args) => {
+            let status = generate_root(&client, args).await?;
+            output::emit(mode, &status, describe_generate_root)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Sends the shares (from flags, else prompted) until the root token comes,
+/// or the flags run out.
+async fn generate_root(client: &Client, args: GenerateRootArgs) -> anyhow::Result<GenerateRootStatus> {
+    if args.reset {
+        let request = GenerateRootRequest {
+            share: None,
+            reset: true,
+        };
+        return Ok(client.generate_root(&request).await?);
+    }
+    let send = |share: String| async move {
+        let request = GenerateRootRequest {
+            share: Some(share),
+            reset: false,
+        };
+        client.generate_root(&request).await
+    };
+    if !args.shares.is_empty() {
+        let mut last = None;
+        for share in args.shares {
+            let status = send(share).await?;
+            let done = status.root_token.is_some();
+            last = Some(status);
+            if done {
+                break;
+            }
+        }
+        return Ok(last.expect("at least one share was sent"));
+    }
+    let interactive = io::stdin().is_terminal();
+    let mut n = 0;
+    loop {
+        n += 1;
+        let share = prompt::read_secret_line(&format!("Unseal share {n}: "), "unseal share")?;
+        let status = send(share.expose_secret().to_owned()).await?;
+        if status.root_token.is_some() {
+            return Ok(status);
+        }
+        if interactive {
+            eprintln!("Progress: {}/{}", status.progress, status.threshold);
+        }
+    }
+}
+
+fn describe_generate_root(status: &GenerateRootStatus) -> String {
+    match &status.root_token {
+        Some(token) => format!(
+            "Root token: {token}\n\nWARNING: this token can do anything and is shown only this once. Use it for the \
+             job at hand (e.g. create an administrator), then revoke it:\n  leash token revoke -   \
+             (and paste the token)\n"
+        ),
+        None if status.progress == 0 => "Root token generation reset: no shares given.\n".to_owned(),
+        None => format!(
+            "Progress: {}/{} shares. Give more with `leash operator generate-root`.\n",
+            status.progress, status.threshold
+        ),
     }
 }
 
