@@ -118,7 +118,7 @@ pub(crate) fn check(issuer: &JwtIssuer) -> Result<CheckedIssuer<'_>, JwtError> {
 
 /// Keys are fetched over HTTPS; plain HTTP only from this machine (where no
 /// one can tamper with the answer on the way).
-fn check_url(url: &str) -> Result<(), JwtError> {
+pub(crate) fn check_url(url: &str) -> Result<(), JwtError> {
     let fail = |reason: &str| JwtError::InvalidJwksUrl {
         url: url.to_owned(),
         reason: reason.to_owned(),

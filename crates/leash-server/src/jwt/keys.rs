@@ -16,7 +16,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind};
 use serde_json::Value;
 
 use super::JwksCacheSettings;
-use super::config::{KeySource, alg_name};
+use super::config::{KeySource, alg_name, check_url};
 use super::error::JwtError;
 
 const MIN_RSA_BITS: usize = 2048;
@@ -136,14 +136,19 @@ impl KeySet {
     }
 }
 
-/// Caps a value taken from a token or a document before it goes into a message.
+/// Caps a value taken from a token or a document before it goes into a
+/// message, and replaces control characters (no forged log lines).
 pub(crate) fn shorten(s: &str) -> String {
     const MAX: usize = 80;
-    if s.chars().count() <= MAX {
-        return s.to_owned();
+    let mut out: String = s
+        .chars()
+        .take(MAX)
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect();
+    if s.chars().nth(MAX).is_some() {
+        out.push('…');
     }
-    let cut: String = s.chars().take(MAX).collect();
-    format!("{cut}…")
+    out
 }
 
 /// Parses a JWKS document (`{"keys": [...]}`). `strict` (an inline JWKS, checked
@@ -511,8 +516,10 @@ impl KeyCache {
             Err(err) => {
                 tracing::warn!(url, error = %err, "cannot refresh an issuer's JWKS");
                 state.last_error = Some(err.clone());
+                // Keep serving the last good keys through an outage, unless
+                // the token needs a key they do not have.
                 match &state.keys {
-                    Some(keys) if usable_stale => Ok(keys.clone()),
+                    Some(keys) if usable_stale && !kid_missing => Ok(keys.clone()),
                     _ => Err(err),
                 }
             }
@@ -533,6 +540,10 @@ impl KeyCache {
             .send()
             .await
             .map_err(|e| fail(self.describe_http_error(&e)))?;
+        // A redirect must not lead away from https (the client follows them).
+        if let Err(JwtError::InvalidJwksUrl { reason, .. }) = check_url(response.url().as_str()) {
+            return Err(fail(format!("redirected to {}: {reason}", response.url())));
+        }
         if !response.status().is_success() {
             return Err(fail(format!("the server answered {}", response.status())));
         }
@@ -668,5 +679,7 @@ mod tests {
         assert_eq!(shorten("abc"), "abc");
         let long = "x".repeat(500);
         assert_eq!(shorten(&long).chars().count(), 81);
+        assert_eq!(shorten(&"y".repeat(80)), "y".repeat(80));
+        assert_eq!(shorten("a\nb\u{1b}[31m"), "a\u{fffd}b\u{fffd}[31m");
     }
 }

@@ -264,7 +264,11 @@ fn claim_matches(value: &Value, expected: &str) -> bool {
     match value {
         Value::String(s) => s == expected,
         Value::Array(items) => items.iter().any(|item| item.as_str() == Some(expected)),
-        Value::Bool(_) | Value::Number(_) => value.to_string() == expected,
+        Value::Bool(b) => expected == if *b { "true" } else { "false" },
+        Value::Number(n) => {
+            let text = n.to_string();
+            text == expected
+        }
         Value::Null | Value::Object(_) => false,
     }
 }
