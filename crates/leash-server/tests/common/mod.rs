@@ -97,6 +97,19 @@ impl TestServer {
         );
     }
 
+    /// Creates project `p` (if needed) and environment `e` in it.
+    pub async fn project_env_in(&self, p: &str, e: &str) {
+        let (status, body) = self.post("/api/v1/projects", json!({"name": p})).await;
+        assert!(
+            status == StatusCode::CREATED || status == StatusCode::CONFLICT,
+            "{body}"
+        );
+        let (status, body) = self
+            .post(&format!("/api/v1/projects/{p}/envs"), json!({"name": e}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
     pub async fn set(&self, path: &str, value: &str) -> Value {
         let (status, body) = self
             .put(

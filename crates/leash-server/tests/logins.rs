@@ -1,0 +1,332 @@
+//! Logins, tokens and brute-force protection through the real server.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn login(t: &TestServer, route: &str, body: Value) -> (StatusCode, Value) {
+    t.call_as("", Method::POST, &format!("/api/v1/auth/{route}/login"), Some(body))
+        .await
+}
+
+async fn service(t: &TestServer, name: &str, extra: Value) -> Value {
+    let mut body = json!({"name": name, "kind": "service"});
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let (status, created) = t.post("/api/v1/identities", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created
+}
+
+#[tokio::test]
+async fn user_password_login_and_whoami() {
+    let t = dev().await;
+    let (status, created) = t
+        .post(
+            "/api/v1/identities",
+            json!({"name": "alice", "kind": "user", "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert!(
+        !created.to_string().contains("correct horse"),
+        "the password is never echoed"
+    );
+    let (short, _) = t
+        .post(
+            "/api/v1/identities",
+            json!({"name": "bob", "kind": "user", "password": "short"}),
+        )
+        .await;
+    assert_eq!(short, StatusCode::BAD_REQUEST);
+
+    let (status, ok) = login(
+        &t,
+        "userpass",
+        json!({"username": "alice", "password": "correct horse battery"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{ok}");
+    let token = ok["token"].as_str().unwrap();
+    let (_, me) = t
+        .call_as(token, Method::GET, "/api/v1/auth/token/lookup-self", None)
+        .await;
+    assert_eq!(
+        (me["identity"].as_str(), me["auth_method"].as_str()),
+        (Some("alice"), Some("userpass"))
+    );
+
+    for (user, password) in [("alice", "wrong password"), ("nobody", "correct horse battery")] {
+        let (status, body) = login(&t, "userpass", json!({"username": user, "password": password})).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            body["error"]["code"], "login_failed",
+            "unknown user and wrong password look alike"
+        );
+    }
+}
+
+#[tokio::test]
+async fn client_secret_limits_cidrs_and_rotation() {
+    let t = dev().await;
+    let open = service(&t, "svc", json!({})).await;
+    assert!(open["client_secret"].as_str().unwrap().starts_with("lsc_"));
+    let creds = |c: &Value| json!({"client_id": c["client_id"], "client_secret": c["client_secret"]});
+    assert_eq!(login(&t, "client", creds(&open)).await.0, StatusCode::OK);
+    let wrong =
+        json!({"client_id": open["client_id"], "client_secret": leash_core::token::generate_client_secret().as_str()});
+    assert_eq!(login(&t, "client", wrong).await.0, StatusCode::UNAUTHORIZED);
+
+    let once = service(&t, "once", json!({"client": {"secret_uses": 1}})).await;
+    assert_eq!(login(&t, "client", creds(&once)).await.0, StatusCode::OK);
+    assert_eq!(
+        login(&t, "client", creds(&once)).await.0,
+        StatusCode::UNAUTHORIZED,
+        "one use only"
+    );
+
+    let fenced = service(&t, "fenced", json!({"client": {"allowed_cidrs": ["10.0.0.0/8"]}})).await;
+    assert_eq!(
+        login(&t, "client", creds(&fenced)).await.0,
+        StatusCode::UNAUTHORIZED,
+        "127.0.0.1 is outside 10/8"
+    );
+    let (status, _) = t
+        .post(
+            "/api/v1/identities",
+            json!({"name": "bad", "kind": "service", "client": {"allowed_cidrs": ["not-a-net"]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (status, rotated) = t.call(Method::POST, "/api/v1/identities/svc/secret", None).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    assert_eq!(
+        login(&t, "client", creds(&open)).await.0,
+        StatusCode::UNAUTHORIZED,
+        "the old secret stops working"
+    );
+    assert_eq!(login(&t, "client", creds(&rotated)).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_burst_of_bad_logins_is_throttled_per_address() {
+    let t = dev().await;
+    let svc = service(&t, "svc", json!({})).await;
+    let bad = json!({"client_id": svc["client_id"], "client_secret": "lsc_wrong"});
+    let mut throttled = None;
+    for attempt in 0..20 {
+        let resp = t
+            .http
+            .post(format!("{}/api/v1/auth/client/login", t.url))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!(retry >= 1);
+            throttled = Some(attempt);
+            break;
+        }
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert!(
+        throttled.is_some_and(|n| n >= 5),
+        "a burst of bad logins ends in 429: {throttled:?}"
+    );
+    // the right secret from the same address is refused too while blocked
+    let good = json!({"client_id": svc["client_id"], "client_secret": svc["client_secret"]});
+    assert_eq!(login(&t, "client", good.clone()).await.0, StatusCode::TOO_MANY_REQUESTS);
+    // ... but works from another address
+    let elsewhere = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let resp = elsewhere
+        .post(format!("{}/api/v1/auth/client/login", t.url))
+        .json(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn token_ttl_renew_max_ttl_and_revocation() {
+    let t = dev().await;
+    let (_, short) = t
+        .post("/api/v1/auth/token/create", json!({"ttl": "1s", "max_ttl": "1h"}))
+        .await;
+    let short = short["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        t.call_as(&short, Method::GET, "/api/v1/auth/token/lookup-self", None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let (status, body) = t
+        .call_as(&short, Method::GET, "/api/v1/auth/token/lookup-self", None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["error"]["message"].as_str().unwrap().contains("expired"), "{body}");
+
+    let (_, capped) = t
+        .post("/api/v1/auth/token/create", json!({"ttl": "1h", "max_ttl": "2h"}))
+        .await;
+    let capped = capped["token"].as_str().unwrap().to_owned();
+    let renew = |inc: &str| {
+        let capped = capped.clone();
+        let inc = inc.to_owned();
+        let t = &t;
+        async move {
+            t.call_as(
+                &capped,
+                Method::POST,
+                "/api/v1/auth/token/renew-self",
+                Some(json!({"increment": inc})),
+            )
+            .await
+        }
+    };
+    assert_eq!(renew("90m").await.0, StatusCode::OK);
+    let (status, body) = renew("3h").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("max_ttl_exceeded"))
+    );
+
+    let (status, _) = t.post("/api/v1/auth/token/revoke", json!({"token": capped})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        t.call_as(&capped, Method::GET, "/api/v1/auth/token/lookup-self", None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _) = t
+        .post("/api/v1/auth/token/create", json!({"policies": ["missing"]}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "unknown policies are named, not ignored"
+    );
+}
+
+#[tokio::test]
+async fn deleting_an_identity_revokes_its_tokens() {
+    let t = dev().await;
+    let svc = service(&t, "svc", json!({})).await;
+    let (_, session) = login(
+        &t,
+        "client",
+        json!({"client_id": svc["client_id"], "client_secret": svc["client_secret"]}),
+    )
+    .await;
+    let token = session["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        t.call_as(&token, Method::GET, "/api/v1/auth/token/lookup-self", None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        t.call(Method::DELETE, "/api/v1/identities/svc", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        t.call_as(&token, Method::GET, "/api/v1/auth/token/lookup-self", None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn root_token_hygiene_revoke_then_generate_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = fresh(dir.path()).await;
+    let (_, init) = t
+        .call_as(
+            "",
+            Method::POST,
+            "/api/v1/sys/init",
+            Some(json!({"shares": 3, "threshold": 2})),
+        )
+        .await;
+    let shares: Vec<String> = init["unseal_shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().into())
+        .collect();
+    t.token = init["root_token"].as_str().unwrap().to_owned();
+    for share in &shares[..2] {
+        t.call_as("", Method::POST, "/api/v1/sys/unseal", Some(json!({"share": share})))
+            .await;
+    }
+    t.put(
+        "/api/v1/policies/admin",
+        json!({"policy": "[[allow]]\npath = \"**\"\ncapabilities = [\"admin\"]\n"}),
+    )
+    .await;
+    let (status, _) = t
+        .post(
+            "/api/v1/identities",
+            json!({"name": "ops", "kind": "user", "password": "a long passphrase", "policies": ["admin"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, ops) = login(
+        &t,
+        "userpass",
+        json!({"username": "ops", "password": "a long passphrase"}),
+    )
+    .await;
+    let ops = ops["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        t.call(Method::POST, "/api/v1/auth/token/revoke-self", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        t.get("/api/v1/projects").await.0,
+        StatusCode::UNAUTHORIZED,
+        "root token revoked"
+    );
+    let (status, _) = t
+        .call_as(&ops, Method::POST, "/api/v1/projects", Some(json!({"name": "p"})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "the admin user carries on");
+
+    let (_, first) = t
+        .call_as(
+            "",
+            Method::POST,
+            "/api/v1/sys/generate-root",
+            Some(json!({"share": shares[2]})),
+        )
+        .await;
+    assert_eq!(
+        (first["progress"].as_u64(), first["root_token"].is_null()),
+        (Some(1), true)
+    );
+    let (status, done) = t
+        .call_as(
+            "",
+            Method::POST,
+            "/api/v1/sys/generate-root",
+            Some(json!({"share": shares[0]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let root = done["root_token"].as_str().unwrap().to_owned();
+    let (_, me) = t
+        .call_as(&root, Method::GET, "/api/v1/auth/token/lookup-self", None)
+        .await;
+    assert_eq!(me["root"], true);
+}
