@@ -149,21 +149,23 @@ fn check_cidrs(cidrs: &[String]) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_jwt_binding(binding: &Option<JwtBinding>) -> Result<Option<String>, ApiError> {
-    binding
-        .as_ref()
-        .map(|b| {
-            if b.issuer.is_empty() {
-                return Err(ApiError::bad_request("jwt.issuer must name a configured JWT issuer"));
-            }
-            if b.bound_claims.is_empty() && b.bound_subject.is_none() {
-                return Err(ApiError::bad_request(
-                    "jwt needs at least one bound claim or a bound subject, or any token of the issuer could log in",
-                ));
-            }
-            serde_json::to_string(b).map_err(|e| ApiError::internal("encoding a JWT binding", e))
-        })
-        .transpose()
+async fn check_jwt_binding(state: &AppState, binding: &Option<JwtBinding>) -> Result<Option<String>, ApiError> {
+    let Some(b) = binding else { return Ok(None) };
+    crate::jwt::validate_binding(b).map_err(|e| ApiError::bad_request(format!("jwt: {e}")))?;
+    if state
+        .store
+        .document_get(leash_store::DocumentKind::JwtIssuer, &b.issuer)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::bad_request(format!(
+            "jwt: issuer {} is not configured; add it with `leash jwt issuer write {} ...`",
+            b.issuer, b.issuer
+        )));
+    }
+    serde_json::to_string(b)
+        .map(Some)
+        .map_err(|e| ApiError::internal("encoding a JWT binding", e))
 }
 
 /// A fresh client id and secret, and the secret's hash and limits for storage.
@@ -200,7 +202,7 @@ pub async fn create(
     let name = IdentityName::parse(&req.name)?;
     check_policies(state, &req.policies)?;
     let metadata = check_metadata(&req.metadata)?;
-    let jwt_binding = check_jwt_binding(&req.jwt)?;
+    let jwt_binding = check_jwt_binding(state, &req.jwt).await?;
     let now = now_millis();
     let mut row = IdentityRow {
         id: 0,
@@ -277,7 +279,7 @@ pub async fn update(state: &AppState, mut row: IdentityRow, req: IdentityUpdate)
         if row.kind != "service" {
             return Err(ApiError::bad_request("only services log in with JWT"));
         }
-        row.jwt_binding = check_jwt_binding(&req.jwt)?;
+        row.jwt_binding = check_jwt_binding(state, &req.jwt).await?;
     }
     if let Some(ttl) = req.token_ttl {
         row.token_ttl_ms = parse_duration("token_ttl", &ttl)?;

@@ -206,6 +206,12 @@ pub async fn start(config: ServerConfig, dev: bool) -> Result<Server, ServerErro
         directory,
         tokens: Arc::default(),
         logins: Arc::default(),
+        jwt: Arc::new(jwt::JwtVerifier::new(
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .map_err(|e| ServerError::Startup(format!("cannot build the HTTP client for JWKS: {e}")))?,
+        )),
     };
     let listener = std::net::TcpListener::bind(&config.listen).map_err(|source| ServerError::Listen {
         addr: config.listen.clone(),

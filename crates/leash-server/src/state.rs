@@ -7,6 +7,7 @@ use leash_store::Storage;
 use crate::auth::TokenCache;
 use crate::barrier::Barrier;
 use crate::directory::Directory;
+use crate::jwt::JwtVerifier;
 use crate::ratelimit::LoginLimiter;
 
 /// Limits a request must respect.
@@ -30,4 +31,6 @@ pub struct AppState {
     pub tokens: Arc<TokenCache>,
     /// Failed-login counting.
     pub logins: Arc<LoginLimiter>,
+    /// JWT/OIDC verification with its JWKS cache.
+    pub jwt: Arc<JwtVerifier>,
 }

@@ -330,3 +330,90 @@ async fn root_token_hygiene_revoke_then_generate_root() {
         .await;
     assert_eq!(me["root"], true);
 }
+
+#[tokio::test]
+async fn github_actions_jwt_logs_in_through_the_route() {
+    let t = dev().await;
+    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let signing = jsonwebtoken::EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).unwrap();
+    let issuer = json!({
+        "issuer": "https://token.actions.githubusercontent.com",
+        "audiences": ["leash"],
+        "pem_keys": [pair.public_key_pem()],
+        "algorithms": ["ES256"]
+    });
+    let (status, body) = t.put("/api/v1/auth/jwt/issuers/github", issuer).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, bad_issuer) = t
+        .put(
+            "/api/v1/auth/jwt/issuers/broken",
+            json!({"issuer": "x", "audiences": []}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad_issuer}");
+    let (status, unbound) = t
+        .post(
+            "/api/v1/identities",
+            json!({"name": "ci", "kind": "service", "jwt": {"issuer": "github"}}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a binding must bind a claim: {unbound}"
+    );
+    let binding = json!({"issuer": "github", "bound_claims": {"repository": "org/payment"}});
+    let (status, created) = t
+        .post(
+            "/api/v1/identities",
+            json!({"name": "ci", "kind": "service", "jwt": binding}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert!(
+        created["client_secret"].is_null(),
+        "a JWT-only service gets no client secret"
+    );
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let sign = |repository: &str| {
+        let claims = json!({
+            "iss": "https://token.actions.githubusercontent.com", "aud": "leash",
+            "sub": format!("repo:{repository}:ref:refs/heads/main"), "repository": repository,
+            "exp": now + 300, "iat": now
+        });
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256),
+            &claims,
+            &signing,
+        )
+        .unwrap()
+    };
+    let (status, ok) = login(&t, "jwt", json!({"identity": "ci", "jwt": sign("org/payment")})).await;
+    assert_eq!(status, StatusCode::OK, "{ok}");
+    let (_, me) = t
+        .call_as(
+            ok["token"].as_str().unwrap(),
+            Method::GET,
+            "/api/v1/auth/token/lookup-self",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (me["identity"].as_str(), me["auth_method"].as_str()),
+        (Some("ci"), Some("jwt"))
+    );
+
+    let other = sign("org/other");
+    let (status, refused) = login(&t, "jwt", json!({"identity": "ci", "jwt": other})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("repository") && message.contains("org/payment"),
+        "{message}"
+    );
+    assert!(!message.contains(&other), "the JWT is never echoed");
+}

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use leash_core::api::{
     ClientCredentials, GroupInfo, GroupList, GroupWrite, IdentityCreate, IdentityCreated, IdentityInfo, IdentityList,
-    IdentityUpdate, PolicyCheck, PolicyCheckResult, PolicyInfo, PolicyList, PolicyWrite,
+    IdentityUpdate, JwtIssuer, JwtIssuerList, PolicyCheck, PolicyCheckResult, PolicyInfo, PolicyList, PolicyWrite,
 };
 use leash_core::policy::{Capability, Policy, PolicyName, PolicySet};
 use leash_store::{DocumentKind, GroupRow, IdentityRow};
@@ -299,4 +299,55 @@ pub async fn check_policy(
         explanation: decision.to_string(),
         policies: entry.policies.clone(),
     }))
+}
+
+fn issuer_from(doc: leash_store::NamedDocument) -> Result<JwtIssuer, ApiError> {
+    let issuer: JwtIssuer =
+        serde_json::from_str(&doc.body).map_err(|e| ApiError::internal("reading a JWT issuer", e))?;
+    Ok(JwtIssuer {
+        name: doc.name,
+        ..issuer
+    })
+}
+
+pub async fn list_jwt_issuers(State(state): State<AppState>, caller: Caller) -> Result<Json<JwtIssuerList>, ApiError> {
+    admin(&caller, "auth")?;
+    let docs = state.store.document_list(DocumentKind::JwtIssuer).await?;
+    let issuers = docs.into_iter().map(issuer_from).collect::<Result<_, _>>()?;
+    Ok(Json(JwtIssuerList { issuers }))
+}
+
+pub async fn write_jwt_issuer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<JwtIssuer>,
+) -> Result<Json<JwtIssuer>, ApiError> {
+    admin(&caller, "auth")?;
+    let name = leash_core::names::ProjectName::parse(&name)
+        .map_err(|e| ApiError::bad_request(e.to_string().replace("project name", "issuer name")))?;
+    let issuer = JwtIssuer {
+        name: name.as_str().to_owned(),
+        ..req
+    };
+    crate::jwt::validate_issuer(&issuer)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_issuer", e.to_string()))?;
+    let body = serde_json::to_string(&issuer).map_err(|e| ApiError::internal("encoding a JWT issuer", e))?;
+    state
+        .store
+        .document_put(DocumentKind::JwtIssuer, name.as_str(), &body, now_millis())
+        .await?;
+    Ok(Json(issuer))
+}
+
+pub async fn delete_jwt_issuer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    admin(&caller, "auth")?;
+    if !state.store.document_delete(DocumentKind::JwtIssuer, &name).await? {
+        return Err(ApiError::not_found(format!("JWT issuer {name} not found")));
+    }
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -8,8 +8,12 @@ use std::net::{IpAddr, SocketAddr};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
-use leash_core::api::{ClientLogin, TokenCreate, TokenCreated, TokenInfo, TokenRef, TokenRenew, UserpassLogin};
+use leash_core::api::{
+    ClientLogin, JwtBinding, JwtIssuer, JwtLogin, TokenCreate, TokenCreated, TokenInfo, TokenRef, TokenRenew,
+    UserpassLogin,
+};
 use leash_core::token;
+use leash_store::DocumentKind;
 use leash_store::TokenRecord;
 use zeroize::Zeroizing;
 
@@ -18,6 +22,7 @@ use crate::authz::{Capability, Resource, authorize};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::identities::{self, check_policies, parse_duration};
+use crate::jwt::JwtErrorClass;
 use crate::state::AppState;
 use crate::time::{now_millis, rfc3339};
 
@@ -96,6 +101,67 @@ pub async fn client_login(
         ));
     }
     Ok(Json(identities::issue_login_token(&state, &row, "client").await?))
+}
+
+pub async fn jwt_login(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<JwtLogin>,
+) -> Result<Json<TokenCreated>, ApiError> {
+    let ip = remote.ip();
+    check_rate(&state, ip, &req.identity)?;
+    let jwt = Zeroizing::new(req.jwt);
+    let row = state.store.identity_get(&req.identity).await?;
+    let Some((row, binding)) = row.and_then(|r| {
+        let binding: JwtBinding = serde_json::from_str(r.jwt_binding.as_deref()?).ok()?;
+        Some((r, binding))
+    }) else {
+        return Err(failed_login(
+            &state,
+            "jwt",
+            &req.identity,
+            ip,
+            "no such identity with a JWT binding",
+        ));
+    };
+    let issuer = state
+        .store
+        .document_get(DocumentKind::JwtIssuer, &binding.issuer)
+        .await?
+        .and_then(|doc| {
+            serde_json::from_str::<JwtIssuer>(&doc.body)
+                .ok()
+                .map(|i| JwtIssuer { name: doc.name, ..i })
+        })
+        .ok_or_else(|| {
+            ApiError::internal(
+                "logging in with a JWT",
+                format!(
+                    "identity {} names JWT issuer {}, which is not configured",
+                    row.name, binding.issuer
+                ),
+            )
+        })?;
+    match state.jwt.verify(&issuer, &binding, &jwt).await {
+        Ok(_) => Ok(Json(identities::issue_login_token(&state, &row, "jwt").await?)),
+        Err(e) => match e.class() {
+            JwtErrorClass::Rejected => {
+                let reason = e.to_string();
+                failed_login(&state, "jwt", &row.name, ip, &reason);
+                Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "login_failed",
+                    format!("JWT login failed: {reason}"),
+                ))
+            }
+            JwtErrorClass::KeysUnavailable => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "jwks_unavailable",
+                format!("cannot check the JWT right now: {e}"),
+            )),
+            JwtErrorClass::Config => Err(ApiError::internal("logging in with a JWT", e)),
+        },
+    }
 }
 
 /// A token record as the API shows it, with the policies in force.

@@ -94,6 +94,20 @@ fn routes() -> Routes {
     .add(Method::POST, "/api/v1/sys/rotate-key", Admin, sys::rotate_key)
     .add(Method::POST, "/api/v1/auth/userpass/login", Open, auth::userpass_login)
     .add(Method::POST, "/api/v1/auth/client/login", Open, auth::client_login)
+    .add(Method::POST, "/api/v1/auth/jwt/login", Open, auth::jwt_login)
+    .add(Method::GET, "/api/v1/auth/jwt/issuers", Admin, admin::list_jwt_issuers)
+    .add(
+        Method::PUT,
+        "/api/v1/auth/jwt/issuers/{name}",
+        Admin,
+        admin::write_jwt_issuer,
+    )
+    .add(
+        Method::DELETE,
+        "/api/v1/auth/jwt/issuers/{name}",
+        Admin,
+        admin::delete_jwt_issuer,
+    )
     .add(
         Method::GET,
         "/api/v1/auth/token/lookup-self",
