@@ -102,8 +102,10 @@ fn hint(err: &leash_client::Error) -> Option<String> {
     }
     if err.status() == Some(429) {
         return Some(match err.retry_after() {
-            Some(seconds) => format!("too many attempts (HTTP 429, rate-limited): try again in {seconds} s"),
-            None => "too many attempts (HTTP 429, rate-limited): wait a little, then try again".to_owned(),
+            Some(seconds) => format!(
+                "rate-limited (HTTP 429): wait {seconds} s; until then every attempt is refused, even a correct one"
+            ),
+            None => "rate-limited (HTTP 429): wait a little; until then every attempt is refused".to_owned(),
         });
     }
     let hint = match err.code()? {

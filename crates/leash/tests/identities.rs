@@ -830,21 +830,28 @@ async fn services_log_in_with_a_jwt_from_a_configured_issuer() {
     let text = env.root(&["jwt", "issuer", "list"]).await.ok();
     assert!(text.contains("ci") && text.contains("PEM"), "{text}");
 
-    env.root(&[
-        "identity",
-        "create",
-        "deployer",
-        "--policy",
-        "payment-service",
-        "--jwt-issuer",
-        "ci",
-        "--bound-claim",
-        "repository=acme/payment",
-        "--bound-subject",
-        "repo:acme/payment:ref:refs/heads/main",
-    ])
-    .await
-    .ok();
+    let created = env
+        .root(&[
+            "identity",
+            "create",
+            "deployer",
+            "--policy",
+            "payment-service",
+            "--jwt-issuer",
+            "ci",
+            "--bound-claim",
+            "repository=acme/payment",
+            "--bound-subject",
+            "repo:acme/payment:ref:refs/heads/main",
+            "--output",
+            "json",
+        ])
+        .await
+        .json();
+    assert!(
+        created["client_secret"].is_null(),
+        "a JWT-only service has no client secret: {created}"
+    );
     let shown = env
         .root(&["identity", "show", "deployer", "--output", "json"])
         .await

@@ -27,9 +27,11 @@ pub enum IdentityCommand {
     ///
     /// A service gets a client id and a client secret, printed once (with
     /// `--output json` as the top-level `client_id` and `client_secret`).
-    /// With --jwt-issuer it may also log in with a signed JWT from that
-    /// issuer carrying every --bound-claim. A user's password is prompted
-    /// for twice without echo, or read from stdin with --password-stdin.
+    /// With --jwt-issuer it logs in with a signed JWT from that issuer
+    /// carrying every --bound-claim instead, and gets no client secret
+    /// unless --with-client-secret (or another client-secret option) is
+    /// given. A user's password is prompted for twice without echo, or read
+    /// from stdin with --password-stdin.
     Create(CreateArgs),
     /// List identities
     List,
@@ -102,6 +104,10 @@ pub struct CreateArgs {
 #[derive(Args, Default)]
 #[command(next_help_heading = "Client secret (services)")]
 pub struct ClientSecretArgs {
+    /// With --jwt-issuer: also issue a client id and secret (a service
+    /// without --jwt-issuer always gets one; with it, none unless asked)
+    #[arg(long)]
+    with_client_secret: bool,
     /// Only log in from this network, e.g. 10.0.0.0/8 (repeatable; default: anywhere)
     #[arg(long = "allowed-cidr", value_name = "CIDR")]
     allowed_cidrs: Vec<String>,
@@ -170,7 +176,10 @@ pub struct UpdateArgs {
 
 impl ClientSecretArgs {
     fn given(&self) -> bool {
-        !self.allowed_cidrs.is_empty() || self.secret_ttl.is_some() || self.secret_uses.is_some()
+        self.with_client_secret
+            || !self.allowed_cidrs.is_empty()
+            || self.secret_ttl.is_some()
+            || self.secret_uses.is_some()
     }
 }
 
@@ -194,7 +203,10 @@ impl CreateArgs {
         let kind = match self.kind {
             Kind::User => {
                 if self.client.given() {
-                    bail!("--allowed-cidr, --secret-ttl and --secret-uses are for service identities, not users");
+                    bail!(
+                        "--with-client-secret, --allowed-cidr, --secret-ttl and --secret-uses are for service \
+                         identities, not users"
+                    );
                 }
                 if self.jwt.jwt_issuer.is_some() {
                     bail!("--jwt-issuer is for service identities, not users");
@@ -548,6 +560,11 @@ mod tests {
         let plain = create(&["web"]).unwrap();
         assert!(plain.client.is_none(), "the server's defaults apply");
         assert!(plain.jwt.is_none());
+
+        let jwt_only = create(&["ci", "--jwt-issuer", "github"]).unwrap();
+        assert!(jwt_only.client.is_none(), "no client secret for a JWT-only service");
+        let both = create(&["ci", "--jwt-issuer", "github", "--with-client-secret"]).unwrap();
+        assert_eq!(both.client, Some(ClientSecretOptions::default()));
     }
 
     #[test]
