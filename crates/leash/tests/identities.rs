@@ -629,6 +629,14 @@ async fn tokens_are_created_looked_up_renewed_and_revoked() {
         .await
         .json();
     assert!(renewed["expires_at"].is_string(), "{renewed}");
+    let too_far = env
+        .root(&["token", "renew", &token, "--increment", "10h"])
+        .await
+        .fails();
+    assert!(
+        too_far.contains("max TTL"),
+        "renewing past the max TTL is refused: {too_far}"
+    );
 
     // The token's own view of itself.
     let me = env.with_token(&token, &["whoami", "--output", "json"]).await.json();

@@ -2,7 +2,7 @@
 //!
 //! It owns which route a command goes to (no token argument means the
 //! caller's own token: lookup-self, renew-self, revoke-self), where a token
-//! argument comes from (`-` reads it from stdin), and the presentation of
+//! argument comes from (`-`: a no-echo prompt, or stdin), and the presentation of
 //! `TokenInfo`. It prints a token only where one was just created
 //! (`token create`), and never puts one into an error.
 
@@ -56,8 +56,9 @@ pub struct CreateArgs {
 
 #[derive(Args)]
 pub struct TargetArgs {
-    /// The token (`-` reads it from stdin; prefer that: a token on the
-    /// command line lands in shell history)
+    /// The token; `-` prompts for it without echo, or reads it from stdin
+    /// when that is not a terminal. Prefer `-`: a token on the command line
+    /// lands in shell history
     #[arg(id = "token_value", value_name = "TOKEN")]
     token: Option<String>,
     /// Find the token by its accessor instead
@@ -88,7 +89,7 @@ impl TargetArgs {
     /// The route's body, or `None` for the caller's own token.
     fn token_ref(&self, increment: Option<String>) -> anyhow::Result<Option<TokenRef>> {
         let token = match self.token.as_deref() {
-            Some("-") => Some(prompt::read_secret_stdin("token")?.expose_secret().to_owned()),
+            Some("-") => Some(prompt::read_secret_line("Token: ", "token")?.expose_secret().to_owned()),
             Some("") => bail!("the TOKEN argument is empty"),
             Some(t) => Some(t.to_owned()),
             None => None,
