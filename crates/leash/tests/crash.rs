@@ -292,3 +292,90 @@ async fn sigterm_stops_cleanly_and_debug_logs_hold_no_values() {
         );
     }
 }
+
+#[tokio::test]
+async fn identity_flows_log_no_password_secret_or_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, url, log) = spawn_server_logged(&dir.path().join("data"), &[], "debug");
+    let http = reqwest::Client::new();
+    let post = reqwest::Method::POST;
+    let (_, init) = call(
+        &http,
+        "",
+        post.clone(),
+        format!("{url}/api/v1/sys/init"),
+        json!({"shares": 1, "threshold": 1}),
+    )
+    .await;
+    let root = init["root_token"].as_str().unwrap().to_owned();
+    let share = init["unseal_shares"][0].as_str().unwrap().to_owned();
+    call(
+        &http,
+        "",
+        post.clone(),
+        format!("{url}/api/v1/sys/unseal"),
+        json!({"share": share}),
+    )
+    .await;
+    let password = "PLANTED-password-Zq7";
+    let user = json!({"name": "alice", "kind": "user", "password": password});
+    assert_eq!(
+        call(&http, &root, post.clone(), format!("{url}/api/v1/identities"), user)
+            .await
+            .0,
+        201
+    );
+    let (_, svc) = call(
+        &http,
+        &root,
+        post.clone(),
+        format!("{url}/api/v1/identities"),
+        json!({"name": "svc", "kind": "service"}),
+    )
+    .await;
+    let secret = svc["client_secret"].as_str().unwrap().to_owned();
+    let (_, by_password) = call(
+        &http,
+        "",
+        post.clone(),
+        format!("{url}/api/v1/auth/userpass/login"),
+        json!({"username": "alice", "password": password}),
+    )
+    .await;
+    let (_, by_secret) = call(
+        &http,
+        "",
+        post.clone(),
+        format!("{url}/api/v1/auth/client/login"),
+        json!({"client_id": svc["client_id"], "client_secret": secret}),
+    )
+    .await;
+    // failed logins are reported, without the credential tried
+    let wrong = "PLANTED-wrong-password-Zq7";
+    let (status, _) = call(
+        &http,
+        "",
+        post.clone(),
+        format!("{url}/api/v1/auth/userpass/login"),
+        json!({"username": "alice", "password": wrong}),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (_, created) = call(&http, &root, post, format!("{url}/api/v1/auth/token/create"), json!({})).await;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    server.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let log = log.lock().unwrap().clone();
+    assert!(log.contains("login_failed"), "failed logins are reported: {log}");
+    let tokens = [&by_password["token"], &by_secret["token"], &created["token"]];
+    for needle in [password, wrong, secret.as_str(), root.as_str(), share.as_str()]
+        .into_iter()
+        .chain(tokens.iter().filter_map(|t| t.as_str()))
+    {
+        assert!(!log.contains(needle), "the server log holds a credential ({needle})");
+    }
+}
