@@ -117,7 +117,9 @@ pub fn hmac_hex(key: &[u8], value: &[u8]) -> String {
 
 /// Parses a base64 Ed25519 public key.
 pub fn parse_public_key(b64: &str) -> Result<VerifyingKey, String> {
-    let bytes = B64.decode(b64.trim()).map_err(|_| "the public key is not base64".to_owned())?;
+    let bytes = B64
+        .decode(b64.trim())
+        .map_err(|_| "the public key is not base64".to_owned())?;
     let bytes: [u8; 32] = bytes
         .try_into()
         .map_err(|_| "an Ed25519 public key is 32 bytes".to_owned())?;
@@ -187,12 +189,20 @@ pub fn verify_lines<'a>(
             });
         };
         let Ok(stored) = serde_json::from_str::<StoredLine>(line) else {
-            fail(&mut report, None, format!("line {line_no} is not an audit record (edited or corrupted)"));
+            fail(
+                &mut report,
+                None,
+                format!("line {line_no} is not an audit record (edited or corrupted)"),
+            );
             return report;
         };
         let actual = hex::encode(Sha256::digest(stored.record.get().as_bytes()));
         let Ok(record) = serde_json::from_str::<AuditRecord>(stored.record.get()) else {
-            fail(&mut report, None, format!("line {line_no} holds a malformed record (edited)"));
+            fail(
+                &mut report,
+                None,
+                format!("line {line_no} holds a malformed record (edited)"),
+            );
             return report;
         };
         let seq = record.seq;
@@ -206,12 +216,16 @@ pub fn verify_lines<'a>(
         }
         match &prev {
             None if seq == 1 && record.prev_hash != GENESIS => {
-                fail(&mut report, Some(seq), format!("line {line_no}: record 1 does not start a chain"));
+                fail(
+                    &mut report,
+                    Some(seq),
+                    format!("line {line_no}: record 1 does not start a chain"),
+                );
                 return report;
             }
-            None if seq != 1 => report
-                .notes
-                .push(format!("the log starts at record {seq}, continuing an earlier file (rotated log)")),
+            None if seq != 1 => report.notes.push(format!(
+                "the log starts at record {seq}, continuing an earlier file (rotated log)"
+            )),
             None => {}
             Some((prev_seq, prev_hash)) => {
                 if seq != prev_seq + 1 {
@@ -228,7 +242,9 @@ pub fn verify_lines<'a>(
                     fail(
                         &mut report,
                         Some(seq),
-                        format!("line {line_no} (record {seq}) does not chain to the record before it: a record was replaced here"),
+                        format!(
+                            "line {line_no} (record {seq}) does not chain to the record before it: a record was replaced here"
+                        ),
                     );
                     return report;
                 }
@@ -306,7 +322,11 @@ mod tests {
             let checkpoint = seq % 4 == 0;
             let record = AuditRecord {
                 seq,
-                kind: Some(if checkpoint { RecordKind::Checkpoint } else { RecordKind::Request }),
+                kind: Some(if checkpoint {
+                    RecordKind::Checkpoint
+                } else {
+                    RecordKind::Request
+                }),
                 time: "2026-01-01T00:00:00Z".into(),
                 path: Some(format!("DB_{seq}")),
                 status: Some(200),
@@ -340,7 +360,10 @@ mod tests {
         let lines = chain(9, &key());
         check(&lines, None);
         let report = verify_lines(lines.iter().map(String::as_str), Some(&key().verifying_key()), None);
-        assert_eq!((report.records, report.checkpoints, report.signatures_checked), (9, 2, 2));
+        assert_eq!(
+            (report.records, report.checkpoints, report.signatures_checked),
+            (9, 2, 2)
+        );
     }
 
     #[test]

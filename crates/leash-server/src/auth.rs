@@ -149,6 +149,14 @@ impl FromRequestParts<AppState> for Caller {
             ));
         };
         let record = authenticate(state, presented).await?;
-        Ok(Caller::new(record, &state.directory.snapshot()))
+        let caller = Caller::new(record, &state.directory.snapshot());
+        if let Some(note) = parts.extensions.get::<crate::audit::AuditNote>() {
+            note.update(|n| {
+                n.identity = Some(caller.context.name.clone());
+                n.auth_method = Some(caller.token.auth_method.clone());
+                n.accessor = Some(caller.token.accessor.clone());
+            });
+        }
+        Ok(caller)
     }
 }

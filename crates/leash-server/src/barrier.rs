@@ -26,6 +26,7 @@ use crate::time::{now_millis, rfc3339};
 const META_SEAL_CONFIG: &str = "seal_config";
 const META_ROOT_KEY: &str = "root_key";
 const META_KEYRING: &str = "keyring";
+const META_AUDIT_KEYS: &str = "audit_keys";
 /// Key id written into envelopes sealed by the unseal or root key (not keyring keys).
 const OUTER_KEY_ID: u32 = 0;
 
@@ -46,7 +47,55 @@ enum State {
         config: SealConfig,
         root_key: Key256,
         keyring: Arc<Keyring>,
+        audit: Arc<AuditKeys>,
     },
+}
+
+/// The audit log's keys: HMAC for tokens and values in records, Ed25519 for
+/// checkpoints. Stored encrypted under the keyring; held only while unsealed.
+pub struct AuditKeys {
+    pub hmac: Zeroizing<[u8; 32]>,
+    /// Zeroized on drop (ed25519-dalek's `zeroize` feature).
+    pub signing: ed25519_dalek::SigningKey,
+}
+
+impl AuditKeys {
+    fn generate() -> Self {
+        let material = Key256::generate();
+        let seed = Key256::generate();
+        Self {
+            hmac: Zeroizing::new(*material.expose_secret()),
+            signing: ed25519_dalek::SigningKey::from_bytes(seed.expose_secret()),
+        }
+    }
+
+    fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(64));
+        out.extend_from_slice(&*self.hmac);
+        out.extend_from_slice(self.signing.as_bytes());
+        out
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Self, ApiError> {
+        if bytes.len() != 64 {
+            return Err(ApiError::internal(
+                "loading the audit keys",
+                "stored audit keys have the wrong length",
+            ));
+        }
+        let hmac = Key256::from_slice(&bytes[..32])?;
+        let seed = Key256::from_slice(&bytes[32..])?;
+        Ok(Self {
+            hmac: Zeroizing::new(*hmac.expose_secret()),
+            signing: ed25519_dalek::SigningKey::from_bytes(seed.expose_secret()),
+        })
+    }
+
+    /// The public half of the checkpoint key, base64.
+    pub fn public_key(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(self.signing.verifying_key().as_bytes())
+    }
 }
 
 /// The stored form of a new root token.
@@ -126,6 +175,14 @@ impl Barrier {
                 threshold: config.threshold,
                 progress: 0,
             },
+        }
+    }
+
+    /// The audit keys, while unsealed.
+    pub fn audit_keys(&self) -> Option<Arc<AuditKeys>> {
+        match &*self.read_state() {
+            State::Unsealed { audit, .. } => Some(audit.clone()),
+            _ => None,
         }
     }
 
@@ -288,13 +345,28 @@ impl Barrier {
         let root_key = self.open_root_key(config, shares).await?;
         let sealed_ring = self.meta(META_KEYRING).await?;
         let keyring = Keyring::from_bytes(&crypto::open(&root_key, &Aad::Keyring, &sealed_ring)?)?;
+        let audit = self.load_audit_keys(&keyring).await?;
         *self.write_state() = State::Unsealed {
             config,
             root_key,
             keyring: Arc::new(keyring),
+            audit: Arc::new(audit),
         };
         tracing::info!("server unsealed");
         Ok(())
+    }
+
+    /// Reads the audit keys, creating them the first time.
+    async fn load_audit_keys(&self, keyring: &Keyring) -> Result<AuditKeys, ApiError> {
+        let aad = Aad::Internal(META_AUDIT_KEYS);
+        if let Some(sealed) = self.store.meta_get(META_AUDIT_KEYS).await? {
+            return AuditKeys::from_bytes(&keyring.open(&aad, &sealed)?);
+        }
+        let keys = AuditKeys::generate();
+        self.store
+            .meta_put(META_AUDIT_KEYS, &keyring.seal(&aad, &keys.to_bytes()))
+            .await?;
+        Ok(keys)
     }
 
     async fn meta(&self, key: &str) -> Result<Vec<u8>, ApiError> {

@@ -32,6 +32,10 @@ pub struct ServerConfig {
     pub max_request_bytes: usize,
     /// Log format: `text` or `json`.
     pub log_format: String,
+    /// The audit JSON-lines file [default: DATA_DIR/audit.jsonl].
+    pub audit_file: Option<PathBuf>,
+    /// Answer requests even when their audit record cannot be written.
+    pub audit_fail_open: bool,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +50,8 @@ impl Default for ServerConfig {
             max_value_bytes: 64 * 1024,
             max_request_bytes: 8 * 1024 * 1024,
             log_format: "text".into(),
+            audit_file: None,
+            audit_fail_open: false,
         }
     }
 }
@@ -61,6 +67,8 @@ const ENV_KEYS: &[&str] = &[
     "max_value_bytes",
     "max_request_bytes",
     "log_format",
+    "audit_file",
+    "audit_fail_open",
 ];
 
 /// Why a configuration could not be loaded.

@@ -10,6 +10,7 @@
 //! an authenticated caller and calls `authz::authorize` before it acts.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod barrier;
@@ -89,12 +90,19 @@ impl Server {
         &self.state
     }
 
-    /// Stops accepting connections, lets in-flight requests finish, and returns.
+    /// Stops accepting connections, lets in-flight requests finish, writes a
+    /// final audit checkpoint, and returns.
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(true);
         let result = self.task.await.map_err(std::io::Error::other)?;
+        self.state.audit.shutdown().await;
         self.state.store_close().await;
         result
+    }
+
+    /// Reopens the audit file (SIGHUP, after external log rotation).
+    pub fn reopen_audit_file(&self) {
+        self.state.audit.reopen();
     }
 }
 
@@ -196,7 +204,28 @@ pub async fn start(config: ServerConfig, dev: bool) -> Result<Server, ServerErro
         .reload(&*store)
         .await
         .map_err(|e| ServerError::Startup(e.message))?;
+    let audit_file = match (&config.audit_file, dev_dir.as_ref()) {
+        (Some(file), _) => file.clone(),
+        (None, Some(dir)) => dir.path().join("audit.jsonl"),
+        (None, None) => config.data_dir.join("audit.jsonl"),
+    };
+    if config.audit_fail_open {
+        tracing::warn!("audit_fail_open is set: requests will be answered even when their audit record is lost");
+    }
+    let audit = audit::AuditLog::start(
+        store.clone(),
+        barrier.clone(),
+        audit::AuditConfig {
+            file: audit_file,
+            fail_open: config.audit_fail_open,
+            checkpoint_every: 256,
+            checkpoint_interval: Duration::from_secs(5),
+        },
+    )
+    .await
+    .map_err(|e| ServerError::Startup(e.to_string()))?;
     let state = AppState {
+        audit,
         store,
         barrier,
         limits: Limits {

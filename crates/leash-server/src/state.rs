@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use leash_store::Storage;
 
+use crate::audit::AuditLog;
 use crate::auth::TokenCache;
 use crate::barrier::Barrier;
 use crate::directory::Directory;
@@ -33,4 +34,6 @@ pub struct AppState {
     pub logins: Arc<LoginLimiter>,
     /// JWT/OIDC verification with its JWKS cache.
     pub jwt: Arc<JwtVerifier>,
+    /// The audit log writer.
+    pub audit: AuditLog,
 }

@@ -102,6 +102,15 @@ pub trait Storage: Send + Sync + 'static {
     /// An environment's changes, newest first, with revision `< before` when given.
     async fn history(&self, env_id: i64, before: Option<i64>, limit: i64) -> Result<Vec<ChangeRow>>;
 
+    /// Appends audit records (already hash-chained) in one transaction.
+    async fn audit_append(&self, rows: &[AuditRow]) -> Result<()>;
+    /// Audit records matching `filter`, newest first.
+    async fn audit_query(&self, filter: &AuditFilter) -> Result<Vec<AuditRow>>;
+    /// Audit records with `seq > after`, oldest first, at most `limit` (for verification).
+    async fn audit_scan(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>>;
+    /// The last audit record, and the last checkpoint record.
+    async fn audit_last(&self, checkpoint: bool) -> Result<Option<AuditRow>>;
+
     /// Flushes and closes connections; called once at shutdown.
     async fn close(&self);
 }

@@ -220,3 +220,35 @@ pub struct ChangeRow {
     pub created_at: i64,
     pub entries: Vec<AppliedEntry>,
 }
+
+/// One audit record as the database sink keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub time_ms: i64,
+    /// `request` or `checkpoint`.
+    pub kind: String,
+    pub identity: Option<String>,
+    pub operation: Option<String>,
+    /// `project/env/path` (or a prefix of it) the request named.
+    pub resource: Option<String>,
+    pub status: Option<i64>,
+    /// The record's hash (chain head after it).
+    pub hash: String,
+    /// The exact JSON line.
+    pub line: String,
+}
+
+/// Filters of an audit query; all optional, combined with AND.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub identity: Option<String>,
+    /// Exact operation name, or a prefix ending in `.` (`secret.`).
+    pub operation: Option<String>,
+    pub status: Option<i64>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    /// Only records with `seq < before` (paging, newest first).
+    pub before_seq: Option<i64>,
+    pub limit: i64,
+}

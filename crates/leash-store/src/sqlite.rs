@@ -149,6 +149,22 @@ fn identity_row(row: &SqliteRow) -> Result<IdentityRow> {
     })
 }
 
+const AUDIT_COLUMNS: &str = "seq, time_ms, kind, identity, operation, resource, status, hash, line";
+
+fn audit_row(row: &SqliteRow) -> Result<AuditRow> {
+    Ok(AuditRow {
+        seq: row.try_get(0)?,
+        time_ms: row.try_get(1)?,
+        kind: row.try_get(2)?,
+        identity: row.try_get(3)?,
+        operation: row.try_get(4)?,
+        resource: row.try_get(5)?,
+        status: row.try_get(6)?,
+        hash: row.try_get(7)?,
+        line: row.try_get(8)?,
+    })
+}
+
 fn document_table(kind: DocumentKind) -> (&'static str, &'static str) {
     match kind {
         DocumentKind::Policy => ("policies", "source"),
@@ -919,6 +935,81 @@ impl Storage for SqliteStore {
         }
         tx.commit().await?;
         Ok(destroyed)
+    }
+
+    async fn audit_append(&self, rows: &[AuditRow]) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        for r in rows {
+            sqlx::query(
+                "INSERT INTO audit_log (seq, time_ms, kind, identity, operation, resource, status, hash, line) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(r.seq)
+            .bind(r.time_ms)
+            .bind(&r.kind)
+            .bind(&r.identity)
+            .bind(&r.operation)
+            .bind(&r.resource)
+            .bind(r.status)
+            .bind(&r.hash)
+            .bind(&r.line)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn audit_query(&self, f: &AuditFilter) -> Result<Vec<AuditRow>> {
+        let (op_exact, op_prefix) = match &f.operation {
+            Some(op) if op.ends_with('.') => (None, Some(format!("{op}%"))),
+            Some(op) => (Some(op.clone()), None),
+            None => (None, None),
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE kind = 'request' \
+             AND (? IS NULL OR identity = ?) AND (? IS NULL OR operation = ?) AND (? IS NULL OR operation LIKE ?) \
+             AND (? IS NULL OR status = ?) AND (? IS NULL OR time_ms >= ?) AND (? IS NULL OR time_ms <= ?) \
+             AND seq < ? ORDER BY seq DESC LIMIT ?"
+        ))
+        .bind(&f.identity)
+        .bind(&f.identity)
+        .bind(&op_exact)
+        .bind(&op_exact)
+        .bind(&op_prefix)
+        .bind(&op_prefix)
+        .bind(f.status)
+        .bind(f.status)
+        .bind(f.since_ms)
+        .bind(f.since_ms)
+        .bind(f.until_ms)
+        .bind(f.until_ms)
+        .bind(f.before_seq.unwrap_or(i64::MAX))
+        .bind(f.limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(audit_row).collect()
+    }
+
+    async fn audit_scan(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"
+        ))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(audit_row).collect()
+    }
+
+    async fn audit_last(&self, checkpoint: bool) -> Result<Option<AuditRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE (? = 0 OR kind = 'checkpoint') ORDER BY seq DESC LIMIT 1"
+        ))
+        .bind(checkpoint)
+        .fetch_optional(&self.write)
+        .await?;
+        row.as_ref().map(audit_row).transpose()
     }
 
     /// Closes both pools, checkpointing the WAL.

@@ -410,3 +410,44 @@ mod tests {
         }
     }
 }
+
+/// `GET /api/v1/audit`: records, newest first; `next_before` pages on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditList {
+    pub records: Vec<crate::audit::AuditRecord>,
+    pub next_before: Option<u64>,
+}
+
+/// `POST /api/v1/audit/checkpoint`: the newest signed chain head and the key to check it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditCheckpoint {
+    pub seq: u64,
+    pub hash: String,
+    /// Base64 Ed25519 public key of this server's checkpoint signatures.
+    pub public_key: String,
+}
+
+/// `POST /api/v1/audit/verify`: the server checks its own sinks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditVerifyResult {
+    pub database: crate::audit::VerifyReport,
+    pub file: Option<crate::audit::VerifyReport>,
+    pub file_path: Option<String>,
+}
+
+/// `POST /api/v1/audit/hash`.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct AuditHashRequest {
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditHash {
+    pub hmac: String,
+}
+
+impl fmt::Debug for AuditHashRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditHashRequest").field("value", &REDACTED).finish()
+    }
+}

@@ -17,6 +17,7 @@ use leash_store::DocumentKind;
 use leash_store::TokenRecord;
 use zeroize::Zeroizing;
 
+use crate::audit::AuditNote;
 use crate::auth::Caller;
 use crate::authz::{Capability, Resource, authorize};
 use crate::error::ApiError;
@@ -48,9 +49,14 @@ pub fn failed_login(state: &AppState, method: &str, identity: &str, ip: IpAddr, 
 pub async fn userpass_login(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    note: AuditNote,
     ApiJson(req): ApiJson<UserpassLogin>,
 ) -> Result<Json<TokenCreated>, ApiError> {
     let ip = remote.ip();
+    note.update(|n| {
+        n.identity = Some(req.username.clone());
+        n.auth_method = Some("userpass".into());
+    });
     check_rate(&state, ip, &req.username)?;
     let password = Zeroizing::new(req.password);
     let row = state
@@ -75,6 +81,7 @@ pub async fn userpass_login(
 pub async fn client_login(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    note: AuditNote,
     ApiJson(req): ApiJson<ClientLogin>,
 ) -> Result<Json<TokenCreated>, ApiError> {
     let ip = remote.ip();
@@ -84,6 +91,10 @@ pub async fn client_login(
         .as_ref()
         .map_or(req.client_id.as_str(), |r| r.name.as_str())
         .to_owned();
+    note.update(|n| {
+        n.identity = Some(name.clone());
+        n.auth_method = Some("client".into());
+    });
     check_rate(&state, ip, &name)?;
     let Some(row) = row else {
         return Err(failed_login(&state, "client", &name, ip, "unknown client id"));
@@ -106,9 +117,14 @@ pub async fn client_login(
 pub async fn jwt_login(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    note: AuditNote,
     ApiJson(req): ApiJson<JwtLogin>,
 ) -> Result<Json<TokenCreated>, ApiError> {
     let ip = remote.ip();
+    note.update(|n| {
+        n.identity = Some(req.identity.clone());
+        n.auth_method = Some("jwt".into());
+    });
     check_rate(&state, ip, &req.identity)?;
     let jwt = Zeroizing::new(req.jwt);
     let row = state.store.identity_get(&req.identity).await?;

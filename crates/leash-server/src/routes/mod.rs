@@ -7,6 +7,7 @@
 //! answers 503 before any handler runs.
 
 mod admin;
+mod audit;
 mod auth;
 mod projects;
 mod secrets;
@@ -43,6 +44,8 @@ pub struct RouteSpec {
     pub method: Method,
     pub path: String,
     pub access: Access,
+    /// The operation name audit records carry (`secret.read`).
+    pub operation: &'static str,
 }
 
 const ENV: &str = "/api/v1/projects/{project}/envs/{env}";
@@ -55,7 +58,7 @@ struct Routes {
 }
 
 impl Routes {
-    fn add<H, T>(mut self, method: Method, path: &str, access: Access, handler: H) -> Self
+    fn add<H, T>(mut self, method: Method, path: &str, access: Access, operation: &'static str, handler: H) -> Self
     where
         H: Handler<T, AppState>,
         T: 'static,
@@ -70,6 +73,7 @@ impl Routes {
             method,
             path: path.to_owned(),
             access,
+            operation,
         });
         self
     }
@@ -84,115 +88,316 @@ fn routes() -> Routes {
         data: Router::new(),
         table: Vec::new(),
     }
-    .add(Method::GET, "/api/v1/sys/health", Open, sys::health)
-    .add(Method::GET, "/api/v1/sys/seal-status", Open, sys::seal_status)
-    .add(Method::POST, "/api/v1/sys/init", Open, sys::init)
-    .add(Method::POST, "/api/v1/sys/unseal", Open, sys::unseal)
-    .add(Method::POST, "/api/v1/sys/generate-root", Open, sys::generate_root)
-    .add(Method::POST, "/api/v1/sys/seal", Admin, sys::seal)
-    .add(Method::GET, "/api/v1/sys/keyring", Admin, sys::keyring)
-    .add(Method::POST, "/api/v1/sys/rotate-key", Admin, sys::rotate_key)
-    .add(Method::POST, "/api/v1/auth/userpass/login", Open, auth::userpass_login)
-    .add(Method::POST, "/api/v1/auth/client/login", Open, auth::client_login)
-    .add(Method::POST, "/api/v1/auth/jwt/login", Open, auth::jwt_login)
-    .add(Method::GET, "/api/v1/auth/jwt/issuers", Admin, admin::list_jwt_issuers)
+    .add(Method::GET, "/api/v1/sys/health", Open, "sys.health", sys::health)
+    .add(
+        Method::GET,
+        "/api/v1/sys/seal-status",
+        Open,
+        "sys.seal_status",
+        sys::seal_status,
+    )
+    .add(Method::POST, "/api/v1/sys/init", Open, "sys.init", sys::init)
+    .add(Method::POST, "/api/v1/sys/unseal", Open, "sys.unseal", sys::unseal)
+    .add(
+        Method::POST,
+        "/api/v1/sys/generate-root",
+        Open,
+        "sys.generate_root",
+        sys::generate_root,
+    )
+    .add(Method::POST, "/api/v1/sys/seal", Admin, "sys.seal", sys::seal)
+    .add(Method::GET, "/api/v1/sys/keyring", Admin, "sys.keyring", sys::keyring)
+    .add(
+        Method::POST,
+        "/api/v1/sys/rotate-key",
+        Admin,
+        "sys.rotate_key",
+        sys::rotate_key,
+    )
+    .add(
+        Method::POST,
+        "/api/v1/auth/userpass/login",
+        Open,
+        "auth.login.userpass",
+        auth::userpass_login,
+    )
+    .add(
+        Method::POST,
+        "/api/v1/auth/client/login",
+        Open,
+        "auth.login.client",
+        auth::client_login,
+    )
+    .add(
+        Method::POST,
+        "/api/v1/auth/jwt/login",
+        Open,
+        "auth.login.jwt",
+        auth::jwt_login,
+    )
+    .add(
+        Method::GET,
+        "/api/v1/auth/jwt/issuers",
+        Admin,
+        "auth.jwt_issuer.list",
+        admin::list_jwt_issuers,
+    )
     .add(
         Method::PUT,
         "/api/v1/auth/jwt/issuers/{name}",
         Admin,
+        "auth.jwt_issuer.write",
         admin::write_jwt_issuer,
     )
     .add(
         Method::DELETE,
         "/api/v1/auth/jwt/issuers/{name}",
         Admin,
+        "auth.jwt_issuer.delete",
         admin::delete_jwt_issuer,
     )
     .add(
         Method::GET,
         "/api/v1/auth/token/lookup-self",
         SelfToken,
+        "token.lookup_self",
         auth::lookup_self,
     )
     .add(
         Method::POST,
         "/api/v1/auth/token/renew-self",
         SelfToken,
+        "token.renew_self",
         auth::renew_self,
     )
     .add(
         Method::POST,
         "/api/v1/auth/token/revoke-self",
         SelfToken,
+        "token.revoke_self",
         auth::revoke_self,
     )
-    .add(Method::POST, "/api/v1/auth/token/create", Admin, auth::create)
-    .add(Method::POST, "/api/v1/auth/token/lookup", Admin, auth::lookup)
-    .add(Method::POST, "/api/v1/auth/token/renew", Admin, auth::renew_other)
-    .add(Method::POST, "/api/v1/auth/token/revoke", Admin, auth::revoke_other)
-    .add(Method::GET, "/api/v1/identities", Admin, admin::list_identities)
-    .add(Method::POST, "/api/v1/identities", Admin, admin::create_identity)
-    .add(Method::GET, "/api/v1/identities/{name}", Admin, admin::show_identity)
+    .add(
+        Method::POST,
+        "/api/v1/auth/token/create",
+        Admin,
+        "token.create",
+        auth::create,
+    )
+    .add(
+        Method::POST,
+        "/api/v1/auth/token/lookup",
+        Admin,
+        "token.lookup",
+        auth::lookup,
+    )
+    .add(
+        Method::POST,
+        "/api/v1/auth/token/renew",
+        Admin,
+        "token.renew",
+        auth::renew_other,
+    )
+    .add(
+        Method::POST,
+        "/api/v1/auth/token/revoke",
+        Admin,
+        "token.revoke",
+        auth::revoke_other,
+    )
+    .add(
+        Method::GET,
+        "/api/v1/identities",
+        Admin,
+        "identity.list",
+        admin::list_identities,
+    )
+    .add(
+        Method::POST,
+        "/api/v1/identities",
+        Admin,
+        "identity.create",
+        admin::create_identity,
+    )
+    .add(
+        Method::GET,
+        "/api/v1/identities/{name}",
+        Admin,
+        "identity.read",
+        admin::show_identity,
+    )
     .add(
         Method::PATCH,
         "/api/v1/identities/{name}",
         Admin,
+        "identity.update",
         admin::update_identity,
     )
     .add(
         Method::DELETE,
         "/api/v1/identities/{name}",
         Admin,
+        "identity.delete",
         admin::delete_identity,
     )
     .add(
         Method::POST,
         "/api/v1/identities/{name}/secret",
         Admin,
+        "identity.rotate_secret",
         admin::rotate_identity_secret,
     )
     .add(
         Method::POST,
         "/api/v1/identities/{name}/revoke-tokens",
         Admin,
+        "identity.revoke_tokens",
         admin::revoke_identity_tokens,
     )
-    .add(Method::GET, "/api/v1/groups", Admin, admin::list_groups)
-    .add(Method::POST, "/api/v1/groups", Admin, admin::create_group)
-    .add(Method::GET, "/api/v1/groups/{name}", Admin, admin::show_group)
-    .add(Method::PUT, "/api/v1/groups/{name}", Admin, admin::replace_group)
-    .add(Method::DELETE, "/api/v1/groups/{name}", Admin, admin::delete_group)
-    .add(Method::GET, "/api/v1/policies", Admin, admin::list_policies)
-    .add(Method::POST, "/api/v1/policies/check", Admin, admin::check_policy)
-    .add(Method::GET, "/api/v1/policies/{name}", Admin, admin::read_policy)
-    .add(Method::PUT, "/api/v1/policies/{name}", Admin, admin::write_policy)
-    .add(Method::DELETE, "/api/v1/policies/{name}", Admin, admin::delete_policy)
-    .add(Method::GET, "/api/v1/projects", Data, projects::list)
-    .add(Method::POST, "/api/v1/projects", Data, projects::create)
-    .add(Method::DELETE, "/api/v1/projects/{project}", Data, projects::delete)
+    .add(Method::GET, "/api/v1/groups", Admin, "group.list", admin::list_groups)
+    .add(
+        Method::POST,
+        "/api/v1/groups",
+        Admin,
+        "group.create",
+        admin::create_group,
+    )
+    .add(
+        Method::GET,
+        "/api/v1/groups/{name}",
+        Admin,
+        "group.read",
+        admin::show_group,
+    )
+    .add(
+        Method::PUT,
+        "/api/v1/groups/{name}",
+        Admin,
+        "group.write",
+        admin::replace_group,
+    )
+    .add(
+        Method::DELETE,
+        "/api/v1/groups/{name}",
+        Admin,
+        "group.delete",
+        admin::delete_group,
+    )
+    .add(
+        Method::GET,
+        "/api/v1/policies",
+        Admin,
+        "policy.list",
+        admin::list_policies,
+    )
+    .add(
+        Method::POST,
+        "/api/v1/policies/check",
+        Admin,
+        "policy.check",
+        admin::check_policy,
+    )
+    .add(
+        Method::GET,
+        "/api/v1/policies/{name}",
+        Admin,
+        "policy.read",
+        admin::read_policy,
+    )
+    .add(
+        Method::PUT,
+        "/api/v1/policies/{name}",
+        Admin,
+        "policy.write",
+        admin::write_policy,
+    )
+    .add(
+        Method::DELETE,
+        "/api/v1/policies/{name}",
+        Admin,
+        "policy.delete",
+        admin::delete_policy,
+    )
+    .add(Method::GET, "/api/v1/audit", Admin, "audit.list", audit::list)
+    .add(
+        Method::POST,
+        "/api/v1/audit/checkpoint",
+        Admin,
+        "audit.checkpoint",
+        audit::checkpoint,
+    )
+    .add(
+        Method::POST,
+        "/api/v1/audit/verify",
+        Admin,
+        "audit.verify",
+        audit::verify,
+    )
+    .add(Method::POST, "/api/v1/audit/hash", Admin, "audit.hash", audit::hash)
+    .add(Method::GET, "/api/v1/projects", Data, "project.list", projects::list)
+    .add(
+        Method::POST,
+        "/api/v1/projects",
+        Data,
+        "project.create",
+        projects::create,
+    )
+    .add(
+        Method::DELETE,
+        "/api/v1/projects/{project}",
+        Data,
+        "project.delete",
+        projects::delete,
+    )
     .add(
         Method::GET,
         "/api/v1/projects/{project}/envs",
         Data,
+        "env.list",
         projects::list_envs,
     )
     .add(
         Method::POST,
         "/api/v1/projects/{project}/envs",
         Data,
+        "env.create",
         projects::create_env,
     )
-    .add(Method::DELETE, ENV, Data, projects::delete_env)
-    .add(Method::GET, &e("/history"), Data, secrets::history)
-    .add(Method::POST, &e("/rollback"), Data, secrets::rollback)
-    .add(Method::POST, &e("/changes"), Data, secrets::changes)
-    .add(Method::GET, &e("/secrets"), Data, secrets::list)
-    .add(Method::GET, &e("/secrets/{*path}"), Data, secrets::read)
-    .add(Method::PUT, &e("/secrets/{*path}"), Data, secrets::put)
-    .add(Method::DELETE, &e("/secrets/{*path}"), Data, secrets::delete)
-    .add(Method::GET, &e("/metadata/{*path}"), Data, secrets::metadata)
-    .add(Method::POST, &e("/undelete/{*path}"), Data, secrets::undelete)
-    .add(Method::POST, &e("/destroy/{*path}"), Data, secrets::destroy)
+    .add(Method::DELETE, ENV, Data, "env.delete", projects::delete_env)
+    .add(Method::GET, &e("/history"), Data, "env.history", secrets::history)
+    .add(Method::POST, &e("/rollback"), Data, "env.rollback", secrets::rollback)
+    .add(Method::POST, &e("/changes"), Data, "secret.change", secrets::changes)
+    .add(Method::GET, &e("/secrets"), Data, "secret.list", secrets::list)
+    .add(Method::GET, &e("/secrets/{*path}"), Data, "secret.read", secrets::read)
+    .add(Method::PUT, &e("/secrets/{*path}"), Data, "secret.write", secrets::put)
+    .add(
+        Method::DELETE,
+        &e("/secrets/{*path}"),
+        Data,
+        "secret.delete",
+        secrets::delete,
+    )
+    .add(
+        Method::GET,
+        &e("/metadata/{*path}"),
+        Data,
+        "secret.metadata",
+        secrets::metadata,
+    )
+    .add(
+        Method::POST,
+        &e("/undelete/{*path}"),
+        Data,
+        "secret.undelete",
+        secrets::undelete,
+    )
+    .add(
+        Method::POST,
+        &e("/destroy/{*path}"),
+        Data,
+        "secret.destroy",
+        secrets::destroy,
+    )
 }
 
 /// Every route with its access, for tests that must cover them all.
@@ -209,6 +414,7 @@ pub fn app(state: AppState) -> Router {
         .merge(data)
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
+        .layer(middleware::from_fn_with_state(state.clone(), crate::audit::audit_layer))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

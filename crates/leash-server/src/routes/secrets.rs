@@ -13,6 +13,7 @@ use leash_store::Selector;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use crate::audit::AuditNote;
 use crate::auth::Caller;
 use crate::authz::{Capability, Resource, allows, authorize, authorize_under};
 use crate::error::ApiError;
@@ -38,6 +39,7 @@ pub struct ReadQuery {
 pub async fn read(
     State(state): State<AppState>,
     caller: Caller,
+    note: AuditNote,
     Path((project, env, path)): SecretAt,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Json<SecretValue>, ApiError> {
@@ -52,7 +54,9 @@ pub async fn read(
     };
     let env = service::environment(&state, &project, &env).await?;
     let keyring = state.barrier.keyring()?;
-    Ok(Json(service::read(&state, &keyring, &env, &path, selector).await?))
+    let value = service::read(&state, &keyring, &env, &path, selector).await?;
+    note.update(|n| n.version = Some(value.version));
+    Ok(Json(value))
 }
 
 #[derive(Deserialize)]
@@ -91,6 +95,7 @@ pub async fn list(
 pub async fn put(
     State(state): State<AppState>,
     caller: Caller,
+    note: AuditNote,
     Path((project, env, path)): SecretAt,
     ApiJson(req): ApiJson<SecretWrite>,
 ) -> Result<Json<ChangeResult>, ApiError> {
@@ -108,7 +113,9 @@ pub async fn put(
         message: None,
         cas: req.cas,
     };
-    Ok(Json(service::write(&state, &keyring, &env, vec![op], meta).await?))
+    let result = service::write(&state, &keyring, &env, vec![op], meta).await?;
+    note.update(|n| n.version = result.entries.first().and_then(|e| e.version));
+    Ok(Json(result))
 }
 
 #[derive(Deserialize)]

@@ -39,6 +39,102 @@ pub async fn run_all<S: Storage>(store: S) {
     concurrency_checks(&store).await;
     bad_changes_change_nothing(&store).await;
     identities_groups_documents(&store).await;
+    audit_log(&store).await;
+}
+
+async fn audit_log<S: Storage>(store: &S) {
+    assert_eq!(store.audit_last(false).await.unwrap(), None);
+    let row = |seq: i64, kind: &str, identity: &str, operation: &str, status: i64| AuditRow {
+        seq,
+        time_ms: seq * 1000,
+        kind: kind.into(),
+        identity: Some(identity.into()),
+        operation: Some(operation.into()),
+        resource: Some("p/e/K".into()),
+        status: Some(status),
+        hash: format!("h{seq}"),
+        line: format!("line {seq}"),
+    };
+    store
+        .audit_append(&[
+            row(1, "request", "alice", "secret.read", 200),
+            row(2, "request", "bob", "secret.write", 403),
+            row(3, "checkpoint", "", "", 0),
+            row(4, "request", "alice", "auth.login.userpass", 401),
+        ])
+        .await
+        .unwrap();
+    assert!(
+        store.audit_append(&[row(4, "request", "x", "y", 1)]).await.is_err(),
+        "seq is unique"
+    );
+    let q = |f: AuditFilter| async move {
+        store
+            .audit_query(&AuditFilter { limit: 10, ..f })
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.seq)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        q(AuditFilter::default()).await,
+        vec![4, 2, 1],
+        "requests only, newest first"
+    );
+    assert_eq!(
+        q(AuditFilter {
+            identity: Some("alice".into()),
+            ..Default::default()
+        })
+        .await,
+        vec![4, 1]
+    );
+    assert_eq!(
+        q(AuditFilter {
+            operation: Some("secret.".into()),
+            ..Default::default()
+        })
+        .await,
+        vec![2, 1]
+    );
+    assert_eq!(
+        q(AuditFilter {
+            status: Some(403),
+            ..Default::default()
+        })
+        .await,
+        vec![2]
+    );
+    assert_eq!(
+        q(AuditFilter {
+            since_ms: Some(2000),
+            until_ms: Some(3000),
+            ..Default::default()
+        })
+        .await,
+        vec![2]
+    );
+    assert_eq!(
+        q(AuditFilter {
+            before_seq: Some(2),
+            ..Default::default()
+        })
+        .await,
+        vec![1]
+    );
+    assert_eq!(
+        store
+            .audit_scan(1, 2)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.seq)
+            .collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+    assert_eq!(store.audit_last(false).await.unwrap().unwrap().seq, 4);
+    assert_eq!(store.audit_last(true).await.unwrap().unwrap().seq, 3);
 }
 
 fn identity(name: &str) -> IdentityRow {

@@ -1,0 +1,117 @@
+//! The audit log: one hash-chained record per request, written to every sink
+//! (a JSON-lines file and the database) before the response leaves.
+//!
+//! - [`middleware`] wraps every route: it builds the record from the request,
+//!   what the handler noted ([`AuditNote`]) and the response, and waits until
+//!   the record is durable. If it cannot be written the client gets 503 and
+//!   nothing of the handler's answer (fail closed), unless `audit_fail_open`.
+//! - [`writer`] is the single task that numbers and chains records, batches
+//!   them (group commit: one fsync and one transaction per batch), writes
+//!   signed checkpoints, and recovers by itself when a sink comes back.
+//!
+//! It must never record a secret value, a token, a password or a client
+//! secret: tokens appear only as an HMAC under the audit key.
+
+pub mod middleware;
+mod writer;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use leash_core::audit::{AuditRecord, ChainPoint};
+use leash_store::Storage;
+use tokio::sync::{mpsc, oneshot};
+
+pub use middleware::{AuditNote, audit_layer};
+
+use crate::barrier::Barrier;
+
+/// How the audit log behaves.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// The JSON-lines file.
+    pub file: PathBuf,
+    /// Answer requests even when no record can be written (loudly logged).
+    pub fail_open: bool,
+    /// Write a signed checkpoint after this many records...
+    pub checkpoint_every: u64,
+    /// ... or after this long with new records.
+    pub checkpoint_interval: Duration,
+}
+
+/// Why a record could not be made durable.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the audit log cannot be written: {0}")]
+pub struct AuditError(pub String);
+
+enum Command {
+    Append(Box<AuditRecord>, oneshot::Sender<Result<(), AuditError>>),
+    /// Writes a checkpoint now (if unsealed) and answers with the latest one.
+    Checkpoint(oneshot::Sender<Option<ChainPoint>>),
+    /// Reopens the file (after external log rotation).
+    Reopen,
+    /// Writes a final checkpoint and stops.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A handle to the audit writer; cheap to clone.
+#[derive(Clone)]
+pub struct AuditLog {
+    tx: mpsc::Sender<Command>,
+    pub file: PathBuf,
+    last_checkpoint: Arc<Mutex<Option<ChainPoint>>>,
+}
+
+impl AuditLog {
+    /// Resumes the chain from storage (and the file) and starts the writer task.
+    pub async fn start(
+        store: Arc<dyn Storage>,
+        barrier: Arc<Barrier>,
+        config: AuditConfig,
+    ) -> Result<Self, AuditError> {
+        let (tx, rx) = mpsc::channel(4096);
+        let last_checkpoint = Arc::new(Mutex::new(None));
+        let file = config.file.clone();
+        let task = writer::Writer::resume(store, barrier, config, last_checkpoint.clone()).await?;
+        tokio::spawn(task.run(rx));
+        Ok(Self {
+            tx,
+            file,
+            last_checkpoint,
+        })
+    }
+
+    /// Makes `record` durable in every sink (or fails).
+    pub async fn append(&self, record: AuditRecord) -> Result<(), AuditError> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send(Command::Append(Box::new(record), ack))
+            .await
+            .map_err(|_| AuditError("the audit writer has stopped".into()))?;
+        done.await
+            .map_err(|_| AuditError("the audit writer has stopped".into()))?
+    }
+
+    /// Writes a checkpoint now and returns the latest one.
+    pub async fn checkpoint(&self) -> Option<ChainPoint> {
+        let (ack, done) = oneshot::channel();
+        if self.tx.send(Command::Checkpoint(ack)).await.is_err() {
+            return self.last_checkpoint.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        }
+        done.await.ok().flatten()
+    }
+
+    /// Reopens the file on the next write (SIGHUP after log rotation).
+    pub fn reopen(&self) {
+        let _ = self.tx.try_send(Command::Reopen);
+    }
+
+    /// Writes a final checkpoint and stops the writer.
+    pub async fn shutdown(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.tx.send(Command::Shutdown(ack)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+}

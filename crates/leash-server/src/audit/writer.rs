@@ -1,0 +1,335 @@
+//! The audit writer task: numbering, chaining, batching, checkpoints, sinks.
+//!
+//! Every batch goes to the file (written and fsynced) and then to the
+//! database (one transaction). A batch counts only when both took it; if the
+//! database refuses after the file took it, the file is cut back, so the two
+//! sinks never disagree. After a failure the file is reopened and cut back to
+//! its last good length on the next batch, so a full or read-only disk that
+//! recovers needs no restart.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use leash_core::audit::{AuditRecord, ChainPoint, GENESIS, RecordKind, seal_line, sign_checkpoint};
+use leash_store::{AuditRow, Storage};
+use tokio::sync::mpsc;
+
+use super::{AuditConfig, AuditError, Command};
+use crate::barrier::Barrier;
+use crate::time::{now_millis, rfc3339};
+
+/// Most records in one batch.
+const MAX_BATCH: usize = 1024;
+
+/// The JSON-lines file sink.
+struct FileSink {
+    path: PathBuf,
+    file: Option<File>,
+    /// Length of the file after the last batch that both sinks took.
+    good_len: u64,
+    /// Reopen (and cut back to `good_len`) before the next write.
+    reopen: bool,
+}
+
+impl FileSink {
+    fn open(&mut self) -> std::io::Result<&mut File> {
+        if self.reopen || self.file.is_none() {
+            if let Some(parent) = self.path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+            let len = file.metadata()?.len();
+            if self.reopen && self.file.is_some() && len > self.good_len {
+                // a failed batch left bytes behind: drop them (best effort on devices)
+                let _ = file.set_len(self.good_len);
+            }
+            self.good_len = file.metadata().map(|m| m.len()).unwrap_or(self.good_len);
+            self.file = Some(file);
+            self.reopen = false;
+        }
+        Ok(self.file.as_mut().expect("opened above"))
+    }
+
+    /// Appends and fsyncs `bytes`; on failure marks the file for repair.
+    fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let result = self.open().and_then(|f| {
+            f.write_all(bytes)?;
+            f.sync_data()
+        });
+        match result {
+            Ok(()) => {
+                self.good_len += bytes.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                self.cut_back();
+                Err(e)
+            }
+        }
+    }
+
+    /// Removes what the last append wrote (the database refused the batch).
+    fn rollback(&mut self, len: usize) {
+        self.good_len = self.good_len.saturating_sub(len as u64);
+        self.cut_back();
+    }
+
+    fn cut_back(&mut self) {
+        if let Some(f) = &self.file {
+            let _ = f.set_len(self.good_len);
+        }
+        self.reopen = true;
+    }
+}
+
+pub(super) struct Writer {
+    store: Arc<dyn Storage>,
+    barrier: Arc<Barrier>,
+    config: AuditConfig,
+    file: FileSink,
+    next_seq: u64,
+    head: String,
+    since_checkpoint: u64,
+    last_checkpoint: Arc<Mutex<Option<ChainPoint>>>,
+}
+
+/// The last record of the file, if it parses: (seq, hash, line).
+fn last_file_record(path: &PathBuf) -> Option<(u64, String)> {
+    let file = File::open(path).ok()?;
+    let last = BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .filter(|l| !l.trim().is_empty())
+        .last()?;
+    let value: serde_json::Value = serde_json::from_str(&last).ok()?;
+    Some((value["record"]["seq"].as_u64()?, value["hash"].as_str()?.to_owned()))
+}
+
+impl Writer {
+    /// Continues the chain where storage (or a file ahead of it) left off.
+    pub(super) async fn resume(
+        store: Arc<dyn Storage>,
+        barrier: Arc<Barrier>,
+        config: AuditConfig,
+        last_checkpoint: Arc<Mutex<Option<ChainPoint>>>,
+    ) -> Result<Self, AuditError> {
+        let db_err = |e: leash_store::StoreError| AuditError(format!("reading the audit table: {e}"));
+        let last = store.audit_last(false).await.map_err(db_err)?;
+        let (mut seq, mut head) = last.map_or((0, GENESIS.to_owned()), |r| (r.seq as u64, r.hash));
+        if let Some((file_seq, file_hash)) = last_file_record(&config.file)
+            && file_seq > seq
+        {
+            // the process died between the file's fsync and the database commit: the file wins
+            tracing::warn!(
+                file_seq,
+                db_seq = seq,
+                "the audit file is ahead of the database; continuing its chain"
+            );
+            seq = file_seq;
+            head = file_hash;
+        }
+        if let Some(cp) = store.audit_last(true).await.map_err(db_err)? {
+            *last_checkpoint.lock().unwrap_or_else(|p| p.into_inner()) = Some(ChainPoint {
+                seq: cp.seq as u64,
+                hash: cp.hash,
+            });
+        }
+        let file = FileSink {
+            path: config.file.clone(),
+            file: None,
+            good_len: 0,
+            reopen: false,
+        };
+        Ok(Self {
+            store,
+            barrier,
+            config,
+            file,
+            next_seq: seq + 1,
+            head,
+            since_checkpoint: 0,
+            last_checkpoint,
+        })
+    }
+
+    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let mut ticker = tokio::time::interval(self.config.checkpoint_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let command = tokio::select! {
+                command = rx.recv() => command,
+                _ = ticker.tick() => {
+                    if self.since_checkpoint > 0 {
+                        self.write_batch(Vec::new(), true).await;
+                    }
+                    continue;
+                }
+            };
+            let Some(command) = command else { break };
+            let mut batch = Vec::new();
+            let mut follow_ups = Vec::new();
+            match command {
+                Command::Append(record, ack) => batch.push((record, ack)),
+                other => follow_ups.push(other),
+            }
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(Command::Append(record, ack)) => batch.push((record, ack)),
+                    Ok(other) => follow_ups.push(other),
+                    Err(_) => break,
+                }
+            }
+            if !batch.is_empty() {
+                let checkpoint = self.since_checkpoint + batch.len() as u64 >= self.config.checkpoint_every;
+                self.write_batch(batch, checkpoint).await;
+            }
+            for command in follow_ups {
+                match command {
+                    Command::Checkpoint(ack) => {
+                        self.write_batch(Vec::new(), true).await;
+                        let _ = ack.send(self.last_checkpoint.lock().unwrap_or_else(|p| p.into_inner()).clone());
+                    }
+                    Command::Reopen => {
+                        tracing::info!(file = %self.file.path.display(), "reopening the audit file");
+                        self.file.reopen = true;
+                        self.file.file = None;
+                    }
+                    Command::Shutdown(ack) => {
+                        if self.since_checkpoint > 0 {
+                            self.write_batch(Vec::new(), true).await;
+                        }
+                        let _ = ack.send(());
+                        return;
+                    }
+                    Command::Append(..) => unreachable!("appends are batched above"),
+                }
+            }
+        }
+    }
+
+    /// Chains, writes and acknowledges one batch (plus a checkpoint if asked and unsealed).
+    async fn write_batch(
+        &mut self,
+        batch: Vec<(Box<AuditRecord>, tokio::sync::oneshot::Sender<Result<(), AuditError>>)>,
+        checkpoint: bool,
+    ) {
+        let (start_seq, start_head) = (self.next_seq, self.head.clone());
+        let mut text = String::new();
+        let mut rows = Vec::with_capacity(batch.len() + 1);
+        let mut acks = Vec::with_capacity(batch.len());
+        let mut checkpoint_point = None;
+        for (mut record, ack) in batch {
+            record.seq = self.next_seq;
+            record.prev_hash = self.head.clone();
+            self.push(&record, &mut text, &mut rows);
+            acks.push(ack);
+        }
+        let keys = self.barrier.audit_keys();
+        if let (true, Some(keys)) = (checkpoint, keys) {
+            let record = AuditRecord {
+                seq: self.next_seq,
+                kind: Some(RecordKind::Checkpoint),
+                time: rfc3339(now_millis()),
+                signature: Some(sign_checkpoint(&keys.signing, self.next_seq, &self.head)),
+                prev_hash: self.head.clone(),
+                ..Default::default()
+            };
+            self.push(&record, &mut text, &mut rows);
+            checkpoint_point = Some(ChainPoint {
+                seq: record.seq,
+                hash: self.head.clone(),
+            });
+        }
+        if rows.is_empty() {
+            return;
+        }
+        let result = self.persist(text, &rows).await;
+        match &result {
+            Ok(()) => {
+                self.since_checkpoint = if checkpoint_point.is_some() {
+                    0
+                } else {
+                    self.since_checkpoint + acks.len() as u64
+                };
+                if let Some(point) = checkpoint_point {
+                    *self.last_checkpoint.lock().unwrap_or_else(|p| p.into_inner()) = Some(point);
+                }
+            }
+            Err(e) => {
+                self.next_seq = start_seq;
+                self.head = start_head;
+                if self.config.fail_open {
+                    tracing::error!(error = %e, lost = acks.len(), "AUDIT RECORDS LOST: answering anyway because audit_fail_open is set");
+                } else {
+                    tracing::error!(error = %e, "audit log unavailable: failing requests closed until it recovers");
+                }
+            }
+        }
+        let answer = match result {
+            Err(_) if self.config.fail_open => Ok(()),
+            other => other,
+        };
+        for ack in acks {
+            let _ = ack.send(answer.clone());
+        }
+    }
+
+    fn push(&mut self, record: &AuditRecord, text: &mut String, rows: &mut Vec<AuditRow>) {
+        let (line, hash) = seal_line(record);
+        text.push_str(&line);
+        text.push('\n');
+        let resource = match (&record.project, &record.env, &record.path) {
+            (Some(p), Some(e), Some(path)) => Some(format!("{p}/{e}/{path}")),
+            (Some(p), Some(e), None) => Some(format!("{p}/{e}")),
+            (Some(p), None, _) => Some(p.clone()),
+            _ => None,
+        };
+        rows.push(AuditRow {
+            seq: record.seq as i64,
+            time_ms: now_millis(),
+            kind: if record.kind == Some(RecordKind::Checkpoint) {
+                "checkpoint"
+            } else {
+                "request"
+            }
+            .into(),
+            identity: record.identity.clone(),
+            operation: record.operation.clone(),
+            resource,
+            status: record.status.map(i64::from),
+            hash: hash.clone(),
+            line,
+        });
+        self.head = hash;
+        self.next_seq += 1;
+    }
+
+    /// File first (fsync), then the database; the file is cut back if the database refuses.
+    async fn persist(&mut self, text: String, rows: &[AuditRow]) -> Result<(), AuditError> {
+        let mut sink = std::mem::replace(
+            &mut self.file,
+            FileSink {
+                path: PathBuf::new(),
+                file: None,
+                good_len: 0,
+                reopen: false,
+            },
+        );
+        let len = text.len();
+        let (sink_back, written) = tokio::task::spawn_blocking(move || {
+            let r = sink.append(text.as_bytes());
+            (sink, r)
+        })
+        .await
+        .map_err(|e| AuditError(format!("the audit file task failed: {e}")))?;
+        self.file = sink_back;
+        written.map_err(|e| AuditError(format!("writing {}: {e}", self.file.path.display())))?;
+        if let Err(e) = self.store.audit_append(rows).await {
+            self.file.rollback(len);
+            return Err(AuditError(format!("writing the audit table: {e}")));
+        }
+        Ok(())
+    }
+}
