@@ -25,6 +25,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod audit;
 mod auth;
 mod error;
 mod identities;
@@ -42,6 +43,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use audit::AuditQuery;
 pub use error::Error;
 pub use path::ApiPath;
 pub use secrecy;

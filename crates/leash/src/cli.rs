@@ -73,6 +73,9 @@ fn parse_secret(s: &str) -> Result<SecretString, Infallible> {
 pub enum Command {
     /// Run the Leash server (embedded SQLite by default; --dev for a throwaway one)
     Server(crate::server_cmd::ServerArgs),
+    /// Query and verify the tamper-evident audit log
+    #[command(subcommand)]
+    Audit(crate::commands::audit::AuditCommand),
     /// Log in and store the address and the new token in the per-user config
     ///
     /// As a user (--user NAME, password prompted without echo or read with

@@ -43,6 +43,12 @@ pub struct ServerArgs {
     /// Largest secret value in bytes [default: 65536].
     #[arg(long, value_name = "BYTES")]
     pub max_value_bytes: Option<usize>,
+    /// The audit JSON-lines file [default: DATA_DIR/audit.jsonl]; reopened on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub audit_file: Option<PathBuf>,
+    /// Answer requests even when their audit record cannot be written (not recommended).
+    #[arg(long)]
+    pub audit_fail_open: bool,
 }
 
 impl ServerArgs {
@@ -68,6 +74,12 @@ impl ServerArgs {
         }
         if let Some(v) = self.max_value_bytes {
             config.max_value_bytes = v;
+        }
+        if let Some(v) = &self.audit_file {
+            config.audit_file = Some(v.clone());
+        }
+        if self.audit_fail_open {
+            config.audit_fail_open = true;
         }
         config.validate()?;
         Ok(config)
@@ -116,9 +128,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     }
     let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: finishing in-flight requests"),
-        _ = int.recv() => tracing::info!("SIGINT: finishing in-flight requests"),
+    let mut hup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: finishing in-flight requests"); break }
+            _ = int.recv() => { tracing::info!("SIGINT: finishing in-flight requests"); break }
+            _ = hup.recv() => server.reopen_audit_file(),
+        }
     }
     server.shutdown().await.context("error while shutting down")?;
     tracing::info!("stopped");

@@ -20,6 +20,9 @@ use super::{AuditConfig, AuditError, Command};
 use crate::barrier::Barrier;
 use crate::time::{now_millis, rfc3339};
 
+/// A record waiting to be written, with whom to tell when it is durable.
+type Pending = (Box<AuditRecord>, tokio::sync::oneshot::Sender<Result<(), AuditError>>);
+
 /// Most records in one batch.
 const MAX_BATCH: usize = 1024;
 
@@ -212,7 +215,7 @@ impl Writer {
     /// Chains, writes and acknowledges one batch (plus a checkpoint if asked and unsealed).
     async fn write_batch(
         &mut self,
-        batch: Vec<(Box<AuditRecord>, tokio::sync::oneshot::Sender<Result<(), AuditError>>)>,
+        batch: Vec<Pending>,
         checkpoint: bool,
     ) {
         let (start_seq, start_head) = (self.next_seq, self.head.clone());
