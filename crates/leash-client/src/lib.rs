@@ -33,6 +33,7 @@ mod path;
 mod projects;
 mod secrets;
 mod sys;
+mod watch;
 
 use std::fmt;
 use std::time::Duration;
@@ -45,9 +46,11 @@ use serde::de::DeserializeOwned;
 
 pub use audit::AuditQuery;
 pub use error::Error;
+pub use leash_core::api::WatchEvent;
 pub use path::ApiPath;
 pub use secrecy;
 pub use secrets::{ListOptions, ReadOptions};
+pub use watch::WatchStream;
 
 /// How long to wait for a TCP/TLS connection before giving up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod barrier;
+pub mod changes;
 pub mod config;
 pub mod directory;
 pub mod error;
@@ -224,7 +225,10 @@ pub async fn start(config: ServerConfig, dev: bool) -> Result<Server, ServerErro
     )
     .await
     .map_err(|e| ServerError::Startup(e.to_string()))?;
+    let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     let state = AppState {
+        changes: changes::ChangeFeed::default(),
+        shutdown: shutdown_rx.clone(),
         audit,
         store,
         barrier,
@@ -254,7 +258,7 @@ pub async fn start(config: ServerConfig, dev: bool) -> Result<Server, ServerErro
         addr: config.listen.clone(),
         source,
     })?;
-    let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
+    let mut shutdown_rx = shutdown_rx;
     let router = app(state.clone());
     let tls = config.tls_cert.is_some();
     let task = match (&config.tls_cert, &config.tls_key) {

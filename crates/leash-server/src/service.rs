@@ -187,7 +187,11 @@ pub async fn write(
             ops: store_ops,
         };
         match state.store.apply_change(change).await {
-            Ok(applied) => return Ok(change_result(applied)),
+            Ok(applied) => {
+                let paths = applied.entries.iter().map(|e| e.path.clone()).collect();
+                state.changes.publish(env.row.id, applied.revision, paths);
+                return Ok(change_result(applied));
+            }
             Err(StoreError::VersionConflict(_)) => continue,
             Err(e) => return Err(e.into()),
         }

@@ -7,6 +7,7 @@ use leash_store::Storage;
 use crate::audit::AuditLog;
 use crate::auth::TokenCache;
 use crate::barrier::Barrier;
+use crate::changes::ChangeFeed;
 use crate::directory::Directory;
 use crate::jwt::JwtVerifier;
 use crate::ratelimit::LoginLimiter;
@@ -36,4 +37,8 @@ pub struct AppState {
     pub jwt: Arc<JwtVerifier>,
     /// The audit log writer.
     pub audit: AuditLog,
+    /// Committed changes, for watchers.
+    pub changes: ChangeFeed,
+    /// Turns true when the server shuts down (ends watch streams).
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }

@@ -99,6 +99,8 @@ pub trait Storage: Send + Sync + 'static {
     async fn secret_versions(&self, env_id: i64, path: &str) -> Result<Option<(SecretHead, Vec<VersionRow>)>>;
     /// Wipes the data of the given versions (all when `None`); returns those newly destroyed.
     async fn destroy_versions(&self, env_id: i64, path: &str, versions: Option<&[i64]>) -> Result<Vec<i64>>;
+    /// An environment's changes with revision `> after`, oldest first, at most `limit`.
+    async fn changes_since(&self, env_id: i64, after: i64, limit: i64) -> Result<Vec<ChangeRow>>;
     /// An environment's changes, newest first, with revision `< before` when given.
     async fn history(&self, env_id: i64, before: Option<i64>, limit: i64) -> Result<Vec<ChangeRow>>;
 

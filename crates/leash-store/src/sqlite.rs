@@ -165,6 +165,47 @@ fn audit_row(row: &SqliteRow) -> Result<AuditRow> {
     })
 }
 
+fn change_row(r: &SqliteRow) -> Result<ChangeRow> {
+    Ok(ChangeRow {
+        revision: r.try_get(0)?,
+        actor: r.try_get(1)?,
+        message: r.try_get(2)?,
+        created_at: r.try_get(3)?,
+        entries: Vec::new(),
+    })
+}
+
+/// Fills in what each change did to each path.
+async fn with_entries(conn: &mut SqliteConnection, env_id: i64, mut changes: Vec<ChangeRow>) -> Result<Vec<ChangeRow>> {
+    let revisions = changes.iter().map(|c| c.revision);
+    let (Some(low), Some(high)) = (revisions.clone().min(), revisions.max()) else {
+        return Ok(changes);
+    };
+    let entries = sqlx::query(
+        "SELECT e.revision, s.path, e.action, e.version FROM change_entries e JOIN secrets s ON s.id = e.secret_id \
+         WHERE e.env_id = ? AND e.revision BETWEEN ? AND ? ORDER BY e.revision, s.path",
+    )
+    .bind(env_id)
+    .bind(low)
+    .bind(high)
+    .fetch_all(conn)
+    .await?;
+    for e in &entries {
+        let revision: i64 = e.try_get(0)?;
+        let action: String = e.try_get(2)?;
+        let entry = AppliedEntry {
+            path: e.try_get(1)?,
+            action: Action::parse(&action)
+                .ok_or_else(|| StoreError::InvalidChange(format!("unknown action {action:?} in the store")))?,
+            version: e.try_get(3)?,
+        };
+        if let Some(change) = changes.iter_mut().find(|c| c.revision == revision) {
+            change.entries.push(entry);
+        }
+    }
+    Ok(changes)
+}
+
 fn document_table(kind: DocumentKind) -> (&'static str, &'static str) {
     match kind {
         DocumentKind::Policy => ("policies", "source"),
@@ -1018,6 +1059,20 @@ impl Storage for SqliteStore {
         self.write.close().await;
     }
 
+    async fn changes_since(&self, env_id: i64, after: i64, limit: i64) -> Result<Vec<ChangeRow>> {
+        let mut conn = self.read.acquire().await?;
+        let rows = sqlx::query(
+            "SELECT revision, actor, message, created_at FROM changes WHERE env_id = ? AND revision > ? ORDER BY revision LIMIT ?",
+        )
+        .bind(env_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+        let changes = rows.iter().map(change_row).collect::<Result<Vec<_>>>()?;
+        with_entries(&mut conn, env_id, changes).await
+    }
+
     async fn history(&self, env_id: i64, before: Option<i64>, limit: i64) -> Result<Vec<ChangeRow>> {
         let mut conn = self.read.acquire().await?;
         let rows = sqlx::query(
@@ -1028,44 +1083,7 @@ impl Storage for SqliteStore {
         .bind(limit)
         .fetch_all(&mut *conn)
         .await?;
-        let mut changes: Vec<ChangeRow> = rows
-            .iter()
-            .map(|r| {
-                Ok(ChangeRow {
-                    revision: r.try_get(0)?,
-                    actor: r.try_get(1)?,
-                    message: r.try_get(2)?,
-                    created_at: r.try_get(3)?,
-                    entries: Vec::new(),
-                })
-            })
-            .collect::<Result<_>>()?;
-        let (Some(newest), Some(oldest)) = (changes.first().map(|c| c.revision), changes.last().map(|c| c.revision))
-        else {
-            return Ok(changes);
-        };
-        let entries = sqlx::query(
-            "SELECT e.revision, s.path, e.action, e.version FROM change_entries e JOIN secrets s ON s.id = e.secret_id \
-             WHERE e.env_id = ? AND e.revision BETWEEN ? AND ? ORDER BY e.revision, s.path",
-        )
-        .bind(env_id)
-        .bind(oldest)
-        .bind(newest)
-        .fetch_all(&mut *conn)
-        .await?;
-        for e in &entries {
-            let revision: i64 = e.try_get(0)?;
-            let action: String = e.try_get(2)?;
-            let entry = AppliedEntry {
-                path: e.try_get(1)?,
-                action: Action::parse(&action)
-                    .ok_or_else(|| StoreError::InvalidChange(format!("unknown action {action:?} in the store")))?,
-                version: e.try_get(3)?,
-            };
-            if let Some(change) = changes.iter_mut().find(|c| c.revision == revision) {
-                change.entries.push(entry);
-            }
-        }
-        Ok(changes)
+        let changes = rows.iter().map(change_row).collect::<Result<Vec<_>>>()?;
+        with_entries(&mut conn, env_id, changes).await
     }
 }

@@ -451,3 +451,11 @@ impl fmt::Debug for AuditHashRequest {
         f.debug_struct("AuditHashRequest").field("value", &REDACTED).finish()
     }
 }
+
+/// One change event of `GET .../watch` (SSE `event: change`, `id: <revision>`).
+/// Carries the paths the caller may read that the change touched; never values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchEvent {
+    pub revision: i64,
+    pub paths: Vec<String>,
+}

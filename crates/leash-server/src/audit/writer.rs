@@ -213,11 +213,7 @@ impl Writer {
     }
 
     /// Chains, writes and acknowledges one batch (plus a checkpoint if asked and unsealed).
-    async fn write_batch(
-        &mut self,
-        batch: Vec<Pending>,
-        checkpoint: bool,
-    ) {
+    async fn write_batch(&mut self, batch: Vec<Pending>, checkpoint: bool) {
         let (start_seq, start_head) = (self.next_seq, self.head.clone());
         let mut text = String::new();
         let mut rows = Vec::with_capacity(batch.len() + 1);

@@ -12,6 +12,7 @@ mod auth;
 mod projects;
 mod secrets;
 mod sys;
+mod watch;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -367,6 +368,7 @@ fn routes() -> Routes {
     .add(Method::GET, &e("/history"), Data, "env.history", secrets::history)
     .add(Method::POST, &e("/rollback"), Data, "env.rollback", secrets::rollback)
     .add(Method::POST, &e("/changes"), Data, "secret.change", secrets::changes)
+    .add(Method::GET, &e("/watch"), Data, "env.watch", watch::watch)
     .add(Method::GET, &e("/secrets"), Data, "secret.list", secrets::list)
     .add(Method::GET, &e("/secrets/{*path}"), Data, "secret.read", secrets::read)
     .add(Method::PUT, &e("/secrets/{*path}"), Data, "secret.write", secrets::put)

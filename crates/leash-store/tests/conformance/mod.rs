@@ -363,6 +363,15 @@ async fn versions_and_revisions<S: Storage>(store: &S) {
     let hist = store.history(env.id, None, 10).await.unwrap();
     assert_eq!(hist.iter().map(|c| c.revision).collect::<Vec<_>>(), vec![2, 1]);
     assert_eq!(hist[1].entries.len(), 2);
+    let since = store.changes_since(env.id, 0, 10).await.unwrap();
+    assert_eq!(
+        since.iter().map(|c| c.revision).collect::<Vec<_>>(),
+        vec![1, 2],
+        "oldest first"
+    );
+    assert_eq!(since[0].entries.len(), 2);
+    assert_eq!(store.changes_since(env.id, 1, 10).await.unwrap().len(), 1);
+    assert!(store.changes_since(env.id, 2, 10).await.unwrap().is_empty());
     let page = store.history(env.id, Some(2), 10).await.unwrap();
     assert_eq!(page.iter().map(|c| c.revision).collect::<Vec<_>>(), vec![1]);
     let (head, versions) = store.secret_versions(env.id, "A").await.unwrap().unwrap();

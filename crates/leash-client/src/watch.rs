@@ -1,0 +1,104 @@
+//! `GET .../watch`: the change feed of one environment as a stream of
+//! [`WatchEvent`]s, parsed from Server-Sent Events by `eventsource-stream`.
+//!
+//! It owns only the subscription; reconnecting (with `after` = the last
+//! revision seen) is the caller's job. Events carry paths, never values.
+
+use std::pin::Pin;
+
+use eventsource_stream::{EventStreamError, Eventsource};
+use futures::{Stream, StreamExt};
+use leash_core::api::WatchEvent;
+use reqwest::Method;
+use reqwest::header::AUTHORIZATION;
+use secrecy::ExposeSecret;
+
+use crate::projects::env_path;
+use crate::{Answer, Client, Error, error};
+
+type Events = Pin<Box<dyn Stream<Item = Result<eventsource_stream::Event, EventStreamError<reqwest::Error>>> + Send>>;
+
+/// An open watch subscription.
+pub struct WatchStream {
+    events: Events,
+    addr: String,
+    route: String,
+}
+
+impl Client {
+    /// Subscribes to changes of `project/env` (under `prefix`) after revision
+    /// `after` (from now when `None`).
+    pub async fn watch(
+        &self,
+        project: &str,
+        env: &str,
+        prefix: Option<&str>,
+        after: Option<i64>,
+    ) -> Result<WatchStream, Error> {
+        let path = env_path(project, env)?.lit("watch");
+        let mut query = Vec::new();
+        if let Some(after) = after {
+            query.push(("after", after.to_string()));
+        }
+        if let Some(prefix) = prefix {
+            query.push(("prefix", prefix.to_owned()));
+        }
+        let route = format!("GET {}", path.as_str());
+        let mut request = self.http.request(Method::GET, self.url(&path, &query));
+        if let Some(token) = &self.token {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+                .map_err(|_| Error::InvalidToken)?;
+            value.set_sensitive(true);
+            request = request.header(AUTHORIZATION, value);
+        }
+        let response = request.send().await.map_err(|e| self.send_error(&route, e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = response.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+            let answer = Answer {
+                status,
+                bytes,
+                retry_after: None,
+            };
+            return Err(self.error_from(&route, &answer));
+        }
+        Ok(WatchStream {
+            events: Box::pin(response.bytes_stream().eventsource()),
+            addr: self.addr(),
+            route,
+        })
+    }
+}
+
+impl WatchStream {
+    /// The next change; `None` when the server closed the stream.
+    pub async fn next(&mut self) -> Option<Result<WatchEvent, Error>> {
+        loop {
+            match self.events.next().await? {
+                Ok(event) if event.event == "change" => {
+                    return Some(serde_json::from_str(&event.data).map_err(|e| Error::Decode {
+                        addr: self.addr.clone(),
+                        route: self.route.clone(),
+                        reason: error::describe_json_error(&e),
+                    }));
+                }
+                Ok(_) => continue,
+                Err(EventStreamError::Transport(e)) => {
+                    return Some(Err(Error::Transport {
+                        addr: self.addr.clone(),
+                        route: self.route.clone(),
+                        reason: error::root_cause(&e),
+                        source: e,
+                    }));
+                }
+                Err(e) => {
+                    return Some(Err(Error::Decode {
+                        addr: self.addr.clone(),
+                        route: self.route.clone(),
+                        reason: format!("malformed event stream: {e}"),
+                    }));
+                }
+            }
+        }
+    }
+}

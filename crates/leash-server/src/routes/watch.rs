@@ -1,0 +1,134 @@
+//! `GET .../watch?after=REV&prefix=P`: change events as Server-Sent Events.
+//!
+//! The stream first replays changes after `after` from storage (or from the
+//! `Last-Event-ID` header; from now when neither is given), then follows the
+//! live feed. A gap or a lagging receiver is filled from storage, so a
+//! watcher sees every change once, in order. Only paths the caller may read
+//! (and under the prefix) are reported; a change with none is skipped.
+//! Streams end when the server shuts down.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use leash_core::api::WatchEvent;
+use leash_core::names::{PathPrefix, SecretPath};
+use leash_store::ChangeRow;
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::auth::Caller;
+use crate::authz::{Capability, Resource, allows, authorize_under};
+use crate::error::ApiError;
+use crate::extract::ApiQuery;
+use crate::service;
+use crate::state::AppState;
+
+/// Changes read from storage per page while catching up.
+const PAGE: i64 = 500;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchQuery {
+    after: Option<i64>,
+    prefix: Option<String>,
+}
+
+/// The event for `paths` that the caller may see, if any.
+fn visible(caller: &Caller, base: &str, prefix: &PathPrefix, revision: i64, paths: &[String]) -> Option<Event> {
+    let paths: Vec<String> = paths
+        .iter()
+        .filter(|p| SecretPath::parse(p).is_ok_and(|sp| sp.is_in(prefix)))
+        .filter(|p| allows(caller, Capability::Read, &format!("{base}/{p}")))
+        .cloned()
+        .collect();
+    if paths.is_empty() {
+        return None;
+    }
+    let data = serde_json::to_string(&WatchEvent { revision, paths }).ok()?;
+    Some(Event::default().event("change").id(revision.to_string()).data(data))
+}
+
+fn paths_of(change: &ChangeRow) -> Vec<String> {
+    change.entries.iter().map(|e| e.path.clone()).collect()
+}
+
+pub async fn watch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, env)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<WatchQuery>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let prefix = PathPrefix::parse(q.prefix.as_deref().unwrap_or(""))?;
+    authorize_under(
+        &caller,
+        Capability::Read,
+        Resource::Secret {
+            project: &project,
+            env: &env,
+            path: prefix.as_str(),
+        },
+    )?;
+    let env_ref = service::environment(&state, &project, &env).await?;
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    let after = q.after.or(last_event_id).unwrap_or(env_ref.row.revision);
+    if after < 0 {
+        return Err(ApiError::bad_request("after must be 0 or more"));
+    }
+    // subscribe before reading the backlog, so nothing falls between the two
+    let mut live = state.changes.subscribe();
+    let mut shutdown = state.shutdown.clone();
+    let env_id = env_ref.row.id;
+    let base = format!("{}/{}", env_ref.project, env_ref.env);
+    let stream = async_stream::stream! {
+        let mut last = after;
+        let mut catch_up = true;
+        loop {
+            if catch_up {
+                match state.store.changes_since(env_id, last, PAGE).await {
+                    Ok(changes) => {
+                        let full = changes.len() as i64 == PAGE;
+                        for change in &changes {
+                            last = change.revision;
+                            if let Some(event) = visible(&caller, &base, &prefix, change.revision, &paths_of(change)) {
+                                yield Ok(event);
+                            }
+                        }
+                        catch_up = full;
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "watch: cannot read the backlog; closing the stream");
+                        break;
+                    }
+                }
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+            tokio::select! {
+                changed = shutdown.changed() => if changed.is_err() { break } else { continue },
+                message = live.recv() => match message {
+                    Ok(change) if change.env_id != env_id || change.revision <= last => {}
+                    Ok(change) if change.revision == last + 1 => {
+                        last = change.revision;
+                        if let Some(event) = visible(&caller, &base, &prefix, change.revision, &change.paths) {
+                            yield Ok(event);
+                        }
+                    }
+                    // a gap (concurrent commits published out of order) or a lagging receiver
+                    Ok(_) | Err(RecvError::Lagged(_)) => catch_up = true,
+                    Err(RecvError::Closed) => break,
+                },
+            }
+        }
+    };
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
