@@ -126,6 +126,15 @@ pub enum Command {
     EnvExample(commands::transfer::EnvExampleArgs),
     /// Print a shell completion script
     Completions(commands::completions::CompletionsArgs),
+    /// Run a command with the environment's secrets as environment variables
+    ///
+    /// `leash run [--path PREFIX] [--only VAR,…] -- CMD ARGS…` fetches every
+    /// secret you may read in one request, names them by the folder rule
+    /// (`stripe/API_KEY` → `STRIPE_API_KEY`), removes LEASH_TOKEN and the other
+    /// LEASH_* settings, runs CMD, forwards signals and exits with its code.
+    /// `--watch` restarts it when a secret changes; `--fallback FILE` starts
+    /// from an encrypted cache when the server is down. See docs/run.md.
+    Run(commands::run::RunArgs),
 }
 
 #[cfg(test)]

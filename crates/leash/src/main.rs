@@ -58,6 +58,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => transfer::export(args, &ctx).await.map(done),
         Command::EnvExample(args) => transfer::env_example(args, &ctx).await.map(done),
         Command::Completions(args) => completions::run(args).map(done),
+        Command::Run(args) => run::run(args, &ctx).await,
         Command::Server(args) => server_cmd::run(args).await.map(done),
         Command::Audit(command) => audit::run(command, &ctx).await,
     }

@@ -13,6 +13,7 @@ pub mod login;
 pub mod operator;
 pub mod policy;
 pub mod project;
+pub mod run;
 pub mod secrets;
 pub mod token;
 pub mod transfer;

@@ -1,0 +1,22 @@
+//! `leash-agent`: getting secrets from a Leash server into the processes that
+//! need them.
+//!
+//! It owns secret *delivery*: [`run`] is `leash run` (fetch an environment's
+//! secrets in one request, inject them as environment variables or a mounted
+//! file, supervise the child, forward signals, restart it when a watched
+//! secret changes), and [`cache`] is the encrypted local copy that lets a
+//! service start while the server is unreachable. The sidecar agent lives
+//! here too.
+//!
+//! It must never put a secret value into a log line, a warning or an error
+//! (only paths, variable names and counts), and it zeroizes the values it
+//! holds. It talks to the server only through `leash_client` and does no
+//! cryptography of its own: the cache uses `leash_core::crypto` for
+//! AES-256-GCM and the `hkdf` / `argon2` crates for key derivation.
+#![forbid(unsafe_code)]
+
+pub mod cache;
+mod error;
+pub mod run;
+
+pub use error::Error;
