@@ -37,12 +37,12 @@ pub enum Error {
         exit_code: u8,
     },
     /// Reading, writing or removing a file failed.
-    #[error("{what} {}: {source}", path.display())]
+    /// (The I/O error is part of the message, not a separate cause, so it is shown once.)
+    #[error("{what} {}: {error}", path.display())]
     Io {
         what: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// There is no cache to fall back to.
     #[error("no cached secrets at {}: run once with the server reachable to create it", path.display())]
@@ -76,11 +76,11 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(what: &'static str, path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         Error::Io {
             what,
             path: path.into(),
-            source,
+            error,
         }
     }
 }
