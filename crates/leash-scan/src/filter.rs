@@ -153,7 +153,8 @@ pub fn is_password_placeholder(secret: &[u8]) -> bool {
         || lower.starts_with(':')
         || lower.contains("***")
         || lower.contains("pass")
-        || lower.contains("secret")
+        || lower.contains("secre")
+        || lower.contains("horse")
         || secret.len() < 4
 }
 
@@ -187,11 +188,64 @@ pub fn generic_value_ok(secret: &[u8]) -> bool {
     if separators >= 2 && digits * 4 < secret.len() && !has_mixed_case(secret) {
         return false;
     }
+    // JWT-shaped (the jwt rule validates those) or base64 of JSON.
+    if secret.starts_with(b"eyJ") || secret.starts_with(b"eyA") || memchr::memmem::find(secret, b".eyJ").is_some() {
+        return false;
+    }
+    // Identifiers made of words: CamelCase, snake_case or CONSTANT_CASE names with a few digits.
+    if is_wordy_identifier(secret) {
+        return false;
+    }
     // Pure hex of hash length is usually a checksum or a test vector, not an API key.
     if matches!(secret.len(), 40 | 64 | 128) && secret.iter().all(u8::is_ascii_hexdigit) {
         return false;
     }
     true
+}
+
+/// Whether most of `s` is made of word-like segments (4+ letters of one case
+/// after an optional capital, with a vowel), as in `X509CertificateTemplateFlag`,
+/// `DOT11_ACCESSNETWORKOPTIONS` or `fts5FindTokenizer`. Random keys almost
+/// never have long single-case letter runs.
+pub fn is_wordy_identifier(s: &[u8]) -> bool {
+    if !s
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-' || *b == b'.')
+    {
+        return false;
+    }
+    let mut wordy = 0usize;
+    let mut i = 0;
+    while i < s.len() {
+        if !s[i].is_ascii_alphabetic() {
+            i += 1;
+            continue;
+        }
+        // A segment: optional capital, then a run of one case.
+        let start = i;
+        let upper_run = s[i].is_ascii_uppercase();
+        i += 1;
+        if upper_run && i < s.len() && s[i].is_ascii_lowercase() {
+            while i < s.len() && s[i].is_ascii_lowercase() {
+                i += 1;
+            }
+        } else {
+            while i < s.len() && s[i].is_ascii_alphabetic() && s[i].is_ascii_uppercase() == upper_run {
+                i += 1;
+            }
+            // An all-caps run followed by a lowercase letter gives its last capital to the next word.
+            if upper_run && i < s.len() && s[i].is_ascii_lowercase() && i - start > 1 {
+                i -= 1;
+            }
+        }
+        let seg = &s[start..i];
+        let vowel = seg.iter().any(|b| b"aeiouyAEIOUY".contains(b));
+        if seg.len() >= 4 && vowel {
+            wordy += seg.len();
+        }
+    }
+    let letters = s.iter().filter(|b| b.is_ascii_alphabetic()).count();
+    letters > 0 && wordy * 10 >= letters * 6
 }
 
 fn has_mixed_case(s: &[u8]) -> bool {
@@ -341,6 +395,15 @@ mod tests {
             "password",
         ] {
             assert!(!generic_value_ok(code.as_bytes()), "{code}");
+        }
+        for ident in [
+            "X509CertificateTemplatePrivateKeyFlag",
+            "DOT11_ACCESSNETWORKOPTIONS",
+            "fts5FindTokenizer",
+            "TLS13_CHACHA20_POLY1305_SHA256_INTERNAL",
+            "D3DKMT_PRESENTHISTORYTOKEN",
+        ] {
+            assert!(is_wordy_identifier(ident.as_bytes()), "{ident}");
         }
         for random in ["q8Zr2LmX0pTf9WkD7sVb", "a1B2c3D4e5F6g7H8i9J0"] {
             assert!(generic_value_ok(random.as_bytes()), "{random}");

@@ -135,6 +135,13 @@ pub enum Command {
     /// `--watch` restarts it when a secret changes; `--fallback FILE` starts
     /// from an encrypted cache when the server is down. See docs/run.md.
     Run(commands::run::RunArgs),
+    /// Find secrets in files, git history, staged changes or stdin (exit 1 when found)
+    ///
+    /// `leash scan [PATH…]` scans a working tree (honouring .gitignore),
+    /// `--git [RANGE]` every commit's added lines, `--staged` what is about to
+    /// be committed, `-` standard input. `leash scan install-hook` installs a
+    /// pre-commit hook. Secrets are redacted unless --show-secrets. See docs/scan.md.
+    Scan(commands::scan::ScanArgs),
 }
 
 #[cfg(test)]

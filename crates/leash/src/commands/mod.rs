@@ -14,6 +14,7 @@ pub mod operator;
 pub mod policy;
 pub mod project;
 pub mod run;
+pub mod scan;
 pub mod secrets;
 pub mod token;
 pub mod transfer;
