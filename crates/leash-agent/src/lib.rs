@@ -18,5 +18,6 @@
 pub mod cache;
 mod error;
 pub mod run;
+pub mod agent;
 
 pub use error::Error;

@@ -135,6 +135,15 @@ pub enum Command {
     /// `--watch` restarts it when a secret changes; `--fallback FILE` starts
     /// from an encrypted cache when the server is down. See docs/run.md.
     Run(commands::run::RunArgs),
+    /// Run the sidecar agent: templates, a local socket and a supervised child, kept current
+    ///
+    /// `leash agent --config agent.toml` logs in from files (client secret,
+    /// JWT such as a Kubernetes service-account token, or a token file),
+    /// renders templates to files (mode 0600, atomically) and re-renders them
+    /// when a secret changes, serves reads on a unix socket, optionally runs
+    /// and restarts a child, and keeps serving the last values while the
+    /// server is unreachable. See docs/agent.md.
+    Agent(commands::agent::AgentArgs),
     /// Find secrets in files, git history, staged changes or stdin (exit 1 when found)
     ///
     /// `leash scan [PATH…]` scans a working tree (honouring .gitignore),

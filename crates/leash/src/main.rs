@@ -59,6 +59,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::EnvExample(args) => transfer::env_example(args, &ctx).await.map(done),
         Command::Completions(args) => completions::run(args).map(done),
         Command::Run(args) => run::run(args, &ctx).await,
+        Command::Agent(args) => agent::run(args, &ctx).await,
         Command::Scan(args) => Ok(scan::run(args, &ctx).await),
         Command::Server(args) => server_cmd::run(args).await.map(done),
         Command::Audit(command) => audit::run(command, &ctx).await,
