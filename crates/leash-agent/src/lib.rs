@@ -15,9 +15,9 @@
 //! AES-256-GCM and the `hkdf` / `argon2` crates for key derivation.
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod cache;
 mod error;
 pub mod run;
-pub mod agent;
 
 pub use error::Error;

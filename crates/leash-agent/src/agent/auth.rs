@@ -135,7 +135,7 @@ async fn keep_alive(
 ) {
     let mut retry = Backoff::new(LOGIN_BACKOFF.0, LOGIN_BACKOFF.1);
     // Renew at two thirds of the remaining lifetime; `None`: the token does not expire.
-    let mut next = expires_at.map(|t| two_thirds(t));
+    let mut next = expires_at.map(two_thirds);
     loop {
         let sleep = async {
             match next {

@@ -147,7 +147,7 @@ async fn wait_child(supervisor: Option<&mut Supervisor>) -> std::process::ExitSt
 async fn deliver(
     secrets: &Arc<Secrets>,
     templates: &mut Templates,
-    mut supervisor: Option<&mut Supervisor>,
+    supervisor: Option<&mut Supervisor>,
 ) -> Result<(), Error> {
     let child_pid = supervisor.as_ref().and_then(|s| s.pid());
     for changed in templates.render_all(secrets) {
@@ -174,7 +174,7 @@ async fn deliver(
             }
         }
     }
-    if let Some(s) = supervisor.as_deref_mut() {
+    if let Some(s) = supervisor {
         if s.started() {
             if let Err(e) = s.update(secrets).await {
                 tracing::error!(error = %e, "the child keeps its old variables");
