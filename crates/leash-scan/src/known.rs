@@ -43,6 +43,11 @@ pub struct FingerprintResponse {
     pub fingerprints: Vec<String>,
 }
 
+/// The key as the server sends it (standard base64).
+pub fn encode_key(key: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(key)
+}
+
 /// A loaded fingerprint set.
 pub struct KnownSecrets {
     key: zeroize::Zeroizing<Vec<u8>>,
@@ -103,6 +108,11 @@ impl KnownSecrets {
         let mut mac = HmacSha256::new_from_slice(key).expect("HMAC accepts keys of any length");
         mac.update(value);
         mac.finalize().into_bytes().into()
+    }
+
+    /// The hex fingerprint of a value, as the server lists it.
+    pub fn fingerprint_hex(key: &[u8], value: &[u8]) -> String {
+        hex::encode(Self::fingerprint(key, value))
     }
 
     fn is_known(&self, candidate: &[u8]) -> bool {
