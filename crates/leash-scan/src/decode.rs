@@ -109,10 +109,10 @@ mod tests {
 
     #[test]
     fn decodes_base64_text_but_not_binary() {
-        let text = base64::engine::general_purpose::STANDARD.encode("password = q8Zr2LmX0pTf9WkD7sVb");
+        let text = base64::engine::general_purpose::STANDARD.encode("password = q8Zr2LmX0pTf9WkD7sVb"); // leash:allow (test data)
         let blobs = blobs(format!("x = \"{text}\"").as_bytes());
         assert_eq!(blobs.len(), 1);
-        assert_eq!(blobs[0].bytes, b"password = q8Zr2LmX0pTf9WkD7sVb");
+        assert_eq!(blobs[0].bytes, b"password = q8Zr2LmX0pTf9WkD7sVb"); // leash:allow (test data)
         let binary = base64::engine::general_purpose::STANDARD
             .encode([0u8, 1, 2, 3, 200, 201, 202, 7, 8, 9, 1, 2, 3, 4, 5, 6, 7, 8]);
         assert!(super::blobs(binary.as_bytes()).is_empty());
@@ -120,7 +120,7 @@ mod tests {
 
     #[test]
     fn decodes_percent_encoding() {
-        let blobs = blobs(b"url=https%3A%2F%2Fuser%3Aq8Zr2LmX0pTf%40db.internal");
+        let blobs = blobs(b"url=https%3A%2F%2Fuser%3Aq8Zr2LmX0pTf%40db.internal"); // leash:allow (test data)
         assert!(
             blobs
                 .iter()
