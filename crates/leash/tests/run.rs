@@ -500,3 +500,100 @@ async fn a_passphrase_keys_the_cache_and_is_not_passed_on() {
     cmd.env("MY_PASS", "correct horse battery").env_remove("LEASH_TOKEN");
     assert_eq!(output(cmd).await.ok(), format!("{API}\n"));
 }
+
+/// A TCP forwarder in front of the server that can drop every connection and
+/// refuse new ones, to simulate a network outage.
+struct Proxy {
+    url: String,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(server_url: &str) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let target = server_url.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (up2, conns2) = (up.clone(), conns.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: the client sees the connection close
+                }
+                let target = target.clone();
+                let handle = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns2.lock().unwrap().push(handle);
+            }
+        });
+        Proxy { url, up, conns }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for handle in self.conns.lock().unwrap().drain(..) {
+            handle.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn watch_catches_up_after_an_outage_without_missing_the_last_change() {
+    let env = setup().await;
+    let proxy = Proxy::start(&env.url).await;
+    let log = env.path("starts");
+    let mut cmd = env.command(&[
+        "run",
+        "--watch",
+        "--",
+        "sh",
+        "-c",
+        r#"echo "$API_KEY" >> "$1"; exec sleep 1000"#,
+        "sh",
+        log.to_str().unwrap(),
+    ]);
+    cmd.env("LEASH_ADDR", &proxy.url);
+    let child = cmd.spawn().unwrap();
+    let limit = Duration::from_secs(30);
+    wait_lines(&log, limit, |l| l == [API]).await;
+
+    // Outage: the stream breaks; changes made meanwhile must all be seen after it.
+    proxy.cut();
+    for i in 1..=5 {
+        env.set("API_KEY", &format!("planted-outage-{i}")).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        wait_lines(&log, limit, |_| true).await,
+        [API],
+        "the child was restarted without the server"
+    );
+
+    proxy.restore();
+    wait_lines(&log, limit, |l| l.len() >= 2).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(wait_lines(&log, limit, |_| true).await, [API, "planted-outage-5"]);
+
+    signal(&child, Signal::SIGTERM);
+    let out = tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(143));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("reconnecting"), "{stderr}");
+    clean(&stderr);
+}
