@@ -57,7 +57,11 @@ impl Row {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     format!("{cores} cores, {cpu}")
@@ -70,7 +74,11 @@ fn main() -> anyhow::Result<()> {
         return server::serve_baseline(len);
     }
     let quick = args.iter().any(|a| a == "--quick");
-    let only: Vec<&str> = args.iter().filter(|a| !a.starts_with("--")).map(String::as_str).collect();
+    let only: Vec<&str> = args
+        .iter()
+        .filter(|a| !a.starts_with("--"))
+        .map(String::as_str)
+        .collect();
     let plan = if quick {
         Plan {
             quick,
@@ -92,11 +100,18 @@ fn main() -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let rows = runtime.block_on(scenarios::run_all(plan, &only))?;
-    println!("Machine: {}. Mode: {}.\n", machine(), if quick { "--quick (not for quoting)" } else { "full" });
+    println!(
+        "Machine: {}. Mode: {}.\n",
+        machine(),
+        if quick { "--quick (not for quoting)" } else { "full" }
+    );
     println!("| scenario | metric | result | target | verdict |");
     println!("|---|---|---|---|---|");
     for r in rows {
-        println!("| {} | {} | {} | {} | {} |", r.scenario, r.metric, r.result, r.target, r.verdict);
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            r.scenario, r.metric, r.result, r.target, r.verdict
+        );
     }
     Ok(())
 }

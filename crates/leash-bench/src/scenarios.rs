@@ -66,7 +66,12 @@ async fn read_load(l: &Leash, plan: Plan, path: &str) -> load::Outcome {
     load::run(plan.connections, plan.duration, move |http, _, _| {
         let (url, token) = (url.clone(), token.clone());
         async move {
-            match http.get(url.as_str()).header("authorization", token.as_str()).send().await {
+            match http
+                .get(url.as_str())
+                .header("authorization", token.as_str())
+                .send()
+                .await
+            {
                 Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
                 Err(_) => false,
             }
@@ -79,7 +84,10 @@ async fn read_and_baseline(plan: Plan, rows: &mut Vec<Row>) -> anyhow::Result<()
     let l = leash_with(("p", "e")).await?;
     set_many(&l.client, std::iter::once("DATABASE_URL".to_owned())).await?;
     let body_len = reqwest::Client::new()
-        .get(format!("{}/api/v1/projects/p/envs/e/secrets/DATABASE_URL", l.process.url))
+        .get(format!(
+            "{}/api/v1/projects/p/envs/e/secrets/DATABASE_URL",
+            l.process.url
+        ))
         .bearer_auth(&l.token)
         .send()
         .await?
@@ -105,7 +113,10 @@ async fn read_and_baseline(plan: Plan, rows: &mut Vec<Row>) -> anyhow::Result<()
     rows.push(
         Row::new(
             "read",
-            format!("authenticated, policy-checked, audited reads, {} conns", plan.connections),
+            format!(
+                "authenticated, policy-checked, audited reads, {} conns",
+                plan.connections
+            ),
             format!("{:.0}/s ({} errors)", read.rate(), read.errors),
         )
         .target(">= 50,000/s", read.rate() >= 50_000.0),
@@ -124,7 +135,11 @@ async fn read_and_baseline(plan: Plan, rows: &mut Vec<Row>) -> anyhow::Result<()
         format!("{:.0}/s, p99 {:.2} ms", baseline.rate(), baseline.ms(0.99)),
     ));
     rows.push(Row::new("read", "read/baseline ratio", format!("{ratio:.2}")).target(">= 0.5", ratio >= 0.5));
-    rows.push(Row::new("read", "server RSS after the read run", format!("{:.1} MiB", rss as f64 / 1024.0)));
+    rows.push(Row::new(
+        "read",
+        "server RSS after the read run",
+        format!("{:.1} MiB", rss as f64 / 1024.0),
+    ));
     Ok(())
 }
 
@@ -155,7 +170,12 @@ async fn write(plan: Plan, rows: &mut Vec<Row>) -> anyhow::Result<()> {
         Row::new(
             "write",
             format!("durable writes (fsync before ack), {} writers", plan.connections),
-            format!("{:.0}/s, p99 {:.1} ms ({} errors)", outcome.rate(), outcome.ms(0.99), outcome.errors),
+            format!(
+                "{:.0}/s, p99 {:.1} ms ({} errors)",
+                outcome.rate(),
+                outcome.ms(0.99),
+                outcome.errors
+            ),
         )
         .target(">= 5,000/s", outcome.rate() >= 5_000.0),
     );
@@ -204,9 +224,18 @@ async fn watch(plan: Plan, rows: &mut Vec<Row>) -> anyhow::Result<()> {
         Row::new(
             "watch",
             format!("write sent -> {} SSE watchers notified, {rounds} rounds", plan.watchers),
-            format!("p50 {:.1} ms, p99 {:.1} ms ({} of {} deliveries)", p(0.5), p(0.99), histogram.len(), rounds * plan.watchers),
+            format!(
+                "p50 {:.1} ms, p99 {:.1} ms ({} of {} deliveries)",
+                p(0.5),
+                p(0.99),
+                histogram.len(),
+                rounds * plan.watchers
+            ),
         )
-        .target("p99 <= 250 ms", p(0.99) <= 250.0 && histogram.len() as usize == rounds * plan.watchers),
+        .target(
+            "p99 <= 250 ms",
+            p(0.99) <= 250.0 && histogram.len() as usize == rounds * plan.watchers,
+        ),
     );
     for w in watchers {
         w.abort();
@@ -232,7 +261,11 @@ async fn run_overhead(plan: Plan, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let leash = server::leash_binary()?;
     let probe = Command::new(&leash).args(["run", "--help"]).output()?;
     if !probe.status.success() {
-        rows.push(Row::new("run", "leash run fetching 50 secrets, then exec true", "skipped: `leash run` is not built"));
+        rows.push(Row::new(
+            "run",
+            "leash run fetching 50 secrets, then exec true",
+            "skipped: `leash run` is not built",
+        ));
         return Ok(());
     }
     let true_bin = which("true").unwrap_or_else(|| "/bin/true".into());
@@ -250,7 +283,10 @@ async fn run_overhead(plan: Plan, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     rows.push(
         Row::new(
             "run",
-            format!("`leash run` with 50 secrets minus exec `true` (median of {})", plan.run_iterations),
+            format!(
+                "`leash run` with 50 secrets minus exec `true` (median of {})",
+                plan.run_iterations
+            ),
             format!("{overhead:.1} ms"),
         )
         .target("<= 30 ms", overhead <= 30.0),
@@ -259,13 +295,26 @@ async fn run_overhead(plan: Plan, rows: &mut Vec<Row>) -> anyhow::Result<()> {
 }
 
 fn which(name: &str) -> Option<String> {
-    std::env::var("PATH").ok()?.split(':').map(|d| format!("{d}/{name}")).find(|p| std::path::Path::new(p).exists())
+    std::env::var("PATH")
+        .ok()?
+        .split(':')
+        .map(|d| format!("{d}/{name}"))
+        .find(|p| std::path::Path::new(p).exists())
 }
 
 async fn agent_rss(rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let leash = server::leash_binary()?;
-    if !Command::new(&leash).args(["agent", "--help"]).output()?.status.success() {
-        rows.push(Row::new("agent", "agent RSS, 100 secrets, 10 templates", "skipped: `leash agent` is not built"));
+    if !Command::new(&leash)
+        .args(["agent", "--help"])
+        .output()?
+        .status
+        .success()
+    {
+        rows.push(Row::new(
+            "agent",
+            "agent RSS, 100 secrets, 10 templates",
+            "skipped: `leash agent` is not built",
+        ));
         return Ok(());
     }
     let l = leash_with(("p", "e")).await?;
@@ -305,8 +354,12 @@ async fn agent_rss(rows: &mut Vec<Row>) -> anyhow::Result<()> {
         (true, Some(kib)) => {
             let mib = kib as f64 / 1024.0;
             rows.push(
-                Row::new("agent", "agent RSS after settling, 100 secrets, 10 templates", format!("{mib:.1} MiB"))
-                    .target("<= 15 MiB", mib <= 15.0),
+                Row::new(
+                    "agent",
+                    "agent RSS after settling, 100 secrets, 10 templates",
+                    format!("{mib:.1} MiB"),
+                )
+                .target("<= 15 MiB", mib <= 15.0),
             );
         }
         _ => rows.push(Row::new(
@@ -353,7 +406,11 @@ async fn scale(plan: Plan, rows: &mut Vec<Row>) -> anyhow::Result<()> {
 async fn scan(plan: Plan, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let leash = server::leash_binary()?;
     if !Command::new(&leash).args(["scan", "--help"]).output()?.status.success() {
-        rows.push(Row::new("scan", "scanner throughput", "skipped: `leash scan` is not built"));
+        rows.push(Row::new(
+            "scan",
+            "scanner throughput",
+            "skipped: `leash scan` is not built",
+        ));
         return Ok(());
     }
     let dir = tempfile::tempdir()?;
@@ -379,7 +436,11 @@ async fn scan(plan: Plan, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let secs = t.elapsed().as_secs_f64();
     rows.push(Row::new(
         "scan",
-        format!("`leash scan` of {:.0} MB generated tree (exit {})", bytes as f64 / 1e6, status.code().unwrap_or(-1)),
+        format!(
+            "`leash scan` of {:.0} MB generated tree (exit {})",
+            bytes as f64 / 1e6,
+            status.code().unwrap_or(-1)
+        ),
         format!("{:.0} MB/s", bytes as f64 / 1e6 / secs),
     ));
     Ok(())

@@ -40,7 +40,10 @@ pub fn leash_binary() -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe()?;
     let path = me.with_file_name("leash");
     if !path.exists() {
-        bail!("{} not found: build it first with `cargo build --release --bin leash`", path.display());
+        bail!(
+            "{} not found: build it first with `cargo build --release --bin leash`",
+            path.display()
+        );
     }
     Ok(path)
 }

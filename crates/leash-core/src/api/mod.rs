@@ -459,3 +459,25 @@ pub struct WatchEvent {
     pub revision: i64,
     pub paths: Vec<String>,
 }
+
+/// `GET /api/v1/scan/fingerprints?project=&env=`: keyed fingerprints of the
+/// current and previous values the caller may read, for `leash scan --known`.
+/// The key is fresh for every answer, so fingerprints cannot be linked across
+/// requests; values shorter than `min_length` are left out.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct FingerprintList {
+    /// Base64 of the 32-byte HMAC-SHA256 key.
+    pub key: String,
+    pub min_length: usize,
+    /// Hex HMAC-SHA256(key, value) of each value.
+    pub fingerprints: Vec<String>,
+}
+
+impl fmt::Debug for FingerprintList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FingerprintList")
+            .field("key", &REDACTED)
+            .field("fingerprints", &self.fingerprints.len())
+            .finish()
+    }
+}

@@ -10,6 +10,7 @@ mod admin;
 mod audit;
 mod auth;
 mod projects;
+mod scan;
 mod secrets;
 mod sys;
 mod watch;
@@ -335,6 +336,13 @@ fn routes() -> Routes {
         audit::verify,
     )
     .add(Method::POST, "/api/v1/audit/hash", Admin, "audit.hash", audit::hash)
+    .add(
+        Method::GET,
+        "/api/v1/scan/fingerprints",
+        Data,
+        "scan.fingerprints",
+        scan::fingerprints,
+    )
     .add(Method::GET, "/api/v1/projects", Data, "project.list", projects::list)
     .add(
         Method::POST,

@@ -1,0 +1,80 @@
+//! `GET /api/v1/scan/fingerprints`: what `leash scan --known` needs to find
+//! stored values in scanned text without the scanner ever receiving them.
+//!
+//! For every secret the caller may read in the environment, the current and
+//! the previous version's value are HMAC'd under a key made fresh for this
+//! answer; the scanner HMACs candidate substrings with the same key. Values
+//! never leave the server; a fingerprint is only useful to someone who could
+//! read the value anyway.
+
+use axum::Json;
+use axum::extract::State;
+use base64::Engine;
+use leash_core::api::FingerprintList;
+use leash_core::audit::hmac_hex;
+use leash_core::crypto::Key256;
+use leash_core::names::PathPrefix;
+use leash_store::Selector;
+use serde::Deserialize;
+
+use crate::auth::Caller;
+use crate::authz::{Capability, Resource, allows, authorize_under};
+use crate::error::ApiError;
+use crate::extract::ApiQuery;
+use crate::service;
+use crate::state::AppState;
+
+/// Shorter values would match too much ordinary text.
+pub const MIN_LENGTH: usize = 8;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FingerprintQuery {
+    project: String,
+    env: String,
+}
+
+pub async fn fingerprints(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<FingerprintQuery>,
+) -> Result<Json<FingerprintList>, ApiError> {
+    authorize_under(
+        &caller,
+        Capability::Read,
+        Resource::Secret {
+            project: &q.project,
+            env: &q.env,
+            path: "",
+        },
+    )?;
+    let env = service::environment(&state, &q.project, &q.env).await?;
+    let keyring = state.barrier.keyring()?;
+    let base = format!("{}/{}", env.project, env.env);
+    let visible = |path: &str| allows(&caller, Capability::Read, &format!("{base}/{path}"));
+    let (_, current) = service::list(&state, Some(&keyring), &env, &PathPrefix::default(), None, &visible).await?;
+    let key = Key256::generate();
+    let mut fingerprints = Vec::with_capacity(current.len() * 2);
+    for secret in &current {
+        let mut values = vec![secret.value.clone()];
+        if secret.version > 1 {
+            let path = leash_core::names::SecretPath::parse(&secret.path)?;
+            match service::read(&state, &keyring, &env, &path, Selector::Version(secret.version - 1)).await {
+                Ok(previous) => values.push(Some(previous.value)),
+                Err(e) if e.code == "destroyed" || e.code == "not_found" => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for value in values.into_iter().flatten() {
+            let value = zeroize::Zeroizing::new(value);
+            if value.len() >= MIN_LENGTH {
+                fingerprints.push(hmac_hex(key.expose_secret(), value.as_bytes()));
+            }
+        }
+    }
+    Ok(Json(FingerprintList {
+        key: base64::engine::general_purpose::STANDARD.encode(key.expose_secret()),
+        min_length: MIN_LENGTH,
+        fingerprints,
+    }))
+}
