@@ -38,4 +38,12 @@ pub enum Error {
     /// A policy document is malformed; `reason` names the rule and the problem.
     #[error("invalid policy {policy:?}: {reason}")]
     InvalidPolicy { policy: String, reason: String },
+    /// A value generator spelling (`--generator`, see [`crate::generate`]) is malformed;
+    /// `reason` names what is wrong.
+    #[error("invalid generator {spec:?}: {reason}")]
+    InvalidGenerator { spec: String, reason: String },
+    /// Generating a value failed. The reason comes from the key or encoding
+    /// library and never contains the value.
+    #[error("could not generate a value with {generator}: {reason}")]
+    Generate { generator: String, reason: String },
 }

@@ -15,6 +15,7 @@ pub mod api;
 pub mod audit;
 pub mod crypto;
 pub mod error;
+pub mod generate;
 pub mod names;
 pub mod policy;
 pub mod shamir;
