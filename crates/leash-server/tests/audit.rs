@@ -243,3 +243,49 @@ async fn an_unwritable_audit_file_fails_reads_closed_and_recovers_without_restar
     );
     assert!(report["file"]["problem"].is_null(), "{report}");
 }
+
+#[tokio::test]
+async fn records_the_table_lost_are_copied_back_from_the_file_at_start() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = fresh(dir.path()).await;
+    let (_, init) = t
+        .call_as(
+            "",
+            Method::POST,
+            "/api/v1/sys/init",
+            Some(json!({"shares": 1, "threshold": 1})),
+        )
+        .await;
+    let share = init["unseal_shares"][0].as_str().unwrap().to_owned();
+    t.token = init["root_token"].as_str().unwrap().to_owned();
+    t.call_as("", Method::POST, "/api/v1/sys/unseal", Some(json!({"share": share})))
+        .await;
+    t.project_env("p", "e").await;
+    t.set("K", "v").await;
+    let last = last_seq(&t).await;
+    t.server.shutdown().await.unwrap();
+
+    // a power failure took the table's last records (synchronous=NORMAL) but not the fsynced file
+    let url = format!("sqlite://{}", dir.path().join("leash-audit.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("DELETE FROM audit_log WHERE seq > ?")
+        .bind(last - 3)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+
+    let mut t = fresh(dir.path()).await;
+    t.token = init["root_token"].as_str().unwrap().to_owned();
+    t.call_as("", Method::POST, "/api/v1/sys/unseal", Some(json!({"share": share})))
+        .await;
+    let (status, report) = t.call(Method::POST, "/api/v1/audit/verify", None).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert!(
+        report["database"]["problem"].is_null(),
+        "the table was repaired: {report}"
+    );
+    assert!(report["file"]["problem"].is_null(), "{report}");
+    assert!(last_seq(&t).await > last);
+}

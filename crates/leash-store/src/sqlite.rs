@@ -24,6 +24,12 @@ pub const DB_FILE: &str = "leash.db";
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
+    /// The audit table lives in its own file (`<name>-audit.db`) with its own
+    /// writer, so audit batches never wait for the secrets' writer lock. It
+    /// uses `synchronous=NORMAL`: the audit JSON-lines file, fsynced first, is
+    /// the durability point, and records it holds that the table lost in a
+    /// power failure are copied back at start.
+    audit: SqlitePool,
 }
 
 const VERSION_COLUMNS: &str =
@@ -64,11 +70,32 @@ impl SqliteStore {
         sqlx::migrate!("./migrations/sqlite").run(&write).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await
             .map_err(open_err)?;
-        Ok(Self { write, read })
+        let audit_path = audit_file_for(path);
+        let audit = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(
+                options
+                    .filename(&audit_path)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(false),
+            )
+            .await
+            .map_err(|source| StoreError::Open {
+                path: audit_path.display().to_string(),
+                source,
+            })?;
+        sqlx::migrate!("./migrations/sqlite-audit").run(&audit).await?;
+        Ok(Self { write, read, audit })
     }
+}
+
+/// `leash.db` -> `leash-audit.db`, next to it.
+fn audit_file_for(path: &Path) -> std::path::PathBuf {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("leash");
+    path.with_file_name(format!("{stem}-audit.db"))
 }
 
 fn version_row(row: &SqliteRow) -> Result<VersionRow> {
@@ -979,7 +1006,7 @@ impl Storage for SqliteStore {
     }
 
     async fn audit_append(&self, rows: &[AuditRow]) -> Result<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.audit.begin().await?;
         for r in rows {
             sqlx::query(
                 "INSERT INTO audit_log (seq, time_ms, kind, identity, operation, resource, status, hash, line) \
@@ -1027,7 +1054,7 @@ impl Storage for SqliteStore {
         .bind(f.until_ms)
         .bind(f.before_seq.unwrap_or(i64::MAX))
         .bind(f.limit)
-        .fetch_all(&self.read)
+        .fetch_all(&self.audit)
         .await?;
         rows.iter().map(audit_row).collect()
     }
@@ -1038,7 +1065,7 @@ impl Storage for SqliteStore {
         ))
         .bind(after)
         .bind(limit)
-        .fetch_all(&self.read)
+        .fetch_all(&self.audit)
         .await?;
         rows.iter().map(audit_row).collect()
     }
@@ -1048,15 +1075,16 @@ impl Storage for SqliteStore {
             "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE (? = 0 OR kind = 'checkpoint') ORDER BY seq DESC LIMIT 1"
         ))
         .bind(checkpoint)
-        .fetch_optional(&self.write)
+        .fetch_optional(&self.audit)
         .await?;
         row.as_ref().map(audit_row).transpose()
     }
 
-    /// Closes both pools, checkpointing the WAL.
+    /// Closes the pools, checkpointing the WALs.
     async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
+        self.audit.close().await;
     }
 
     async fn changes_since(&self, env_id: i64, after: i64, limit: i64) -> Result<Vec<ChangeRow>> {

@@ -98,16 +98,59 @@ pub(super) struct Writer {
     last_checkpoint: Arc<Mutex<Option<ChainPoint>>>,
 }
 
-/// The last record of the file, if it parses: (seq, hash, line).
-fn last_file_record(path: &PathBuf) -> Option<(u64, String)> {
-    let file = File::open(path).ok()?;
-    let last = BufReader::new(file)
-        .lines()
-        .map_while(Result::ok)
-        .filter(|l| !l.trim().is_empty())
-        .last()?;
-    let value: serde_json::Value = serde_json::from_str(&last).ok()?;
-    Some((value["record"]["seq"].as_u64()?, value["hash"].as_str()?.to_owned()))
+/// The database row of a sealed record.
+fn row_of(record: &AuditRecord, hash: String, line: String, time_ms: i64) -> AuditRow {
+    let resource = match (&record.project, &record.env, &record.path) {
+        (Some(p), Some(e), Some(path)) => Some(format!("{p}/{e}/{path}")),
+        (Some(p), Some(e), None) => Some(format!("{p}/{e}")),
+        (Some(p), None, _) => Some(p.clone()),
+        _ => None,
+    };
+    AuditRow {
+        seq: record.seq as i64,
+        time_ms,
+        kind: if record.kind == Some(RecordKind::Checkpoint) {
+            "checkpoint"
+        } else {
+            "request"
+        }
+        .into(),
+        identity: record.identity.clone(),
+        operation: record.operation.clone(),
+        resource,
+        status: record.status.map(i64::from),
+        hash,
+        line,
+    }
+}
+
+/// The records of the file after `after_seq`, as database rows (to copy back
+/// what the table lost), and the file's last (seq, hash).
+fn file_tail(path: &PathBuf, after_seq: u64) -> (Vec<AuditRow>, Option<(u64, String)>) {
+    let Ok(file) = File::open(path) else {
+        return (Vec::new(), None);
+    };
+    let mut rows = Vec::new();
+    let mut last = None;
+    for line in BufReader::new(file).lines().map_while(Result::ok) {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        let (Some(hash), Ok(record)) = (
+            value["hash"].as_str().map(str::to_owned),
+            serde_json::from_value::<AuditRecord>(value["record"].clone()),
+        ) else {
+            continue;
+        };
+        last = Some((record.seq, hash.clone()));
+        if record.seq > after_seq {
+            let time_ms = time::OffsetDateTime::parse(&record.time, &time::format_description::well_known::Rfc3339)
+                .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+                .unwrap_or_else(|_| now_millis());
+            rows.push(row_of(&record, hash, line, time_ms));
+        }
+    }
+    (rows, last)
 }
 
 impl Writer {
@@ -121,15 +164,17 @@ impl Writer {
         let db_err = |e: leash_store::StoreError| AuditError(format!("reading the audit table: {e}"));
         let last = store.audit_last(false).await.map_err(db_err)?;
         let (mut seq, mut head) = last.map_or((0, GENESIS.to_owned()), |r| (r.seq as u64, r.hash));
-        if let Some((file_seq, file_hash)) = last_file_record(&config.file)
+        let (missing, file_last) = file_tail(&config.file, seq);
+        if let Some((file_seq, file_hash)) = file_last
             && file_seq > seq
         {
-            // the process died between the file's fsync and the database commit: the file wins
+            // the table lost its last batches (a power failure after the file's fsync): copy them back
             tracing::warn!(
                 file_seq,
                 db_seq = seq,
-                "the audit file is ahead of the database; continuing its chain"
+                "the audit table is behind the audit file; copying the missing records back"
             );
+            store.audit_append(&missing).await.map_err(db_err)?;
             seq = file_seq;
             head = file_hash;
         }
@@ -279,28 +324,7 @@ impl Writer {
         let (line, hash) = seal_line(record);
         text.push_str(&line);
         text.push('\n');
-        let resource = match (&record.project, &record.env, &record.path) {
-            (Some(p), Some(e), Some(path)) => Some(format!("{p}/{e}/{path}")),
-            (Some(p), Some(e), None) => Some(format!("{p}/{e}")),
-            (Some(p), None, _) => Some(p.clone()),
-            _ => None,
-        };
-        rows.push(AuditRow {
-            seq: record.seq as i64,
-            time_ms: now_millis(),
-            kind: if record.kind == Some(RecordKind::Checkpoint) {
-                "checkpoint"
-            } else {
-                "request"
-            }
-            .into(),
-            identity: record.identity.clone(),
-            operation: record.operation.clone(),
-            resource,
-            status: record.status.map(i64::from),
-            hash: hash.clone(),
-            line,
-        });
+        rows.push(row_of(record, hash.clone(), line, now_millis()));
         self.head = hash;
         self.next_seq += 1;
     }

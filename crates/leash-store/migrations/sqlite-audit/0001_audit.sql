@@ -1,4 +1,4 @@
--- The queryable audit sink. `line` is the exact hash-chained JSON line; the
+-- The queryable audit sink, in its own database file (leash-audit.db). `line` is the exact hash-chained JSON line; the
 -- other columns are copies of its fields for filtering.
 CREATE TABLE audit_log (
     seq       INTEGER PRIMARY KEY,
