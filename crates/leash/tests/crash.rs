@@ -62,6 +62,31 @@ async fn call(http: &reqwest::Client, token: &str, method: reqwest::Method, url:
     }
 }
 
+/// Initialises the server with `shares` shares (all needed) and unseals it; returns the root token and the shares.
+async fn init_and_unseal(http: &reqwest::Client, url: &str, shares: u8) -> (String, Vec<String>) {
+    let post = reqwest::Method::POST;
+    let body = json!({"shares": shares, "threshold": shares});
+    let (_, init) = call(http, "", post.clone(), format!("{url}/api/v1/sys/init"), body).await;
+    let root = init["root_token"].as_str().unwrap().to_owned();
+    let shares: Vec<String> = init["unseal_shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().into())
+        .collect();
+    for share in &shares {
+        call(
+            http,
+            "",
+            post.clone(),
+            format!("{url}/api/v1/sys/unseal"),
+            json!({"share": share}),
+        )
+        .await;
+    }
+    (root, shares)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_acknowledged_write_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
@@ -69,26 +94,10 @@ async fn every_acknowledged_write_survives_sigkill() {
     let (mut server, url) = spawn_server(&data, &[]);
     let http = reqwest::Client::new();
     let post = reqwest::Method::POST;
-    let (_, init) = call(
-        &http,
-        "",
-        post.clone(),
-        format!("{url}/api/v1/sys/init"),
-        json!({"shares": 1, "threshold": 1}),
-    )
-    .await;
-    let token = init["root_token"].as_str().unwrap().to_owned();
-    let share = init["unseal_shares"][0].as_str().unwrap().to_owned();
+    let (token, shares) = init_and_unseal(&http, &url, 1).await;
+    let share = &shares[0];
     let unseal_file = dir.path().join("unseal");
     std::fs::write(&unseal_file, format!("{share}\n")).unwrap();
-    call(
-        &http,
-        "",
-        post.clone(),
-        format!("{url}/api/v1/sys/unseal"),
-        json!({"share": share}),
-    )
-    .await;
     assert_eq!(
         call(
             &http,
@@ -200,31 +209,7 @@ async fn sigterm_stops_cleanly_and_debug_logs_hold_no_values() {
     let (mut server, url, log) = spawn_server_logged(&dir.path().join("data"), &[], "debug");
     let http = reqwest::Client::new();
     let post = reqwest::Method::POST;
-    let (_, init) = call(
-        &http,
-        "",
-        post.clone(),
-        format!("{url}/api/v1/sys/init"),
-        json!({"shares": 2, "threshold": 2}),
-    )
-    .await;
-    let token = init["root_token"].as_str().unwrap().to_owned();
-    let shares: Vec<String> = init["unseal_shares"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().into())
-        .collect();
-    for share in &shares {
-        call(
-            &http,
-            "",
-            post.clone(),
-            format!("{url}/api/v1/sys/unseal"),
-            json!({"share": share}),
-        )
-        .await;
-    }
+    let (token, shares) = init_and_unseal(&http, &url, 2).await;
     call(
         &http,
         &token,
@@ -299,24 +284,8 @@ async fn identity_flows_log_no_password_secret_or_token() {
     let (mut server, url, log) = spawn_server_logged(&dir.path().join("data"), &[], "debug");
     let http = reqwest::Client::new();
     let post = reqwest::Method::POST;
-    let (_, init) = call(
-        &http,
-        "",
-        post.clone(),
-        format!("{url}/api/v1/sys/init"),
-        json!({"shares": 1, "threshold": 1}),
-    )
-    .await;
-    let root = init["root_token"].as_str().unwrap().to_owned();
-    let share = init["unseal_shares"][0].as_str().unwrap().to_owned();
-    call(
-        &http,
-        "",
-        post.clone(),
-        format!("{url}/api/v1/sys/unseal"),
-        json!({"share": share}),
-    )
-    .await;
+    let (root, shares) = init_and_unseal(&http, &url, 1).await;
+    let share = shares[0].clone();
     let password = "PLANTED-password-Zq7";
     let user = json!({"name": "alice", "kind": "user", "password": password});
     assert_eq!(

@@ -31,8 +31,18 @@ use crate::time::{now_millis, rfc3339};
 const DIRECT_TOKEN_TTL: &str = "1h";
 const DIRECT_TOKEN_MAX_TTL: &str = "32d";
 
+/// Notes who is trying to log in (for the audit record) and refuses the
+/// attempt while its address or identity is blocked.
+fn begin_login(state: &AppState, note: &AuditNote, ip: IpAddr, identity: &str, method: &str) -> Result<(), ApiError> {
+    note.update(|n| {
+        n.identity = Some(identity.to_owned());
+        n.auth_method = Some(method.to_owned());
+    });
+    check_rate(state, ip, identity)
+}
+
 /// Refuses the attempt while its address or identity is blocked.
-pub fn check_rate(state: &AppState, ip: IpAddr, identity: &str) -> Result<(), ApiError> {
+fn check_rate(state: &AppState, ip: IpAddr, identity: &str) -> Result<(), ApiError> {
     state.logins.check(ip, identity).map_err(|blocked| {
         let secs = blocked.retry_after.as_secs().max(1);
         ApiError::too_many_requests(secs, format!("too many failed logins; try again in {secs} s"))
@@ -53,11 +63,7 @@ pub async fn userpass_login(
     ApiJson(req): ApiJson<UserpassLogin>,
 ) -> Result<Json<TokenCreated>, ApiError> {
     let ip = remote.ip();
-    note.update(|n| {
-        n.identity = Some(req.username.clone());
-        n.auth_method = Some("userpass".into());
-    });
-    check_rate(&state, ip, &req.username)?;
+    begin_login(&state, &note, ip, &req.username, "userpass")?;
     let password = Zeroizing::new(req.password);
     let row = state
         .store
@@ -91,11 +97,7 @@ pub async fn client_login(
         .as_ref()
         .map_or(req.client_id.as_str(), |r| r.name.as_str())
         .to_owned();
-    note.update(|n| {
-        n.identity = Some(name.clone());
-        n.auth_method = Some("client".into());
-    });
-    check_rate(&state, ip, &name)?;
+    begin_login(&state, &note, ip, &name, "client")?;
     let Some(row) = row else {
         return Err(failed_login(&state, "client", &name, ip, "unknown client id"));
     };
@@ -121,11 +123,7 @@ pub async fn jwt_login(
     ApiJson(req): ApiJson<JwtLogin>,
 ) -> Result<Json<TokenCreated>, ApiError> {
     let ip = remote.ip();
-    note.update(|n| {
-        n.identity = Some(req.identity.clone());
-        n.auth_method = Some("jwt".into());
-    });
-    check_rate(&state, ip, &req.identity)?;
+    begin_login(&state, &note, ip, &req.identity, "jwt")?;
     let jwt = Zeroizing::new(req.jwt);
     let row = state.store.identity_get(&req.identity).await?;
     let Some((row, binding)) = row.and_then(|r| {
