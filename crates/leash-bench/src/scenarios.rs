@@ -443,7 +443,161 @@ async fn scan(plan: Plan, rows: &mut Vec<Row>) -> anyhow::Result<()> {
         ),
         format!("{:.0} MB/s", bytes as f64 / 1e6 / secs),
     ));
+    for peer in SCAN_PEERS {
+        rows.push(scan_peer(peer, dir.path(), bytes));
+    }
     Ok(())
+}
+
+/// A secret scanner run side by side with `leash scan` on the same tree.
+struct ScanPeer {
+    /// Command looked up on PATH.
+    bin: &'static str,
+    /// Arguments before and after the scanned path; `{report}` is replaced
+    /// by a report file in a temporary directory.
+    args: &'static [&'static str],
+    /// Where the JSON report goes: the `{report}` file or standard output.
+    report_on_stdout: bool,
+    /// Exit codes that mean "ran" (found something or found nothing).
+    ok_codes: &'static [i32],
+    /// Flag that prints the version.
+    version_flag: &'static str,
+}
+
+const SCAN_PEERS: &[ScanPeer] = &[
+    ScanPeer {
+        bin: "gitleaks",
+        args: &[
+            "dir",
+            "{path}",
+            "--no-banner",
+            "--report-format",
+            "json",
+            "--report-path",
+            "{report}",
+        ],
+        report_on_stdout: false,
+        ok_codes: &[0, 1],
+        version_flag: "version",
+    },
+    ScanPeer {
+        // Validation (network calls to providers) is off by default.
+        bin: "betterleaks",
+        args: &["fs", "{path}", "--no-banner", "-o", "{report}"],
+        report_on_stdout: false,
+        ok_codes: &[0, 1],
+        version_flag: "--version",
+    },
+    ScanPeer {
+        // 200/205: findings (unvalidated/validated); validation and the update check are off.
+        bin: "kingfisher",
+        args: &[
+            "scan",
+            "{path}",
+            "--no-validate",
+            "--no-update-check",
+            "--format",
+            "json",
+            "--output",
+            "{report}",
+        ],
+        report_on_stdout: false,
+        ok_codes: &[0, 200, 205],
+        version_flag: "--version",
+    },
+    ScanPeer {
+        bin: "detect-secrets",
+        args: &["scan", "--all-files", "{path}"],
+        report_on_stdout: true,
+        ok_codes: &[0],
+        version_flag: "--version",
+    },
+];
+
+/// Runs one peer over `tree` and returns its row: MB/s and the number of
+/// findings when its JSON report parses, `skipped` when it is not on PATH,
+/// `failed` with its exit code when it does not run cleanly.
+fn scan_peer(peer: &ScanPeer, tree: &std::path::Path, bytes: usize) -> Row {
+    let Some(bin) = which(peer.bin) else {
+        return Row::new(
+            "scan",
+            format!("{} on the same tree", peer.bin),
+            "skipped: not installed",
+        );
+    };
+    let version = Command::new(&bin)
+        .arg(peer.version_flag)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .last()
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    let what = format!("{} {version} on the same tree", peer.bin);
+    let Ok(report_dir) = tempfile::tempdir() else {
+        return Row::new("scan", what, "failed: no temporary directory");
+    };
+    let report = report_dir.path().join("report.json");
+    let args: Vec<std::ffi::OsString> = peer
+        .args
+        .iter()
+        .map(|a| match *a {
+            "{path}" => tree.as_os_str().to_owned(),
+            "{report}" => report.as_os_str().to_owned(),
+            other => other.into(),
+        })
+        .collect();
+    let t = Instant::now();
+    let output = Command::new(&bin)
+        .args(&args)
+        .current_dir(report_dir.path())
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output();
+    let secs = t.elapsed().as_secs_f64();
+    let output = match output {
+        Ok(o) => o,
+        Err(e) => return Row::new("scan", what, format!("failed: could not start ({e})")),
+    };
+    let code = output.status.code().unwrap_or(-1);
+    if !peer.ok_codes.contains(&code) {
+        return Row::new("scan", what, format!("failed: exit {code}"));
+    }
+    let json = if peer.report_on_stdout {
+        Some(output.stdout)
+    } else {
+        std::fs::read(&report).ok()
+    };
+    let findings = json
+        .and_then(|j| serde_json::from_slice::<serde_json::Value>(&j).ok())
+        .and_then(|v| count_findings(&v));
+    let rate = format!("{:.0} MB/s", bytes as f64 / 1e6 / secs);
+    Row::new(
+        "scan",
+        what,
+        match findings {
+            Some(n) => format!("{rate} ({n} findings, exit {code})"),
+            None => format!("{rate} (findings not parsable, exit {code})"),
+        },
+    )
+}
+
+/// Findings in a peer's JSON report: a top-level array (gitleaks), a
+/// `findings` array (betterleaks, kingfisher) or a `results` map of arrays
+/// per file (detect-secrets).
+fn count_findings(v: &serde_json::Value) -> Option<usize> {
+    if let Some(a) = v.as_array() {
+        return Some(a.len());
+    }
+    if let Some(a) = v.get("findings").and_then(|f| f.as_array()) {
+        return Some(a.len());
+    }
+    let results = v.get("results")?.as_object()?;
+    Some(results.values().filter_map(|f| f.as_array()).map(Vec::len).sum())
 }
 
 fn peer(rows: &mut Vec<Row>) {
