@@ -554,7 +554,8 @@ fn scan_peer(peer: &ScanPeer, tree: &std::path::Path, bytes: usize) -> Row {
     let t = Instant::now();
     let output = Command::new(&bin)
         .args(&args)
-        .current_dir(report_dir.path())
+        // detect-secrets reports nothing for a path outside its working directory.
+        .current_dir(tree)
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output();
