@@ -73,6 +73,16 @@ fn main() -> anyhow::Result<()> {
         let len = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(200);
         return server::serve_baseline(len);
     }
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!(
+            "usage: leash-bench [--quick] [SCENARIO...]\n\nScenarios: read baseline write watch run agent scale scan peer (default: all).\n\
+             Needs the release server: cargo build --release --bin leash"
+        );
+        return Ok(());
+    }
+    if let Some(unknown) = args.iter().find(|a| a.starts_with('-') && *a != "--quick") {
+        anyhow::bail!("unknown option {unknown}; see --help");
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let only: Vec<&str> = args
         .iter()
