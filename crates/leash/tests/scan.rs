@@ -338,3 +338,63 @@ fn known_mode_explains_a_server_without_the_route() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("does not offer known-secret fingerprints"), "{err}");
 }
+
+/// Known-secret mode end to end against a real server: the scanner finds a
+/// stored plain password (and its previous value) in a file, with only keyed
+/// fingerprints crossing the wire.
+#[tokio::test]
+async fn known_mode_against_the_real_server_finds_current_and_previous_values() {
+    let config = leash_server::ServerConfig {
+        listen: "127.0.0.1:0".into(),
+        ..leash_server::ServerConfig::default()
+    };
+    let server = leash_server::start(config, true).await.unwrap();
+    let url = server.url();
+    let token = server.dev_root_token.as_ref().unwrap().to_string();
+    let http = reqwest::Client::new();
+    let post =
+        |path: &str, body: serde_json::Value| http.post(format!("{url}{path}")).bearer_auth(&token).json(&body).send();
+    post("/api/v1/projects", serde_json::json!({"name": "payment"}))
+        .await
+        .unwrap();
+    post("/api/v1/projects/payment/envs", serde_json::json!({"name": "prod"}))
+        .await
+        .unwrap();
+    for value in ["old-db-password-41", "new-db-password-42"] {
+        let set = serde_json::json!({"changes": [{"path": "DB_PASSWORD", "op": "set", "value": value}]});
+        let resp = post("/api/v1/projects/payment/envs/prod/changes", set).await.unwrap();
+        assert!(resp.status().is_success());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.ini"),
+        "user = svc\npassword = old-db-password-41\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("other.ini"), "pass: new-db-password-42\n").unwrap();
+    let out = tokio::process::Command::new(LEASH)
+        .args([
+            "scan",
+            "--known",
+            "--project",
+            "payment",
+            "--env",
+            "prod",
+            "--format",
+            "json",
+            ".",
+        ])
+        .args(["--addr", &url, "--token", &token])
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join(".xdg"))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let found = json(&out);
+    let known: Vec<&serde_json::Value> = found.iter().filter(|f| f["rule_id"] == "leash-known-secret").collect();
+    assert_eq!(known.len(), 2, "both the current and the previous value: {found:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("db-password-4"), "redacted by default");
+    server.shutdown().await.unwrap();
+}
