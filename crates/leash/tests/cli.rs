@@ -7,6 +7,9 @@ use std::path::Path;
 use std::process::Stdio;
 
 use leash_server::{Server, ServerConfig};
+
+mod common;
+use common::{Run, config};
 use tempfile::TempDir;
 use tokio::io::AsyncWriteExt;
 
@@ -17,33 +20,6 @@ struct Env {
     token: String,
     /// Working directory and config home of the CLI runs.
     dir: TempDir,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    #[track_caller]
-    fn ok(self) -> String {
-        assert_eq!(self.code, 0, "stdout: {}\nstderr: {}", self.stdout, self.stderr);
-        self.stdout
-    }
-    #[track_caller]
-    fn fails(self) -> String {
-        assert_eq!(self.code, 1, "stdout: {}\nstderr: {}", self.stdout, self.stderr);
-        assert!(self.stderr.starts_with("error: "), "{}", self.stderr);
-        self.stderr
-    }
-}
-
-fn config() -> ServerConfig {
-    ServerConfig {
-        listen: "127.0.0.1:0".into(),
-        ..ServerConfig::default()
-    }
 }
 
 async fn dev() -> Env {

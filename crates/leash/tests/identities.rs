@@ -13,6 +13,9 @@ use std::process::Stdio;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use leash_server::{Server, ServerConfig};
+
+mod common;
+use common::{Run, config};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::io::AsyncWriteExt;
@@ -23,38 +26,6 @@ struct Env {
     url: String,
     root: String,
     dir: TempDir,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    #[track_caller]
-    fn ok(self) -> String {
-        assert_eq!(self.code, 0, "stdout: {}\nstderr: {}", self.stdout, self.stderr);
-        self.stdout
-    }
-    #[track_caller]
-    fn fails(self) -> String {
-        assert_eq!(self.code, 1, "stdout: {}\nstderr: {}", self.stdout, self.stderr);
-        assert!(self.stderr.starts_with("error: "), "{}", self.stderr);
-        self.stderr
-    }
-    #[track_caller]
-    fn json(self) -> Value {
-        let out = self.ok();
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
-    }
-}
-
-fn config() -> ServerConfig {
-    ServerConfig {
-        listen: "127.0.0.1:0".into(),
-        ..ServerConfig::default()
-    }
 }
 
 async fn dev() -> Env {

@@ -152,18 +152,7 @@ pub async fn run(command: SecretsCommand, ctx: &Context) -> anyhow::Result<()> {
                 message: args.message,
                 cas: args.cas,
             };
-            let result = ctx
-                .client()?
-                .apply_changes(target.project(), target.env(), &request)
-                .await?;
-            output::emit(mode, &result, |r| {
-                format!(
-                    "Saved in {} at revision {}:\n{}",
-                    describe_target(&target),
-                    r.revision,
-                    change_entries(r)
-                )
-            })
+            apply(ctx, &target, &request, "Saved in", "").await
         }
         SecretsCommand::Get(args) => {
             let key = SecretPath::parse(&args.key)?;
@@ -216,18 +205,7 @@ pub async fn run(command: SecretsCommand, ctx: &Context) -> anyhow::Result<()> {
                 message: args.message,
                 cas: args.cas,
             };
-            let result = ctx
-                .client()?
-                .apply_changes(target.project(), target.env(), &request)
-                .await?;
-            output::emit(mode, &result, |r| {
-                format!(
-                    "Deleted in {} at revision {} (undelete restores them):\n{}",
-                    describe_target(&target),
-                    r.revision,
-                    change_entries(r)
-                )
-            })
+            apply(ctx, &target, &request, "Deleted in", " (undelete restores them)").await
         }
         SecretsCommand::Undelete(args) => {
             let key = SecretPath::parse(&args.key)?;
@@ -280,6 +258,22 @@ pub async fn run(command: SecretsCommand, ctx: &Context) -> anyhow::Result<()> {
             output::emit(mode, &metadata, describe_metadata)
         }
     }
+}
+
+/// Sends one change set and prints what it did: `{verb} P/E at revision R{note}:` and the entries.
+async fn apply(ctx: &Context, target: &Target, request: &ChangeRequest, verb: &str, note: &str) -> anyhow::Result<()> {
+    let result = ctx
+        .client()?
+        .apply_changes(target.project(), target.env(), request)
+        .await?;
+    output::emit(ctx.output(), &result, |r| {
+        format!(
+            "{verb} {} at revision {}{note}:\n{}",
+            describe_target(target),
+            r.revision,
+            change_entries(r)
+        )
+    })
 }
 
 fn describe_target(target: &Target) -> String {

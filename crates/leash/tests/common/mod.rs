@@ -1,0 +1,44 @@
+//! What the CLI black-box tests share: the finished run of a `leash`
+//! command and a server configuration on a free loopback port.
+#![allow(dead_code)]
+
+use leash_server::ServerConfig;
+
+/// A finished `leash` run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Its stdout, after checking it succeeded.
+    #[track_caller]
+    pub fn ok(self) -> String {
+        assert_eq!(self.code, 0, "stdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self.stdout
+    }
+
+    /// Its stderr, after checking it failed with `error: …` and exit 1.
+    #[track_caller]
+    pub fn fails(self) -> String {
+        assert_eq!(self.code, 1, "stdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert!(self.stderr.starts_with("error: "), "{}", self.stderr);
+        self.stderr
+    }
+
+    /// Its stdout parsed as JSON, after checking it succeeded.
+    #[track_caller]
+    pub fn json(self) -> serde_json::Value {
+        let out = self.ok();
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+    }
+}
+
+/// A server on 127.0.0.1:0 with default settings.
+pub fn config() -> ServerConfig {
+    ServerConfig {
+        listen: "127.0.0.1:0".into(),
+        ..ServerConfig::default()
+    }
+}
