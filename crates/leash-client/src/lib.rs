@@ -31,6 +31,7 @@ mod error;
 mod identities;
 mod path;
 mod projects;
+mod rotation;
 mod secrets;
 mod sys;
 mod watch;

@@ -33,10 +33,12 @@ pub struct ReadOptions {
     pub version: Option<i64>,
     /// The version that was current at this environment revision.
     pub at_revision: Option<i64>,
+    /// A stage: `current`, `previous` (the value before the last rotation, during its grace period) or `pending`.
+    pub stage: Option<String>,
 }
 
 /// `.../{kind}/{path}`, with the environment and the path checked.
-fn secret_path(project: &str, env: &str, kind: &'static str, path: &str) -> Result<ApiPath, Error> {
+pub(crate) fn secret_path(project: &str, env: &str, kind: &'static str, path: &str) -> Result<ApiPath, Error> {
     let path = SecretPath::parse(path)?;
     Ok(env_path(project, env)?.lit(kind).secret(&path))
 }
@@ -61,7 +63,7 @@ impl Client {
         self.call(Method::GET, &path, &query, NO_BODY).await
     }
 
-    /// `GET .../secrets/{path}?version=&at_revision=`: one version with its value.
+    /// `GET .../secrets/{path}?version=&at_revision=&stage=`: one version with its value.
     pub async fn get_secret(
         &self,
         project: &str,
@@ -76,6 +78,9 @@ impl Client {
         }
         if let Some(rev) = options.at_revision {
             query.push(("at_revision", rev.to_string()));
+        }
+        if let Some(stage) = &options.stage {
+            query.push(("stage", stage.clone()));
         }
         self.call(Method::GET, &url_path, &query, NO_BODY).await
     }

@@ -32,6 +32,19 @@ pub enum RecordKind {
     Request,
     /// A signed chain head.
     Checkpoint,
+    /// Something the server did on its own (a scheduled rotation step).
+    Event,
+}
+
+impl RecordKind {
+    /// The name stored in the audit table's `kind` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Request => "request",
+            RecordKind::Checkpoint => "checkpoint",
+            RecordKind::Event => "event",
+        }
+    }
 }
 
 /// One audit record. Optional fields are omitted from the JSON when absent.

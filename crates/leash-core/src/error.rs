@@ -35,6 +35,9 @@ pub enum Error {
     /// A word is not one of the capabilities.
     #[error("unknown capability {0:?}; allowed are {caps}", caps = crate::policy::CAPABILITY_NAMES)]
     UnknownCapability(String),
+    /// A rotation schedule (interval or cron expression) cannot be used.
+    #[error("invalid schedule: {0}")]
+    InvalidSchedule(String),
     /// A policy document is malformed; `reason` names the rule and the problem.
     #[error("invalid policy {policy:?}: {reason}")]
     InvalidPolicy { policy: String, reason: String },

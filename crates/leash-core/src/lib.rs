@@ -4,7 +4,8 @@
 //! ([`names`]), the policy language and its decisions ([`policy`]), the
 //! encryption envelope and keyring ([`crypto`]), Shamir splitting of the
 //! unseal key ([`shamir`]), the token format ([`token`]) and the JSON shapes
-//! of the HTTP API ([`api`]).
+//! of the HTTP API ([`api`]), value generators ([`generate`]) and rotation
+//! schedules ([`schedule`]).
 //!
 //! It must never do IO: no files, no network, no clock reads outside what a
 //! caller passes in. That keeps it testable and lets the client, server and
@@ -18,6 +19,7 @@ pub mod error;
 pub mod generate;
 pub mod names;
 pub mod policy;
+pub mod schedule;
 pub mod shamir;
 pub mod token;
 

@@ -36,6 +36,12 @@ pub struct ServerConfig {
     pub audit_file: Option<PathBuf>,
     /// Answer requests even when their audit record cannot be written.
     pub audit_fail_open: bool,
+    /// How long a rotated secret's previous value stays readable, unless its policy says otherwise.
+    pub rotation_grace: String,
+    /// How often the rotation scheduler looks for due rotations.
+    pub rotation_interval: String,
+    /// The only directory whose executables `command` rotators may run; none = command rotators refused.
+    pub rotation_commands_dir: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +58,9 @@ impl Default for ServerConfig {
             log_format: "text".into(),
             audit_file: None,
             audit_fail_open: false,
+            rotation_grace: "24h".into(),
+            rotation_interval: "5s".into(),
+            rotation_commands_dir: None,
         }
     }
 }
@@ -69,6 +78,9 @@ const ENV_KEYS: &[&str] = &[
     "log_format",
     "audit_file",
     "audit_fail_open",
+    "rotation_grace",
+    "rotation_interval",
+    "rotation_commands_dir",
 ];
 
 /// Why a configuration could not be loaded.
@@ -77,6 +89,16 @@ const ENV_KEYS: &[&str] = &[
 pub struct ConfigError(String);
 
 impl ServerConfig {
+    /// `rotation_grace` as a duration (checked by [`ServerConfig::validate`]).
+    pub fn rotation_grace(&self) -> std::time::Duration {
+        humantime::parse_duration(&self.rotation_grace).unwrap_or(std::time::Duration::from_secs(86_400))
+    }
+
+    /// `rotation_interval` as a duration (checked by [`ServerConfig::validate`]).
+    pub fn rotation_interval(&self) -> std::time::Duration {
+        humantime::parse_duration(&self.rotation_interval).unwrap_or(std::time::Duration::from_secs(5))
+    }
+
     /// Defaults, then `file` (if given), then `LEASH_*` variables.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(ServerConfig::default()));
@@ -101,6 +123,13 @@ impl ServerConfig {
             return Err(ConfigError(
                 "max_value_bytes must be more than 0 and at most max_request_bytes".into(),
             ));
+        }
+        for (field, text) in [
+            ("rotation_grace", &self.rotation_grace),
+            ("rotation_interval", &self.rotation_interval),
+        ] {
+            humantime::parse_duration(text)
+                .map_err(|e| ConfigError(format!("{field} {text:?} is not a duration like 24h or 5s: {e}")))?;
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(ConfigError(format!(

@@ -135,9 +135,9 @@ impl From<leash_core::Error> for ApiError {
             e @ leash_core::Error::InvalidName { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_name", e.to_string())
             }
-            e @ (leash_core::Error::ShamirParams(_) | leash_core::Error::InvalidShare(_)) => {
-                ApiError::bad_request(e.to_string())
-            }
+            e @ (leash_core::Error::ShamirParams(_)
+            | leash_core::Error::InvalidShare(_)
+            | leash_core::Error::InvalidSchedule(_)) => ApiError::bad_request(e.to_string()),
             e => ApiError::internal("decrypting stored data", e),
         }
     }

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod authz;
 pub mod barrier;
 pub mod changes;
+pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod hardening;
 pub mod identities;
 pub mod jwt;
 pub mod ratelimit;
+pub mod rotation;
 pub mod routes;
 pub mod service;
 pub mod state;
@@ -38,7 +40,7 @@ use zeroize::Zeroizing;
 
 pub use config::ServerConfig;
 pub use routes::app;
-pub use state::{AppState, Limits};
+pub use state::{AppState, Limits, RotationSettings};
 
 use barrier::Barrier;
 
@@ -158,6 +160,15 @@ fn read_unseal_file(path: &Path) -> Result<Vec<Zeroizing<String>>, ServerError> 
 /// store is a throwaway temp directory, initialised and unsealed, and the
 /// root token is returned in [`Server::dev_root_token`].
 pub async fn start(config: ServerConfig, dev: bool) -> Result<Server, ServerError> {
+    start_with_clock(config, dev, Arc::new(clock::SystemClock)).await
+}
+
+/// [`start`] with the clock rotation reads (tests move a [`clock::ManualClock`]).
+pub async fn start_with_clock(
+    config: ServerConfig,
+    dev: bool,
+    clock: Arc<dyn clock::Clock>,
+) -> Result<Server, ServerError> {
     config.validate()?;
     let dev_dir = if dev {
         Some(
@@ -226,7 +237,15 @@ pub async fn start(config: ServerConfig, dev: bool) -> Result<Server, ServerErro
     .await
     .map_err(|e| ServerError::Startup(e.to_string()))?;
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+    // A single-node store: no other node can hold a rotation lease, so one left
+    // by a crash is stale and its attempt resumes now.
+    store.rotation_release_leases().await?;
     let state = AppState {
+        clock,
+        rotation: RotationSettings {
+            default_grace: config.rotation_grace(),
+            commands_dir: config.rotation_commands_dir.clone(),
+        },
         changes: changes::ChangeFeed::default(),
         shutdown: shutdown_rx.clone(),
         audit,
@@ -303,6 +322,7 @@ pub async fn start(config: ServerConfig, dev: bool) -> Result<Server, ServerErro
             })
         }
     };
+    rotation::scheduler::spawn(state.clone(), config.rotation_interval());
     Ok(Server {
         local_addr,
         tls,

@@ -13,12 +13,12 @@ use axum::http::StatusCode;
 use leash_core::api::{ChangeEntry, ChangeResult, SecretSummary, SecretValue};
 use leash_core::crypto::{Aad, Keyring};
 use leash_core::names::{EnvName, PathPrefix, ProjectName, SecretPath};
-use leash_store::{Applied, AppliedEntry, EnvRow, NewChange, Op, Selector, StoreError, VersionRow};
+use leash_store::{Applied, AppliedEntry, EnvRow, NewChange, Op, RotationRow, Selector, StoreError, VersionRow};
 use zeroize::Zeroizing;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::time::{now_millis, rfc3339};
+use crate::time::rfc3339;
 
 /// How often a write is retried when another writer bumped a version first.
 const WRITE_ATTEMPTS: usize = 8;
@@ -122,6 +122,19 @@ pub async fn write(
     ops: Vec<WriteOp>,
     meta: WriteMeta<'_>,
 ) -> Result<ChangeResult, ApiError> {
+    write_with_rotation(state, keyring, env, ops, meta, None).await
+}
+
+/// [`write`], also storing `rotation` in the same transaction (a promotion:
+/// the new current value and the rotation state land together or not at all).
+pub async fn write_with_rotation(
+    state: &AppState,
+    keyring: &Keyring,
+    env: &EnvRef,
+    ops: Vec<WriteOp>,
+    meta: WriteMeta<'_>,
+    rotation: Option<&RotationRow>,
+) -> Result<ChangeResult, ApiError> {
     if ops.is_empty() {
         return Err(ApiError::bad_request("a change must contain at least one operation"));
     }
@@ -183,10 +196,14 @@ pub async fn write(
             expected_revision: meta.cas,
             actor: meta.actor.to_owned(),
             message: meta.message.clone(),
-            created_at: now_millis(),
+            created_at: state.clock.now_ms(),
             ops: store_ops,
         };
-        match state.store.apply_change(change).await {
+        let applied = match rotation {
+            Some(row) => state.store.rotation_promote(change, row).await,
+            None => state.store.apply_change(change).await,
+        };
+        match applied {
             Ok(applied) => {
                 let paths = applied.entries.iter().map(|e| e.path.clone()).collect();
                 state.changes.publish(env.row.id, applied.revision, paths);
@@ -231,7 +248,7 @@ pub fn check_revision(env: &EnvRef, revision: i64) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn decrypt(keyring: &Keyring, env: &EnvRef, row: &VersionRow) -> Result<String, ApiError> {
+pub fn decrypt(keyring: &Keyring, env: &EnvRef, row: &VersionRow) -> Result<String, ApiError> {
     let Some(ciphertext) = &row.ciphertext else {
         return Err(ApiError::new(
             StatusCode::GONE,

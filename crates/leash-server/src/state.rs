@@ -8,6 +8,7 @@ use crate::audit::AuditLog;
 use crate::auth::TokenCache;
 use crate::barrier::Barrier;
 use crate::changes::ChangeFeed;
+use crate::clock::Clock;
 use crate::directory::Directory;
 use crate::jwt::JwtVerifier;
 use crate::ratelimit::LoginLimiter;
@@ -19,6 +20,15 @@ pub struct Limits {
     pub max_value_bytes: usize,
     /// Largest request body, in bytes (413 above).
     pub max_request_bytes: usize,
+}
+
+/// Server-wide rotation settings.
+#[derive(Debug, Clone)]
+pub struct RotationSettings {
+    /// How long a previous value stays readable when a secret's policy does not say.
+    pub default_grace: std::time::Duration,
+    /// The only directory `command` rotators may run executables from.
+    pub commands_dir: Option<std::path::PathBuf>,
 }
 
 /// Shared server state: storage, the barrier, caches and limits.
@@ -39,6 +49,9 @@ pub struct AppState {
     pub audit: AuditLog,
     /// Committed changes, for watchers.
     pub changes: ChangeFeed,
+    /// The time as rotation sees it (movable in tests).
+    pub clock: Arc<dyn Clock>,
+    pub rotation: RotationSettings,
     /// Turns true when the server shuts down (ends watch streams).
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }

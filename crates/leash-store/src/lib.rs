@@ -104,6 +104,27 @@ pub trait Storage: Send + Sync + 'static {
     /// An environment's changes, newest first, with revision `< before` when given.
     async fn history(&self, env_id: i64, before: Option<i64>, limit: i64) -> Result<Vec<ChangeRow>>;
 
+    /// A secret's rotation state, if it has a policy.
+    async fn rotation_get(&self, env_id: i64, path: &str) -> Result<Option<RotationRow>>;
+    /// Creates or replaces a rotation row (every field).
+    async fn rotation_put(&self, row: &RotationRow) -> Result<()>;
+    async fn rotation_delete(&self, env_id: i64, path: &str) -> Result<bool>;
+    /// Takes the lease of a rotation row until `lease_until`, if its attempt is
+    /// still `attempt` and no other lease is live at `now`. `false` = someone else has it.
+    async fn rotation_claim(&self, env_id: i64, path: &str, attempt: i64, now: i64, lease_until: i64) -> Result<bool>;
+    /// Rows with no live lease at `now` whose schedule, retry or retirement is due, oldest first.
+    async fn rotation_due(&self, now: i64, limit: i64) -> Result<Vec<DueRotation>>;
+    /// Drops every lease (start-up of a single-node store: no other node can hold one).
+    async fn rotation_release_leases(&self) -> Result<()>;
+    /// Applies `change` and writes `row` in one transaction: a promotion.
+    async fn rotation_promote(&self, change: NewChange, row: &RotationRow) -> Result<Applied>;
+    /// Withdraws the `previous` stage of a secret while `current_version` is its current version.
+    async fn secret_withdraw_previous(&self, env_id: i64, path: &str, current_version: i64) -> Result<()>;
+    /// Creates or replaces one attempt's history entry.
+    async fn rotation_log_put(&self, entry: &RotationLogRow) -> Result<()>;
+    /// A secret's rotation attempts, newest first.
+    async fn rotation_log(&self, env_id: i64, path: &str, limit: i64) -> Result<Vec<RotationLogRow>>;
+
     /// Appends audit records (already hash-chained) in one transaction.
     async fn audit_append(&self, rows: &[AuditRow]) -> Result<()>;
     /// Audit records matching `filter`, newest first.

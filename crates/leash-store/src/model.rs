@@ -101,6 +101,9 @@ pub struct SecretHead {
     pub latest_version: i64,
     pub deleted: bool,
     pub updated_at: i64,
+    /// The `previous` stage is withdrawn while `latest_version` equals this
+    /// (emergency rotation, or the rotator retired the old value).
+    pub previous_withdrawn_for: Option<i64>,
 }
 
 /// One version of one secret.
@@ -251,4 +254,63 @@ pub struct AuditFilter {
     /// Only records with `seq < before` (paging, newest first).
     pub before_seq: Option<i64>,
     pub limit: i64,
+}
+
+/// A secret's rotation policy and where rotation stands. The pending value is
+/// the barrier's envelope, like every other value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationRow {
+    pub env_id: i64,
+    pub path: String,
+    /// The policy as JSON (`leash_core::api::RotationPolicy`).
+    pub policy: String,
+    pub next_due_at: Option<i64>,
+    pub grace_ms: i64,
+    /// Number of the latest attempt.
+    pub attempt: i64,
+    /// `idle`, `running` or `failed`.
+    pub state: String,
+    /// The last step the latest attempt reached.
+    pub step: Option<String>,
+    pub pending_key_id: Option<u32>,
+    pub pending_ciphertext: Option<Vec<u8>>,
+    /// Consecutive failed attempts.
+    pub failures: i64,
+    pub retry_at: Option<i64>,
+    pub last_error: Option<String>,
+    /// Held by the node running an attempt until this time.
+    pub lease_until: Option<i64>,
+    pub last_rotated_at: Option<i64>,
+    /// When the rotator's `retire` step is due for `retire_version`.
+    pub retire_at: Option<i64>,
+    pub retire_version: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A rotation that is due, with the names of its environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueRotation {
+    pub project: String,
+    pub env: String,
+    pub row: RotationRow,
+}
+
+/// One rotation attempt, as `leash rotation history` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationLogRow {
+    pub env_id: i64,
+    pub path: String,
+    pub attempt: i64,
+    /// `manual`, `schedule`, `retry` or `retire`.
+    pub trigger: String,
+    pub actor: String,
+    pub rotator: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    /// `running`, `succeeded` or `failed`.
+    pub outcome: String,
+    pub step: Option<String>,
+    pub error: Option<String>,
+    pub version: Option<i64>,
 }

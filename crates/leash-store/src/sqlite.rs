@@ -398,6 +398,112 @@ async fn set_deleted(conn: &mut SqliteConnection, secret_id: i64, deleted: bool,
     Ok(())
 }
 
+const ROTATION_COLUMNS: &str = "r.env_id, r.path, r.policy, r.next_due_at, r.grace_ms, r.attempt, r.state, r.step, \
+     r.pending_key_id, r.pending_ciphertext, r.failures, r.retry_at, r.last_error, r.lease_until, r.last_rotated_at, \
+     r.retire_at, r.retire_version, r.created_at, r.updated_at";
+const ROTATION_COLUMN_COUNT: usize = 19;
+
+fn rotation_row(r: &SqliteRow) -> Result<RotationRow> {
+    Ok(RotationRow {
+        env_id: r.try_get(0)?,
+        path: r.try_get(1)?,
+        policy: r.try_get(2)?,
+        next_due_at: r.try_get(3)?,
+        grace_ms: r.try_get(4)?,
+        attempt: r.try_get(5)?,
+        state: r.try_get(6)?,
+        step: r.try_get(7)?,
+        pending_key_id: r.try_get::<Option<i64>, _>(8)?.map(|k| k as u32),
+        pending_ciphertext: r.try_get(9)?,
+        failures: r.try_get(10)?,
+        retry_at: r.try_get(11)?,
+        last_error: r.try_get(12)?,
+        lease_until: r.try_get(13)?,
+        last_rotated_at: r.try_get(14)?,
+        retire_at: r.try_get(15)?,
+        retire_version: r.try_get(16)?,
+        created_at: r.try_get(17)?,
+        updated_at: r.try_get(18)?,
+    })
+}
+
+async fn put_rotation(conn: &mut SqliteConnection, r: &RotationRow) -> Result<()> {
+    sqlx::query(
+        "INSERT OR REPLACE INTO rotation_state (env_id, path, policy, next_due_at, grace_ms, attempt, state, step, \
+         pending_key_id, pending_ciphertext, failures, retry_at, last_error, lease_until, last_rotated_at, retire_at, \
+         retire_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(r.env_id)
+    .bind(&r.path)
+    .bind(&r.policy)
+    .bind(r.next_due_at)
+    .bind(r.grace_ms)
+    .bind(r.attempt)
+    .bind(&r.state)
+    .bind(&r.step)
+    .bind(r.pending_key_id.map(i64::from))
+    .bind(&r.pending_ciphertext)
+    .bind(r.failures)
+    .bind(r.retry_at)
+    .bind(&r.last_error)
+    .bind(r.lease_until)
+    .bind(r.last_rotated_at)
+    .bind(r.retire_at)
+    .bind(r.retire_version)
+    .bind(r.created_at)
+    .bind(r.updated_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Applies one change set inside the caller's transaction.
+async fn apply_change_in_tx(tx: &mut SqliteConnection, change: &NewChange) -> Result<Applied> {
+    if change.ops.is_empty() {
+        return Err(StoreError::InvalidChange(
+            "a change must contain at least one operation".into(),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = change.ops.iter().map(Op::path).find(|p| !seen.insert(*p)) {
+        return Err(StoreError::InvalidChange(format!(
+            "path {dup} appears more than once in one change"
+        )));
+    }
+    let current: i64 = sqlx::query_scalar("SELECT revision FROM environments WHERE id = ?")
+        .bind(change.env_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound("environment".into()))?;
+    if let Some(expected) = change.expected_revision
+        && expected != current
+    {
+        return Err(StoreError::CasMismatch {
+            expected,
+            actual: current,
+        });
+    }
+    let revision = current + 1;
+    sqlx::query("INSERT INTO changes (env_id, revision, actor, message, created_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(change.env_id)
+        .bind(revision)
+        .bind(&change.actor)
+        .bind(&change.message)
+        .bind(change.created_at)
+        .execute(&mut *tx)
+        .await?;
+    let mut entries = Vec::with_capacity(change.ops.len());
+    for op in &change.ops {
+        entries.push(apply_op(tx, change, revision, op).await?);
+    }
+    sqlx::query("UPDATE environments SET revision = ? WHERE id = ?")
+        .bind(revision)
+        .bind(change.env_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(Applied { revision, entries })
+}
+
 #[async_trait]
 impl Storage for SqliteStore {
     async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -791,7 +897,8 @@ impl Storage for SqliteStore {
         let mut conn = self.read.acquire().await?;
         for path in paths {
             let row = sqlx::query(
-                "SELECT path, description, latest_version, deleted, updated_at FROM secrets WHERE env_id = ? AND path = ?",
+                "SELECT path, description, latest_version, deleted, updated_at, previous_withdrawn_for FROM secrets \
+                 WHERE env_id = ? AND path = ?",
             )
             .bind(env_id)
             .bind(path)
@@ -804,6 +911,7 @@ impl Storage for SqliteStore {
                     latest_version: r.try_get(2)?,
                     deleted: r.try_get(3)?,
                     updated_at: r.try_get(4)?,
+                    previous_withdrawn_for: r.try_get(5)?,
                 });
             }
         }
@@ -811,51 +919,10 @@ impl Storage for SqliteStore {
     }
 
     async fn apply_change(&self, change: NewChange) -> Result<Applied> {
-        if change.ops.is_empty() {
-            return Err(StoreError::InvalidChange(
-                "a change must contain at least one operation".into(),
-            ));
-        }
-        let mut seen = std::collections::HashSet::new();
-        if let Some(dup) = change.ops.iter().map(Op::path).find(|p| !seen.insert(*p)) {
-            return Err(StoreError::InvalidChange(format!(
-                "path {dup} appears more than once in one change"
-            )));
-        }
         let mut tx = self.write.begin().await?;
-        let current: i64 = sqlx::query_scalar("SELECT revision FROM environments WHERE id = ?")
-            .bind(change.env_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound("environment".into()))?;
-        if let Some(expected) = change.expected_revision
-            && expected != current
-        {
-            return Err(StoreError::CasMismatch {
-                expected,
-                actual: current,
-            });
-        }
-        let revision = current + 1;
-        sqlx::query("INSERT INTO changes (env_id, revision, actor, message, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(change.env_id)
-            .bind(revision)
-            .bind(&change.actor)
-            .bind(&change.message)
-            .bind(change.created_at)
-            .execute(&mut *tx)
-            .await?;
-        let mut entries = Vec::with_capacity(change.ops.len());
-        for op in &change.ops {
-            entries.push(apply_op(&mut tx, &change, revision, op).await?);
-        }
-        sqlx::query("UPDATE environments SET revision = ? WHERE id = ?")
-            .bind(revision)
-            .bind(change.env_id)
-            .execute(&mut *tx)
-            .await?;
+        let applied = apply_change_in_tx(&mut tx, &change).await?;
         tx.commit().await?;
-        Ok(Applied { revision, entries })
+        Ok(applied)
     }
 
     async fn read_version(&self, env_id: i64, path: &str, selector: Selector) -> Result<Option<VersionRow>> {
@@ -948,7 +1015,8 @@ impl Storage for SqliteStore {
     async fn secret_versions(&self, env_id: i64, path: &str) -> Result<Option<(SecretHead, Vec<VersionRow>)>> {
         let mut conn = self.read.acquire().await?;
         let head = sqlx::query(
-            "SELECT id, path, description, latest_version, deleted, updated_at FROM secrets WHERE env_id = ? AND path = ?",
+            "SELECT id, path, description, latest_version, deleted, updated_at, previous_withdrawn_for FROM secrets \
+             WHERE env_id = ? AND path = ?",
         )
         .bind(env_id)
         .bind(path)
@@ -962,6 +1030,7 @@ impl Storage for SqliteStore {
             latest_version: head.try_get(3)?,
             deleted: head.try_get(4)?,
             updated_at: head.try_get(5)?,
+            previous_withdrawn_for: head.try_get(6)?,
         };
         let columns = VERSION_COLUMNS.replace("v.ciphertext", "NULL");
         let rows = sqlx::query(&format!(
@@ -1035,7 +1104,7 @@ impl Storage for SqliteStore {
             None => (None, None),
         };
         let rows = sqlx::query(&format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE kind = 'request' \
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE kind <> 'checkpoint' \
              AND (? IS NULL OR identity = ?) AND (? IS NULL OR operation = ?) AND (? IS NULL OR operation LIKE ?) \
              AND (? IS NULL OR status = ?) AND (? IS NULL OR time_ms >= ?) AND (? IS NULL OR time_ms <= ?) \
              AND seq < ? ORDER BY seq DESC LIMIT ?"
@@ -1081,6 +1150,153 @@ impl Storage for SqliteStore {
     }
 
     /// Closes the pools, checkpointing the WALs.
+    async fn rotation_get(&self, env_id: i64, path: &str) -> Result<Option<RotationRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ROTATION_COLUMNS} FROM rotation_state r WHERE r.env_id = ? AND r.path = ?"
+        ))
+        .bind(env_id)
+        .bind(path)
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(rotation_row).transpose()
+    }
+
+    async fn rotation_put(&self, row: &RotationRow) -> Result<()> {
+        let mut conn = self.write.acquire().await?;
+        put_rotation(&mut conn, row).await
+    }
+
+    async fn rotation_delete(&self, env_id: i64, path: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM rotation_state WHERE env_id = ? AND path = ?")
+            .bind(env_id)
+            .bind(path)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn rotation_claim(&self, env_id: i64, path: &str, attempt: i64, now: i64, lease_until: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE rotation_state SET lease_until = ? WHERE env_id = ? AND path = ? AND attempt = ? \
+             AND (lease_until IS NULL OR lease_until <= ?)",
+        )
+        .bind(lease_until)
+        .bind(env_id)
+        .bind(path)
+        .bind(attempt)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn rotation_due(&self, now: i64, limit: i64) -> Result<Vec<DueRotation>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ROTATION_COLUMNS}, p.name, e.name FROM rotation_state r \
+             JOIN environments e ON e.id = r.env_id JOIN projects p ON p.id = e.project_id \
+             WHERE (r.lease_until IS NULL OR r.lease_until <= ?) \
+             AND ((r.state = 'failed' AND r.retry_at <= ?) OR (r.state = 'idle' AND r.next_due_at <= ?) \
+                  OR r.state = 'running' OR r.retire_at <= ?) \
+             ORDER BY MIN(COALESCE(r.next_due_at, ?), COALESCE(r.retry_at, ?), COALESCE(r.retire_at, ?)) LIMIT ?"
+        ))
+        .bind(now)
+        .bind(now)
+        .bind(now)
+        .bind(now)
+        .bind(now)
+        .bind(now)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DueRotation {
+                    row: rotation_row(r)?,
+                    project: r.try_get(ROTATION_COLUMN_COUNT)?,
+                    env: r.try_get(ROTATION_COLUMN_COUNT + 1)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn rotation_release_leases(&self) -> Result<()> {
+        sqlx::query("UPDATE rotation_state SET lease_until = NULL WHERE lease_until IS NOT NULL")
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn rotation_promote(&self, change: NewChange, row: &RotationRow) -> Result<Applied> {
+        let mut tx = self.write.begin().await?;
+        let applied = apply_change_in_tx(&mut tx, &change).await?;
+        put_rotation(&mut tx, row).await?;
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    async fn secret_withdraw_previous(&self, env_id: i64, path: &str, current_version: i64) -> Result<()> {
+        sqlx::query("UPDATE secrets SET previous_withdrawn_for = ? WHERE env_id = ? AND path = ?")
+            .bind(current_version)
+            .bind(env_id)
+            .bind(path)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn rotation_log_put(&self, e: &RotationLogRow) -> Result<()> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO rotation_log (env_id, path, attempt, trigger, actor, rotator, started_at, \
+             finished_at, outcome, step, error, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(e.env_id)
+        .bind(&e.path)
+        .bind(e.attempt)
+        .bind(&e.trigger)
+        .bind(&e.actor)
+        .bind(&e.rotator)
+        .bind(e.started_at)
+        .bind(e.finished_at)
+        .bind(&e.outcome)
+        .bind(&e.step)
+        .bind(&e.error)
+        .bind(e.version)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn rotation_log(&self, env_id: i64, path: &str, limit: i64) -> Result<Vec<RotationLogRow>> {
+        let rows = sqlx::query(
+            "SELECT env_id, path, attempt, trigger, actor, rotator, started_at, finished_at, outcome, step, error, \
+             version FROM rotation_log WHERE env_id = ? AND path = ? ORDER BY started_at DESC, attempt DESC LIMIT ?",
+        )
+        .bind(env_id)
+        .bind(path)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RotationLogRow {
+                    env_id: r.try_get(0)?,
+                    path: r.try_get(1)?,
+                    attempt: r.try_get(2)?,
+                    trigger: r.try_get(3)?,
+                    actor: r.try_get(4)?,
+                    rotator: r.try_get(5)?,
+                    started_at: r.try_get(6)?,
+                    finished_at: r.try_get(7)?,
+                    outcome: r.try_get(8)?,
+                    step: r.try_get(9)?,
+                    error: r.try_get(10)?,
+                    version: r.try_get(11)?,
+                })
+            })
+            .collect()
+    }
+
     async fn close(&self) {
         self.read.close().await;
         self.write.close().await;

@@ -118,6 +118,15 @@ pub enum Command {
     /// Set, read, list, delete and destroy secrets
     #[command(subcommand, visible_alias = "secret")]
     Secrets(commands::secrets::SecretsCommand),
+    /// Rotate a secret now: with its policy's generator or rotator, or a one-off --generator
+    ///
+    /// `leash rotate JWT_SECRET --generator password:32` replaces the value; the
+    /// old one stays readable as `--stage previous` for the grace period.
+    /// `--revoke-previous` ends that at once, for a leaked credential. See docs/rotation.md.
+    Rotate(commands::rotation::RotateArgs),
+    /// Set, show and remove rotation policies; list rotation attempts
+    #[command(subcommand)]
+    Rotation(commands::rotation::RotationCommand),
     /// Import a .env file as one change set
     Import(commands::transfer::ImportArgs),
     /// Print an environment's secrets as dotenv, JSON, YAML or shell exports

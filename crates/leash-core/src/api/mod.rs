@@ -6,8 +6,10 @@
 //! everything else is metadata.
 
 mod identity;
+mod rotation;
 
 pub use identity::*;
+pub use rotation::*;
 
 use std::fmt;
 

@@ -109,12 +109,7 @@ fn row_of(record: &AuditRecord, hash: String, line: String, time_ms: i64) -> Aud
     AuditRow {
         seq: record.seq as i64,
         time_ms,
-        kind: if record.kind == Some(RecordKind::Checkpoint) {
-            "checkpoint"
-        } else {
-            "request"
-        }
-        .into(),
+        kind: record.kind.unwrap_or(RecordKind::Request).as_str().into(),
         identity: record.identity.clone(),
         operation: record.operation.clone(),
         resource,

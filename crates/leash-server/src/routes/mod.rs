@@ -10,6 +10,7 @@ mod admin;
 mod audit;
 mod auth;
 mod projects;
+mod rotation;
 mod scan;
 mod secrets;
 mod sys;
@@ -386,6 +387,41 @@ fn routes() -> Routes {
         Data,
         "secret.delete",
         secrets::delete,
+    )
+    .add(
+        Method::GET,
+        &e("/rotation/{*path}"),
+        Data,
+        "rotation.read",
+        rotation::show,
+    )
+    .add(
+        Method::PUT,
+        &e("/rotation/{*path}"),
+        Data,
+        "rotation.write",
+        rotation::put_policy,
+    )
+    .add(
+        Method::DELETE,
+        &e("/rotation/{*path}"),
+        Data,
+        "rotation.delete",
+        rotation::delete_policy,
+    )
+    .add(
+        Method::POST,
+        &e("/rotate/{*path}"),
+        Data,
+        "secret.rotate",
+        rotation::rotate_now,
+    )
+    .add(
+        Method::GET,
+        &e("/rotation-history/{*path}"),
+        Data,
+        "rotation.history",
+        rotation::history,
     )
     .add(
         Method::GET,

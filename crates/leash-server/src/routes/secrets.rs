@@ -18,6 +18,7 @@ use crate::auth::Caller;
 use crate::authz::{Capability, Resource, allows, authorize, authorize_under};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::rotation::stages::{self, Stage};
 use crate::service::{self, WriteMeta, WriteOp};
 use crate::state::AppState;
 use crate::time::rfc3339;
@@ -34,6 +35,8 @@ fn secret<'a>(project: &'a str, env: &'a str, path: &'a str) -> Resource<'a> {
 pub struct ReadQuery {
     version: Option<i64>,
     at_revision: Option<i64>,
+    /// `current` (the default), `previous` or `pending`.
+    stage: Option<String>,
 }
 
 pub async fn read(
@@ -45,15 +48,26 @@ pub async fn read(
 ) -> Result<Json<SecretValue>, ApiError> {
     let path = SecretPath::parse(&path)?;
     authorize(&caller, Capability::Read, secret(&project, &env, path.as_str()))?;
-    let selector = match (q.version, q.at_revision) {
-        (Some(_), Some(_)) => return Err(ApiError::bad_request("give either version or at_revision, not both")),
-        (Some(v), None) if v < 1 => return Err(ApiError::bad_request("version must be 1 or more")),
-        (Some(v), None) => Selector::Version(v),
-        (None, Some(r)) => Selector::AtRevision(r),
-        (None, None) => Selector::Current,
+    let stage = q.stage.as_deref().map(Stage::parse).transpose()?;
+    let selector = match (q.version, q.at_revision, stage) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+            return Err(ApiError::bad_request("give one of version, at_revision or stage"));
+        }
+        (Some(v), None, None) if v < 1 => return Err(ApiError::bad_request("version must be 1 or more")),
+        (Some(v), None, None) => Some(Selector::Version(v)),
+        (None, Some(r), None) => Some(Selector::AtRevision(r)),
+        (None, None, None | Some(Stage::Current)) => Some(Selector::Current),
+        (None, None, Some(Stage::Previous | Stage::Pending)) => None,
     };
     let env = service::environment(&state, &project, &env).await?;
     let keyring = state.barrier.keyring()?;
+    let selector = match (selector, stage) {
+        (Some(s), _) => s,
+        (None, Some(Stage::Pending)) => {
+            return Ok(Json(stages::pending_value(&state, &keyring, &env, &path).await?));
+        }
+        (None, _) => Selector::Version(stages::previous_version(&state, &env, &path).await?),
+    };
     let value = service::read(&state, &keyring, &env, &path, selector).await?;
     note.update(|n| n.version = Some(value.version));
     Ok(Json(value))

@@ -14,6 +14,7 @@ pub mod login;
 pub mod operator;
 pub mod policy;
 pub mod project;
+pub mod rotation;
 pub mod run;
 pub mod scan;
 pub mod secrets;

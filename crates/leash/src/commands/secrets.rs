@@ -71,6 +71,10 @@ pub struct GetArgs {
     /// Read the version that was current at this environment revision
     #[arg(long, value_name = "REV", conflicts_with = "version")]
     at_revision: Option<i64>,
+    /// Read a stage: current, previous (the value before the last rotation, during its grace period) or pending
+    #[arg(long, value_name = "STAGE", conflicts_with_all = ["version", "at_revision"],
+          value_parser = ["current", "previous", "pending"])]
+    stage: Option<String>,
     /// Print only the value (with a newline only when stdout is a terminal)
     #[arg(long)]
     plain: bool,
@@ -160,6 +164,7 @@ pub async fn run(command: SecretsCommand, ctx: &Context) -> anyhow::Result<()> {
             let options = ReadOptions {
                 version: args.version,
                 at_revision: args.at_revision,
+                stage: args.stage,
             };
             let secret = ctx
                 .client()?

@@ -1,0 +1,216 @@
+//! Rotation policies: checking what a caller asks for, and turning a stored
+//! policy into a working [`Rotator`]. Rotators name the other secrets they
+//! need (an admin URL, a signing key) by path in the same environment; those
+//! are read here, through the barrier, only when a rotation runs.
+
+use std::path::{Component, Path};
+use std::time::Duration;
+
+use leash_core::api::{RotationPolicy, RotatorConfig};
+use leash_core::generate::Generator;
+use leash_core::names::SecretPath;
+use leash_core::schedule::{Schedule, parse_duration};
+use leash_rotate::{GeneratorRotator, Rotator};
+use leash_store::Selector;
+
+use crate::error::ApiError;
+use crate::service::{self, EnvRef};
+use crate::state::AppState;
+
+/// The generator a policy uses when it names none.
+pub const DEFAULT_GENERATOR: &str = "password:32";
+const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A policy whose every field has been checked.
+#[derive(Debug, Clone)]
+pub struct CheckedPolicy {
+    pub policy: RotationPolicy,
+    pub schedule: Option<Schedule>,
+    pub grace: Duration,
+    pub generator: Generator,
+}
+
+impl CheckedPolicy {
+    /// Checks a policy as a caller sent it (or as it was stored).
+    pub fn check(state: &AppState, policy: RotationPolicy) -> Result<Self, ApiError> {
+        let schedule = match (&policy.every, &policy.cron) {
+            (None, None) => None,
+            (every, cron) => Some(Schedule::parse(every.as_deref(), cron.as_deref())?),
+        };
+        let grace = match &policy.grace {
+            Some(g) => parse_duration("grace", g)?,
+            None => state.rotation.default_grace,
+        };
+        let generator: Generator = policy
+            .generator
+            .as_deref()
+            .unwrap_or(DEFAULT_GENERATOR)
+            .parse()
+            .map_err(|e: leash_core::Error| ApiError::bad_request(e.to_string()))?;
+        if let Some(rotator) = &policy.rotator {
+            check_rotator(state, rotator)?;
+        }
+        Ok(Self {
+            policy,
+            schedule,
+            grace,
+            generator,
+        })
+    }
+
+    /// Parses a stored policy.
+    pub fn from_stored(state: &AppState, json: &str) -> Result<Self, ApiError> {
+        let policy: RotationPolicy = serde_json::from_str(json)
+            .map_err(|e| ApiError::internal("reading a stored rotation policy", e.to_string()))?;
+        Self::check(state, policy)
+    }
+
+    /// The secrets (paths in the same environment) the rotator reads.
+    pub fn referenced_secrets(&self) -> Vec<&str> {
+        match &self.policy.rotator {
+            Some(RotatorConfig::Postgres { admin_secret, .. }) => vec![admin_secret],
+            Some(RotatorConfig::Webhook { signing_secret, .. }) => vec![signing_secret],
+            _ => Vec::new(),
+        }
+    }
+
+    /// `generator` or the rotator's kind.
+    pub fn rotator_name(&self) -> &'static str {
+        self.policy.rotator.as_ref().map_or("generator", RotatorConfig::kind)
+    }
+}
+
+fn check_rotator(state: &AppState, rotator: &RotatorConfig) -> Result<(), ApiError> {
+    match rotator {
+        RotatorConfig::Postgres {
+            admin_secret, roles, ..
+        } => {
+            SecretPath::parse(admin_secret)?;
+            if roles.is_empty() || roles.len() > 2 {
+                return Err(ApiError::bad_request(
+                    "the postgres rotator takes one role, or two for the alternating-users strategy",
+                ));
+            }
+            if roles.len() == 2 && roles[0] == roles[1] {
+                return Err(ApiError::bad_request("the two alternating roles must differ"));
+            }
+            if roles.iter().any(|r| r.is_empty() || r.len() > 63) {
+                return Err(ApiError::bad_request(
+                    "a PostgreSQL role name must be 1 to 63 characters",
+                ));
+            }
+        }
+        RotatorConfig::Webhook {
+            url,
+            signing_secret,
+            timeout,
+        } => {
+            SecretPath::parse(signing_secret)?;
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ApiError::bad_request(format!(
+                    "webhook url {url:?} must start with https:// (or http:// for a local receiver)"
+                )));
+            }
+            if let Some(t) = timeout {
+                parse_duration("timeout", t)?;
+            }
+        }
+        RotatorConfig::Command { command, timeout, .. } => {
+            command_path(state, command)?;
+            if let Some(t) = timeout {
+                parse_duration("timeout", t)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The executable a `command` rotator names, inside the configured directory.
+fn command_path(state: &AppState, command: &str) -> Result<std::path::PathBuf, ApiError> {
+    let Some(dir) = &state.rotation.commands_dir else {
+        return Err(ApiError::bad_request(
+            "command rotators are off on this server: the operator must set rotation_commands_dir",
+        ));
+    };
+    let mut parts = Path::new(command).components();
+    if !matches!((parts.next(), parts.next()), (Some(Component::Normal(_)), None)) {
+        return Err(ApiError::bad_request(format!(
+            "command {command:?} must be a file name inside rotation_commands_dir, without a path"
+        )));
+    }
+    let path = dir.join(command);
+    if !path.is_file() {
+        return Err(ApiError::bad_request(format!(
+            "command {command:?} is not a file in rotation_commands_dir"
+        )));
+    }
+    Ok(path)
+}
+
+/// Reads a secret a rotator needs (same environment), decrypted.
+async fn referenced_value(state: &AppState, env: &EnvRef, path: &str) -> Result<zeroize::Zeroizing<String>, ApiError> {
+    let keyring = state.barrier.keyring()?;
+    let path = SecretPath::parse(path)?;
+    let value = service::read(state, &keyring, env, &path, Selector::Current)
+        .await
+        .map_err(|e| ApiError::conflict(format!("the rotator needs secret {path}: {}", e.message)))?;
+    Ok(zeroize::Zeroizing::new(value.value))
+}
+
+/// Builds the rotator a checked policy describes (or a one-off generator).
+pub async fn build_rotator(
+    state: &AppState,
+    env: &EnvRef,
+    policy: &CheckedPolicy,
+) -> Result<Box<dyn Rotator>, ApiError> {
+    let generator = policy.generator.clone();
+    let config = |e: leash_rotate::Error| ApiError::bad_request(e.to_string());
+    Ok(match &policy.policy.rotator {
+        None => Box::new(GeneratorRotator::new(generator)),
+        Some(RotatorConfig::Postgres {
+            admin_secret,
+            roles,
+            format,
+        }) => Box::new(
+            leash_rotate::PostgresRotator::new(leash_rotate::PostgresConfig {
+                admin_url: referenced_value(state, env, admin_secret).await?,
+                roles: roles.clone(),
+                format: match format {
+                    leash_core::api::ValueFormat::Url => leash_rotate::ValueFormat::Url,
+                    leash_core::api::ValueFormat::Password => leash_rotate::ValueFormat::Password,
+                },
+                generator,
+            })
+            .map_err(config)?,
+        ),
+        Some(RotatorConfig::Webhook {
+            url,
+            signing_secret,
+            timeout,
+        }) => Box::new(
+            leash_rotate::WebhookRotator::new(leash_rotate::WebhookConfig {
+                url: url.clone(),
+                signing_key: referenced_value(state, env, signing_secret).await?,
+                generator,
+                timeout: match timeout {
+                    Some(t) => parse_duration("timeout", t)?,
+                    None => DEFAULT_WEBHOOK_TIMEOUT,
+                },
+            })
+            .map_err(config)?,
+        ),
+        Some(RotatorConfig::Command { command, args, timeout }) => Box::new(
+            leash_rotate::CommandRotator::new(leash_rotate::CommandConfig {
+                program: command_path(state, command)?,
+                args: args.clone(),
+                generator,
+                timeout: match timeout {
+                    Some(t) => parse_duration("timeout", t)?,
+                    None => DEFAULT_COMMAND_TIMEOUT,
+                },
+            })
+            .map_err(config)?,
+        ),
+    })
+}

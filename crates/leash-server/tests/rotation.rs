@@ -1,0 +1,383 @@
+//! Rotation through the real server: stages and grace periods, one-off and
+//! policy rotations, the scheduler under a manual clock (on time, exactly
+//! once, across a restart), failures that keep `current` and are retried,
+//! and the change feed seeing a promotion.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::TestServer;
+use leash_server::clock::ManualClock;
+use leash_server::rotation::scheduler::run_due;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const S: &str = "/api/v1/projects/p/envs/e";
+const DAY: Duration = Duration::from_secs(86_400);
+
+async fn start(dir: &Path, clock: Arc<ManualClock>, commands: Option<&Path>) -> TestServer {
+    let mut config = common::config(Some(dir));
+    config.rotation_interval = "1h".into(); // the tests drive the scheduler themselves
+    config.rotation_commands_dir = commands.map(Path::to_path_buf);
+    let server = leash_server::start_with_clock(config, false, clock).await.unwrap();
+    let url = server.url();
+    TestServer {
+        server,
+        url,
+        token: String::new(),
+        http: reqwest::Client::new(),
+    }
+}
+
+/// A fresh server on `dir`, initialised and unsealed; returns it and its unseal share.
+async fn initialised(dir: &Path, clock: Arc<ManualClock>, commands: Option<&Path>) -> (TestServer, String) {
+    let mut t = start(dir, clock, commands).await;
+    let (status, body) = t
+        .call_as(
+            "",
+            Method::POST,
+            "/api/v1/sys/init",
+            Some(json!({"shares": 1, "threshold": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let share = body["unseal_shares"][0].as_str().unwrap().to_owned();
+    t.token = body["root_token"].as_str().unwrap().to_owned();
+    unseal(&t, &share).await;
+    (t, share)
+}
+
+async fn unseal(t: &TestServer, share: &str) {
+    let (status, body) = t
+        .call_as("", Method::POST, "/api/v1/sys/unseal", Some(json!({"share": share})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn restart(
+    t: TestServer,
+    dir: &Path,
+    clock: Arc<ManualClock>,
+    share: &str,
+    commands: Option<&Path>,
+) -> TestServer {
+    let token = t.token.clone();
+    t.server.shutdown().await.unwrap();
+    let mut t = start(dir, clock, commands).await;
+    t.token = token;
+    unseal(&t, share).await;
+    t
+}
+
+async fn stage(t: &TestServer, path: &str, stage: &str) -> (StatusCode, Value) {
+    t.get(&format!("{S}/secrets/{path}?stage={stage}")).await
+}
+
+async fn current(t: &TestServer, path: &str) -> String {
+    let (status, body) = t.value(path).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["value"].as_str().unwrap().to_owned()
+}
+
+async fn rotate(t: &TestServer, path: &str, body: Value) -> (StatusCode, Value) {
+    t.post(&format!("{S}/rotate/{path}"), body).await
+}
+
+async fn show(t: &TestServer, path: &str) -> Value {
+    let (status, body) = t.get(&format!("{S}/rotation/{path}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn a_one_off_rotation_keeps_the_previous_value_for_the_grace_period_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::starting_now());
+    let (t, _) = initialised(dir.path(), clock.clone(), None).await;
+    t.project_env("p", "e").await;
+    t.set("JWT_SECRET", "original-value").await;
+
+    let (status, body) = rotate(&t, "JWT_SECRET", json!({"generator": "password:32"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["version"], 2);
+    assert_eq!(body["previous_version"], 1);
+    let new = current(&t, "JWT_SECRET").await;
+    assert_eq!(new.len(), 32);
+    assert_ne!(new, "original-value");
+    let (status, prev) = stage(&t, "JWT_SECRET", "previous").await;
+    assert_eq!(status, StatusCode::OK, "{prev}");
+    assert_eq!(prev["value"], "original-value");
+    assert_eq!(stage(&t, "JWT_SECRET", "current").await.1["value"], new.as_str());
+
+    // The server default grace is 24 h: a minute before it ends the old value is served, after it not.
+    clock.advance(DAY - Duration::from_secs(60));
+    assert_eq!(stage(&t, "JWT_SECRET", "previous").await.0, StatusCode::OK);
+    clock.advance(Duration::from_secs(61));
+    let (status, body) = stage(&t, "JWT_SECRET", "previous").await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert_eq!(body["error"]["code"], "retired");
+    assert!(!body.to_string().contains("original-value"), "{body}");
+    // History still has it for someone who asks by number.
+    assert_eq!(
+        t.get(&format!("{S}/secrets/JWT_SECRET?version=1")).await.1["value"],
+        "original-value"
+    );
+
+    // No policy and no generator: a clear refusal that changes nothing.
+    let (status, body) = rotate(&t, "JWT_SECRET", json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no rotation policy"),
+        "{body}"
+    );
+    let (status, body) = rotate(&t, "JWT_SECRET", json!({"generator": "password:3"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(current(&t, "JWT_SECRET").await, new);
+    let (_, history) = t.get(&format!("{S}/rotation-history/JWT_SECRET")).await;
+    assert_eq!(history["attempts"].as_array().unwrap().len(), 1, "{history}");
+    assert_eq!(history["attempts"][0]["outcome"], "succeeded");
+}
+
+#[tokio::test]
+async fn revoke_previous_withdraws_the_old_value_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::starting_now());
+    let (t, _) = initialised(dir.path(), clock, None).await;
+    t.project_env("p", "e").await;
+    t.set("API_KEY", "leaked-value").await;
+    let (status, body) = rotate(
+        &t,
+        "API_KEY",
+        json!({"generator": "bytes:32:base64", "revoke_previous": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["previous_until"], Value::Null);
+    assert_eq!(stage(&t, "API_KEY", "previous").await.0, StatusCode::GONE);
+    // The next ordinary write makes the revoked value's successor the previous one again.
+    t.set("API_KEY", "next-value").await;
+    assert_ne!(stage(&t, "API_KEY", "previous").await.1["value"], "leaked-value");
+    assert_eq!(stage(&t, "API_KEY", "previous").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_scheduled_rotation_fires_on_time_and_exactly_once_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::starting_now());
+    let (t, share) = initialised(dir.path(), clock.clone(), None).await;
+    t.project_env("p", "e").await;
+    t.set("TOKEN", "v1-value").await;
+    let (status, body) = t
+        .put(
+            &format!("{S}/rotation/TOKEN"),
+            json!({"every": "30d", "generator": "password:40", "grace": "1h"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["every_seconds"], 30 * 86_400);
+    assert_eq!(body["policy"]["every"], "30d");
+
+    // A second before it is due: nothing runs.
+    clock.advance(30 * DAY - Duration::from_secs(1));
+    assert_eq!(run_due(t.server.state()).await.unwrap(), 0);
+    assert_eq!(current(&t, "TOKEN").await, "v1-value");
+
+    // Due: it runs once; running the scheduler again does nothing more.
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(run_due(t.server.state()).await.unwrap(), 1);
+    let rotated = current(&t, "TOKEN").await;
+    assert_eq!(rotated.len(), 40);
+    assert_eq!(run_due(t.server.state()).await.unwrap(), 0);
+    let status = show(&t, "TOKEN").await;
+    assert_eq!(status["state"], "idle");
+    assert_eq!(status["attempt"], 1);
+    assert_eq!(status["previous_version"], 1);
+
+    // Restart: the next due time is stored, so nothing is repeated...
+    let t = restart(t, dir.path(), clock.clone(), &share, None).await;
+    assert_eq!(run_due(t.server.state()).await.unwrap(), 0);
+    assert_eq!(current(&t, "TOKEN").await, rotated);
+    // ... and after the retire step an hour later (the policy's grace), the next rotation is 30 days on.
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(
+        run_due(t.server.state()).await.unwrap(),
+        1,
+        "the retire step of the previous value"
+    );
+    assert_eq!(stage(&t, "TOKEN", "previous").await.0, StatusCode::GONE);
+    // Due while the server is down (90 days: three intervals): it runs once after the restart, not three times.
+    clock.advance(90 * DAY);
+    let t = restart(t, dir.path(), clock.clone(), &share, None).await;
+    assert_eq!(run_due(t.server.state()).await.unwrap(), 1);
+    assert_eq!(run_due(t.server.state()).await.unwrap(), 0);
+    let (_, history) = t.get(&format!("{S}/rotation-history/TOKEN")).await;
+    let triggers: Vec<_> = history["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["trigger"].as_str().unwrap().to_owned(),
+                a["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        triggers,
+        [
+            ("schedule", "succeeded"),
+            ("retire", "succeeded"),
+            ("schedule", "succeeded")
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>(),
+        "{history}"
+    );
+    // Each scheduled run left an audit event.
+    let (_, audit) = t.get("/api/v1/audit?identity=leash-scheduler&limit=10").await;
+    let ops: Vec<_> = audit["records"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{audit}"))
+        .iter()
+        .map(|r| r["operation"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        ops,
+        ["rotation.schedule", "rotation.retire", "rotation.schedule"],
+        "{audit}"
+    );
+}
+
+/// A command rotator whose `test` step fails while the file `fail` exists beside it.
+fn flaky_command(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.join("flaky");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncat >/dev/null\nif [ \"$1\" = test ] && [ -e {} ]; then echo 'the new key was refused' >&2; exit 3; fi\nexit 0\n",
+            dir.join("fail").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[tokio::test]
+async fn a_failing_test_step_keeps_current_reports_and_is_retried_with_the_same_pending_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let commands = tempfile::tempdir().unwrap();
+    flaky_command(commands.path());
+    std::fs::write(commands.path().join("fail"), "").unwrap();
+    let clock = Arc::new(ManualClock::starting_now());
+    let (t, _) = initialised(dir.path(), clock.clone(), Some(commands.path())).await;
+    t.project_env("p", "e").await;
+    t.set("SERVICE_KEY", "in-force-value").await;
+    let (status, body) = t
+        .put(
+            &format!("{S}/rotation/SERVICE_KEY"),
+            json!({"rotator": {"kind": "command", "command": "flaky"}, "generator": "uuid"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, body) = rotate(&t, "SERVICE_KEY", json!({})).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("test step"), "{message}");
+    assert!(message.contains("unchanged"), "{message}");
+    assert_eq!(current(&t, "SERVICE_KEY").await, "in-force-value");
+    let status = show(&t, "SERVICE_KEY").await;
+    assert_eq!(status["state"], "failed", "{status}");
+    assert_eq!(status["step"], "test");
+    assert_eq!(status["failures"], 1);
+    assert!(status["pending"].as_bool().unwrap());
+    assert!(status["last_error"].as_str().unwrap().contains("test step"), "{status}");
+    let (status_code, pending) = stage(&t, "SERVICE_KEY", "pending").await;
+    assert_eq!(status_code, StatusCode::OK, "{pending}");
+    let pending = pending["value"].as_str().unwrap().to_owned();
+    assert_eq!(pending.len(), 36, "a UUID");
+
+    // Not due before its back-off; then retried with the same pending value.
+    assert_eq!(run_due(t.server.state()).await.unwrap(), 0);
+    std::fs::remove_file(commands.path().join("fail")).unwrap();
+    clock.advance(Duration::from_secs(61));
+    assert_eq!(run_due(t.server.state()).await.unwrap(), 1);
+    assert_eq!(current(&t, "SERVICE_KEY").await, pending);
+    let status = show(&t, "SERVICE_KEY").await;
+    assert_eq!(status["state"], "idle", "{status}");
+    assert_eq!(status["failures"], 0);
+    assert!(!status["pending"].as_bool().unwrap());
+    assert_eq!(stage(&t, "SERVICE_KEY", "previous").await.1["value"], "in-force-value");
+    assert_eq!(stage(&t, "SERVICE_KEY", "pending").await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_policies_are_refused_with_the_reason_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::starting_now());
+    let (t, _) = initialised(dir.path(), clock, None).await;
+    t.project_env("p", "e").await;
+    t.set("K", "value").await;
+    for (policy, needle) in [
+        (json!({"every": "30d", "cron": "0 3 * * *"}), "not both"),
+        (json!({"every": "soon"}), "soon"),
+        (json!({"every": "10s"}), "minimum"),
+        (json!({"cron": "0 25 * * *"}), "does not parse"),
+        (json!({"every": "1d", "generator": "password:2"}), "password"),
+        (json!({"every": "1d", "grace": "forever"}), "grace"),
+        (
+            json!({"rotator": {"kind": "command", "command": "x"}}),
+            "rotation_commands_dir",
+        ),
+        (
+            json!({"rotator": {"kind": "postgres", "admin_secret": "A", "roles": []}}),
+            "one role",
+        ),
+        (
+            json!({"rotator": {"kind": "webhook", "url": "ftp://x", "signing_secret": "S"}}),
+            "https://",
+        ),
+        (json!({"every": "1d", "colour": "blue"}), "colour"),
+    ] {
+        let (status, body) = t.put(&format!("{S}/rotation/K"), policy.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{policy}: {body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(needle),
+            "{policy}: {body}"
+        );
+    }
+    let status = show(&t, "K").await;
+    assert_eq!(status["policy"], Value::Null);
+    // Stage names are checked too.
+    assert_eq!(stage(&t, "K", "next").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        t.get(&format!("{S}/secrets/K?stage=previous&version=1")).await.0,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn a_promotion_reaches_watchers_like_any_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::starting_now());
+    let (t, _) = initialised(dir.path(), clock, None).await;
+    t.project_env("p", "e").await;
+    t.set("K", "value").await;
+    let mut feed = t.server.state().changes.subscribe();
+    let (status, body) = rotate(&t, "K", json!({"generator": "uuid"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let event = tokio::time::timeout(Duration::from_secs(5), feed.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.revision, body["revision"].as_i64().unwrap());
+}
