@@ -448,7 +448,14 @@ pub async fn retire_due(
         error: None,
         version: row.retire_version,
     };
+    // Retire only the value the rotation replaced, and only while the rotated
+    // value is still current: after a manual write the old value may be the
+    // live credential again, and retiring it would lock services out.
+    let head = state.store.heads(env.row.id, &[path.as_str().to_owned()]).await?;
+    let still_previous =
+        matches!((head.first(), row.retire_version), (Some(h), Some(v)) if !h.deleted && h.latest_version == v + 1);
     let old = match row.retire_version {
+        Some(_) if !still_previous => None,
         Some(v) => {
             state
                 .store
@@ -472,7 +479,7 @@ pub async fn retire_due(
             row.updated_at = now;
             state.store.rotation_put(&row).await?;
         }
-        // Nothing left to retire (destroyed, or never existed).
+        // Nothing left to retire (destroyed, written over since, or never existed).
         (_, None) => {
             row.retire_at = None;
             row.retire_version = None;

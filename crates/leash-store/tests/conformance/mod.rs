@@ -40,6 +40,143 @@ pub async fn run_all<S: Storage>(store: S) {
     bad_changes_change_nothing(&store).await;
     identities_groups_documents(&store).await;
     audit_log(&store).await;
+    rotation_state(&store).await;
+}
+
+fn rotation_row(env_id: i64, path: &str, next_due_at: Option<i64>) -> RotationRow {
+    RotationRow {
+        env_id,
+        path: path.into(),
+        policy: r#"{"every":"30d"}"#.into(),
+        next_due_at,
+        grace_ms: 3_600_000,
+        attempt: 0,
+        state: "idle".into(),
+        step: None,
+        pending_key_id: None,
+        pending_ciphertext: None,
+        failures: 0,
+        retry_at: None,
+        last_error: None,
+        lease_until: None,
+        last_rotated_at: None,
+        retire_at: None,
+        retire_version: None,
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+async fn rotation_state<S: Storage>(store: &S) {
+    let env = fresh_env(store, "rotation").await;
+    assert_eq!(store.rotation_get(env.id, "K").await.unwrap(), None);
+    store
+        .rotation_put(&rotation_row(env.id, "K", Some(5_000)))
+        .await
+        .unwrap();
+    store
+        .rotation_put(&rotation_row(env.id, "LATER", Some(9_000)))
+        .await
+        .unwrap();
+    store.rotation_put(&rotation_row(env.id, "MANUAL", None)).await.unwrap();
+    assert_eq!(
+        store.rotation_get(env.id, "K").await.unwrap().unwrap(),
+        rotation_row(env.id, "K", Some(5_000))
+    );
+
+    // Due: only rows whose time has come, with their environment's names.
+    assert!(store.rotation_due(4_999, 10).await.unwrap().is_empty());
+    let due = store.rotation_due(5_000, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        (due[0].project.as_str(), due[0].env.as_str(), due[0].row.path.as_str()),
+        ("rotation", "prod", "K")
+    );
+
+    // One claim wins; a live lease hides the row from `due` and from other claims.
+    assert!(store.rotation_claim(env.id, "K", 0, 5_000, 8_000).await.unwrap());
+    assert!(!store.rotation_claim(env.id, "K", 0, 5_000, 8_000).await.unwrap());
+    assert!(
+        !store.rotation_claim(env.id, "K", 7, 9_000, 12_000).await.unwrap(),
+        "attempt moved on"
+    );
+    assert!(store.rotation_due(6_000, 10).await.unwrap().is_empty());
+    // An expired lease can be taken over.
+    let mut running = store.rotation_get(env.id, "K").await.unwrap().unwrap();
+    running.state = "running".into();
+    running.attempt = 1;
+    running.pending_key_id = Some(1);
+    running.pending_ciphertext = Some(b"sealed-pending".to_vec());
+    store.rotation_put(&running).await.unwrap();
+    let due = store.rotation_due(8_000, 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|d| d.row.path.as_str()).collect::<Vec<_>>(),
+        ["K"],
+        "a stale running attempt"
+    );
+    store.rotation_release_leases().await.unwrap();
+    assert!(store.rotation_claim(env.id, "K", 1, 6_000, 9_000).await.unwrap());
+
+    // A promotion writes the value and the rotation state together, or neither.
+    store
+        .apply_change(change(env.id, vec![set("K", 1, b"v1")]))
+        .await
+        .unwrap();
+    let mut promoted = running.clone();
+    promoted.state = "idle".into();
+    promoted.pending_ciphertext = None;
+    promoted.lease_until = None;
+    promoted.next_due_at = Some(99_000);
+    let conflict = store
+        .rotation_promote(change(env.id, vec![set("K", 1, b"stale")]), &promoted)
+        .await;
+    assert!(matches!(conflict, Err(StoreError::VersionConflict(_))), "{conflict:?}");
+    assert_eq!(store.rotation_get(env.id, "K").await.unwrap().unwrap().state, "running");
+    let applied = store
+        .rotation_promote(change(env.id, vec![set("K", 2, b"v2")]), &promoted)
+        .await
+        .unwrap();
+    assert_eq!(applied.entries[0].version, Some(2));
+    assert_eq!(store.rotation_get(env.id, "K").await.unwrap().unwrap(), promoted);
+
+    // Withdrawing `previous` is remembered for the current version.
+    store.secret_withdraw_previous(env.id, "K", 2).await.unwrap();
+    let heads = store.heads(env.id, &["K".into()]).await.unwrap();
+    assert_eq!(heads[0].previous_withdrawn_for, Some(2));
+
+    // History: newest first, replaced by attempt.
+    let mut entry = RotationLogRow {
+        env_id: env.id,
+        path: "K".into(),
+        attempt: 1,
+        trigger: "schedule".into(),
+        actor: "leash-scheduler".into(),
+        rotator: "generator".into(),
+        started_at: 5_000,
+        finished_at: None,
+        outcome: "running".into(),
+        step: None,
+        error: None,
+        version: None,
+    };
+    store.rotation_log_put(&entry).await.unwrap();
+    entry.outcome = "succeeded".into();
+    entry.version = Some(2);
+    store.rotation_log_put(&entry).await.unwrap();
+    let second = RotationLogRow {
+        attempt: 2,
+        started_at: 6_000,
+        trigger: "manual".into(),
+        ..entry.clone()
+    };
+    store.rotation_log_put(&second).await.unwrap();
+    assert_eq!(store.rotation_log(env.id, "K", 10).await.unwrap(), [second, entry]);
+
+    assert!(store.rotation_delete(env.id, "K").await.unwrap());
+    assert!(!store.rotation_delete(env.id, "K").await.unwrap());
+    // Deleting the environment takes its rotation rows with it.
+    store.env_delete(env.id).await.unwrap();
+    assert_eq!(store.rotation_get(env.id, "LATER").await.unwrap(), None);
 }
 
 async fn audit_log<S: Storage>(store: &S) {
