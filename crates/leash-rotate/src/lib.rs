@@ -22,8 +22,8 @@ pub mod command;
 mod error;
 pub mod postgres;
 mod redact;
-#[cfg(test)]
-mod testing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod webhook;
 
 use std::fmt;
