@@ -71,7 +71,7 @@ async fn get_secret_sends_an_encoded_path_query_and_token() {
     let client = Client::new(&addr, Some("lsh_tok".into()), None).unwrap();
     let options = ReadOptions {
         version: Some(3),
-        at_revision: None,
+        ..ReadOptions::default()
     };
     let value = client
         .get_secret("payment", "prod", "stripe/API_KEY", &options)

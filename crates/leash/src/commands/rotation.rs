@@ -37,7 +37,7 @@ pub enum RotationCommand {
     /// `leash rotation set DB_PASSWORD --every 30d --rotator postgres --admin-secret PG_ADMIN_URL
     /// --role app_a --role app_b` keeps a PostgreSQL password rotating with two alternating roles.
     /// See docs/rotation.md.
-    Set(SetArgs),
+    Set(Box<SetArgs>),
     /// Show a secret's policy, next due time, last error and stages
     Show(KeyArg),
     /// List a secret's rotation attempts, newest first
