@@ -381,3 +381,83 @@ async fn a_promotion_reaches_watchers_like_any_change() {
         .unwrap();
     assert_eq!(event.revision, body["revision"].as_i64().unwrap());
 }
+
+/// A webhook receiver that checks every request's `Leash-Signature` with its
+/// own HMAC and records `(step, value)`; a bad signature gets 401.
+async fn signature_checking_receiver(key: &'static str) -> (String, Arc<std::sync::Mutex<Vec<(String, String)>>>) {
+    use axum::body::Bytes;
+    use axum::http::HeaderMap;
+    let seen: Arc<std::sync::Mutex<Vec<(String, String)>>> = Arc::default();
+    let record = seen.clone();
+    let app = axum::Router::new().route(
+        "/rotate",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let record = record.clone();
+            async move {
+                let header = headers.get("leash-signature").and_then(|h| h.to_str().ok()).unwrap_or("");
+                let (mut t, mut v1) = ("", "");
+                for part in header.split(',') {
+                    match part.split_once('=') {
+                        Some(("t", x)) => t = x,
+                        Some(("v1", x)) => v1 = x,
+                        _ => {}
+                    }
+                }
+                let signed = [t.as_bytes(), b".", &body].concat();
+                if t.is_empty() || leash_core::audit::hmac_hex(key.as_bytes(), &signed) != v1 {
+                    return StatusCode::UNAUTHORIZED;
+                }
+                let json: Value = serde_json::from_slice(&body).unwrap();
+                record.lock().unwrap().push((
+                    json["step"].as_str().unwrap().to_owned(),
+                    json["value"].as_str().unwrap().to_owned(),
+                ));
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/rotate", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn a_webhook_rotator_sends_every_step_signed_and_retires_after_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::starting_now());
+    let (t, _) = initialised(dir.path(), clock.clone(), None).await;
+    t.project_env("p", "e").await;
+    const KEY: &str = "webhook-signing-key-planted";
+    let (url, seen) = signature_checking_receiver(KEY).await;
+    t.set("HOOK_KEY", KEY).await;
+    t.set("PARTNER_TOKEN", "partner-old").await;
+    let policy = json!({"grace": "2h", "generator": "bytes:24:hex",
+                        "rotator": {"kind": "webhook", "url": url, "signing_secret": "HOOK_KEY"}});
+    let (status, body) = t.put(&format!("{S}/rotation/PARTNER_TOKEN"), policy).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!body.to_string().contains(KEY));
+
+    let (status, body) = rotate(&t, "PARTNER_TOKEN", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let new = current(&t, "PARTNER_TOKEN").await;
+    assert_eq!(new.len(), 48);
+    let steps = seen.lock().unwrap().clone();
+    assert_eq!(
+        steps,
+        ["create", "set", "test", "promote"].map(|s| (s.to_owned(), new.clone())),
+        "every step arrives once, signed, with the pending value"
+    );
+
+    clock.advance(Duration::from_secs(2 * 3600));
+    assert_eq!(run_due(t.server.state()).await.unwrap(), 1);
+    assert_eq!(seen.lock().unwrap().last().unwrap(), &("retire".to_owned(), "partner-old".to_owned()));
+    assert_eq!(stage(&t, "PARTNER_TOKEN", "previous").await.0, StatusCode::GONE);
+
+    // A receiver that refuses (wrong key) fails the attempt at its first step; current stays.
+    t.set("HOOK_KEY", "some-other-key").await;
+    let (status, body) = rotate(&t, "PARTNER_TOKEN", json!({})).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("create step"), "{body}");
+    assert_eq!(current(&t, "PARTNER_TOKEN").await, new);
+}
