@@ -28,6 +28,9 @@ const FIRST_RETRY: Duration = Duration::from_secs(60);
 /// Retries are never further apart than this.
 const MAX_RETRY: Duration = Duration::from_secs(3600);
 
+/// The error code of a rotation another request or node is running.
+pub const BUSY: &str = "rotation_busy";
+
 /// Why an attempt runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
@@ -141,10 +144,14 @@ pub async fn rotate(
                 )
                 .await?
             {
-                return Err(ApiError::conflict(format!(
-                    "{path} is being rotated right now (attempt {}); try again when it has finished",
-                    r.attempt + 1
-                )));
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    BUSY,
+                    format!(
+                        "{path} is being rotated right now (attempt {}); try again when it has finished",
+                        r.attempt + 1
+                    ),
+                ));
             }
             if request.now {
                 r.pending_ciphertext = None;
@@ -423,7 +430,11 @@ pub async fn retire_due(
         )
         .await?
     {
-        return Ok(());
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            BUSY,
+            format!("{path} is being rotated or retired right now"),
+        ));
     }
     let checked = CheckedPolicy::from_stored(state, &row.policy)?;
     let keyring = state.barrier.keyring()?;

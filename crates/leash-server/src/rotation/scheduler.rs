@@ -25,7 +25,8 @@ const BATCH: i64 = 32;
 pub fn spawn(state: AppState, every: Duration) {
     let mut shutdown = state.shutdown.clone();
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every);
+        // The first look is one interval after start (a starting server is sealed anyway).
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -53,6 +54,11 @@ pub async fn run_due(state: &AppState) -> Result<usize, ApiError> {
         runs += 1;
         let trigger = trigger_of(&item, now);
         let outcome = run_one(state, &item, trigger).await;
+        if matches!(&outcome, Err(e) if e.code == engine::BUSY) {
+            // Another request or node took it between the query and the claim: theirs to report.
+            runs -= 1;
+            continue;
+        }
         record(state, &item, trigger, &outcome).await;
         if let Err(e) = &outcome {
             tracing::warn!(
