@@ -6,13 +6,16 @@
 //!   the record is durable. If it cannot be written the client gets 503 and
 //!   nothing of the handler's answer (fail closed), unless `audit_fail_open`.
 //! - [`writer`] is the single task that numbers and chains records, batches
-//!   them (group commit: one fsync and one transaction per batch), writes
-//!   signed checkpoints, and recovers by itself when a sink comes back.
+//!   them (group commit: one file fsync per batch, the durability point),
+//!   writes signed checkpoints, and recovers by itself when the file comes back.
+//! - [`table`] copies durable batches into the queryable table behind the
+//!   responses; queries flush it first.
 //!
 //! It must never record a secret value, a token, a password or a client
 //! secret: tokens appear only as an HMAC under the audit key.
 
 pub mod middleware;
+mod table;
 mod writer;
 
 use std::path::PathBuf;
@@ -49,6 +52,8 @@ enum Command {
     Append(Box<AuditRecord>, oneshot::Sender<Result<(), AuditError>>),
     /// Writes a checkpoint now (if unsealed) and answers with the latest one.
     Checkpoint(oneshot::Sender<Option<ChainPoint>>),
+    /// Answers `true` once the table holds every record acknowledged so far.
+    Flush(oneshot::Sender<bool>),
     /// Reopens the file (after external log rotation).
     Reopen,
     /// Writes a final checkpoint and stops.
@@ -100,6 +105,21 @@ impl AuditLog {
             return self.last_checkpoint.lock().unwrap_or_else(|p| p.into_inner()).clone();
         }
         done.await.ok().flatten()
+    }
+
+    /// Waits until the table holds every record acknowledged so far (queries
+    /// call this so they see their own and everyone's earlier requests).
+    pub async fn flush_table(&self) -> Result<(), AuditError> {
+        let stopped = || AuditError("the audit writer has stopped".into());
+        let (ack, done) = oneshot::channel();
+        self.tx.send(Command::Flush(ack)).await.map_err(|_| stopped())?;
+        match tokio::time::timeout(Duration::from_secs(10), done).await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(_) => Err(stopped()),
+            Err(_) => Err(AuditError(
+                "the audit table is more than 10 s behind the audit file (see the server log)".into(),
+            )),
+        }
     }
 
     /// Reopens the file on the next write (SIGHUP after log rotation).

@@ -1,11 +1,11 @@
 //! The audit writer task: numbering, chaining, batching, checkpoints, sinks.
 //!
-//! Every batch goes to the file (written and fsynced) and then to the
-//! database (one transaction). A batch counts only when both took it; if the
-//! database refuses after the file took it, the file is cut back, so the two
-//! sinks never disagree. After a failure the file is reopened and cut back to
-//! its last good length on the next batch, so a full or read-only disk that
-//! recovers needs no restart.
+//! Every batch goes to the file (written and fsynced): that is when its
+//! requests are answered. The batch's rows then go to the table writer
+//! ([`super::table`]), which inserts them behind the responses while the next
+//! batch is being fsynced. If the file write fails, the file is cut back to
+//! its last good length and reopened on the next batch, so a full or
+//! read-only disk that recovers needs no restart.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -16,6 +16,7 @@ use leash_core::audit::{AuditRecord, ChainPoint, GENESIS, RecordKind, seal_line,
 use leash_store::{AuditRow, Storage};
 use tokio::sync::mpsc;
 
+use super::table::TableJob;
 use super::{AuditConfig, AuditError, Command};
 use crate::barrier::Barrier;
 use crate::time::{now_millis, rfc3339};
@@ -73,12 +74,6 @@ impl FileSink {
         }
     }
 
-    /// Removes what the last append wrote (the database refused the batch).
-    fn rollback(&mut self, len: usize) {
-        self.good_len = self.good_len.saturating_sub(len as u64);
-        self.cut_back();
-    }
-
     fn cut_back(&mut self) {
         if let Some(f) = &self.file {
             let _ = f.set_len(self.good_len);
@@ -88,7 +83,7 @@ impl FileSink {
 }
 
 pub(super) struct Writer {
-    store: Arc<dyn Storage>,
+    table: mpsc::UnboundedSender<TableJob>,
     barrier: Arc<Barrier>,
     config: AuditConfig,
     file: FileSink,
@@ -186,7 +181,7 @@ impl Writer {
             reopen: false,
         };
         Ok(Self {
-            store,
+            table: super::table::spawn(store),
             barrier,
             config,
             file,
@@ -232,7 +227,19 @@ impl Writer {
                 match command {
                     Command::Checkpoint(ack) => {
                         self.write_batch(Vec::new(), true).await;
-                        let _ = ack.send(self.last_checkpoint.lock().unwrap_or_else(|p| p.into_inner()).clone());
+                        let point = self.last_checkpoint.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                        // Answer once the table holds everything up to the checkpoint (verify reads it).
+                        let flushed = self.flush_table();
+                        tokio::spawn(async move {
+                            let _ = flushed.await;
+                            let _ = ack.send(point);
+                        });
+                    }
+                    Command::Flush(ack) => {
+                        let flushed = self.flush_table();
+                        tokio::spawn(async move {
+                            let _ = ack.send(flushed.await.is_ok());
+                        });
                     }
                     Command::Reopen => {
                         tracing::info!(file = %self.file.path.display(), "reopening the audit file");
@@ -243,6 +250,7 @@ impl Writer {
                         if self.since_checkpoint > 0 {
                             self.write_batch(Vec::new(), true).await;
                         }
+                        let _ = self.flush_table().await;
                         let _ = ack.send(());
                         return;
                     }
@@ -284,7 +292,7 @@ impl Writer {
         if rows.is_empty() {
             return;
         }
-        let result = self.persist(text, &rows).await;
+        let result = self.persist(text, rows).await;
         match &result {
             Ok(()) => {
                 self.since_checkpoint = if checkpoint_point.is_some() {
@@ -324,8 +332,15 @@ impl Writer {
         self.next_seq += 1;
     }
 
-    /// File first (fsync), then the database; the file is cut back if the database refuses.
-    async fn persist(&mut self, text: String, rows: &[AuditRow]) -> Result<(), AuditError> {
+    /// A receiver answered once the table holds every row sent so far.
+    fn flush_table(&self) -> tokio::sync::oneshot::Receiver<()> {
+        let (ack, done) = tokio::sync::oneshot::channel();
+        let _ = self.table.send(TableJob::Flush(ack));
+        done
+    }
+
+    /// The file (written and fsynced: the durability point), then the rows to the table writer.
+    async fn persist(&mut self, text: String, rows: Vec<AuditRow>) -> Result<(), AuditError> {
         let mut sink = std::mem::replace(
             &mut self.file,
             FileSink {
@@ -335,7 +350,6 @@ impl Writer {
                 reopen: false,
             },
         );
-        let len = text.len();
         let (sink_back, written) = tokio::task::spawn_blocking(move || {
             let r = sink.append(text.as_bytes());
             (sink, r)
@@ -344,10 +358,7 @@ impl Writer {
         .map_err(|e| AuditError(format!("the audit file task failed: {e}")))?;
         self.file = sink_back;
         written.map_err(|e| AuditError(format!("writing {}: {e}", self.file.path.display())))?;
-        if let Err(e) = self.store.audit_append(rows).await {
-            self.file.rollback(len);
-            return Err(AuditError(format!("writing the audit table: {e}")));
-        }
+        let _ = self.table.send(TableJob::Rows(rows));
         Ok(())
     }
 }
