@@ -26,4 +26,7 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("storage error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A batch of change sets could not be committed; none of it was written.
+    #[error("storage error: the change could not be committed: {0}")]
+    Commit(String),
 }

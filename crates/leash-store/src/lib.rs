@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod group_commit;
 mod model;
 mod sqlite;
 

@@ -30,6 +30,9 @@ pub struct SqliteStore {
     /// the durability point, and records it holds that the table lost in a
     /// power failure are copied back at start.
     audit: SqlitePool,
+    /// Change sets go through one committer task: concurrent changes share a
+    /// transaction (group commit, see `group_commit`).
+    commits: tokio::sync::mpsc::Sender<crate::group_commit::Job>,
 }
 
 const VERSION_COLUMNS: &str =
@@ -88,7 +91,26 @@ impl SqliteStore {
                 source,
             })?;
         sqlx::migrate!("./migrations/sqlite-audit").run(&audit).await?;
-        Ok(Self { write, read, audit })
+        let commits = crate::group_commit::spawn(write.clone());
+        Ok(Self {
+            write,
+            read,
+            audit,
+            commits,
+        })
+    }
+}
+
+impl SqliteStore {
+    /// Hands a change set to the committer and waits until its batch is durable.
+    async fn commit(&self, change: NewChange, rotation: Option<RotationRow>) -> Result<Applied> {
+        let stopped = || StoreError::Commit("the store is closed".into());
+        let (ack, done) = tokio::sync::oneshot::channel();
+        self.commits
+            .send(crate::group_commit::Job { change, rotation, ack })
+            .await
+            .map_err(|_| stopped())?;
+        done.await.map_err(|_| stopped())?
     }
 }
 
@@ -427,7 +449,7 @@ fn rotation_row(r: &SqliteRow) -> Result<RotationRow> {
     })
 }
 
-async fn put_rotation(conn: &mut SqliteConnection, r: &RotationRow) -> Result<()> {
+pub(crate) async fn put_rotation(conn: &mut SqliteConnection, r: &RotationRow) -> Result<()> {
     sqlx::query(
         "INSERT OR REPLACE INTO rotation_state (env_id, path, policy, next_due_at, grace_ms, attempt, state, step, \
          pending_key_id, pending_ciphertext, failures, retry_at, last_error, lease_until, last_rotated_at, retire_at, \
@@ -458,7 +480,7 @@ async fn put_rotation(conn: &mut SqliteConnection, r: &RotationRow) -> Result<()
 }
 
 /// Applies one change set inside the caller's transaction.
-async fn apply_change_in_tx(tx: &mut SqliteConnection, change: &NewChange) -> Result<Applied> {
+pub(crate) async fn apply_change_in_tx(tx: &mut SqliteConnection, change: &NewChange) -> Result<Applied> {
     if change.ops.is_empty() {
         return Err(StoreError::InvalidChange(
             "a change must contain at least one operation".into(),
@@ -919,10 +941,7 @@ impl Storage for SqliteStore {
     }
 
     async fn apply_change(&self, change: NewChange) -> Result<Applied> {
-        let mut tx = self.write.begin().await?;
-        let applied = apply_change_in_tx(&mut tx, &change).await?;
-        tx.commit().await?;
-        Ok(applied)
+        self.commit(change, None).await
     }
 
     async fn read_version(&self, env_id: i64, path: &str, selector: Selector) -> Result<Option<VersionRow>> {
@@ -1228,11 +1247,7 @@ impl Storage for SqliteStore {
     }
 
     async fn rotation_promote(&self, change: NewChange, row: &RotationRow) -> Result<Applied> {
-        let mut tx = self.write.begin().await?;
-        let applied = apply_change_in_tx(&mut tx, &change).await?;
-        put_rotation(&mut tx, row).await?;
-        tx.commit().await?;
-        Ok(applied)
+        self.commit(change, Some(row.clone())).await
     }
 
     async fn secret_withdraw_previous(&self, env_id: i64, path: &str, current_version: i64) -> Result<()> {

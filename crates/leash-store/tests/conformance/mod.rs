@@ -41,6 +41,45 @@ pub async fn run_all<S: Storage>(store: S) {
     identities_groups_documents(&store).await;
     audit_log(&store).await;
     rotation_state(&store).await;
+    concurrent_changes(&store).await;
+}
+
+/// Many change sets at once (a backend may commit them together): each is
+/// applied exactly once with its own revision, and a failing one (CAS, stale
+/// version) fails alone without undoing the others.
+async fn concurrent_changes<S: Storage>(store: &S) {
+    let env = fresh_env(store, "concurrent").await;
+    let writes = (0..40).map(|i| store.apply_change(change(env.id, vec![set(&format!("K{i}"), 1, b"v")])));
+    let stale_cas = (0..5).map(|_| {
+        store.apply_change(NewChange {
+            expected_revision: Some(0),
+            ..change(env.id, vec![set("CAS", 1, b"c")])
+        })
+    });
+    let stale_version = (0..5).map(|_| store.apply_change(change(env.id, vec![set("K0", 1, b"again")])));
+    let (ok, cas, stale) = tokio::join!(
+        futures::future::join_all(writes),
+        futures::future::join_all(stale_cas),
+        futures::future::join_all(stale_version)
+    );
+    let mut revisions: Vec<i64> = ok.into_iter().map(|r| r.unwrap().revision).collect();
+    let cas_wins: Vec<i64> = cas.into_iter().filter_map(|r| r.ok()).map(|a| a.revision).collect();
+    assert!(
+        cas_wins.len() <= 1,
+        "CAS lets at most one of the same expected revision through"
+    );
+    assert!(
+        stale.iter().all(|r| r.is_err()),
+        "every stale version number is refused"
+    );
+    revisions.extend(cas_wins);
+    revisions.sort();
+    let n = revisions.len() as i64;
+    assert_eq!(revisions, (1..=n).collect::<Vec<_>>(), "one revision each, no gaps");
+    let (revision, live) = store.list_state(env.id, None, true).await.unwrap();
+    assert_eq!(revision, n);
+    assert_eq!(live.len() as i64, n);
+    assert!(live.iter().all(|v| v.version == 1), "no refused change left a trace");
 }
 
 fn rotation_row(env_id: i64, path: &str, next_due_at: Option<i64>) -> RotationRow {
