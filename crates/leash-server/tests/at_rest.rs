@@ -3,24 +3,13 @@
 mod common;
 
 use common::*;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::Connection;
 
 async fn unsealed_server(dir: &std::path::Path) -> TestServer {
     let mut t = fresh(dir).await;
-    let (_, init) = t
-        .call_as(
-            "",
-            Method::POST,
-            "/api/v1/sys/init",
-            Some(json!({"shares": 1, "threshold": 1})),
-        )
-        .await;
-    t.token = init["root_token"].as_str().unwrap().to_owned();
-    let share = init["unseal_shares"][0].as_str().unwrap().to_owned();
-    t.call_as("", Method::POST, "/api/v1/sys/unseal", Some(json!({"share": share})))
-        .await;
+    t.init_and_unseal().await;
     t.project_env("p", "e").await;
     t
 }

@@ -249,18 +249,8 @@ async fn records_the_table_lost_are_copied_back_from_the_file_at_start() {
     use sqlx::Connection;
     let dir = tempfile::tempdir().unwrap();
     let mut t = fresh(dir.path()).await;
-    let (_, init) = t
-        .call_as(
-            "",
-            Method::POST,
-            "/api/v1/sys/init",
-            Some(json!({"shares": 1, "threshold": 1})),
-        )
-        .await;
-    let share = init["unseal_shares"][0].as_str().unwrap().to_owned();
-    t.token = init["root_token"].as_str().unwrap().to_owned();
-    t.call_as("", Method::POST, "/api/v1/sys/unseal", Some(json!({"share": share})))
-        .await;
+    let share = t.init_and_unseal().await;
+    let root = t.token.clone();
     t.project_env("p", "e").await;
     t.set("K", "v").await;
     let last = last_seq(&t).await;
@@ -277,9 +267,8 @@ async fn records_the_table_lost_are_copied_back_from_the_file_at_start() {
     db.close().await.unwrap();
 
     let mut t = fresh(dir.path()).await;
-    t.token = init["root_token"].as_str().unwrap().to_owned();
-    t.call_as("", Method::POST, "/api/v1/sys/unseal", Some(json!({"share": share})))
-        .await;
+    t.token = root;
+    t.unseal(&share).await;
     let (status, report) = t.call(Method::POST, "/api/v1/audit/verify", None).await;
     assert_eq!(status, StatusCode::OK, "{report}");
     assert!(

@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::TestServer;
 use leash_server::clock::ManualClock;
 use leash_server::rotation::scheduler::run_due;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const S: &str = "/api/v1/projects/p/envs/e";
@@ -35,26 +35,8 @@ async fn start(dir: &Path, clock: Arc<ManualClock>, commands: Option<&Path>) -> 
 /// A fresh server on `dir`, initialised and unsealed; returns it and its unseal share.
 async fn initialised(dir: &Path, clock: Arc<ManualClock>, commands: Option<&Path>) -> (TestServer, String) {
     let mut t = start(dir, clock, commands).await;
-    let (status, body) = t
-        .call_as(
-            "",
-            Method::POST,
-            "/api/v1/sys/init",
-            Some(json!({"shares": 1, "threshold": 1})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let share = body["unseal_shares"][0].as_str().unwrap().to_owned();
-    t.token = body["root_token"].as_str().unwrap().to_owned();
-    unseal(&t, &share).await;
+    let share = t.init_and_unseal().await;
     (t, share)
-}
-
-async fn unseal(t: &TestServer, share: &str) {
-    let (status, body) = t
-        .call_as("", Method::POST, "/api/v1/sys/unseal", Some(json!({"share": share})))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 async fn restart(
@@ -68,7 +50,7 @@ async fn restart(
     t.server.shutdown().await.unwrap();
     let mut t = start(dir, clock, commands).await;
     t.token = token;
-    unseal(&t, share).await;
+    t.unseal(share).await;
     t
 }
 
@@ -394,7 +376,10 @@ async fn signature_checking_receiver(key: &'static str) -> (String, Arc<std::syn
         axum::routing::post(move |headers: HeaderMap, body: Bytes| {
             let record = record.clone();
             async move {
-                let header = headers.get("leash-signature").and_then(|h| h.to_str().ok()).unwrap_or("");
+                let header = headers
+                    .get("leash-signature")
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or("");
                 let (mut t, mut v1) = ("", "");
                 for part in header.split(',') {
                     match part.split_once('=') {
@@ -451,13 +436,19 @@ async fn a_webhook_rotator_sends_every_step_signed_and_retires_after_the_grace_p
 
     clock.advance(Duration::from_secs(2 * 3600));
     assert_eq!(run_due(t.server.state()).await.unwrap(), 1);
-    assert_eq!(seen.lock().unwrap().last().unwrap(), &("retire".to_owned(), "partner-old".to_owned()));
+    assert_eq!(
+        seen.lock().unwrap().last().unwrap(),
+        &("retire".to_owned(), "partner-old".to_owned())
+    );
     assert_eq!(stage(&t, "PARTNER_TOKEN", "previous").await.0, StatusCode::GONE);
 
     // A receiver that refuses (wrong key) fails the attempt at its first step; current stays.
     t.set("HOOK_KEY", "some-other-key").await;
     let (status, body) = rotate(&t, "PARTNER_TOKEN", json!({})).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("create step"), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("create step"),
+        "{body}"
+    );
     assert_eq!(current(&t, "PARTNER_TOKEN").await, new);
 }

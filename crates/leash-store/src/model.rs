@@ -288,6 +288,33 @@ pub struct RotationRow {
     pub updated_at: i64,
 }
 
+impl RotationRow {
+    /// A new policy's row: idle, never rotated, nothing due until the caller sets `next_due_at`.
+    pub fn new(env_id: i64, path: &str, policy: String, grace_ms: i64, now: i64) -> Self {
+        Self {
+            env_id,
+            path: path.to_owned(),
+            policy,
+            next_due_at: None,
+            grace_ms,
+            attempt: 0,
+            state: "idle".into(),
+            step: None,
+            pending_key_id: None,
+            pending_ciphertext: None,
+            failures: 0,
+            retry_at: None,
+            last_error: None,
+            lease_until: None,
+            last_rotated_at: None,
+            retire_at: None,
+            retire_version: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// A rotation that is due, with the names of its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueRotation {

@@ -4,7 +4,6 @@
 //! `leash run --watch` that keeps connecting while its password is rotated.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use leash_rotate::testing::PgCluster;
@@ -43,21 +42,8 @@ impl Env {
     }
 
     fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let dir = self.dir.path();
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_leash"));
-        cmd.args(args)
-            .current_dir(dir)
-            .env("XDG_CONFIG_HOME", dir.join("config"))
-            .env("XDG_CACHE_HOME", dir.join("cache"))
-            .env("HOME", dir)
-            .env("LEASH_ADDR", &self.url)
-            .env("LEASH_TOKEN", &self.token)
-            .env("LEASH_PROJECT", "payment")
-            .env("LEASH_ENV", "prod")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        let mut cmd = common::leash_command(self.dir.path(), &self.url, &self.token, args);
+        cmd.env("LEASH_PROJECT", "payment").env("LEASH_ENV", "prod");
         cmd
     }
 

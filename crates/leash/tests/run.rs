@@ -4,7 +4,6 @@
 //! own stderr.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use leash_client::Client;
@@ -14,6 +13,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, BufReader};
+
+mod common;
 
 /// Values planted in the environment; none may appear on leash's stderr.
 const DB: &str = "postgres://u:planted-db-Zq8@db/x";
@@ -91,22 +92,8 @@ impl Env {
 
     /// `leash args…` with address, token, project and env in the environment.
     fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let dir = self.dir.path();
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_leash"));
-        cmd.args(args)
-            .current_dir(dir)
-            .env("XDG_CONFIG_HOME", dir.join("config"))
-            .env("XDG_CACHE_HOME", dir.join("cache"))
-            .env("HOME", dir)
-            .env("LEASH_ADDR", &self.url)
-            .env("LEASH_TOKEN", &self.token)
-            .env("LEASH_PROJECT", "payment")
-            .env("LEASH_ENV", "prod")
-            .env_remove("LEASH_CA_CERT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        let mut cmd = common::leash_command(self.dir.path(), &self.url, &self.token, args);
+        cmd.env("LEASH_PROJECT", "payment").env("LEASH_ENV", "prod");
         cmd
     }
 

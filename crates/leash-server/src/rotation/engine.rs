@@ -65,6 +65,27 @@ fn step_failed(step: Step, message: impl std::fmt::Display) -> ApiError {
     )
 }
 
+/// Takes the lease of a secret's rotation row for this node, or answers
+/// [`BUSY`] when another request or node holds it (or moved it on).
+async fn claim(state: &AppState, env: &EnvRef, path: &SecretPath, attempt: i64, now: i64) -> Result<(), ApiError> {
+    let until = now + LEASE.as_millis() as i64;
+    if state
+        .store
+        .rotation_claim(env.row.id, path.as_str(), attempt, now, until)
+        .await?
+    {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        BUSY,
+        format!(
+            "{path} is being rotated or retired right now (attempt {}); try again when it has finished",
+            attempt + 1
+        ),
+    ))
+}
+
 /// Reads the current value (none when absent, deleted or destroyed).
 async fn current_value(
     state: &AppState,
@@ -133,26 +154,7 @@ pub async fn rotate(
     // Claim the policy (or number a one-off attempt from the history).
     let mut row = match row {
         Some(mut r) => {
-            if !state
-                .store
-                .rotation_claim(
-                    env.row.id,
-                    path.as_str(),
-                    r.attempt,
-                    now,
-                    now + LEASE.as_millis() as i64,
-                )
-                .await?
-            {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    BUSY,
-                    format!(
-                        "{path} is being rotated right now (attempt {}); try again when it has finished",
-                        r.attempt + 1
-                    ),
-                ));
-            }
+            claim(state, env, path, r.attempt, now).await?;
             if request.now {
                 r.pending_ciphertext = None;
                 r.pending_key_id = None;
@@ -419,23 +421,7 @@ pub async fn retire_due(
     mut row: RotationRow,
 ) -> Result<(), ApiError> {
     let now = state.clock.now_ms();
-    if !state
-        .store
-        .rotation_claim(
-            env.row.id,
-            path.as_str(),
-            row.attempt,
-            now,
-            now + LEASE.as_millis() as i64,
-        )
-        .await?
-    {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            BUSY,
-            format!("{path} is being rotated or retired right now"),
-        ));
-    }
+    claim(state, env, path, row.attempt, now).await?;
     let checked = CheckedPolicy::from_stored(state, &row.policy)?;
     let keyring = state.barrier.keyring()?;
     row.attempt += 1;

@@ -57,29 +57,10 @@ pub async fn put_policy(
     check_not_running(existing.as_ref(), now, &path)?;
     let policy_json = serde_json::to_string(&checked.policy)
         .map_err(|e| ApiError::internal("storing a rotation policy", e.to_string()))?;
-    let mut row = existing.unwrap_or(RotationRow {
-        env_id: env.row.id,
-        path: path.as_str().to_owned(),
-        policy: String::new(),
-        next_due_at: None,
-        grace_ms: 0,
-        attempt: 0,
-        state: "idle".into(),
-        step: None,
-        pending_key_id: None,
-        pending_ciphertext: None,
-        failures: 0,
-        retry_at: None,
-        last_error: None,
-        lease_until: None,
-        last_rotated_at: None,
-        retire_at: None,
-        retire_version: None,
-        created_at: now,
-        updated_at: now,
-    });
+    let grace_ms = checked.grace.as_millis() as i64;
+    let mut row = existing.unwrap_or_else(|| RotationRow::new(env.row.id, path.as_str(), String::new(), grace_ms, now));
     row.policy = policy_json;
-    row.grace_ms = checked.grace.as_millis() as i64;
+    row.grace_ms = grace_ms;
     // The schedule counts from the last rotation, or from now for a new policy.
     row.next_due_at = checked
         .schedule

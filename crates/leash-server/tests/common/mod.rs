@@ -48,6 +48,32 @@ pub async fn fresh(dir: &Path) -> TestServer {
 }
 
 impl TestServer {
+    /// Initialises a fresh server with one unseal share, takes its root token
+    /// and unseals it; returns the share (for unsealing after a restart).
+    pub async fn init_and_unseal(&mut self) -> String {
+        let (status, init) = self
+            .call_as(
+                "",
+                Method::POST,
+                "/api/v1/sys/init",
+                Some(json!({"shares": 1, "threshold": 1})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{init}");
+        self.token = init["root_token"].as_str().unwrap().to_owned();
+        let share = init["unseal_shares"][0].as_str().unwrap().to_owned();
+        self.unseal(&share).await;
+        share
+    }
+
+    /// Unseals with a single share.
+    pub async fn unseal(&self, share: &str) {
+        let (status, body) = self
+            .call_as("", Method::POST, "/api/v1/sys/unseal", Some(json!({"share": share})))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         self.call_as(&self.token.clone(), method, path, body).await
     }

@@ -84,25 +84,8 @@ async fn concurrent_changes<S: Storage>(store: &S) {
 
 fn rotation_row(env_id: i64, path: &str, next_due_at: Option<i64>) -> RotationRow {
     RotationRow {
-        env_id,
-        path: path.into(),
-        policy: r#"{"every":"30d"}"#.into(),
         next_due_at,
-        grace_ms: 3_600_000,
-        attempt: 0,
-        state: "idle".into(),
-        step: None,
-        pending_key_id: None,
-        pending_ciphertext: None,
-        failures: 0,
-        retry_at: None,
-        last_error: None,
-        lease_until: None,
-        last_rotated_at: None,
-        retire_at: None,
-        retire_version: None,
-        created_at: 1,
-        updated_at: 1,
+        ..RotationRow::new(env_id, path, r#"{"every":"30d"}"#.into(), 3_600_000, 1)
     }
 }
 

@@ -42,3 +42,22 @@ pub fn config() -> ServerConfig {
         ..ServerConfig::default()
     }
 }
+
+/// `leash ARGS…` talking to `url` with `token`, its per-user files (config,
+/// cache, home) inside `dir`, stdout and stderr captured, killed on drop.
+pub fn leash_command(dir: &std::path::Path, url: &str, token: &str, args: &[&str]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_leash"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("HOME", dir)
+        .env("LEASH_ADDR", url)
+        .env("LEASH_TOKEN", token)
+        .env_remove("LEASH_CA_CERT")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
