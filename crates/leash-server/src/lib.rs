@@ -17,6 +17,7 @@ pub mod barrier;
 pub mod changes;
 pub mod config;
 pub mod directory;
+pub mod e2e;
 pub mod error;
 pub mod extract;
 pub mod hardening;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use leash_core::api::{ChangeEntry, ChangeResult, SecretSummary, SecretValue};
 use leash_core::crypto::{Aad, Keyring};
+use leash_core::e2e::Recipients;
 use leash_core::names::{EnvName, PathPrefix, ProjectName, SecretPath};
 use leash_store::{Applied, AppliedEntry, EnvRow, NewChange, Op, Selector, StoreError, VersionRow};
 use zeroize::Zeroizing;
@@ -58,6 +59,9 @@ pub struct WriteMeta<'a> {
     pub actor: &'a str,
     pub message: Option<String>,
     pub cas: Option<i64>,
+    /// The end-to-end recipients the writer encrypted the new values to
+    /// (must be the environment's; `None` for plaintext values).
+    pub e2e_recipients: Option<Vec<String>>,
 }
 
 /// Looks up a project by name (404 if absent).
@@ -83,7 +87,7 @@ pub async fn environment(state: &AppState, project: &str, env: &str) -> Result<E
     Ok(EnvRef { project, env, row })
 }
 
-fn aad<'a>(env: &'a EnvRef, path: &'a str, version: i64) -> Aad<'a> {
+pub(crate) fn aad<'a>(env: &'a EnvRef, path: &'a str, version: i64) -> Aad<'a> {
     Aad::SecretVersion {
         project: env.project.as_str(),
         env: env.env.as_str(),
@@ -126,6 +130,12 @@ pub async fn write(
         return Err(ApiError::bad_request("a change must contain at least one operation"));
     }
     check_text("the change message", &meta.message)?;
+    let has_set = ops.iter().any(|op| matches!(op, WriteOp::Set { .. }));
+    let e2e = if has_set {
+        crate::e2e::write_recipients(env, meta.e2e_recipients.as_deref())?
+    } else {
+        None
+    };
     let mut seen = BTreeSet::new();
     for op in &ops {
         if !seen.insert(op.path().as_str()) {
@@ -140,7 +150,10 @@ pub async fn write(
             description,
         } = op
         {
-            check_value_size(state, path, value)?;
+            match &e2e {
+                Some(recipients) => crate::e2e::check_value(state, recipients, path, value)?,
+                None => check_value_size(state, path, value)?,
+            }
             check_text("a description", description)?;
         }
     }
@@ -185,6 +198,7 @@ pub async fn write(
             message: meta.message.clone(),
             created_at: now_millis(),
             ops: store_ops,
+            e2e_recipients: e2e.as_ref().map(Recipients::to_strings),
         };
         match state.store.apply_change(change).await {
             Ok(applied) => {
@@ -193,6 +207,7 @@ pub async fn write(
                 return Ok(change_result(applied));
             }
             Err(StoreError::VersionConflict(_)) => continue,
+            Err(StoreError::E2eMismatch { current }) => return Err(crate::e2e::recipients_changed(env, current)),
             Err(e) => return Err(e.into()),
         }
     }
@@ -231,7 +246,13 @@ pub fn check_revision(env: &EnvRef, revision: i64) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn decrypt(keyring: &Keyring, env: &EnvRef, row: &VersionRow) -> Result<String, ApiError> {
+/// The recipients an end-to-end encrypted version is encrypted to: the
+/// environment's (every retained e2e version is kept encrypted to the current set).
+fn e2e_marking(env: &EnvRef, row: &VersionRow) -> Option<Vec<String>> {
+    row.e2e.then(|| env.row.e2e_recipients.clone().unwrap_or_default())
+}
+
+pub(crate) fn decrypt(keyring: &Keyring, env: &EnvRef, row: &VersionRow) -> Result<String, ApiError> {
     let Some(ciphertext) = &row.ciphertext else {
         return Err(ApiError::new(
             StatusCode::GONE,
@@ -278,6 +299,7 @@ pub async fn read(
     let value = decrypt(keyring, env, &row)?;
     Ok(SecretValue {
         env_var: path.env_var_name(),
+        e2e_recipients: e2e_marking(env, &row),
         path: row.path,
         version: row.version,
         revision: row.revision,
@@ -315,6 +337,7 @@ pub async fn list(
         };
         out.push(SecretSummary {
             env_var: path.env_var_name(),
+            e2e_recipients: value.as_ref().and(e2e_marking(env, &row)),
             path: row.path,
             version: row.version,
             description: row.description,
@@ -370,8 +393,11 @@ pub async fn rollback(
             env.env
         )));
     }
+    // Retained e2e versions are encrypted to the current recipients, so
+    // their ciphertext is copied as it is (the write checks the set again).
     let meta = WriteMeta {
         message: meta.message.or_else(|| Some(format!("rollback to revision {to}"))),
+        e2e_recipients: env.row.e2e_recipients.clone(),
         ..meta
     };
     write(state, &keyring, env, ops, meta).await

@@ -101,8 +101,9 @@ pub trait Storage: Send + Sync + 'static {
     async fn destroy_versions(&self, env_id: i64, path: &str, versions: Option<&[i64]>) -> Result<Vec<i64>>;
     /// Every retained (not destroyed) version of an environment with its data,
     /// deleted secrets' included, with the revision it reflects (read in one
-    /// snapshot). With `current_only`, just the current versions of live secrets.
-    async fn retained_versions(&self, env_id: i64, current_only: bool) -> Result<(i64, Vec<VersionRow>)>;
+    /// snapshot), each with whether it is the current version of a live secret.
+    /// With `current_only`, just the current versions of live secrets.
+    async fn retained_versions(&self, env_id: i64, current_only: bool) -> Result<(i64, Vec<(VersionRow, bool)>)>;
     /// Counts an environment's retained versions that hold end-to-end ciphertext.
     async fn e2e_version_count(&self, env_id: i64) -> Result<i64>;
     /// Changes an environment's end-to-end recipients in one transaction, recorded

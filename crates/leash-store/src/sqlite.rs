@@ -1112,7 +1112,7 @@ impl Storage for SqliteStore {
         self.audit.close().await;
     }
 
-    async fn retained_versions(&self, env_id: i64, current_only: bool) -> Result<(i64, Vec<VersionRow>)> {
+    async fn retained_versions(&self, env_id: i64, current_only: bool) -> Result<(i64, Vec<(VersionRow, bool)>)> {
         // One read transaction: the revision and the rows come from one snapshot.
         let mut tx = self.read.begin().await?;
         let (revision, _) = env_state(&mut tx, env_id).await?;
@@ -1122,13 +1122,17 @@ impl Storage for SqliteStore {
             ""
         };
         let rows = sqlx::query(&format!(
-            "SELECT {VERSION_COLUMNS} FROM secrets s JOIN versions v ON v.secret_id = s.id \
+            "SELECT {VERSION_COLUMNS}, (v.version = s.latest_version AND s.deleted = 0) \
+             FROM secrets s JOIN versions v ON v.secret_id = s.id \
              WHERE s.env_id = ? AND v.destroyed = 0 {filter} ORDER BY s.path, v.version"
         ))
         .bind(env_id)
         .fetch_all(&mut *tx)
         .await?;
-        let versions = rows.iter().map(version_row).collect::<Result<_>>()?;
+        let versions = rows
+            .iter()
+            .map(|r| Ok((version_row(r)?, r.try_get(10)?)))
+            .collect::<Result<_>>()?;
         tx.commit().await?;
         Ok((revision, versions))
     }

@@ -92,7 +92,11 @@ async fn end_to_end_recipients<S: Storage>(store: &S) {
     let (revision, retained) = store.retained_versions(env.id, false).await.unwrap();
     assert_eq!((revision, retained.len()), (5, 2));
     let (_, current) = store.retained_versions(env.id, true).await.unwrap();
-    assert_eq!(current.iter().map(|v| v.path.as_str()).collect::<Vec<_>>(), ["A"]);
+    assert_eq!(current.iter().map(|(v, c)| (v.path.as_str(), *c)).collect::<Vec<_>>(), [("A", true)]);
+    assert_eq!(
+        retained.iter().map(|(v, c)| (v.path.as_str(), v.version, *c)).collect::<Vec<_>>(),
+        [("A", 2, true), ("B", 1, false)]
+    );
 
     // writes must declare exactly the environment's recipients
     let err = store.apply_change(change(env.id, vec![set("C", 1, b"plain")])).await.unwrap_err();
