@@ -118,6 +118,9 @@ pub enum Command {
     /// Set, read, list, delete and destroy secrets
     #[command(subcommand, visible_alias = "secret")]
     Secrets(commands::secrets::SecretsCommand),
+    /// End-to-end encrypted environments: enable, status, disable, recipients (see docs/e2e.md)
+    #[command(subcommand)]
+    E2e(commands::e2e::E2eCommand),
     /// Import a .env file as one change set
     Import(commands::transfer::ImportArgs),
     /// Print an environment's secrets as dotenv, JSON, YAML or shell exports
