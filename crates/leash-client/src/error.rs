@@ -82,7 +82,10 @@ pub enum Error {
     )]
     E2eNoIdentity { path: String, recipients: Vec<String> },
     /// An end-to-end encrypted value could not be decrypted with the identities given.
-    #[error("cannot decrypt {path} with the age identity {identity}: {reason}; it is encrypted to {}", list(recipients))]
+    #[error(
+        "cannot decrypt {path} with the age identity {identity}: {reason}; it is encrypted to {}",
+        list(recipients)
+    )]
     E2eDecrypt {
         path: String,
         /// Where the identities came from (a file path).

@@ -25,7 +25,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::io::{Read, Write};
 
-use age::armor::{ArmoredWriter, ArmoredReader, Format};
+use age::armor::{ArmoredReader, ArmoredWriter, Format};
 use age_core::format::{FileKey, Stanza};
 use zeroize::Zeroizing;
 
@@ -254,8 +254,8 @@ impl Recipients {
     /// Encrypts `plaintext` to every recipient as one ASCII-armored age file.
     pub fn encrypt(&self, plaintext: &[u8]) -> Result<String, Error> {
         let failed = |e: &dyn fmt::Display| Error::E2eEncrypt(e.to_string());
-        let encryptor = age::Encryptor::with_recipients(self.list.iter().map(|r| r.key.as_recipient()))
-            .map_err(|e| failed(&e))?;
+        let encryptor =
+            age::Encryptor::with_recipients(self.list.iter().map(|r| r.key.as_recipient())).map_err(|e| failed(&e))?;
         let mut out = Vec::with_capacity(plaintext.len() * 4 / 3 + 512);
         let armor = ArmoredWriter::wrap_output(&mut out, Format::AsciiArmor).map_err(|e| failed(&e))?;
         let mut writer = encryptor.wrap_output(armor).map_err(|e| failed(&e))?;
@@ -311,7 +311,9 @@ impl Recipients {
         let decryptor =
             age::Decryptor::new_buffered(&binary[..]).map_err(|e| bad(&format!("its age header is invalid ({e})")))?;
         if decryptor.is_scrypt() {
-            return Err(bad("it is encrypted to a passphrase, not to the environment's recipients"));
+            return Err(bad(
+                "it is encrypted to a passphrase, not to the environment's recipients",
+            ));
         }
         let seen = StanzaCollector::default();
         // The collector never unwraps a stanza, so decryption always fails;
@@ -429,7 +431,9 @@ impl Identities {
                     ));
                 }
                 Ok(age::ssh::Identity::Unsupported(_)) => {
-                    return Err(invalid("this SSH key type is not supported; use ssh-ed25519 or ssh-rsa"));
+                    return Err(invalid(
+                        "this SSH key type is not supported; use ssh-ed25519 or ssh-rsa",
+                    ));
                 }
                 Err(_) => return Err(invalid("it is not a valid OpenSSH private key")),
             }
@@ -455,8 +459,8 @@ impl Identities {
 
     /// Decrypts an armored (or binary) age file to UTF-8 text.
     pub fn decrypt(&self, ciphertext: &str) -> Result<Zeroizing<String>, DecryptFailure> {
-        let decryptor =
-            age::Decryptor::new_buffered(ArmoredReader::new(ciphertext.as_bytes())).map_err(|_| DecryptFailure::Damaged)?;
+        let decryptor = age::Decryptor::new_buffered(ArmoredReader::new(ciphertext.as_bytes()))
+            .map_err(|_| DecryptFailure::Damaged)?;
         let mut reader = decryptor
             .decrypt(self.keys.iter().map(|k| k.as_ref() as &dyn age::Identity))
             .map_err(|e| match e {
@@ -478,7 +482,10 @@ mod tests {
     fn identity() -> (String, Identities) {
         let id = age::x25519::Identity::generate();
         let file = format!("# test\n{}\n", id.to_string().expose_secret());
-        (id.to_public().to_string(), Identities::parse(file.as_bytes(), "id.txt").unwrap())
+        (
+            id.to_public().to_string(),
+            Identities::parse(file.as_bytes(), "id.txt").unwrap(),
+        )
     }
 
     const SSH_ED25519: &str =
@@ -516,7 +523,9 @@ mod tests {
         check(&two, &for_one, "encrypted to 1 recipient(s), but the environment has 2");
         check(&one, &for_two, "encrypted to 2 recipient(s), but the environment has 1");
         check(&with_ssh, &for_two, "do not match");
-        with_ssh.check_ciphertext(&with_ssh.encrypt(b"v").unwrap(), 1024).unwrap();
+        with_ssh
+            .check_ciphertext(&with_ssh.encrypt(b"v").unwrap(), 1024)
+            .unwrap();
         check(&one, "plain-text-attempt", "not an ASCII-armored age file");
         check(
             &one,
@@ -544,7 +553,11 @@ mod tests {
         let set = Recipients::parse([upper.as_str(), &format!("{SSH_ED25519}")]).unwrap();
         let strings = set.to_strings();
         assert_eq!(strings[0], r1);
-        assert!(!strings[1].contains("alice@rust"), "comments are dropped: {}", strings[1]);
+        assert!(
+            !strings[1].contains("alice@rust"),
+            "comments are dropped: {}",
+            strings[1]
+        );
         assert!(set.contains(SSH_ED25519));
         let check = |input: &str, fragment: &str| {
             let err = Recipients::parse([input]).err().expect(input).to_string();
@@ -556,7 +569,10 @@ mod tests {
         assert!(Recipients::parse(Vec::<String>::new()).is_err());
         let file = format!("# team\n\n{r1}\n{SSH_ED25519}\n");
         assert_eq!(Recipients::parse_file(&file, "team.txt").unwrap().len(), 2);
-        let err = Recipients::parse_file("# x\nbogus\n", "team.txt").err().unwrap().to_string();
+        let err = Recipients::parse_file("# x\nbogus\n", "team.txt")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("line 2 of team.txt"), "{err}");
     }
 

@@ -166,10 +166,7 @@ pub async fn update(
             path: path.as_str().to_owned(),
             version: item.version,
             key_id: keyring.active_id(),
-            ciphertext: keyring.seal(
-                &service::aad(env, path.as_str(), item.version),
-                item.value.as_bytes(),
-            ),
+            ciphertext: keyring.seal(&service::aad(env, path.as_str(), item.version), item.value.as_bytes()),
         });
     }
     let list = recipients.to_strings();
@@ -230,7 +227,9 @@ fn cas_hint(e: StoreError) -> ApiError {
         e @ StoreError::CasMismatch { .. } => ApiError::new(
             StatusCode::CONFLICT,
             "cas_mismatch",
-            format!("{e}: the environment changed while its values were being re-encrypted; nothing was changed, try again"),
+            format!(
+                "{e}: the environment changed while its values were being re-encrypted; nothing was changed, try again"
+            ),
         ),
         e => e.into(),
     }

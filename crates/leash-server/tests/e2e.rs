@@ -53,7 +53,13 @@ async fn enable(t: &TestServer, keys: &[&Key]) -> Value {
     body
 }
 
-async fn put_sealed(t: &TestServer, path: &str, set: &Recipients, declared: &[String], plain: &str) -> (StatusCode, Value) {
+async fn put_sealed(
+    t: &TestServer,
+    path: &str,
+    set: &Recipients,
+    declared: &[String],
+    plain: &str,
+) -> (StatusCode, Value) {
     t.put(
         &format!("{ENV}/secrets/{path}"),
         json!({"value": set.encrypt(plain.as_bytes()).unwrap(), "e2e_recipients": declared}),
@@ -81,7 +87,10 @@ async fn plaintext_writes_to_an_e2e_environment_are_refused_and_nothing_is_writt
             json!({"changes": [{"path": "OTHER", "op": "set", "value": "plain-text-attempt"}]}),
         )
         .await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("e2e_required")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("e2e_required"))
+    );
     // declaring the recipients does not make plaintext acceptable
     let (status, body) = t
         .put(
@@ -111,17 +120,35 @@ async fn ciphertexts_must_fit_the_current_recipient_set() {
     assert_eq!(status, StatusCode::OK, "{body}");
     // encrypted to one recipient only: the stanza count does not match
     let (status, body) = put_sealed(&t, "K", &set_of(&[&alice]), &declared, "v2").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_ciphertext")));
-    assert!(body["error"]["message"].as_str().unwrap().contains("1 recipient(s)"), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_ciphertext"))
+    );
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("1 recipient(s)"),
+        "{body}"
+    );
     // declared for another set (the writer's view is stale)
     let stale = set_of(&[&alice, &carol]);
     let (status, body) = put_sealed(&t, "K", &stale, &stale.to_strings(), "v2").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("e2e_recipients_changed")));
-    assert!(body["error"]["message"].as_str().unwrap().contains(&bob.recipient), "names the set: {body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("e2e_recipients_changed"))
+    );
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains(&bob.recipient),
+        "names the set: {body}"
+    );
     // not armored at all / passphrase-free binary junk
-    for junk in ["-----BEGIN AGE ENCRYPTED FILE-----\n!!\n-----END AGE ENCRYPTED FILE-----\n", "age-encryption.org/v1"] {
+    for junk in [
+        "-----BEGIN AGE ENCRYPTED FILE-----\n!!\n-----END AGE ENCRYPTED FILE-----\n",
+        "age-encryption.org/v1",
+    ] {
         let (status, body) = t
-            .put(&format!("{ENV}/secrets/K"), json!({"value": junk, "e2e_recipients": declared}))
+            .put(
+                &format!("{ENV}/secrets/K"),
+                json!({"value": junk, "e2e_recipients": declared}),
+            )
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     }
@@ -148,7 +175,14 @@ async fn ciphertexts_must_fit_the_current_recipient_set() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, body) = t.value("K").await;
     assert_eq!(body["version"], 3);
-    assert_eq!(alice.identity.decrypt(body["value"].as_str().unwrap()).unwrap().as_str(), "v1");
+    assert_eq!(
+        alice
+            .identity
+            .decrypt(body["value"].as_str().unwrap())
+            .unwrap()
+            .as_str(),
+        "v1"
+    );
 }
 
 #[tokio::test]
@@ -161,9 +195,15 @@ async fn a_recipient_change_is_one_atomic_cas_checked_change() {
     let (alice, bob) = (key(), key());
     let result = enable(&t, &[&alice]).await;
     // current values were re-encrypted; the older plaintext version was destroyed
-    assert_eq!((result["rewrapped"].as_i64(), result["destroyed"].as_i64()), (Some(2), Some(1)));
+    assert_eq!(
+        (result["rewrapped"].as_i64(), result["destroyed"].as_i64()),
+        (Some(2), Some(1))
+    );
     let (status, body) = t.get(&format!("{ENV}/secrets/A?version=1")).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::GONE, Some("destroyed")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::GONE, Some("destroyed"))
+    );
 
     let (_, values) = t.get(&format!("{ENV}/e2e/values?all_versions=true")).await;
     let next = set_of(&[&bob]);
@@ -188,9 +228,15 @@ async fn a_recipient_change_is_one_atomic_cas_checked_change() {
             json!({"recipients": next.to_strings(), "cas": values["revision"], "values": all}),
         )
         .await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("cas_mismatch")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("cas_mismatch"))
+    );
     let (_, a) = t.value("A").await;
-    assert_eq!(alice.identity.decrypt(a["value"].as_str().unwrap()).unwrap().as_str(), "plain-a2");
+    assert_eq!(
+        alice.identity.decrypt(a["value"].as_str().unwrap()).unwrap().as_str(),
+        "plain-a2"
+    );
 
     // done right: every value now opens for bob only
     let (_, values) = t.get(&format!("{ENV}/e2e/values")).await;
@@ -212,7 +258,10 @@ async fn a_recipient_change_is_one_atomic_cas_checked_change() {
 
     // turning e2e off is refused while age ciphertext is retained
     let (status, body) = t.call(Method::DELETE, &format!("{ENV}/e2e"), None).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("e2e_versions_retained")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("e2e_versions_retained"))
+    );
     for path in ["A", "B", "C"] {
         t.post(&format!("{ENV}/destroy/{path}"), json!({})).await;
     }
@@ -252,7 +301,10 @@ async fn e2e_routes_need_the_right_capabilities() {
     // changing recipients or reading every value needs admin on the environment
     for who in [&writer, &reader] {
         let (status, _) = t.call_as(who, Method::GET, &format!("{ENV}/e2e/values"), None).await;
-        assert!(status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND, "{status}");
+        assert!(
+            status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+            "{status}"
+        );
         let (status, _) = t
             .call_as(
                 who,
@@ -261,13 +313,22 @@ async fn e2e_routes_need_the_right_capabilities() {
                 Some(json!({"recipients": [alice.recipient], "cas": 0})),
             )
             .await;
-        assert!(status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND, "{status}");
+        assert!(
+            status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+            "{status}"
+        );
         let (status, _) = t.call_as(who, Method::DELETE, &format!("{ENV}/e2e"), None).await;
-        assert!(status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND, "{status}");
+        assert!(
+            status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+            "{status}"
+        );
     }
     // bad recipients are refused by name
     let (status, body) = t
         .put(&format!("{ENV}/e2e"), json!({"recipients": ["age1nope"], "cas": 1}))
         .await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_recipient")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_recipient"))
+    );
 }

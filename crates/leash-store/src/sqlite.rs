@@ -1171,8 +1171,13 @@ impl Storage for SqliteStore {
         .await?;
         let mut rows = Vec::with_capacity(retained.len());
         for r in &retained {
-            let (id, version, path, current, e2e): (i64, i64, String, bool, bool) =
-                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?);
+            let (id, version, path, current, e2e): (i64, i64, String, bool, bool) = (
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+            );
             rows.push((id, version, path, current, e2e));
         }
         if change.recipients.is_none() {

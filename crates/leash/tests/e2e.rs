@@ -54,7 +54,6 @@ fn collect(reader: impl Read + Send + 'static, log: Arc<Mutex<String>>) {
     });
 }
 
-
 impl Server {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -76,7 +75,11 @@ impl Server {
         let (mut url, mut token) = (None, None);
         while url.is_none() || token.is_none() {
             let line = stdout.next().expect("the dev server printed its token").unwrap();
-            let quoted = |prefix: &str| line.trim().strip_prefix(prefix).map(|r| r.trim_matches('\'').to_owned());
+            let quoted = |prefix: &str| {
+                line.trim()
+                    .strip_prefix(prefix)
+                    .map(|r| r.trim_matches('\'').to_owned())
+            };
             url = url.or_else(|| quoted("export LEASH_ADDR="));
             token = token.or_else(|| quoted("export LEASH_TOKEN="));
         }
@@ -130,11 +133,7 @@ impl Server {
     fn key(&self, name: &str) -> Key {
         let identity = age::x25519::Identity::generate();
         let file = self.path(name);
-        std::fs::write(
-            &file,
-            format!("# {name}\n{}\n", identity.to_string().expose_secret()),
-        )
-        .unwrap();
+        std::fs::write(&file, format!("# {name}\n{}\n", identity.to_string().expose_secret())).unwrap();
         Key {
             recipient: identity.to_public().to_string(),
             file,
@@ -203,7 +202,8 @@ fn planted_plaintext_never_reaches_the_database_wal_log_or_audit_file() {
     let planted = format!("E2E-PLANT-{}-Zq9", std::process::id());
     s.leash(&["e2e", "enable", "--recipient", &alice.recipient], &[]).ok();
     // every way a value goes in: an argument, a file, stdin, an import
-    s.leash(&["secrets", "set", &format!("STRIPE_KEY={planted}-arg")], &[]).ok();
+    s.leash(&["secrets", "set", &format!("STRIPE_KEY={planted}-arg")], &[])
+        .ok();
     std::fs::write(s.path("v.txt"), format!("{planted}-file")).unwrap();
     s.leash(&["secrets", "set", "stripe/API=@v.txt"], &[]).ok();
     let mut cmd = s.command(&["secrets", "set", "FROM_STDIN=-"], &[]);
@@ -212,25 +212,40 @@ fn planted_plaintext_never_reaches_the_database_wal_log_or_audit_file() {
     assert!(child.wait().unwrap().success());
     std::fs::write(s.path("import.env"), format!("IMPORTED={planted}-import\n")).unwrap();
     s.leash(&["import", "import.env"], &[]).ok();
-    s.leash(&["secrets", "set", &format!("STRIPE_KEY={planted}-v2")], &[]).ok();
+    s.leash(&["secrets", "set", &format!("STRIPE_KEY={planted}-v2")], &[])
+        .ok();
     // ...and out: get, export, run, recipient changes
     let id = identity_env(&alice);
-    assert_eq!(s.leash(&["secrets", "get", "STRIPE_KEY", "--plain"], &id).ok(), format!("{planted}-v2"));
+    assert_eq!(
+        s.leash(&["secrets", "get", "STRIPE_KEY", "--plain"], &id).ok(),
+        format!("{planted}-v2")
+    );
     assert!(s.leash(&["export"], &id).ok().contains(&format!("{planted}-import")));
     let ran = s.leash(&["run", "--", "sh", "-c", "echo \"$STRIPE_API\""], &id).ok();
     assert_eq!(ran.trim(), format!("{planted}-file"));
-    s.leash(&["e2e", "recipients", "add", &bob.recipient, "--all-versions"], &id).ok();
-    s.leash(&["e2e", "recipients", "remove", &alice.recipient], &identity_env(&bob)).ok();
+    s.leash(&["e2e", "recipients", "add", &bob.recipient, "--all-versions"], &id)
+        .ok();
+    s.leash(&["e2e", "recipients", "remove", &alice.recipient], &identity_env(&bob))
+        .ok();
     // failures must not echo values either
     let err = s.leash(&["secrets", "get", "STRIPE_KEY", "--plain"], &id).fails();
     assert!(!err.contains(&planted), "{err}");
 
     let (bytes, names) = s.stored_bytes();
-    assert!(names.iter().any(|n| n.ends_with("-wal")), "the WAL was searched too: {names:?}");
-    assert!(names.iter().any(|n| n == "audit.jsonl"), "the audit file was searched: {names:?}");
+    assert!(
+        names.iter().any(|n| n.ends_with("-wal")),
+        "the WAL was searched too: {names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n == "audit.jsonl"),
+        "the audit file was searched: {names:?}"
+    );
     assert!(bytes.len() > 10_000, "the store wrote its files");
     assert!(!contains(&bytes, &planted), "plaintext in the server's files");
-    assert!(!contains(&bytes, "E2E-PLANT-"), "plaintext prefix in the server's files");
+    assert!(
+        !contains(&bytes, "E2E-PLANT-"),
+        "plaintext prefix in the server's files"
+    );
     let log = s.log();
     assert!(log.contains("listening"), "the log was captured: {log}");
     assert!(!log.contains("E2E-PLANT-"), "plaintext in the server log:\n{log}");
@@ -246,19 +261,39 @@ fn round_trip_through_set_get_export_run_and_clear_errors_without_the_identity()
     let status = s.leash(&["e2e", "status", "--output", "json"], &[]).json();
     assert_eq!(status["enabled"], true);
     assert_eq!(status["recipients"][0], alice.recipient.as_str());
-    s.leash(&["secrets", "set", "STRIPE_KEY=sk_live_e2e 1", "db/PASSWORD=p@ss\nword"], &[]).ok();
+    s.leash(
+        &["secrets", "set", "STRIPE_KEY=sk_live_e2e 1", "db/PASSWORD=p@ss\nword"],
+        &[],
+    )
+    .ok();
 
     let id = identity_env(&alice);
-    assert_eq!(s.leash(&["secrets", "get", "STRIPE_KEY", "--plain"], &id).ok(), "sk_live_e2e 1");
+    assert_eq!(
+        s.leash(&["secrets", "get", "STRIPE_KEY", "--plain"], &id).ok(),
+        "sk_live_e2e 1"
+    );
     let file = alice.file.to_str().unwrap();
-    let flagged = s.leash(&["secrets", "get", "db/PASSWORD", "--plain", "--identity", file], &[]).ok();
+    let flagged = s
+        .leash(&["secrets", "get", "db/PASSWORD", "--plain", "--identity", file], &[])
+        .ok();
     assert_eq!(flagged, "p@ss\nword");
-    let json = s.leash(&["secrets", "get", "STRIPE_KEY", "--output", "json"], &id).json();
+    let json = s
+        .leash(&["secrets", "get", "STRIPE_KEY", "--output", "json"], &id)
+        .json();
     assert_eq!(json["value"], "sk_live_e2e 1");
     let exported = s.leash(&["export", "--format", "json"], &id).json();
     assert_eq!(exported["STRIPE_KEY"], "sk_live_e2e 1");
     assert_eq!(exported["DB_PASSWORD"], "p@ss\nword");
-    let ran = s.leash(&["run", "--", "sh", "-c", "printf '%s|%s' \"$STRIPE_KEY\" \"$DB_PASSWORD\""], &id);
+    let ran = s.leash(
+        &[
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "printf '%s|%s' \"$STRIPE_KEY\" \"$DB_PASSWORD\"",
+        ],
+        &id,
+    );
     assert_eq!(ran.ok(), "sk_live_e2e 1|p@ss\nword");
     // the identity variable is not passed on to the child
     let ran = s.leash(&["run", "--", "sh", "-c", "echo \"${LEASH_AGE_IDENTITY:-unset}\""], &id);
@@ -266,9 +301,17 @@ fn round_trip_through_set_get_export_run_and_clear_errors_without_the_identity()
 
     // no identity, or the wrong one: a clear error naming the recipients
     let missing = s.leash(&["secrets", "get", "STRIPE_KEY", "--plain"], &[]).fails();
-    assert!(missing.contains(&alice.recipient) && missing.contains("age identity"), "{missing}");
-    let wrong = s.leash(&["secrets", "get", "STRIPE_KEY"], &identity_env(&stranger)).fails();
-    assert!(wrong.contains(&alice.recipient) && wrong.contains("stranger.txt"), "{wrong}");
+    assert!(
+        missing.contains(&alice.recipient) && missing.contains("age identity"),
+        "{missing}"
+    );
+    let wrong = s
+        .leash(&["secrets", "get", "STRIPE_KEY"], &identity_env(&stranger))
+        .fails();
+    assert!(
+        wrong.contains(&alice.recipient) && wrong.contains("stranger.txt"),
+        "{wrong}"
+    );
     assert!(!wrong.contains("sk_live"), "{wrong}");
     let failed = s.leash(&["export"], &[]).fails();
     assert!(failed.contains(&alice.recipient), "{failed}");
@@ -284,7 +327,9 @@ fn round_trip_through_set_get_export_run_and_clear_errors_without_the_identity()
         assert!(!marker.exists(), "the child ran with half its secrets");
     }
 
-    let err = s.leash(&["e2e", "enable", "--recipient", &stranger.recipient], &[]).fails();
+    let err = s
+        .leash(&["e2e", "enable", "--recipient", &stranger.recipient], &[])
+        .fails();
     assert!(err.contains("already end-to-end encrypted"), "{err}");
 }
 
@@ -313,9 +358,17 @@ fn removing_a_recipient_leaves_its_identity_unable_to_decrypt_any_current_versio
     )
     .ok();
     for (key, version) in [("A", "2"), ("A", "1"), ("B", "1"), ("C", "1")] {
-        let raw = s.leash(&["secrets", "get", key, "--version", version, "--raw-ciphertext"], &[]).ok();
-        assert!(age_decrypt(&raw, &alice.identity).is_err(), "{key} v{version} still opens for alice");
-        assert!(age_decrypt(&raw, &bob.identity).is_ok(), "{key} v{version} must open for bob");
+        let raw = s
+            .leash(&["secrets", "get", key, "--version", version, "--raw-ciphertext"], &[])
+            .ok();
+        assert!(
+            age_decrypt(&raw, &alice.identity).is_err(),
+            "{key} v{version} still opens for alice"
+        );
+        assert!(
+            age_decrypt(&raw, &bob.identity).is_ok(),
+            "{key} v{version} must open for bob"
+        );
         let err = s
             .leash(&["secrets", "get", key, "--version", version], &identity_env(&alice))
             .fails();
@@ -330,11 +383,21 @@ fn removing_a_recipient_leaves_its_identity_unable_to_decrypt_any_current_versio
     let out = s
         .leash(&["e2e", "recipients", "add", &carol.recipient], &identity_env(&bob))
         .ok();
-    assert!(out.contains("2 value(s) re-encrypted, 2 older version(s) destroyed"), "{out}");
-    assert_eq!(s.leash(&["secrets", "get", "A", "--plain"], &identity_env(&carol)).ok(), "a-two");
-    let gone = s.leash(&["secrets", "get", "A", "--version", "1"], &identity_env(&bob)).fails();
+    assert!(
+        out.contains("2 value(s) re-encrypted, 2 older version(s) destroyed"),
+        "{out}"
+    );
+    assert_eq!(
+        s.leash(&["secrets", "get", "A", "--plain"], &identity_env(&carol)).ok(),
+        "a-two"
+    );
+    let gone = s
+        .leash(&["secrets", "get", "A", "--version", "1"], &identity_env(&bob))
+        .fails();
     assert!(gone.contains("destroyed"), "{gone}");
-    let err = s.leash(&["e2e", "recipients", "remove", &alice.recipient], &identity_env(&bob)).fails();
+    let err = s
+        .leash(&["e2e", "recipients", "remove", &alice.recipient], &identity_env(&bob))
+        .fails();
     assert!(err.contains("is not a recipient"), "{err}");
     let err = s.leash(&["e2e", "disable"], &[]).fails();
     assert!(err.contains("destroy them"), "{err}");
@@ -485,7 +548,11 @@ fn the_agent_decrypts_into_templates_and_env_with_an_identity_and_refuses_withou
         if let Some(status) = agent.child.try_wait().unwrap() {
             break status;
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "the agent kept running:\n{}", agent.log());
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the agent kept running:\n{}",
+            agent.log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(!status.success());
@@ -493,4 +560,67 @@ fn the_agent_decrypts_into_templates_and_env_with_an_identity_and_refuses_withou
     let log = agent.log();
     assert!(log.contains("age identity") && log.contains(&alice.recipient), "{log}");
     assert!(!out.exists() && !env_out.exists(), "nothing may be rendered or started");
+}
+
+#[tokio::test]
+async fn the_rust_client_encrypts_before_sending_and_decrypts_after_receiving() {
+    use leash_client::e2e::{Identities, Recipients, decrypt_list, decrypt_secret};
+    use leash_core::api::{ChangeKind, ChangeOp, ChangeRequest, SecretWrite};
+
+    let server = leash_server::start(common::config(), true).await.unwrap();
+    let token = server.dev_root_token.as_ref().unwrap().to_string();
+    let client = leash_client::Client::new(&server.url(), Some(token.into()), None).unwrap();
+    client.create_project("pay").await.unwrap();
+    client.create_env("pay", "vault").await.unwrap();
+    let key = age::x25519::Identity::generate();
+    let identities = Identities::parse(format!("{}\n", key.to_string().expose_secret()).as_bytes(), "sdk").unwrap();
+    let recipients = Recipients::parse([key.to_public().to_string()]).unwrap();
+    client
+        .e2e_set_recipients("pay", "vault", &recipients, None, false, None)
+        .await
+        .unwrap();
+
+    let request = ChangeRequest {
+        changes: vec![ChangeOp {
+            path: "A".into(),
+            kind: ChangeKind::Set {
+                value: "sdk-value-a".into(),
+                description: None,
+            },
+        }],
+        message: None,
+        cas: None,
+        e2e_recipients: None,
+    };
+    client.apply_changes_e2e("pay", "vault", &request).await.unwrap();
+    let write = SecretWrite {
+        value: "sdk-value-b".into(),
+        description: None,
+        cas: None,
+        e2e_recipients: None,
+    };
+    client.put_secret_e2e("pay", "vault", "B", &write).await.unwrap();
+    // the plain calls send what they are given: the server refuses it
+    let err = client.put_secret("pay", "vault", "C", &write).await.unwrap_err();
+    assert_eq!(err.code(), Some("e2e_required"), "{err}");
+
+    let mut secret = client
+        .get_secret("pay", "vault", "A", &Default::default())
+        .await
+        .unwrap();
+    assert!(secret.value.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"));
+    assert_eq!(secret.e2e_recipients, Some(recipients.to_strings()));
+    let err = decrypt_secret(&mut secret.clone(), None).unwrap_err();
+    assert!(err.to_string().contains(&recipients.to_strings()[0]), "{err}");
+    decrypt_secret(&mut secret, Some(&identities)).unwrap();
+    assert_eq!(secret.value, "sdk-value-a");
+    let options = leash_client::ListOptions {
+        include_values: true,
+        ..Default::default()
+    };
+    let mut list = client.list_secrets("pay", "vault", &options).await.unwrap();
+    decrypt_list(&mut list, Some(&identities)).unwrap();
+    let values: Vec<_> = list.secrets.iter().map(|s| s.value.clone().unwrap()).collect();
+    assert_eq!(values, ["sdk-value-a", "sdk-value-b"]);
+    server.shutdown().await.unwrap();
 }

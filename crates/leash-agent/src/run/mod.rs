@@ -308,7 +308,8 @@ async fn initial_snapshot(opts: &RunOptions) -> Result<(Snapshot, bool), Error> 
                 opts.prefix.as_deref(),
                 opts.identities.as_ref(),
             )
-            .await {
+            .await
+            {
                 Ok(snapshot) => Ok((snapshot, true)),
                 Err(err) if opts.source == Source::ServerOrCache && is_unreachable(&err) => {
                     let snapshot = from_cache(opts)?;
@@ -345,13 +346,13 @@ fn store(opts: &RunOptions, snapshot: &Snapshot) {
 /// Re-fetches after a change. `Ok(true)` when the child's values changed.
 async fn refresh(opts: &RunOptions, current: &mut Delivered) -> Result<bool, Error> {
     let snapshot = fetch(
-                &opts.client,
-                &opts.project,
-                &opts.env,
-                opts.prefix.as_deref(),
-                opts.identities.as_ref(),
-            )
-            .await?;
+        &opts.client,
+        &opts.project,
+        &opts.env,
+        opts.prefix.as_deref(),
+        opts.identities.as_ref(),
+    )
+    .await?;
     store(opts, &snapshot);
     if snapshot.revision <= current.revision {
         return Ok(false);
