@@ -550,7 +550,7 @@ mod tests {
     fn recipients_are_canonical_and_errors_say_why() {
         let (r1, _) = identity();
         let upper = r1.to_uppercase();
-        let set = Recipients::parse([upper.as_str(), &format!("{SSH_ED25519}")]).unwrap();
+        let set = Recipients::parse([upper.as_str(), SSH_ED25519]).unwrap();
         let strings = set.to_strings();
         assert_eq!(strings[0], r1);
         assert!(
@@ -560,7 +560,7 @@ mod tests {
         );
         assert!(set.contains(SSH_ED25519));
         let check = |input: &str, fragment: &str| {
-            let err = Recipients::parse([input]).err().expect(input).to_string();
+            let err = Recipients::parse([input]).expect_err(input).to_string();
             assert!(err.contains(fragment), "{input}: {err}");
         };
         check("age1qqqq", "not a valid X25519");

@@ -221,7 +221,7 @@ async fn a_recipient_change_is_one_atomic_cas_checked_change() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     // a write in between moves the revision: the update is refused
-    put_sealed(&t, "C", &set_of(&[&alice]), &[alice.recipient.clone()], "c").await;
+    put_sealed(&t, "C", &set_of(&[&alice]), std::slice::from_ref(&alice.recipient), "c").await;
     let (status, body) = t
         .put(
             &format!("{ENV}/e2e"),
