@@ -291,7 +291,7 @@ impl Recipients {
     /// matching types and (for SSH keys) matching key tags.
     pub fn check_ciphertext(&self, armored: &str, max_plain: usize) -> Result<(), Error> {
         let bad = |reason: &str| Error::InvalidCiphertext(reason.to_owned());
-        if !armored.trim_start().starts_with(ARMOR_BEGIN) {
+        if !armored.starts_with(ARMOR_BEGIN) {
             return Err(bad(&format!(
                 "it is not an ASCII-armored age file (it must start with {ARMOR_BEGIN})"
             )));
@@ -527,6 +527,8 @@ mod tests {
             .check_ciphertext(&with_ssh.encrypt(b"v").unwrap(), 1024)
             .unwrap();
         check(&one, "plain-text-attempt", "not an ASCII-armored age file");
+        check(&one, &format!(" {for_one}"), "not an ASCII-armored age file");
+        check(&one, &format!("{for_one}{for_one}"), "malformed");
         check(
             &one,
             &format!("{ARMOR_BEGIN}\nnot base64!\n-----END AGE ENCRYPTED FILE-----\n"),

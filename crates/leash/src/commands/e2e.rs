@@ -176,7 +176,15 @@ pub async fn run(command: E2eCommand, ctx: &Context) -> anyhow::Result<()> {
             let result = client
                 .e2e_set_recipients(project, env, &recipients, None, args.all_versions, args.message)
                 .await?;
-            report(ctx, &target, &result, "End-to-end encryption enabled for")
+            report(ctx, &target, &result, "End-to-end encryption enabled for")?;
+            if result.rewrapped > 0 && ctx.output() == OutputMode::Text {
+                eprintln!(
+                    "note: the {} value(s) encrypted now were stored readable by the server until now; \
+                     rotate them if that matters",
+                    result.rewrapped
+                );
+            }
+            Ok(())
         }
         E2eCommand::Disable => {
             let result = client.e2e_disable(project, env, None).await?;
