@@ -21,3 +21,11 @@ mod error;
 pub mod run;
 
 pub use error::Error;
+
+/// Reads and parses an age identity file (for end-to-end encrypted environments).
+pub fn read_identities(path: &std::path::Path) -> Result<leash_client::e2e::Identities, Error> {
+    let bytes =
+        zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| Error::io("cannot read the age identity", path, e))?);
+    leash_client::e2e::Identities::parse(&bytes, &path.display().to_string())
+        .map_err(|e| Error::Client(leash_client::Error::E2e(e)))
+}

@@ -53,6 +53,7 @@ async fn set_many(client: &Client, paths: impl Iterator<Item = String>) -> anyho
             changes: chunk.to_vec(),
             message: None,
             cas: None,
+            e2e_recipients: None,
         };
         revision = client.apply_changes("p", "e", &request).await?.revision;
     }

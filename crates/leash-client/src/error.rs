@@ -74,6 +74,28 @@ pub enum Error {
     /// before any request is sent.
     #[error(transparent)]
     InvalidName(#[from] leash_core::Error),
+    /// An end-to-end encrypted value was read without an age identity to decrypt it.
+    #[error(
+        "{path} is end-to-end encrypted to {}; an age identity for one of them is needed to read it \
+         (LEASH_AGE_IDENTITY=FILE or --identity FILE; `age_identity` for the agent)",
+        list(recipients)
+    )]
+    E2eNoIdentity { path: String, recipients: Vec<String> },
+    /// An end-to-end encrypted value could not be decrypted with the identities given.
+    #[error(
+        "cannot decrypt {path} with the age identity {identity}: {reason}; it is encrypted to {}",
+        list(recipients)
+    )]
+    E2eDecrypt {
+        path: String,
+        /// Where the identities came from (a file path).
+        identity: String,
+        recipients: Vec<String>,
+        reason: leash_core::e2e::DecryptFailure,
+    },
+    /// Parsing recipients or identities, or encrypting to them, failed.
+    #[error(transparent)]
+    E2e(leash_core::Error),
     /// The HTTP client could not be set up.
     #[error("cannot set up the HTTP client: {reason}")]
     Setup { reason: String },
@@ -107,6 +129,15 @@ impl Error {
     /// Whether the server could not be reached at all.
     pub fn is_connect(&self) -> bool {
         matches!(self, Error::Connect { .. })
+    }
+}
+
+/// A recipient list for a message.
+fn list(recipients: &[String]) -> String {
+    if recipients.is_empty() {
+        "recipients the server did not name".to_owned()
+    } else {
+        recipients.join(", ")
     }
 }
 

@@ -7,7 +7,10 @@
 //! checked with `leash_core` before a request is sent, and every URL path
 //! segment is percent-encoded. Logins, tokens, identities, groups, policies
 //! and JWT issuers have their calls too ([`Client::login_client`],
-//! [`Client::create_identity`], [`Client::write_policy`], ...).
+//! [`Client::create_identity`], [`Client::write_policy`], ...). End-to-end
+//! encrypted environments are handled in [`e2e`]: values are encrypted with
+//! age before they are sent ([`Client::apply_changes_e2e`]) and decrypted
+//! with the caller's identities after they arrive ([`e2e::decrypt_secret`]).
 //!
 //! It must never put a token or a secret value into an error message, a log
 //! line or a `Debug` output (the [`Client`]'s `Debug` redacts its token), and
@@ -27,6 +30,7 @@
 
 mod audit;
 mod auth;
+pub mod e2e;
 mod error;
 mod identities;
 mod path;

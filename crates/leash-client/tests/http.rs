@@ -108,6 +108,7 @@ async fn change_sets_go_in_one_post() {
         ],
         message: Some("m".into()),
         cas: Some(3),
+        e2e_recipients: None,
     };
     let result = client.apply_changes("p", "e", &request).await.unwrap();
     assert_eq!(result.revision, 4);

@@ -49,4 +49,16 @@ pub enum Error {
     /// library and never contains the value.
     #[error("could not generate a value with {generator}: {reason}")]
     Generate { generator: String, reason: String },
+    /// A string is not an age recipient Leash can encrypt to (recipients are public keys).
+    #[error("invalid age recipient {recipient:?}: {reason}")]
+    InvalidRecipient { recipient: String, reason: String },
+    /// An age identity file cannot be used; `name` is where it came from, never its content.
+    #[error("cannot use the age identity {name}: {reason}")]
+    InvalidIdentity { name: String, reason: String },
+    /// A value that must be end-to-end encrypted is not a fitting age file.
+    #[error("not a valid end-to-end encrypted value: {0}")]
+    InvalidCiphertext(String),
+    /// Encrypting to the recipients failed.
+    #[error("cannot encrypt to the age recipients: {0}")]
+    E2eEncrypt(String),
 }

@@ -3,9 +3,10 @@
 //! It owns the naming rules for projects, environments and secret paths
 //! ([`names`]), the policy language and its decisions ([`policy`]), the
 //! encryption envelope and keyring ([`crypto`]), Shamir splitting of the
-//! unseal key ([`shamir`]), the token format ([`token`]) and the JSON shapes
-//! of the HTTP API ([`api`]), value generators ([`generate`]) and rotation
-//! schedules ([`schedule`]).
+//! unseal key ([`shamir`]), the token format ([`token`]), the JSON shapes
+//! of the HTTP API ([`api`]), value generators ([`generate`]), rotation
+//! schedules ([`schedule`]) and client-side (end-to-end) encryption with
+//! age ([`e2e`]).
 //!
 //! It must never do IO: no files, no network, no clock reads outside what a
 //! caller passes in. That keeps it testable and lets the client, server and
@@ -15,6 +16,7 @@
 pub mod api;
 pub mod audit;
 pub mod crypto;
+pub mod e2e;
 pub mod error;
 pub mod generate;
 pub mod names;

@@ -124,6 +124,19 @@ impl From<StoreError> for ApiError {
             e @ StoreError::CasMismatch { .. } => ApiError::new(StatusCode::CONFLICT, "cas_mismatch", e.to_string()),
             e @ StoreError::VersionConflict(_) => ApiError::conflict(e.to_string()),
             StoreError::InvalidChange(msg) => ApiError::bad_request(msg),
+            StoreError::E2eMismatch { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "e2e_recipients_changed",
+                "the environment's end-to-end recipients changed; read them again, re-encrypt and retry",
+            ),
+            StoreError::E2eVersionsRetained(n) => ApiError::new(
+                StatusCode::CONFLICT,
+                "e2e_versions_retained",
+                format!(
+                    "{n} retained versions hold end-to-end ciphertext that the server cannot decrypt; \
+                     destroy them (`leash secrets destroy KEY --yes`) before turning end-to-end encryption off"
+                ),
+            ),
             e => ApiError::internal("accessing storage", e),
         }
     }
@@ -138,6 +151,12 @@ impl From<leash_core::Error> for ApiError {
             e @ (leash_core::Error::ShamirParams(_)
             | leash_core::Error::InvalidShare(_)
             | leash_core::Error::InvalidSchedule(_)) => ApiError::bad_request(e.to_string()),
+            e @ leash_core::Error::InvalidRecipient { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_recipient", e.to_string())
+            }
+            e @ leash_core::Error::InvalidCiphertext(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_ciphertext", e.to_string())
+            }
             e => ApiError::internal("decrypting stored data", e),
         }
     }

@@ -18,6 +18,7 @@ pub mod changes;
 pub mod clock;
 pub mod config;
 pub mod directory;
+pub mod e2e;
 pub mod error;
 pub mod extract;
 pub mod hardening;

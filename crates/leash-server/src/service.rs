@@ -12,6 +12,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use leash_core::api::{ChangeEntry, ChangeResult, SecretSummary, SecretValue};
 use leash_core::crypto::{Aad, Keyring};
+use leash_core::e2e::Recipients;
 use leash_core::names::{EnvName, PathPrefix, ProjectName, SecretPath};
 use leash_store::{Applied, AppliedEntry, EnvRow, NewChange, Op, RotationRow, Selector, StoreError, VersionRow};
 use zeroize::Zeroizing;
@@ -58,6 +59,9 @@ pub struct WriteMeta<'a> {
     pub actor: &'a str,
     pub message: Option<String>,
     pub cas: Option<i64>,
+    /// The end-to-end recipients the writer encrypted the new values to
+    /// (must be the environment's; `None` for plaintext values).
+    pub e2e_recipients: Option<Vec<String>>,
 }
 
 /// Looks up a project by name (404 if absent).
@@ -83,7 +87,7 @@ pub async fn environment(state: &AppState, project: &str, env: &str) -> Result<E
     Ok(EnvRef { project, env, row })
 }
 
-fn aad<'a>(env: &'a EnvRef, path: &'a str, version: i64) -> Aad<'a> {
+pub(crate) fn aad<'a>(env: &'a EnvRef, path: &'a str, version: i64) -> Aad<'a> {
     Aad::SecretVersion {
         project: env.project.as_str(),
         env: env.env.as_str(),
@@ -139,6 +143,12 @@ pub async fn write_with_rotation(
         return Err(ApiError::bad_request("a change must contain at least one operation"));
     }
     check_text("the change message", &meta.message)?;
+    let has_set = ops.iter().any(|op| matches!(op, WriteOp::Set { .. }));
+    let e2e = if has_set {
+        crate::e2e::write_recipients(env, meta.e2e_recipients.as_deref())?
+    } else {
+        None
+    };
     let mut seen = BTreeSet::new();
     for op in &ops {
         if !seen.insert(op.path().as_str()) {
@@ -153,7 +163,10 @@ pub async fn write_with_rotation(
             description,
         } = op
         {
-            check_value_size(state, path, value)?;
+            match &e2e {
+                Some(recipients) => crate::e2e::check_value(state, recipients, path, value)?,
+                None => check_value_size(state, path, value)?,
+            }
             check_text("a description", description)?;
         }
     }
@@ -198,6 +211,7 @@ pub async fn write_with_rotation(
             message: meta.message.clone(),
             created_at: state.clock.now_ms(),
             ops: store_ops,
+            e2e_recipients: e2e.as_ref().map(Recipients::to_strings),
         };
         let applied = match rotation {
             Some(row) => state.store.rotation_promote(change, row).await,
@@ -210,6 +224,7 @@ pub async fn write_with_rotation(
                 return Ok(change_result(applied));
             }
             Err(StoreError::VersionConflict(_)) => continue,
+            Err(StoreError::E2eMismatch { current }) => return Err(crate::e2e::recipients_changed(env, current)),
             Err(e) => return Err(e.into()),
         }
     }
@@ -246,6 +261,12 @@ pub fn check_revision(env: &EnvRef, revision: i64) -> Result<(), ApiError> {
         )));
     }
     Ok(())
+}
+
+/// The recipients an end-to-end encrypted version is encrypted to: the
+/// environment's (every retained e2e version is kept encrypted to the current set).
+fn e2e_marking(env: &EnvRef, row: &VersionRow) -> Option<Vec<String>> {
+    row.e2e.then(|| env.row.e2e_recipients.clone().unwrap_or_default())
 }
 
 pub fn decrypt(keyring: &Keyring, env: &EnvRef, row: &VersionRow) -> Result<String, ApiError> {
@@ -295,6 +316,7 @@ pub async fn read(
     let value = decrypt(keyring, env, &row)?;
     Ok(SecretValue {
         env_var: path.env_var_name(),
+        e2e_recipients: e2e_marking(env, &row),
         path: row.path,
         version: row.version,
         revision: row.revision,
@@ -332,6 +354,7 @@ pub async fn list(
         };
         out.push(SecretSummary {
             env_var: path.env_var_name(),
+            e2e_recipients: value.as_ref().and(e2e_marking(env, &row)),
             path: row.path,
             version: row.version,
             description: row.description,
@@ -387,8 +410,11 @@ pub async fn rollback(
             env.env
         )));
     }
+    // Retained e2e versions are encrypted to the current recipients, so
+    // their ciphertext is copied as it is (the write checks the set again).
     let meta = WriteMeta {
         message: meta.message.or_else(|| Some(format!("rollback to revision {to}"))),
+        e2e_recipients: env.row.e2e_recipients.clone(),
         ..meta
     };
     write(state, &keyring, env, ops, meta).await

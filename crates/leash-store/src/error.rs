@@ -20,6 +20,16 @@ pub enum StoreError {
     /// A change set that cannot be applied as given (duplicate path, delete of a deleted secret, ...).
     #[error("{0}")]
     InvalidChange(String),
+    /// A write's end-to-end recipients are not the environment's (it changed
+    /// since the writer looked, or the writer did not encrypt at all).
+    #[error("the environment's end-to-end recipients are not the ones the change was encrypted to")]
+    E2eMismatch {
+        /// The environment's recipients (`None`: not end-to-end encrypted).
+        current: Option<Vec<String>>,
+    },
+    /// Turning end-to-end encryption off while versions still hold age ciphertext.
+    #[error("{0} retained versions hold end-to-end ciphertext")]
+    E2eVersionsRetained(i64),
     #[error("cannot open the store at {path}: {source}")]
     Open { path: String, source: sqlx::Error },
     #[error("cannot migrate the store schema: {0}")]

@@ -100,6 +100,22 @@ pub trait Storage: Send + Sync + 'static {
     async fn secret_versions(&self, env_id: i64, path: &str) -> Result<Option<(SecretHead, Vec<VersionRow>)>>;
     /// Wipes the data of the given versions (all when `None`); returns those newly destroyed.
     async fn destroy_versions(&self, env_id: i64, path: &str, versions: Option<&[i64]>) -> Result<Vec<i64>>;
+    /// Every retained (not destroyed) version of an environment with its data,
+    /// deleted secrets' included, with the revision it reflects (read in one
+    /// snapshot), each with whether it is the current version of a live secret.
+    /// With `current_only`, just the current versions of live secrets.
+    async fn retained_versions(&self, env_id: i64, current_only: bool) -> Result<(i64, Vec<(VersionRow, bool)>)>;
+    /// Counts an environment's retained versions that hold end-to-end ciphertext.
+    async fn e2e_version_count(&self, env_id: i64) -> Result<i64>;
+    /// Changes an environment's end-to-end recipients in one transaction, recorded
+    /// as a new revision (with no entries): checks the revision (`CasMismatch`);
+    /// replaces the data of every `rewrap` version (marking it e2e; each must be
+    /// retained, else `NotFound`); requires the current version of every live
+    /// secret among them (`InvalidChange`); destroys every other retained version
+    /// of the environment; sets the recipients. Turning e2e off (`recipients:
+    /// None`) takes no rewraps and fails with `E2eVersionsRetained` while
+    /// end-to-end ciphertext is retained.
+    async fn e2e_update(&self, change: E2eChange) -> Result<E2eApplied>;
     /// An environment's changes with revision `> after`, oldest first, at most `limit`.
     async fn changes_since(&self, env_id: i64, after: i64, limit: i64) -> Result<Vec<ChangeRow>>;
     /// An environment's changes, newest first, with revision `< before` when given.

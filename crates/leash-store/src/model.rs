@@ -90,6 +90,11 @@ pub struct EnvRow {
     /// Latest revision; 0 before the first change.
     pub revision: i64,
     pub created_at: i64,
+    /// `Some(recipients)` when the environment is end-to-end encrypted
+    /// (docs/e2e.md): every value is an age file encrypted client-side to
+    /// these age recipients, which the server cannot decrypt. Server-side
+    /// generators and rotators must refuse such an environment.
+    pub e2e_recipients: Option<Vec<String>>,
 }
 
 /// The current state of one secret.
@@ -120,6 +125,8 @@ pub struct VersionRow {
     pub actor: String,
     pub created_at: i64,
     pub description: Option<String>,
+    /// The data is end-to-end ciphertext (an age file), not a value the server can read.
+    pub e2e: bool,
 }
 
 /// Which version a read wants.
@@ -170,6 +177,43 @@ pub struct NewChange {
     pub message: Option<String>,
     pub created_at: i64,
     pub ops: Vec<Op>,
+    /// For changes with a `Set`: the end-to-end recipients the new values are
+    /// encrypted to (`None`: ordinary values). Checked against the
+    /// environment's recipients inside the write transaction
+    /// ([`crate::StoreError::E2eMismatch`]); the new versions are marked `e2e`.
+    pub e2e_recipients: Option<Vec<String>>,
+}
+
+/// One retained version re-encrypted to a new recipient set: its stored data is replaced.
+#[derive(Debug, Clone)]
+pub struct Rewrap {
+    pub path: String,
+    pub version: i64,
+    pub key_id: u32,
+    pub ciphertext: Vec<u8>,
+}
+
+/// A change of an environment's end-to-end recipients; see [`crate::Storage::e2e_update`].
+#[derive(Debug, Clone)]
+pub struct E2eChange {
+    pub env_id: i64,
+    /// The revision the client read the values at; `CasMismatch` if it moved.
+    pub expected_revision: i64,
+    pub actor: String,
+    pub message: Option<String>,
+    pub created_at: i64,
+    /// The new recipients; `None` turns end-to-end encryption off.
+    pub recipients: Option<Vec<String>>,
+    /// Versions whose data is replaced (re-encrypted to `recipients`).
+    pub rewrap: Vec<Rewrap>,
+}
+
+/// What [`crate::Storage::e2e_update`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct E2eApplied {
+    pub revision: i64,
+    pub rewrapped: usize,
+    pub destroyed: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

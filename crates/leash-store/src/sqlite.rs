@@ -36,7 +36,18 @@ pub struct SqliteStore {
 }
 
 const VERSION_COLUMNS: &str =
-    "s.path, v.version, v.revision, v.key_id, v.ciphertext, v.destroyed, v.actor, v.created_at, s.description";
+    "s.path, v.version, v.revision, v.key_id, v.ciphertext, v.destroyed, v.actor, v.created_at, s.description, v.e2e";
+
+const ENV_COLUMNS: &str = "id, project_id, name, revision, created_at, e2e_recipients";
+
+/// Recipients are stored one per line (an age or SSH public key holds no newline).
+fn join_recipients(recipients: &Option<Vec<String>>) -> Option<String> {
+    recipients.as_ref().map(|r| r.join("\n"))
+}
+
+fn split_recipients(joined: Option<String>) -> Option<Vec<String>> {
+    joined.map(|j| j.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect())
+}
 
 impl SqliteStore {
     /// Opens (creating if needed) `DIR/leash.db` and brings its schema up to date.
@@ -131,6 +142,7 @@ fn version_row(row: &SqliteRow) -> Result<VersionRow> {
         actor: row.try_get(6)?,
         created_at: row.try_get(7)?,
         description: row.try_get(8)?,
+        e2e: row.try_get(9)?,
     })
 }
 
@@ -141,6 +153,7 @@ fn env_row(row: &SqliteRow) -> Result<EnvRow> {
         name: row.try_get(2)?,
         revision: row.try_get(3)?,
         created_at: row.try_get(4)?,
+        e2e_recipients: split_recipients(row.try_get(5)?),
     })
 }
 
@@ -365,7 +378,7 @@ async fn apply_op(conn: &mut SqliteConnection, change: &NewChange, revision: i64
                 _ => return Err(StoreError::VersionConflict(path.clone())),
             };
             sqlx::query(
-                "INSERT INTO versions (secret_id, version, revision, key_id, ciphertext, destroyed, actor, created_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+                "INSERT INTO versions (secret_id, version, revision, key_id, ciphertext, destroyed, actor, created_at, e2e) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
             )
             .bind(secret_id)
             .bind(version)
@@ -374,6 +387,7 @@ async fn apply_op(conn: &mut SqliteConnection, change: &NewChange, revision: i64
             .bind(ciphertext)
             .bind(&change.actor)
             .bind(now)
+            .bind(change.e2e_recipients.is_some())
             .execute(&mut *conn)
             .await?;
             (secret_id, Action::Set, Some(*version))
@@ -408,6 +422,16 @@ async fn apply_op(conn: &mut SqliteConnection, change: &NewChange, revision: i64
         action,
         version,
     })
+}
+
+/// An environment's revision and end-to-end recipients, inside a transaction.
+async fn env_state(conn: &mut SqliteConnection, env_id: i64) -> Result<(i64, Option<Vec<String>>)> {
+    let row = sqlx::query("SELECT revision, e2e_recipients FROM environments WHERE id = ?")
+        .bind(env_id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| StoreError::NotFound("environment".into()))?;
+    Ok((row.try_get(0)?, split_recipients(row.try_get(1)?)))
 }
 
 async fn set_deleted(conn: &mut SqliteConnection, secret_id: i64, deleted: bool, now: i64) -> Result<()> {
@@ -492,11 +516,7 @@ pub(crate) async fn apply_change_in_tx(tx: &mut SqliteConnection, change: &NewCh
             "path {dup} appears more than once in one change"
         )));
     }
-    let current: i64 = sqlx::query_scalar("SELECT revision FROM environments WHERE id = ?")
-        .bind(change.env_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| StoreError::NotFound("environment".into()))?;
+    let (current, recipients) = env_state(&mut *tx, change.env_id).await?;
     if let Some(expected) = change.expected_revision
         && expected != current
     {
@@ -504,6 +524,11 @@ pub(crate) async fn apply_change_in_tx(tx: &mut SqliteConnection, change: &NewCh
             expected,
             actual: current,
         });
+    }
+    // New values must be encrypted to exactly the environment's recipients
+    // (or be ordinary values in an ordinary environment).
+    if change.ops.iter().any(|op| matches!(op, Op::Set { .. })) && change.e2e_recipients != recipients {
+        return Err(StoreError::E2eMismatch { current: recipients });
     }
     let revision = current + 1;
     sqlx::query("INSERT INTO changes (env_id, revision, actor, message, created_at) VALUES (?, ?, ?, ?, ?)")
@@ -871,7 +896,7 @@ impl Storage for SqliteStore {
 
     async fn env_create(&self, project_id: i64, name: &str, now: i64) -> Result<EnvRow> {
         let row = sqlx::query(
-            "INSERT INTO environments (project_id, name, revision, created_at) VALUES (?, ?, 0, ?) RETURNING id, project_id, name, revision, created_at",
+            &format!("INSERT INTO environments (project_id, name, revision, created_at) VALUES (?, ?, 0, ?) RETURNING {ENV_COLUMNS}"),
         )
         .bind(project_id)
         .bind(name)
@@ -886,9 +911,9 @@ impl Storage for SqliteStore {
     }
 
     async fn env_list(&self, project_id: i64) -> Result<Vec<EnvRow>> {
-        let rows = sqlx::query(
-            "SELECT id, project_id, name, revision, created_at FROM environments WHERE project_id = ? ORDER BY name",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {ENV_COLUMNS} FROM environments WHERE project_id = ? ORDER BY name"
+        ))
         .bind(project_id)
         .fetch_all(&self.read)
         .await?;
@@ -896,9 +921,9 @@ impl Storage for SqliteStore {
     }
 
     async fn env_get(&self, project_id: i64, name: &str) -> Result<Option<EnvRow>> {
-        let row = sqlx::query(
-            "SELECT id, project_id, name, revision, created_at FROM environments WHERE project_id = ? AND name = ?",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {ENV_COLUMNS} FROM environments WHERE project_id = ? AND name = ?"
+        ))
         .bind(project_id)
         .bind(name)
         .fetch_optional(&self.read)
@@ -1316,6 +1341,147 @@ impl Storage for SqliteStore {
         self.read.close().await;
         self.write.close().await;
         self.audit.close().await;
+    }
+
+    async fn retained_versions(&self, env_id: i64, current_only: bool) -> Result<(i64, Vec<(VersionRow, bool)>)> {
+        // One read transaction: the revision and the rows come from one snapshot.
+        let mut tx = self.read.begin().await?;
+        let (revision, _) = env_state(&mut tx, env_id).await?;
+        let filter = if current_only {
+            "AND v.version = s.latest_version AND s.deleted = 0"
+        } else {
+            ""
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {VERSION_COLUMNS}, (v.version = s.latest_version AND s.deleted = 0) \
+             FROM secrets s JOIN versions v ON v.secret_id = s.id \
+             WHERE s.env_id = ? AND v.destroyed = 0 {filter} ORDER BY s.path, v.version"
+        ))
+        .bind(env_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let versions = rows
+            .iter()
+            .map(|r| Ok((version_row(r)?, r.try_get(10)?)))
+            .collect::<Result<_>>()?;
+        tx.commit().await?;
+        Ok((revision, versions))
+    }
+
+    async fn e2e_version_count(&self, env_id: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM versions v JOIN secrets s ON s.id = v.secret_id \
+             WHERE s.env_id = ? AND v.e2e = 1 AND v.destroyed = 0",
+        )
+        .bind(env_id)
+        .fetch_one(&self.read)
+        .await?)
+    }
+
+    async fn e2e_update(&self, change: E2eChange) -> Result<E2eApplied> {
+        if change.recipients.is_none() && !change.rewrap.is_empty() {
+            return Err(StoreError::InvalidChange(
+                "turning end-to-end encryption off re-encrypts nothing".into(),
+            ));
+        }
+        let mut tx = self.write.begin().await?;
+        let (current, _) = env_state(&mut tx, change.env_id).await?;
+        if change.expected_revision != current {
+            return Err(StoreError::CasMismatch {
+                expected: change.expected_revision,
+                actual: current,
+            });
+        }
+        // (secret id, version) of every retained version, with the path and whether it is current.
+        let retained = sqlx::query(
+            "SELECT s.id, v.version, s.path, (v.version = s.latest_version AND s.deleted = 0), v.e2e \
+             FROM secrets s JOIN versions v ON v.secret_id = s.id WHERE s.env_id = ? AND v.destroyed = 0",
+        )
+        .bind(change.env_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut rows = Vec::with_capacity(retained.len());
+        for r in &retained {
+            let (id, version, path, current, e2e): (i64, i64, String, bool, bool) = (
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+            );
+            rows.push((id, version, path, current, e2e));
+        }
+        if change.recipients.is_none() {
+            let e2e = rows.iter().filter(|r| r.4).count() as i64;
+            if e2e > 0 {
+                return Err(StoreError::E2eVersionsRetained(e2e));
+            }
+        }
+        let wanted: std::collections::HashSet<(&str, i64)> =
+            change.rewrap.iter().map(|r| (r.path.as_str(), r.version)).collect();
+        if wanted.len() != change.rewrap.len() {
+            return Err(StoreError::InvalidChange(
+                "a version appears more than once in the re-encryption".into(),
+            ));
+        }
+        for rw in &change.rewrap {
+            let Some(row) = rows.iter().find(|r| r.2 == rw.path && r.1 == rw.version) else {
+                return Err(StoreError::NotFound(format!(
+                    "retained version {} of secret {}",
+                    rw.version, rw.path
+                )));
+            };
+            sqlx::query("UPDATE versions SET ciphertext = ?, key_id = ?, e2e = 1 WHERE secret_id = ? AND version = ?")
+                .bind(&rw.ciphertext)
+                .bind(rw.key_id as i64)
+                .bind(row.0)
+                .bind(rw.version)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if change.recipients.is_some()
+            && let Some(missing) = rows.iter().find(|r| r.3 && !wanted.contains(&(r.2.as_str(), r.1)))
+        {
+            return Err(StoreError::InvalidChange(format!(
+                "the re-encryption must include the current version of every secret; version {} of {} is missing",
+                missing.1, missing.2
+            )));
+        }
+        let mut destroyed = 0;
+        // Turning e2e off keeps the (ordinary) versions as they are; a new
+        // recipient set leaves nothing readable by the old one.
+        let to_destroy = rows
+            .iter()
+            .filter(|r| change.recipients.is_some() && !wanted.contains(&(r.2.as_str(), r.1)));
+        for r in to_destroy {
+            sqlx::query("UPDATE versions SET ciphertext = NULL, destroyed = 1 WHERE secret_id = ? AND version = ?")
+                .bind(r.0)
+                .bind(r.1)
+                .execute(&mut *tx)
+                .await?;
+            destroyed += 1;
+        }
+        let revision = current + 1;
+        sqlx::query("INSERT INTO changes (env_id, revision, actor, message, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(change.env_id)
+            .bind(revision)
+            .bind(&change.actor)
+            .bind(&change.message)
+            .bind(change.created_at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE environments SET revision = ?, e2e_recipients = ? WHERE id = ?")
+            .bind(revision)
+            .bind(join_recipients(&change.recipients))
+            .bind(change.env_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(E2eApplied {
+            revision,
+            rewrapped: change.rewrap.len(),
+            destroyed,
+        })
     }
 
     async fn changes_since(&self, env_id: i64, after: i64, limit: i64) -> Result<Vec<ChangeRow>> {

@@ -127,6 +127,9 @@ pub enum Command {
     /// Set, show and remove rotation policies; list rotation attempts
     #[command(subcommand)]
     Rotation(commands::rotation::RotationCommand),
+    /// End-to-end encrypted environments: enable, status, disable, recipients (see docs/e2e.md)
+    #[command(subcommand)]
+    E2e(commands::e2e::E2eCommand),
     /// Import a .env file as one change set
     Import(commands::transfer::ImportArgs),
     /// Print an environment's secrets as dotenv, JSON, YAML or shell exports

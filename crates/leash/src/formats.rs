@@ -141,6 +141,7 @@ mod tests {
             description: description.map(Into::into),
             updated_at: "2025-01-01T00:00:00Z".into(),
             value: value.map(Into::into),
+            e2e_recipients: None,
         }
     }
 

@@ -56,6 +56,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Secrets(command) => secrets::run(command, &ctx).await.map(done),
         Command::Rotate(args) => rotation::rotate(args, &ctx).await.map(done),
         Command::Rotation(command) => rotation::run(command, &ctx).await.map(done),
+        Command::E2e(command) => e2e::run(command, &ctx).await.map(done),
         Command::Import(args) => transfer::import(args, &ctx).await.map(done),
         Command::Export(args) => transfer::export(args, &ctx).await.map(done),
         Command::EnvExample(args) => transfer::env_example(args, &ctx).await.map(done),

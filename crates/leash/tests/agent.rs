@@ -101,6 +101,7 @@ async fn put(client: &Client, path: &str, value: &str) {
         value: value.into(),
         description: None,
         cas: None,
+        e2e_recipients: None,
     };
     client.put_secret("payment", "prod", path, &write).await.unwrap();
 }

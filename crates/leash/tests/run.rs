@@ -82,6 +82,7 @@ impl Env {
             value: value.into(),
             description: None,
             cas: None,
+            e2e_recipients: None,
         };
         self.client.put_secret("payment", "prod", path, &write).await.unwrap();
     }

@@ -31,6 +31,7 @@ async fn set(client: &Client, path: &str, value: &str) -> i64 {
         }],
         message: None,
         cas: None,
+        e2e_recipients: None,
     };
     client.apply_changes("p", "e", &body).await.unwrap().revision
 }

@@ -32,6 +32,8 @@ pub struct Defaults {
     pub env: Option<String>,
     /// Used only when the file has no `[auth]` section.
     pub token: Option<SecretString>,
+    /// The age identity file (`LEASH_AGE_IDENTITY`), used when the file has no `age_identity`.
+    pub age_identity: Option<PathBuf>,
 }
 
 /// The checked configuration of one agent.
@@ -47,6 +49,8 @@ pub struct Config {
     pub listener: Option<Listener>,
     pub templates: Vec<Template>,
     pub exec: Option<Exec>,
+    /// The age identity file that decrypts end-to-end encrypted values.
+    pub age_identity: Option<PathBuf>,
 }
 
 /// How the agent gets its token.
@@ -127,6 +131,7 @@ struct RawConfig {
     project: Option<String>,
     env: Option<String>,
     path: Option<String>,
+    age_identity: Option<PathBuf>,
     auth: Option<RawAuth>,
     listener: Option<RawListener>,
     #[serde(default, rename = "template")]
@@ -332,6 +337,7 @@ impl Config {
             listener,
             templates,
             exec,
+            age_identity: raw.age_identity.map(&resolve).or(defaults.age_identity),
         })
     }
 }

@@ -76,6 +76,10 @@ pub async fn run(config: Config) -> Result<u8, Error> {
         None => None,
     };
     let base = Client::new(&config.address, None, ca.as_deref())?;
+    let identities = match &config.age_identity {
+        Some(path) => Some(crate::read_identities(path)?),
+        None => None,
+    };
     let template_count = config.templates.len();
     let mut templates = Templates::new(config.templates, config.project.as_str(), config.env.as_str())?;
     let mut bound = config.listener.as_ref().map(socket::bind).transpose()?;
@@ -97,8 +101,9 @@ pub async fn run(config: Config) -> Result<u8, Error> {
         project: config.project.as_str().to_owned(),
         env: config.env.as_str().to_owned(),
         prefix: config.prefix,
+        identities: identities.map(Arc::new),
     };
-    let mut secrets = sync::spawn(auth, scope);
+    let (mut secrets, mut fatal) = sync::spawn(auth, scope);
     if let Some(bound) = &mut bound {
         socket::serve(bound, secrets.clone());
     }
@@ -106,6 +111,9 @@ pub async fn run(config: Config) -> Result<u8, Error> {
     loop {
         let child_running = supervisor.as_ref().is_some_and(Supervisor::started);
         tokio::select! {
+            stopped = &mut fatal => {
+                return Err(stopped.unwrap_or_else(|_| Error::Invalid("the sync task stopped".into())));
+            }
             changed = secrets.changed() => {
                 if changed.is_err() {
                     return Err(Error::Invalid("the sync task stopped".into()));

@@ -9,13 +9,18 @@
 //! with backoff (0.2 s doubling to 10 s); a reconnect is a fetch plus a
 //! subscription from the fetched revision, so it catches up with everything
 //! that happened meanwhile. A refused token (401) is reported to the auth
-//! task and the work resumes with the next token.
+//! task and the work resumes with the next token. End-to-end encrypted
+//! values are decrypted with the configured age identity as part of the
+//! fetch; when that fails before anything was delivered, the agent stops
+//! with the error (it renders nothing rather than half), and afterwards it
+//! keeps the last copy and logs the error.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use leash_client::e2e::Identities;
+use tokio::sync::{oneshot, watch};
 
 use super::Backoff;
 use super::auth::AuthHandle;
@@ -54,24 +59,44 @@ pub struct Scope {
     pub project: String,
     pub env: String,
     pub prefix: Option<String>,
+    /// Age identities for end-to-end encrypted values.
+    pub identities: Option<Arc<Identities>>,
 }
 
-/// Starts the sync task; the receiver sees every copy whose values differ from the last.
-pub fn spawn(auth: AuthHandle, scope: Scope) -> Shared {
+/// Starts the sync task; the receiver sees every copy whose values differ
+/// from the last. The one-shot receiver gets the error that stopped the task
+/// for good (values that cannot be decrypted before the first delivery).
+pub fn spawn(auth: AuthHandle, scope: Scope) -> (Shared, oneshot::Receiver<Error>) {
     let (tx, rx) = watch::channel(None);
-    tokio::spawn(run(auth, scope, tx));
-    rx
+    let (fatal_tx, fatal_rx) = oneshot::channel();
+    tokio::spawn(async move {
+        if let Some(error) = run(auth, scope, tx).await {
+            let _ = fatal_tx.send(error);
+        }
+    });
+    (rx, fatal_rx)
+}
+
+/// Whether an error is about decrypting end-to-end encrypted values (retrying will not help).
+fn is_undecryptable(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Client(leash_client::Error::E2eNoIdentity { .. } | leash_client::Error::E2eDecrypt { .. })
+    )
 }
 
 /// Why a round ended.
 enum Stop {
     /// The token was refused: wait for a newer one.
     Refused(u64),
+    /// End-to-end encrypted values that cannot be decrypted.
+    Undecryptable(Error),
     /// Anything else: reconnect after a backoff.
     Failed(String),
 }
 
-async fn run(mut auth: AuthHandle, scope: Scope, tx: watch::Sender<Option<Arc<Secrets>>>) {
+/// Returns only with an error that ends the agent (or when nobody listens any more).
+async fn run(mut auth: AuthHandle, scope: Scope, tx: watch::Sender<Option<Arc<Secrets>>>) -> Option<Error> {
     let mut backoff = Backoff::new(RECONNECT_BACKOFF.0, RECONNECT_BACKOFF.1);
     let mut newer_than = None;
     let mut outage = false;
@@ -80,9 +105,18 @@ async fn run(mut auth: AuthHandle, scope: Scope, tx: watch::Sender<Option<Arc<Se
         newer_than = None;
         let stop = round(&session, &scope, &tx, &mut backoff, &mut outage).await;
         if tx.is_closed() {
-            return;
+            return None;
         }
         match stop {
+            Stop::Undecryptable(e) if tx.borrow().is_none() => {
+                tracing::error!(error = %e, "cannot decrypt the end-to-end encrypted secrets; nothing is delivered");
+                return Some(e);
+            }
+            Stop::Undecryptable(e) => {
+                let wait = backoff.next();
+                tracing::error!(error = %e, retry_in = ?wait, "cannot decrypt the changed secrets; serving the last known ones");
+                tokio::time::sleep(wait).await;
+            }
             Stop::Refused(generation) => {
                 auth.refused(generation);
                 newer_than = Some(generation);
@@ -118,6 +152,7 @@ async fn round(
     let client = &session.client;
     let stop = |e: Error| match &e {
         Error::Client(c) if c.status() == Some(401) => Stop::Refused(session.generation),
+        _ if is_undecryptable(&e) => Stop::Undecryptable(e),
         _ => Stop::Failed(e.to_string()),
     };
     let mut revision = match refresh(session, scope, tx).await {
@@ -173,7 +208,14 @@ async fn refresh(
     scope: &Scope,
     tx: &watch::Sender<Option<Arc<Secrets>>>,
 ) -> Result<i64, Error> {
-    let snapshot = fetch(&session.client, &scope.project, &scope.env, scope.prefix.as_deref()).await?;
+    let snapshot = fetch(
+        &session.client,
+        &scope.project,
+        &scope.env,
+        scope.prefix.as_deref(),
+        scope.identities.as_deref(),
+    )
+    .await?;
     let revision = snapshot.revision;
     let secrets = Secrets {
         revision,

@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use leash_client::e2e::Identities;
 use leash_client::{Client, ListOptions};
 use nix::sys::signal::Signal;
 use tokio::process::Child;
@@ -121,16 +122,35 @@ pub struct RunOptions {
     pub remove_vars: Vec<String>,
     /// The command and its arguments.
     pub command: Vec<OsString>,
+    /// Age identities for end-to-end encrypted environments (`--identity` / `LEASH_AGE_IDENTITY`).
+    pub identities: Option<Identities>,
 }
 
-/// Fetches every readable secret of `project/env` (under `prefix`) with its value, in one request.
-pub async fn fetch(client: &Client, project: &str, env: &str, prefix: Option<&str>) -> Result<Snapshot, Error> {
+/// Fetches every readable secret of `project/env` (under `prefix`) with its
+/// value, in one request. End-to-end encrypted values are decrypted with
+/// `identities`; if any cannot be, the whole fetch fails (nothing is
+/// delivered with half its secrets).
+pub async fn fetch(
+    client: &Client,
+    project: &str,
+    env: &str,
+    prefix: Option<&str>,
+    identities: Option<&Identities>,
+) -> Result<Snapshot, Error> {
     let options = ListOptions {
         prefix: prefix.map(str::to_owned),
         include_values: true,
         at_revision: None,
     };
-    let list = client.list_secrets(project, env, &options).await?;
+    let mut list = client.list_secrets(project, env, &options).await?;
+    if let Err(e) = leash_client::e2e::decrypt_list(&mut list, identities) {
+        for secret in &mut list.secrets {
+            if let Some(value) = &mut secret.value {
+                zeroize::Zeroize::zeroize(value);
+            }
+        }
+        return Err(e.into());
+    }
     let fetched_at = now_unix();
     let entries = list
         .secrets
@@ -281,7 +301,15 @@ async fn initial_snapshot(opts: &RunOptions) -> Result<(Snapshot, bool), Error> 
             Ok((snapshot, false))
         }
         Source::Server | Source::ServerOrCache => {
-            match fetch(&opts.client, &opts.project, &opts.env, opts.prefix.as_deref()).await {
+            match fetch(
+                &opts.client,
+                &opts.project,
+                &opts.env,
+                opts.prefix.as_deref(),
+                opts.identities.as_ref(),
+            )
+            .await
+            {
                 Ok(snapshot) => Ok((snapshot, true)),
                 Err(err) if opts.source == Source::ServerOrCache && is_unreachable(&err) => {
                     let snapshot = from_cache(opts)?;
@@ -317,7 +345,14 @@ fn store(opts: &RunOptions, snapshot: &Snapshot) {
 
 /// Re-fetches after a change. `Ok(true)` when the child's values changed.
 async fn refresh(opts: &RunOptions, current: &mut Delivered) -> Result<bool, Error> {
-    let snapshot = fetch(&opts.client, &opts.project, &opts.env, opts.prefix.as_deref()).await?;
+    let snapshot = fetch(
+        &opts.client,
+        &opts.project,
+        &opts.env,
+        opts.prefix.as_deref(),
+        opts.identities.as_ref(),
+    )
+    .await?;
     store(opts, &snapshot);
     if snapshot.revision <= current.revision {
         return Ok(false);

@@ -23,6 +23,7 @@ pub const LEASH_VARS: &[&str] = &[
     "LEASH_PROJECT",
     "LEASH_ENV",
     "LEASH_CA_CERT",
+    "LEASH_AGE_IDENTITY",
 ];
 
 /// The variables of `entries`, checked: each name a valid identifier, no two

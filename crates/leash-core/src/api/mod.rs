@@ -146,6 +146,10 @@ pub struct EnvInfo {
     /// The environment's latest revision (0 before the first change).
     pub revision: i64,
     pub created_at: String,
+    /// The age recipients of an end-to-end encrypted environment (docs/e2e.md);
+    /// absent for an ordinary one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_recipients: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -162,6 +166,10 @@ pub struct SecretWrite {
     /// The environment revision the writer expects; 409 if it moved on.
     #[serde(default)]
     pub cas: Option<i64>,
+    /// End-to-end encrypted environments: the recipients `value` was encrypted
+    /// to, which must be the environment's current set (409 otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_recipients: Option<Vec<String>>,
 }
 
 /// One operation of an atomic change set.
@@ -193,6 +201,10 @@ pub struct ChangeRequest {
     pub message: Option<String>,
     #[serde(default)]
     pub cas: Option<i64>,
+    /// End-to-end encrypted environments: the recipients every `set` value was
+    /// encrypted to, which must be the environment's current set (409 otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_recipients: Option<Vec<String>>,
 }
 
 /// `POST /api/v1/projects/{p}/envs/{e}/rollback`.
@@ -245,9 +257,13 @@ pub struct SecretValue {
     pub version: i64,
     /// The revision that wrote this version.
     pub revision: i64,
+    /// The value; for an end-to-end encrypted version, the ASCII-armored age file.
     pub value: String,
     pub description: Option<String>,
     pub created_at: String,
+    /// Present when `value` is end-to-end encrypted: the recipients it is encrypted to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_recipients: Option<Vec<String>>,
 }
 
 /// One secret in a listing; `value` only with `include_values=true`.
@@ -260,6 +276,9 @@ pub struct SecretSummary {
     pub updated_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+    /// Present when `value` is end-to-end encrypted: the recipients it is encrypted to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_recipients: Option<Vec<String>>,
 }
 
 /// `GET .../secrets?prefix=&include_values=&at_revision=`.
@@ -312,7 +331,113 @@ pub struct DestroyResult {
     pub destroyed: Vec<i64>,
 }
 
+/// `GET .../e2e`: whether an environment is end-to-end encrypted, and to whom.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct E2eStatus {
+    pub enabled: bool,
+    /// The age recipients every value is encrypted to (empty when not enabled).
+    pub recipients: Vec<String>,
+    /// The environment's revision.
+    pub revision: i64,
+    /// How many retained (not destroyed) versions hold end-to-end ciphertext.
+    pub e2e_versions: i64,
+}
+
+/// `GET .../e2e/values?all_versions=`: the retained values a client must
+/// re-encrypt to change the recipients (or to enable end-to-end encryption).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct E2eValues {
+    /// The revision the answer reflects: pass it as `cas` to `PUT .../e2e`.
+    pub revision: i64,
+    /// The current recipients; `None` when the environment is not end-to-end encrypted.
+    pub recipients: Option<Vec<String>>,
+    pub values: Vec<E2eStoredValue>,
+}
+
+/// One retained version in [`E2eValues`].
+#[derive(Clone, Serialize, Deserialize)]
+pub struct E2eStoredValue {
+    pub path: String,
+    pub version: i64,
+    /// Whether it is the current version of a live secret.
+    pub current: bool,
+    /// Whether `value` is end-to-end ciphertext (else plaintext, before enabling).
+    pub e2e: bool,
+    pub value: String,
+}
+
+/// `PUT .../e2e`: set an environment's recipients (enabling end-to-end
+/// encryption), with every retained value it keeps re-encrypted to them.
+///
+/// One atomic change: the recipient list is replaced, each listed version's
+/// stored value is replaced by its new ciphertext, and every other retained
+/// version is destroyed. The current version of every live secret must be listed.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct E2eUpdate {
+    pub recipients: Vec<String>,
+    /// The revision the values were read at (from `GET .../e2e/values`); 409 if it moved on.
+    pub cas: i64,
+    #[serde(default)]
+    pub values: Vec<E2eRewrap>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// One version re-encrypted by the client.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct E2eRewrap {
+    pub path: String,
+    pub version: i64,
+    /// The ASCII-armored age file, encrypted to the new recipients.
+    pub value: String,
+}
+
+/// The answer to `PUT .../e2e` and `DELETE .../e2e`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct E2eResult {
+    pub revision: i64,
+    /// The recipients now in force (empty after disabling).
+    pub recipients: Vec<String>,
+    /// How many versions were re-encrypted.
+    pub rewrapped: usize,
+    /// How many versions were destroyed because they were not re-encrypted.
+    pub destroyed: usize,
+}
+
 // Types that carry values, shares or tokens print them redacted.
+
+impl fmt::Debug for E2eStoredValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("E2eStoredValue")
+            .field("path", &self.path)
+            .field("version", &self.version)
+            .field("current", &self.current)
+            .field("e2e", &self.e2e)
+            .field("value", &REDACTED)
+            .finish()
+    }
+}
+
+impl fmt::Debug for E2eRewrap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("E2eRewrap")
+            .field("path", &self.path)
+            .field("version", &self.version)
+            .field("value", &REDACTED)
+            .finish()
+    }
+}
+
+impl fmt::Debug for E2eUpdate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("E2eUpdate")
+            .field("recipients", &self.recipients)
+            .field("cas", &self.cas)
+            .field("values", &self.values)
+            .field("message", &self.message)
+            .finish()
+    }
+}
 
 impl fmt::Debug for SecretValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -387,6 +512,7 @@ mod tests {
             value: "hunter2".into(),
             description: None,
             cas: None,
+            e2e_recipients: None,
         };
         let init = InitResponse {
             unseal_shares: vec!["share-one".into()],
@@ -403,6 +529,7 @@ mod tests {
             }],
             message: None,
             cas: None,
+            e2e_recipients: None,
         };
         for text in [format!("{write:?}"), format!("{init:?}"), format!("{change:?}")] {
             assert!(

@@ -109,6 +109,23 @@ async fn current_value(
     )))
 }
 
+/// The server cannot make or read the values of an end-to-end encrypted
+/// environment, so it cannot rotate them.
+pub fn refuse_e2e(env: &EnvRef, path: &SecretPath) -> Result<(), ApiError> {
+    if env.row.e2e_recipients.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "e2e_environment",
+            format!(
+                "{}/{} is end-to-end encrypted: the server can neither make nor read its values, so it cannot \
+                 rotate {path}. Write the new value from a machine that holds an identity (leash secrets set {path}=…)",
+                env.project, env.env
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Rotates one secret now. With a policy, the attempt holds the policy's
 /// lease; without one, only a one-off `generator` is possible.
 pub async fn rotate(
@@ -119,6 +136,7 @@ pub async fn rotate(
     actor: &str,
     request: &RotateRequest,
 ) -> Result<RotateResult, ApiError> {
+    refuse_e2e(env, path)?;
     let keyring = state.barrier.keyring()?;
     let now = state.clock.now_ms();
     let row = state.store.rotation_get(env.row.id, path.as_str()).await?;
@@ -358,6 +376,8 @@ impl Attempt<'_> {
             actor: self.actor,
             message: Some(format!("rotation {} ({})", self.target.attempt, log.rotator)),
             cas: None,
+            // Rotation never runs in an end-to-end encrypted environment (see `refuse_e2e`).
+            e2e_recipients: None,
         };
         let result =
             service::write_with_rotation(state, self.keyring, self.env, vec![op], meta, promoted.as_ref()).await?;

@@ -156,6 +156,8 @@ pub async fn pending_value(
         value: value.to_string(),
         description: None,
         created_at: rfc3339(row.updated_at),
+        // Pending values exist only outside end-to-end encrypted environments.
+        e2e_recipients: None,
     })
 }
 
@@ -174,6 +176,7 @@ mod tests {
             actor: "a".into(),
             created_at,
             description: None,
+            e2e: false,
         }
     }
 

@@ -9,6 +9,7 @@
 mod admin;
 mod audit;
 mod auth;
+mod e2e;
 mod projects;
 mod rotation;
 mod scan;
@@ -378,6 +379,10 @@ fn routes() -> Routes {
     .add(Method::POST, &e("/rollback"), Data, "env.rollback", secrets::rollback)
     .add(Method::POST, &e("/changes"), Data, "secret.change", secrets::changes)
     .add(Method::GET, &e("/watch"), Data, "env.watch", watch::watch)
+    .add(Method::GET, &e("/e2e"), Data, "e2e.status", e2e::status)
+    .add(Method::PUT, &e("/e2e"), Data, "e2e.update", e2e::update)
+    .add(Method::DELETE, &e("/e2e"), Data, "e2e.disable", e2e::disable)
+    .add(Method::GET, &e("/e2e/values"), Data, "e2e.values", e2e::values)
     .add(Method::GET, &e("/secrets"), Data, "secret.list", secrets::list)
     .add(Method::GET, &e("/secrets/{*path}"), Data, "secret.read", secrets::read)
     .add(Method::PUT, &e("/secrets/{*path}"), Data, "secret.write", secrets::put)

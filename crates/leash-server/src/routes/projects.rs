@@ -19,6 +19,7 @@ fn env_info(row: leash_store::EnvRow) -> EnvInfo {
         name: row.name,
         revision: row.revision,
         created_at: rfc3339(row.created_at),
+        e2e_recipients: row.e2e_recipients,
     }
 }
 

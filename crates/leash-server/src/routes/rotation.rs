@@ -52,6 +52,7 @@ pub async fn put_policy(
         authorize(&caller, Capability::Read, secret(&project, &env, other.as_str()))?;
     }
     let env = service::environment(&state, &project, &env).await?;
+    crate::rotation::engine::refuse_e2e(&env, &path)?;
     let now = state.clock.now_ms();
     let existing = state.store.rotation_get(env.row.id, path.as_str()).await?;
     check_not_running(existing.as_ref(), now, &path)?;

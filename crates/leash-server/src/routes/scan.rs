@@ -55,12 +55,15 @@ pub async fn fingerprints(
     let (_, current) = service::list(&state, Some(&keyring), &env, &PathPrefix::default(), None, &visible).await?;
     let key = Key256::generate();
     let mut fingerprints = Vec::with_capacity(current.len() * 2);
-    for secret in &current {
+    // End-to-end encrypted values are age files the server cannot read:
+    // fingerprints of their ciphertext would match nothing.
+    for secret in current.iter().filter(|s| s.e2e_recipients.is_none()) {
         let mut values = vec![secret.value.clone()];
         if secret.version > 1 {
             let path = leash_core::names::SecretPath::parse(&secret.path)?;
             match service::read(&state, &keyring, &env, &path, Selector::Version(secret.version - 1)).await {
-                Ok(previous) => values.push(Some(previous.value)),
+                Ok(previous) if previous.e2e_recipients.is_none() => values.push(Some(previous.value)),
+                Ok(_) => {}
                 Err(e) if e.code == "destroyed" || e.code == "not_found" => {}
                 Err(e) => return Err(e),
             }

@@ -126,6 +126,7 @@ pub async fn put(
         actor: caller.actor(),
         message: None,
         cas: req.cas,
+        e2e_recipients: req.e2e_recipients,
     };
     let result = service::write(&state, &keyring, &env, vec![op], meta).await?;
     note.update(|n| n.version = result.entries.first().and_then(|e| e.version));
@@ -153,6 +154,7 @@ pub async fn delete(
         actor: caller.actor(),
         message: None,
         cas: q.cas,
+        e2e_recipients: None,
     };
     Ok(Json(
         service::write(&state, &keyring, &env, vec![WriteOp::Delete { path }], meta).await?,
@@ -173,6 +175,7 @@ pub async fn undelete(
         actor: caller.actor(),
         message: None,
         cas: body.map(|ApiJson(b)| b).unwrap_or_default().cas,
+        e2e_recipients: None,
     };
     Ok(Json(
         service::write(&state, &keyring, &env, vec![WriteOp::Undelete { path }], meta).await?,
@@ -263,6 +266,7 @@ pub async fn changes(
         actor: caller.actor(),
         message: req.message,
         cas: req.cas,
+        e2e_recipients: req.e2e_recipients,
     };
     let ops = ops.into_iter().map(|(_, op)| op).collect();
     Ok(Json(service::write(&state, &keyring, &env, ops, meta).await?))
@@ -318,6 +322,7 @@ pub async fn rollback(
         actor: caller.actor(),
         message: req.message,
         cas: req.cas,
+        e2e_recipients: None,
     };
     Ok(Json(service::rollback(&state, keyring, &env, req.to, meta).await?))
 }

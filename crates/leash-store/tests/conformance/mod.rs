@@ -21,6 +21,7 @@ fn change(env_id: i64, ops: Vec<Op>) -> NewChange {
         message: None,
         created_at: 1_000,
         ops,
+        e2e_recipients: None,
     }
 }
 
@@ -42,6 +43,7 @@ pub async fn run_all<S: Storage>(store: S) {
     audit_log(&store).await;
     rotation_state(&store).await;
     concurrent_changes(&store).await;
+    end_to_end_recipients(&store).await;
 }
 
 /// Many change sets at once (a backend may commit them together): each is
@@ -199,6 +201,145 @@ async fn rotation_state<S: Storage>(store: &S) {
     // Deleting the environment takes its rotation rows with it.
     store.env_delete(env.id).await.unwrap();
     assert_eq!(store.rotation_get(env.id, "LATER").await.unwrap(), None);
+}
+
+async fn end_to_end_recipients<S: Storage>(store: &S) {
+    let env = fresh_env(store, "e2e").await;
+    assert_eq!(env.e2e_recipients, None);
+    store
+        .apply_change(change(env.id, vec![set("A", 1, b"a1")]))
+        .await
+        .unwrap();
+    store
+        .apply_change(change(env.id, vec![set("A", 2, b"a2")]))
+        .await
+        .unwrap();
+    store
+        .apply_change(change(env.id, vec![set("B", 1, b"b1")]))
+        .await
+        .unwrap();
+    store
+        .apply_change(change(env.id, vec![Op::Delete { path: "B".into() }]))
+        .await
+        .unwrap();
+    let recipients = Some(vec!["age1one".to_owned(), "ssh-ed25519 AAAA".to_owned()]);
+    let rewrap = |path: &str, version: i64, bytes: &[u8]| Rewrap {
+        path: path.into(),
+        version,
+        key_id: 2,
+        ciphertext: bytes.to_vec(),
+    };
+    let update = |expected_revision: i64, recipients: Option<Vec<String>>, rewrap: Vec<Rewrap>| E2eChange {
+        env_id: env.id,
+        expected_revision,
+        actor: "admin".into(),
+        message: Some("e2e".into()),
+        created_at: 2_000,
+        recipients,
+        rewrap,
+    };
+    // the current version of every live secret must be re-encrypted
+    let err = store
+        .e2e_update(update(4, recipients.clone(), vec![]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidChange(_)), "{err:?}");
+    let err = store
+        .e2e_update(update(3, recipients.clone(), vec![rewrap("A", 2, b"A2")]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::CasMismatch { .. }), "{err:?}");
+    let applied = store
+        .e2e_update(update(
+            4,
+            recipients.clone(),
+            vec![rewrap("A", 2, b"A2"), rewrap("B", 1, b"B1")],
+        ))
+        .await
+        .unwrap();
+    assert_eq!((applied.revision, applied.rewrapped, applied.destroyed), (5, 2, 1));
+    let env = store.env_get(env.project_id, "prod").await.unwrap().unwrap();
+    assert_eq!((env.revision, env.e2e_recipients.clone()), (5, recipients.clone()));
+    let a = store
+        .read_version(env.id, "A", Selector::Current)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((a.ciphertext.as_deref(), a.key_id, a.e2e), (Some(&b"A2"[..]), 2, true));
+    let a1 = store
+        .read_version(env.id, "A", Selector::Version(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(a1.destroyed && a1.ciphertext.is_none(), "not re-encrypted: destroyed");
+    let b = store
+        .read_version(env.id, "B", Selector::Version(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(b.e2e && !b.destroyed);
+    assert_eq!(store.e2e_version_count(env.id).await.unwrap(), 2);
+    let (revision, retained) = store.retained_versions(env.id, false).await.unwrap();
+    assert_eq!((revision, retained.len()), (5, 2));
+    let (_, current) = store.retained_versions(env.id, true).await.unwrap();
+    assert_eq!(
+        current.iter().map(|(v, c)| (v.path.as_str(), *c)).collect::<Vec<_>>(),
+        [("A", true)]
+    );
+    assert_eq!(
+        retained
+            .iter()
+            .map(|(v, c)| (v.path.as_str(), v.version, *c))
+            .collect::<Vec<_>>(),
+        [("A", 2, true), ("B", 1, false)]
+    );
+
+    // writes must declare exactly the environment's recipients
+    let err = store
+        .apply_change(change(env.id, vec![set("C", 1, b"plain")]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::E2eMismatch { current } if current == &recipients),
+        "{err:?}"
+    );
+    let mut stale = change(env.id, vec![set("C", 1, b"c")]);
+    stale.e2e_recipients = Some(vec!["age1one".to_owned()]);
+    assert!(matches!(
+        store.apply_change(stale).await,
+        Err(StoreError::E2eMismatch { .. })
+    ));
+    let mut fitting = change(env.id, vec![set("C", 1, b"c")]);
+    fitting.e2e_recipients = recipients.clone();
+    store.apply_change(fitting).await.unwrap();
+    assert!(
+        store
+            .read_version(env.id, "C", Selector::Current)
+            .await
+            .unwrap()
+            .unwrap()
+            .e2e
+    );
+    // a delete carries no value and needs no recipients
+    store
+        .apply_change(change(env.id, vec![Op::Delete { path: "C".into() }]))
+        .await
+        .unwrap();
+
+    // off only once no end-to-end ciphertext is retained
+    let err = store.e2e_update(update(7, None, vec![])).await.unwrap_err();
+    assert!(matches!(err, StoreError::E2eVersionsRetained(3)), "{err:?}");
+    for path in ["A", "B", "C"] {
+        store.destroy_versions(env.id, path, None).await.unwrap();
+    }
+    let applied = store.e2e_update(update(7, None, vec![])).await.unwrap();
+    assert_eq!(applied.revision, 8);
+    let env = store.env_get(env.project_id, "prod").await.unwrap().unwrap();
+    assert_eq!(env.e2e_recipients, None);
+    store
+        .apply_change(change(env.id, vec![set("D", 1, b"plain")]))
+        .await
+        .unwrap();
 }
 
 async fn audit_log<S: Storage>(store: &S) {

@@ -38,6 +38,9 @@ pub async fn run(args: AgentArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         project: ctx.target().ok().map(|t| t.project().to_owned()),
         env: ctx.target().ok().map(|t| t.env().to_owned()),
         token: ctx.token()?,
+        age_identity: std::env::var_os("LEASH_AGE_IDENTITY")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
     };
     let config = Config::load(&args.config, defaults)?;
     let code = leash_agent::agent::run(config).await?;

@@ -113,9 +113,13 @@ fn describe_envs(project: &str, list: &EnvList) -> String {
     if list.envs.is_empty() {
         return format!("No environments in {project}. Create one with `leash env create NAME --project {project}`.\n");
     }
-    let mut table = Table::new(&["ENV", "REVISION", "CREATED"]);
+    let mut table = Table::new(&["ENV", "REVISION", "CREATED", "E2E"]);
     for e in &list.envs {
-        table.row(vec![e.name.clone(), e.revision.to_string(), e.created_at.clone()]);
+        let e2e = match &e.e2e_recipients {
+            Some(r) => format!("yes ({} recipients)", r.len()),
+            None => String::new(),
+        };
+        table.row(vec![e.name.clone(), e.revision.to_string(), e.created_at.clone(), e2e]);
     }
     table.render()
 }

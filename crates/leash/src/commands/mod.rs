@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod audit;
 pub mod completions;
+pub mod e2e;
 pub mod env;
 pub mod group;
 pub mod identity;

@@ -56,6 +56,8 @@ pub struct RunArgs {
     /// Format of the --mount file
     #[arg(long, value_enum, default_value_t = MountFileFormat::Dotenv, requires = "mount")]
     mount_format: MountFileFormat,
+    #[command(flatten)]
+    identity: crate::commands::e2e::IdentityArg,
     /// The command and its arguments (after `--`)
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, num_args = 1.., value_name = "CMD")]
     command: Vec<OsString>,
@@ -82,6 +84,7 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let client = ctx.client()?;
+    let identities = args.identity.load()?;
     let key = match &args.cache_passphrase_env {
         Some(var) => match std::env::var(var) {
             Ok(pass) if !pass.is_empty() => Some(KeySource::Passphrase(Zeroizing::new(pass))),
@@ -126,6 +129,7 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         }),
         remove_vars,
         command: args.command,
+        identities,
     };
     match leash_agent::run::run(options).await {
         Ok(code) => Ok(ExitCode::from(code)),

@@ -78,6 +78,11 @@ pub struct GetArgs {
     /// Print only the value (with a newline only when stdout is a terminal)
     #[arg(long)]
     plain: bool,
+    /// Print the stored age file of an end-to-end encrypted value as it is (`rage -d -i ID` decrypts it)
+    #[arg(long, conflicts_with = "plain")]
+    raw_ciphertext: bool,
+    #[command(flatten)]
+    identity: crate::commands::e2e::IdentityArg,
 }
 
 #[derive(Args)]
@@ -155,6 +160,7 @@ pub async fn run(command: SecretsCommand, ctx: &Context) -> anyhow::Result<()> {
                     .collect(),
                 message: args.message,
                 cas: args.cas,
+                e2e_recipients: None,
             };
             apply(ctx, &target, &request, "Saved in", "").await
         }
@@ -166,10 +172,21 @@ pub async fn run(command: SecretsCommand, ctx: &Context) -> anyhow::Result<()> {
                 at_revision: args.at_revision,
                 stage: args.stage,
             };
-            let secret = ctx
+            let mut secret = ctx
                 .client()?
                 .get_secret(target.project(), target.env(), key.as_str(), &options)
                 .await?;
+            if args.raw_ciphertext {
+                if secret.e2e_recipients.is_none() {
+                    bail!(
+                        "{key} is not end-to-end encrypted: the server holds it as an ordinary value, \
+                         so there is no age ciphertext to print"
+                    );
+                }
+                return output::write_stdout(&secret.value);
+            }
+            let identities = args.identity.load()?;
+            leash_client::e2e::decrypt_secret(&mut secret, identities.as_ref())?;
             if args.plain {
                 let newline = if io::stdout().is_terminal() { "\n" } else { "" };
                 return output::write_stdout(&format!("{}{newline}", secret.value));
@@ -209,6 +226,7 @@ pub async fn run(command: SecretsCommand, ctx: &Context) -> anyhow::Result<()> {
                     .collect(),
                 message: args.message,
                 cas: args.cas,
+                e2e_recipients: None,
             };
             apply(ctx, &target, &request, "Deleted in", " (undelete restores them)").await
         }
@@ -269,7 +287,7 @@ pub async fn run(command: SecretsCommand, ctx: &Context) -> anyhow::Result<()> {
 async fn apply(ctx: &Context, target: &Target, request: &ChangeRequest, verb: &str, note: &str) -> anyhow::Result<()> {
     let result = ctx
         .client()?
-        .apply_changes(target.project(), target.env(), request)
+        .apply_changes_e2e(target.project(), target.env(), request)
         .await?;
     output::emit(ctx.output(), &result, |r| {
         format!(

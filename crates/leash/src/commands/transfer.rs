@@ -51,6 +51,8 @@ pub struct ExportArgs {
     /// Export as of this environment revision
     #[arg(long, value_name = "REV")]
     at_revision: Option<i64>,
+    #[command(flatten)]
+    identity: crate::commands::e2e::IdentityArg,
 }
 
 #[derive(Args)]
@@ -94,10 +96,11 @@ pub async fn import(args: ImportArgs, ctx: &Context) -> anyhow::Result<()> {
             .collect(),
         message: args.message,
         cas: args.cas,
+        e2e_recipients: None,
     };
     let result = ctx
         .client()?
-        .apply_changes(target.project(), target.env(), &request)
+        .apply_changes_e2e(target.project(), target.env(), &request)
         .await?;
     output::emit(ctx.output(), &result, |r| {
         format!(
@@ -152,15 +155,17 @@ fn describe_dotenv_error(e: &dotenvy::Error) -> String {
 
 pub async fn export(args: ExportArgs, ctx: &Context) -> anyhow::Result<()> {
     let target = ctx.target()?;
+    let identities = args.identity.load()?;
     let options = ListOptions {
         prefix: args.prefix,
         include_values: true,
         at_revision: args.at_revision,
     };
-    let list = ctx
+    let mut list = ctx
         .client()?
         .list_secrets(target.project(), target.env(), &options)
         .await?;
+    leash_client::e2e::decrypt_list(&mut list, identities.as_ref())?;
     let vars = formats::env_values(&list.secrets)?;
     output::write_stdout(&formats::render_export(args.format, &vars)?)
 }

@@ -1,0 +1,88 @@
+//! End-to-end encryption of one environment: status, the values to
+//! re-encrypt, setting the recipients (enable / add / remove) and turning it
+//! off. Handlers validate, authorize and delegate to [`crate::e2e`].
+//!
+//! Reading the status needs `list` or `write` under the environment (writers
+//! must learn whom to encrypt to); everything else needs `admin` on it.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use leash_core::api::{E2eResult, E2eStatus, E2eUpdate, E2eValues};
+use serde::Deserialize;
+
+use crate::auth::Caller;
+use crate::authz::{Capability, Resource, allows_under, authorize, authorize_under};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::service;
+use crate::state::AppState;
+
+type EnvPath = Path<(String, String)>;
+
+fn environment<'a>(project: &'a str, env: &'a str) -> Resource<'a> {
+    Resource::Environment { project, env }
+}
+
+pub async fn status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, env)): EnvPath,
+) -> Result<Json<E2eStatus>, ApiError> {
+    let resource = environment(&project, &env);
+    if !allows_under(&caller, Capability::Write, &resource.path()) {
+        authorize_under(&caller, Capability::List, resource)?;
+    }
+    let env = service::environment(&state, &project, &env).await?;
+    Ok(Json(crate::e2e::status(&state, &env).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValuesQuery {
+    #[serde(default)]
+    all_versions: bool,
+}
+
+pub async fn values(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, env)): EnvPath,
+    ApiQuery(q): ApiQuery<ValuesQuery>,
+) -> Result<Json<E2eValues>, ApiError> {
+    authorize(&caller, Capability::Admin, environment(&project, &env))?;
+    let env = service::environment(&state, &project, &env).await?;
+    let keyring = state.barrier.keyring()?;
+    Ok(Json(crate::e2e::values(&state, &keyring, &env, q.all_versions).await?))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, env)): EnvPath,
+    ApiJson(request): ApiJson<E2eUpdate>,
+) -> Result<Json<E2eResult>, ApiError> {
+    authorize(&caller, Capability::Admin, environment(&project, &env))?;
+    let env = service::environment(&state, &project, &env).await?;
+    let keyring = state.barrier.keyring()?;
+    Ok(Json(
+        crate::e2e::update(&state, &keyring, &env, request, caller.actor()).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CasQuery {
+    #[serde(default)]
+    cas: Option<i64>,
+}
+
+pub async fn disable(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, env)): EnvPath,
+    ApiQuery(q): ApiQuery<CasQuery>,
+) -> Result<Json<E2eResult>, ApiError> {
+    authorize(&caller, Capability::Admin, environment(&project, &env))?;
+    let env = service::environment(&state, &project, &env).await?;
+    Ok(Json(crate::e2e::disable(&state, &env, q.cas, caller.actor()).await?))
+}
