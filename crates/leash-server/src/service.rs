@@ -76,14 +76,16 @@ pub async fn project(state: &AppState, name: &str) -> Result<(ProjectName, leash
 }
 
 /// Looks up an environment by project and name (404 naming which is absent).
+/// One storage lookup for both (this runs on every secret request).
 pub async fn environment(state: &AppState, project: &str, env: &str) -> Result<EnvRef, ApiError> {
-    let (project, project_row) = self::project(state, project).await?;
+    let project = ProjectName::parse(project)?;
     let env = EnvName::parse(env)?;
-    let row = state
+    let (_, row) = state
         .store
-        .env_get(project_row.id, env.as_str())
+        .env_by_names(project.as_str(), env.as_str())
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("environment {env} not found in project {project}")))?;
+        .ok_or_else(|| ApiError::not_found(format!("project {project} not found")))?;
+    let row = row.ok_or_else(|| ApiError::not_found(format!("environment {env} not found in project {project}")))?;
     Ok(EnvRef { project, env, row })
 }
 

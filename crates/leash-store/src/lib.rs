@@ -78,6 +78,9 @@ pub trait Storage: Send + Sync + 'static {
     async fn env_create(&self, project_id: i64, name: &str, now: i64) -> Result<EnvRow>;
     async fn env_list(&self, project_id: i64) -> Result<Vec<EnvRow>>;
     async fn env_get(&self, project_id: i64, name: &str) -> Result<Option<EnvRow>>;
+    /// A project and (if it exists) its environment `env`, by name, in one lookup:
+    /// `None` when the project does not exist.
+    async fn env_by_names(&self, project: &str, env: &str) -> Result<Option<(ProjectRow, Option<EnvRow>)>>;
     /// Deletes an environment with its secrets and history.
     async fn env_delete(&self, env_id: i64) -> Result<()>;
 

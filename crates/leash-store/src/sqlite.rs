@@ -931,6 +931,33 @@ impl Storage for SqliteStore {
         row.as_ref().map(env_row).transpose()
     }
 
+    async fn env_by_names(&self, project: &str, env: &str) -> Result<Option<(ProjectRow, Option<EnvRow>)>> {
+        let columns = ENV_COLUMNS
+            .split(", ")
+            .map(|c| format!("e.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let row = sqlx::query(&format!(
+            "SELECT {columns}, p.id, p.name, p.created_at FROM projects p \
+             LEFT JOIN environments e ON e.project_id = p.id AND e.name = ? WHERE p.name = ?"
+        ))
+        .bind(env)
+        .bind(project)
+        .fetch_optional(&self.read)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let project = ProjectRow {
+            id: row.try_get(6)?,
+            name: row.try_get(7)?,
+            created_at: row.try_get(8)?,
+        };
+        let env = match row.try_get::<Option<i64>, _>(0)? {
+            Some(_) => Some(env_row(&row)?),
+            None => None,
+        };
+        Ok(Some((project, env)))
+    }
+
     async fn env_delete(&self, env_id: i64) -> Result<()> {
         sqlx::query("DELETE FROM environments WHERE id = ?")
             .bind(env_id)

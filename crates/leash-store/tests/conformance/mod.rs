@@ -608,6 +608,15 @@ async fn projects_and_envs<S: Storage>(store: &S) {
         Err(StoreError::AlreadyExists(_))
     ));
     assert_eq!(store.env_list(p.id).await.unwrap(), vec![e.clone()]);
+    assert_eq!(
+        store.env_by_names("alpha", "dev").await.unwrap(),
+        Some((p.clone(), Some(e.clone())))
+    );
+    assert_eq!(
+        store.env_by_names("alpha", "nope").await.unwrap(),
+        Some((p.clone(), None))
+    );
+    assert_eq!(store.env_by_names("nope", "dev").await.unwrap(), None);
     store
         .apply_change(change(e.id, vec![set("K", 1, b"c1")]))
         .await
