@@ -8,9 +8,12 @@
 //! It owns no rules of its own: every change is checked and applied by
 //! `sqlite::apply_change_in_tx`, exactly as a lone call would be.
 
+use std::sync::Arc;
+
 use sqlx::{Connection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::hot_cache::HotCache;
 use crate::model::{Applied, NewChange, RotationRow};
 use crate::sqlite::{apply_change_in_tx, put_rotation};
 use crate::{Result, StoreError};
@@ -26,7 +29,7 @@ pub(crate) struct Job {
 }
 
 /// Starts the committer on the store's writer pool; it stops when every sender is gone.
-pub(crate) fn spawn(write: SqlitePool) -> mpsc::Sender<Job> {
+pub(crate) fn spawn(write: SqlitePool, hot: Arc<HotCache>) -> mpsc::Sender<Job> {
     let (tx, mut rx) = mpsc::channel::<Job>(4096);
     tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
@@ -37,13 +40,13 @@ pub(crate) fn spawn(write: SqlitePool) -> mpsc::Sender<Job> {
                     Err(_) => break,
                 }
             }
-            commit(&write, batch).await;
+            commit(&write, &hot, batch).await;
         }
     });
     tx
 }
 
-async fn commit(write: &SqlitePool, batch: Vec<Job>) {
+async fn commit(write: &SqlitePool, hot: &HotCache, batch: Vec<Job>) {
     let mut results: Vec<Option<Result<Applied>>> = Vec::with_capacity(batch.len());
     let outcome: Result<()> = async {
         let mut conn = write.acquire().await?;
@@ -73,6 +76,8 @@ async fn commit(write: &SqlitePool, batch: Vec<Job>) {
         Ok(())
     }
     .await;
+    // Before anyone is told: a caller that reads right after its answer must not see cached rows from before.
+    hot.invalidate();
     match outcome {
         Ok(()) => {
             for (job, result) in batch.into_iter().zip(results) {

@@ -12,6 +12,7 @@
 
 mod error;
 mod group_commit;
+mod hot_cache;
 mod model;
 mod sqlite;
 

@@ -33,6 +33,8 @@ pub struct SqliteStore {
     /// Change sets go through one committer task: concurrent changes share a
     /// transaction (group commit, see `group_commit`).
     commits: tokio::sync::mpsc::Sender<crate::group_commit::Job>,
+    /// Rows every read needs, kept while nothing changes (see `hot_cache`).
+    hot: std::sync::Arc<crate::hot_cache::HotCache>,
 }
 
 const VERSION_COLUMNS: &str =
@@ -102,12 +104,14 @@ impl SqliteStore {
                 source,
             })?;
         sqlx::migrate!("./migrations/sqlite-audit").run(&audit).await?;
-        let commits = crate::group_commit::spawn(write.clone());
+        let hot = std::sync::Arc::new(crate::hot_cache::HotCache::default());
+        let commits = crate::group_commit::spawn(write.clone(), hot.clone());
         Ok(Self {
             write,
             read,
             audit,
             commits,
+            hot,
         })
     }
 }
@@ -551,8 +555,305 @@ pub(crate) async fn apply_change_in_tx(tx: &mut SqliteConnection, change: &NewCh
     Ok(Applied { revision, entries })
 }
 
+/// The uncached reads behind the hot cache, and the writes that change cached
+/// rows (the `Storage` methods of the same names call these, then invalidate).
+impl SqliteStore {
+    async fn env_by_names_uncached(&self, project: &str, env: &str) -> Result<Option<(ProjectRow, Option<EnvRow>)>> {
+        let columns = ENV_COLUMNS
+            .split(", ")
+            .map(|c| format!("e.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let row = sqlx::query(&format!(
+            "SELECT {columns}, p.id, p.name, p.created_at FROM projects p \
+             LEFT JOIN environments e ON e.project_id = p.id AND e.name = ? WHERE p.name = ?"
+        ))
+        .bind(env)
+        .bind(project)
+        .fetch_optional(&self.read)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let project = ProjectRow {
+            id: row.try_get(6)?,
+            name: row.try_get(7)?,
+            created_at: row.try_get(8)?,
+        };
+        let env = match row.try_get::<Option<i64>, _>(0)? {
+            Some(_) => Some(env_row(&row)?),
+            None => None,
+        };
+        Ok(Some((project, env)))
+    }
+
+    async fn read_version_uncached(&self, env_id: i64, path: &str, selector: Selector) -> Result<Option<VersionRow>> {
+        let row = match selector {
+            Selector::Current => {
+                sqlx::query(&format!(
+                    "SELECT {VERSION_COLUMNS} FROM secrets s JOIN versions v ON v.secret_id = s.id AND v.version = s.latest_version \
+                     WHERE s.env_id = ? AND s.path = ? AND s.deleted = 0"
+                ))
+                .bind(env_id)
+                .bind(path)
+                .fetch_optional(&self.read)
+                .await?
+            }
+            Selector::Version(n) => {
+                sqlx::query(&format!(
+                    "SELECT {VERSION_COLUMNS} FROM secrets s JOIN versions v ON v.secret_id = s.id \
+                     WHERE s.env_id = ? AND s.path = ? AND v.version = ?"
+                ))
+                .bind(env_id)
+                .bind(path)
+                .bind(n)
+                .fetch_optional(&self.read)
+                .await?
+            }
+            Selector::AtRevision(r) => {
+                sqlx::query(&format!(
+                    "SELECT {VERSION_COLUMNS} FROM secrets s \
+                     JOIN change_entries e ON e.secret_id = s.id \
+                     JOIN versions v ON v.secret_id = s.id AND v.version = e.version \
+                     WHERE s.env_id = ? AND s.path = ? AND e.action <> 'delete' \
+                     AND e.revision = (SELECT MAX(revision) FROM change_entries WHERE secret_id = s.id AND revision <= ?)"
+                ))
+                .bind(env_id)
+                .bind(path)
+                .bind(r)
+                .fetch_optional(&self.read)
+                .await?
+            }
+        };
+        row.as_ref().map(version_row).transpose()
+    }
+
+    async fn project_delete_uncached(&self, project_id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM projects WHERE id = ?")
+            .bind(project_id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn env_create_uncached(&self, project_id: i64, name: &str, now: i64) -> Result<EnvRow> {
+        let row = sqlx::query(
+            &format!("INSERT INTO environments (project_id, name, revision, created_at) VALUES (?, ?, 0, ?) RETURNING {ENV_COLUMNS}"),
+        )
+        .bind(project_id)
+        .bind(name)
+        .bind(now)
+        .fetch_one(&self.write)
+        .await
+        .map_err(|e| match e {
+            e if is_unique_violation(&e) => StoreError::AlreadyExists(format!("environment {name}")),
+            e => e.into(),
+        })?;
+        env_row(&row)
+    }
+
+    async fn env_delete_uncached(&self, env_id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM environments WHERE id = ?")
+            .bind(env_id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn destroy_versions_uncached(&self, env_id: i64, path: &str, versions: Option<&[i64]>) -> Result<Vec<i64>> {
+        let mut tx = self.write.begin().await?;
+        let (secret_id, latest, _) = head_in_tx(&mut tx, env_id, path)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("secret {path}")))?;
+        let targets: Vec<i64> = match versions {
+            Some(list) => {
+                if let Some(bad) = list.iter().find(|v| **v < 1 || **v > latest) {
+                    return Err(StoreError::NotFound(format!("version {bad} of secret {path}")));
+                }
+                list.to_vec()
+            }
+            None => (1..=latest).collect(),
+        };
+        let mut destroyed = Vec::new();
+        for version in targets {
+            let done = sqlx::query(
+                "UPDATE versions SET ciphertext = NULL, destroyed = 1 WHERE secret_id = ? AND version = ? AND destroyed = 0",
+            )
+            .bind(secret_id)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() > 0 {
+                destroyed.push(version);
+            }
+        }
+        tx.commit().await?;
+        Ok(destroyed)
+    }
+
+    async fn e2e_update_uncached(&self, change: E2eChange) -> Result<E2eApplied> {
+        if change.recipients.is_none() && !change.rewrap.is_empty() {
+            return Err(StoreError::InvalidChange(
+                "turning end-to-end encryption off re-encrypts nothing".into(),
+            ));
+        }
+        let mut tx = self.write.begin().await?;
+        let (current, _) = env_state(&mut tx, change.env_id).await?;
+        if change.expected_revision != current {
+            return Err(StoreError::CasMismatch {
+                expected: change.expected_revision,
+                actual: current,
+            });
+        }
+        // (secret id, version) of every retained version, with the path and whether it is current.
+        let retained = sqlx::query(
+            "SELECT s.id, v.version, s.path, (v.version = s.latest_version AND s.deleted = 0), v.e2e \
+             FROM secrets s JOIN versions v ON v.secret_id = s.id WHERE s.env_id = ? AND v.destroyed = 0",
+        )
+        .bind(change.env_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut rows = Vec::with_capacity(retained.len());
+        for r in &retained {
+            let (id, version, path, current, e2e): (i64, i64, String, bool, bool) = (
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+            );
+            rows.push((id, version, path, current, e2e));
+        }
+        if change.recipients.is_none() {
+            let e2e = rows.iter().filter(|r| r.4).count() as i64;
+            if e2e > 0 {
+                return Err(StoreError::E2eVersionsRetained(e2e));
+            }
+        }
+        let wanted: std::collections::HashSet<(&str, i64)> =
+            change.rewrap.iter().map(|r| (r.path.as_str(), r.version)).collect();
+        if wanted.len() != change.rewrap.len() {
+            return Err(StoreError::InvalidChange(
+                "a version appears more than once in the re-encryption".into(),
+            ));
+        }
+        for rw in &change.rewrap {
+            let Some(row) = rows.iter().find(|r| r.2 == rw.path && r.1 == rw.version) else {
+                return Err(StoreError::NotFound(format!(
+                    "retained version {} of secret {}",
+                    rw.version, rw.path
+                )));
+            };
+            sqlx::query("UPDATE versions SET ciphertext = ?, key_id = ?, e2e = 1 WHERE secret_id = ? AND version = ?")
+                .bind(&rw.ciphertext)
+                .bind(rw.key_id as i64)
+                .bind(row.0)
+                .bind(rw.version)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if change.recipients.is_some()
+            && let Some(missing) = rows.iter().find(|r| r.3 && !wanted.contains(&(r.2.as_str(), r.1)))
+        {
+            return Err(StoreError::InvalidChange(format!(
+                "the re-encryption must include the current version of every secret; version {} of {} is missing",
+                missing.1, missing.2
+            )));
+        }
+        let mut destroyed = 0;
+        // Turning e2e off keeps the (ordinary) versions as they are; a new
+        // recipient set leaves nothing readable by the old one.
+        let to_destroy = rows
+            .iter()
+            .filter(|r| change.recipients.is_some() && !wanted.contains(&(r.2.as_str(), r.1)));
+        for r in to_destroy {
+            sqlx::query("UPDATE versions SET ciphertext = NULL, destroyed = 1 WHERE secret_id = ? AND version = ?")
+                .bind(r.0)
+                .bind(r.1)
+                .execute(&mut *tx)
+                .await?;
+            destroyed += 1;
+        }
+        let revision = current + 1;
+        sqlx::query("INSERT INTO changes (env_id, revision, actor, message, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(change.env_id)
+            .bind(revision)
+            .bind(&change.actor)
+            .bind(&change.message)
+            .bind(change.created_at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE environments SET revision = ?, e2e_recipients = ? WHERE id = ?")
+            .bind(revision)
+            .bind(join_recipients(&change.recipients))
+            .bind(change.env_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(E2eApplied {
+            revision,
+            rewrapped: change.rewrap.len(),
+            destroyed,
+        })
+    }
+}
+
 #[async_trait]
 impl Storage for SqliteStore {
+    async fn read_version(&self, env_id: i64, path: &str, selector: Selector) -> Result<Option<VersionRow>> {
+        if selector != Selector::Current {
+            return self.read_version_uncached(env_id, path, selector).await;
+        }
+        if let Some(hit) = self.hot.current(env_id, path) {
+            return Ok(hit);
+        }
+        let generation = self.hot.generation();
+        let row = self.read_version_uncached(env_id, path, selector).await?;
+        self.hot.put_current(generation, env_id, path, row.clone());
+        Ok(row)
+    }
+
+    async fn env_by_names(&self, project: &str, env: &str) -> Result<Option<(ProjectRow, Option<EnvRow>)>> {
+        if let Some(hit) = self.hot.env(project, env) {
+            return Ok(Some(hit));
+        }
+        let generation = self.hot.generation();
+        let found = self.env_by_names_uncached(project, env).await?;
+        // Only existing projects are kept (an absent one needs no fast path).
+        if let Some(found) = &found {
+            self.hot.put_env(generation, project, env, found.clone());
+        }
+        Ok(found)
+    }
+
+    async fn project_delete(&self, project_id: i64) -> Result<()> {
+        let result = self.project_delete_uncached(project_id).await;
+        self.hot.invalidate();
+        result
+    }
+
+    async fn env_create(&self, project_id: i64, name: &str, now: i64) -> Result<EnvRow> {
+        let result = self.env_create_uncached(project_id, name, now).await;
+        self.hot.invalidate();
+        result
+    }
+
+    async fn env_delete(&self, env_id: i64) -> Result<()> {
+        let result = self.env_delete_uncached(env_id).await;
+        self.hot.invalidate();
+        result
+    }
+
+    async fn destroy_versions(&self, env_id: i64, path: &str, versions: Option<&[i64]>) -> Result<Vec<i64>> {
+        let result = self.destroy_versions_uncached(env_id, path, versions).await;
+        self.hot.invalidate();
+        result
+    }
+
+    async fn e2e_update(&self, change: E2eChange) -> Result<E2eApplied> {
+        let result = self.e2e_update_uncached(change).await;
+        self.hot.invalidate();
+        result
+    }
+
     async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
             .bind(key)
@@ -886,30 +1187,6 @@ impl Storage for SqliteStore {
         row.as_ref().map(project_row).transpose()
     }
 
-    async fn project_delete(&self, project_id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM projects WHERE id = ?")
-            .bind(project_id)
-            .execute(&self.write)
-            .await?;
-        Ok(())
-    }
-
-    async fn env_create(&self, project_id: i64, name: &str, now: i64) -> Result<EnvRow> {
-        let row = sqlx::query(
-            &format!("INSERT INTO environments (project_id, name, revision, created_at) VALUES (?, ?, 0, ?) RETURNING {ENV_COLUMNS}"),
-        )
-        .bind(project_id)
-        .bind(name)
-        .bind(now)
-        .fetch_one(&self.write)
-        .await
-        .map_err(|e| match e {
-            e if is_unique_violation(&e) => StoreError::AlreadyExists(format!("environment {name}")),
-            e => e.into(),
-        })?;
-        env_row(&row)
-    }
-
     async fn env_list(&self, project_id: i64) -> Result<Vec<EnvRow>> {
         let rows = sqlx::query(&format!(
             "SELECT {ENV_COLUMNS} FROM environments WHERE project_id = ? ORDER BY name"
@@ -929,41 +1206,6 @@ impl Storage for SqliteStore {
         .fetch_optional(&self.read)
         .await?;
         row.as_ref().map(env_row).transpose()
-    }
-
-    async fn env_by_names(&self, project: &str, env: &str) -> Result<Option<(ProjectRow, Option<EnvRow>)>> {
-        let columns = ENV_COLUMNS
-            .split(", ")
-            .map(|c| format!("e.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let row = sqlx::query(&format!(
-            "SELECT {columns}, p.id, p.name, p.created_at FROM projects p \
-             LEFT JOIN environments e ON e.project_id = p.id AND e.name = ? WHERE p.name = ?"
-        ))
-        .bind(env)
-        .bind(project)
-        .fetch_optional(&self.read)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let project = ProjectRow {
-            id: row.try_get(6)?,
-            name: row.try_get(7)?,
-            created_at: row.try_get(8)?,
-        };
-        let env = match row.try_get::<Option<i64>, _>(0)? {
-            Some(_) => Some(env_row(&row)?),
-            None => None,
-        };
-        Ok(Some((project, env)))
-    }
-
-    async fn env_delete(&self, env_id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM environments WHERE id = ?")
-            .bind(env_id)
-            .execute(&self.write)
-            .await?;
-        Ok(())
     }
 
     async fn heads(&self, env_id: i64, paths: &[String]) -> Result<Vec<SecretHead>> {
@@ -994,47 +1236,6 @@ impl Storage for SqliteStore {
 
     async fn apply_change(&self, change: NewChange) -> Result<Applied> {
         self.commit(change, None).await
-    }
-
-    async fn read_version(&self, env_id: i64, path: &str, selector: Selector) -> Result<Option<VersionRow>> {
-        let row = match selector {
-            Selector::Current => {
-                sqlx::query(&format!(
-                    "SELECT {VERSION_COLUMNS} FROM secrets s JOIN versions v ON v.secret_id = s.id AND v.version = s.latest_version \
-                     WHERE s.env_id = ? AND s.path = ? AND s.deleted = 0"
-                ))
-                .bind(env_id)
-                .bind(path)
-                .fetch_optional(&self.read)
-                .await?
-            }
-            Selector::Version(n) => {
-                sqlx::query(&format!(
-                    "SELECT {VERSION_COLUMNS} FROM secrets s JOIN versions v ON v.secret_id = s.id \
-                     WHERE s.env_id = ? AND s.path = ? AND v.version = ?"
-                ))
-                .bind(env_id)
-                .bind(path)
-                .bind(n)
-                .fetch_optional(&self.read)
-                .await?
-            }
-            Selector::AtRevision(r) => {
-                sqlx::query(&format!(
-                    "SELECT {VERSION_COLUMNS} FROM secrets s \
-                     JOIN change_entries e ON e.secret_id = s.id \
-                     JOIN versions v ON v.secret_id = s.id AND v.version = e.version \
-                     WHERE s.env_id = ? AND s.path = ? AND e.action <> 'delete' \
-                     AND e.revision = (SELECT MAX(revision) FROM change_entries WHERE secret_id = s.id AND revision <= ?)"
-                ))
-                .bind(env_id)
-                .bind(path)
-                .bind(r)
-                .fetch_optional(&self.read)
-                .await?
-            }
-        };
-        row.as_ref().map(version_row).transpose()
     }
 
     async fn list_state(
@@ -1112,37 +1313,6 @@ impl Storage for SqliteStore {
         .await?;
         let versions = rows.iter().map(version_row).collect::<Result<_>>()?;
         Ok(Some((head, versions)))
-    }
-
-    async fn destroy_versions(&self, env_id: i64, path: &str, versions: Option<&[i64]>) -> Result<Vec<i64>> {
-        let mut tx = self.write.begin().await?;
-        let (secret_id, latest, _) = head_in_tx(&mut tx, env_id, path)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("secret {path}")))?;
-        let targets: Vec<i64> = match versions {
-            Some(list) => {
-                if let Some(bad) = list.iter().find(|v| **v < 1 || **v > latest) {
-                    return Err(StoreError::NotFound(format!("version {bad} of secret {path}")));
-                }
-                list.to_vec()
-            }
-            None => (1..=latest).collect(),
-        };
-        let mut destroyed = Vec::new();
-        for version in targets {
-            let done = sqlx::query(
-                "UPDATE versions SET ciphertext = NULL, destroyed = 1 WHERE secret_id = ? AND version = ? AND destroyed = 0",
-            )
-            .bind(secret_id)
-            .bind(version)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() > 0 {
-                destroyed.push(version);
-            }
-        }
-        tx.commit().await?;
-        Ok(destroyed)
     }
 
     async fn audit_append(&self, rows: &[AuditRow]) -> Result<()> {
@@ -1403,112 +1573,6 @@ impl Storage for SqliteStore {
         .bind(env_id)
         .fetch_one(&self.read)
         .await?)
-    }
-
-    async fn e2e_update(&self, change: E2eChange) -> Result<E2eApplied> {
-        if change.recipients.is_none() && !change.rewrap.is_empty() {
-            return Err(StoreError::InvalidChange(
-                "turning end-to-end encryption off re-encrypts nothing".into(),
-            ));
-        }
-        let mut tx = self.write.begin().await?;
-        let (current, _) = env_state(&mut tx, change.env_id).await?;
-        if change.expected_revision != current {
-            return Err(StoreError::CasMismatch {
-                expected: change.expected_revision,
-                actual: current,
-            });
-        }
-        // (secret id, version) of every retained version, with the path and whether it is current.
-        let retained = sqlx::query(
-            "SELECT s.id, v.version, s.path, (v.version = s.latest_version AND s.deleted = 0), v.e2e \
-             FROM secrets s JOIN versions v ON v.secret_id = s.id WHERE s.env_id = ? AND v.destroyed = 0",
-        )
-        .bind(change.env_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut rows = Vec::with_capacity(retained.len());
-        for r in &retained {
-            let (id, version, path, current, e2e): (i64, i64, String, bool, bool) = (
-                r.try_get(0)?,
-                r.try_get(1)?,
-                r.try_get(2)?,
-                r.try_get(3)?,
-                r.try_get(4)?,
-            );
-            rows.push((id, version, path, current, e2e));
-        }
-        if change.recipients.is_none() {
-            let e2e = rows.iter().filter(|r| r.4).count() as i64;
-            if e2e > 0 {
-                return Err(StoreError::E2eVersionsRetained(e2e));
-            }
-        }
-        let wanted: std::collections::HashSet<(&str, i64)> =
-            change.rewrap.iter().map(|r| (r.path.as_str(), r.version)).collect();
-        if wanted.len() != change.rewrap.len() {
-            return Err(StoreError::InvalidChange(
-                "a version appears more than once in the re-encryption".into(),
-            ));
-        }
-        for rw in &change.rewrap {
-            let Some(row) = rows.iter().find(|r| r.2 == rw.path && r.1 == rw.version) else {
-                return Err(StoreError::NotFound(format!(
-                    "retained version {} of secret {}",
-                    rw.version, rw.path
-                )));
-            };
-            sqlx::query("UPDATE versions SET ciphertext = ?, key_id = ?, e2e = 1 WHERE secret_id = ? AND version = ?")
-                .bind(&rw.ciphertext)
-                .bind(rw.key_id as i64)
-                .bind(row.0)
-                .bind(rw.version)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if change.recipients.is_some()
-            && let Some(missing) = rows.iter().find(|r| r.3 && !wanted.contains(&(r.2.as_str(), r.1)))
-        {
-            return Err(StoreError::InvalidChange(format!(
-                "the re-encryption must include the current version of every secret; version {} of {} is missing",
-                missing.1, missing.2
-            )));
-        }
-        let mut destroyed = 0;
-        // Turning e2e off keeps the (ordinary) versions as they are; a new
-        // recipient set leaves nothing readable by the old one.
-        let to_destroy = rows
-            .iter()
-            .filter(|r| change.recipients.is_some() && !wanted.contains(&(r.2.as_str(), r.1)));
-        for r in to_destroy {
-            sqlx::query("UPDATE versions SET ciphertext = NULL, destroyed = 1 WHERE secret_id = ? AND version = ?")
-                .bind(r.0)
-                .bind(r.1)
-                .execute(&mut *tx)
-                .await?;
-            destroyed += 1;
-        }
-        let revision = current + 1;
-        sqlx::query("INSERT INTO changes (env_id, revision, actor, message, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(change.env_id)
-            .bind(revision)
-            .bind(&change.actor)
-            .bind(&change.message)
-            .bind(change.created_at)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE environments SET revision = ?, e2e_recipients = ? WHERE id = ?")
-            .bind(revision)
-            .bind(join_recipients(&change.recipients))
-            .bind(change.env_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(E2eApplied {
-            revision,
-            rewrapped: change.rewrap.len(),
-            destroyed,
-        })
     }
 
     async fn changes_since(&self, env_id: i64, after: i64, limit: i64) -> Result<Vec<ChangeRow>> {

@@ -44,6 +44,42 @@ pub async fn run_all<S: Storage>(store: S) {
     rotation_state(&store).await;
     concurrent_changes(&store).await;
     end_to_end_recipients(&store).await;
+    reads_follow_every_write(&store).await;
+}
+
+/// A backend may keep hot rows in memory: every read right after a write,
+/// destroy or delete must still see it.
+async fn reads_follow_every_write<S: Storage>(store: &S) {
+    let env = fresh_env(store, "follow").await;
+    let current = |path: &'static str| store.read_version(env.id, path, Selector::Current);
+    assert_eq!(current("K").await.unwrap(), None);
+    store
+        .apply_change(change(env.id, vec![set("K", 1, b"one")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        current("K").await.unwrap().unwrap().ciphertext.as_deref(),
+        Some(&b"one"[..])
+    );
+    store
+        .apply_change(change(env.id, vec![set("K", 2, b"two")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        current("K").await.unwrap().unwrap().ciphertext.as_deref(),
+        Some(&b"two"[..])
+    );
+    let (_, e) = store.env_by_names("follow", "prod").await.unwrap().unwrap();
+    assert_eq!(e.unwrap().revision, 2, "the environment's revision is current too");
+    store.destroy_versions(env.id, "K", Some(&[2])).await.unwrap();
+    assert!(current("K").await.unwrap().unwrap().destroyed);
+    store
+        .apply_change(change(env.id, vec![Op::Delete { path: "K".into() }]))
+        .await
+        .unwrap();
+    assert_eq!(current("K").await.unwrap(), None);
+    store.env_delete(env.id).await.unwrap();
+    assert_eq!(store.env_by_names("follow", "prod").await.unwrap().unwrap().1, None);
 }
 
 /// Many change sets at once (a backend may commit them together): each is
