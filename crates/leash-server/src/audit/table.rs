@@ -23,9 +23,13 @@ pub(super) enum TableJob {
     Flush(oneshot::Sender<()>),
 }
 
+/// Batches that may wait for the table before the file writer waits too
+/// (bounds memory when the table is slower than the file).
+const QUEUE: usize = 8;
+
 /// Starts the table writer; it stops when every sender is dropped.
-pub(super) fn spawn(store: Arc<dyn Storage>) -> mpsc::UnboundedSender<TableJob> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<TableJob>();
+pub(super) fn spawn(store: Arc<dyn Storage>) -> mpsc::Sender<TableJob> {
+    let (tx, mut rx) = mpsc::channel::<TableJob>(QUEUE);
     tokio::spawn(async move {
         let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
         while let Some(job) = rx.recv().await {

@@ -83,7 +83,7 @@ impl FileSink {
 }
 
 pub(super) struct Writer {
-    table: mpsc::UnboundedSender<TableJob>,
+    table: mpsc::Sender<TableJob>,
     barrier: Arc<Barrier>,
     config: AuditConfig,
     file: FileSink,
@@ -335,7 +335,10 @@ impl Writer {
     /// A receiver answered once the table holds every row sent so far.
     fn flush_table(&self) -> tokio::sync::oneshot::Receiver<()> {
         let (ack, done) = tokio::sync::oneshot::channel();
-        let _ = self.table.send(TableJob::Flush(ack));
+        let table = self.table.clone();
+        tokio::spawn(async move {
+            let _ = table.send(TableJob::Flush(ack)).await;
+        });
         done
     }
 
@@ -358,7 +361,8 @@ impl Writer {
         .map_err(|e| AuditError(format!("the audit file task failed: {e}")))?;
         self.file = sink_back;
         written.map_err(|e| AuditError(format!("writing {}: {e}", self.file.path.display())))?;
-        let _ = self.table.send(TableJob::Rows(rows));
+        // Waits only when the table writer is QUEUE batches behind.
+        let _ = self.table.send(TableJob::Rows(rows)).await;
         Ok(())
     }
 }
