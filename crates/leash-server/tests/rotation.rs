@@ -452,3 +452,33 @@ async fn a_webhook_rotator_sends_every_step_signed_and_retires_after_the_grace_p
     );
     assert_eq!(current(&t, "PARTNER_TOKEN").await, new);
 }
+
+#[tokio::test]
+async fn a_new_policy_drops_the_pending_value_of_a_failed_attempt_made_for_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let commands = tempfile::tempdir().unwrap();
+    flaky_command(commands.path());
+    std::fs::write(commands.path().join("fail"), "").unwrap();
+    let clock = Arc::new(ManualClock::starting_now());
+    let (t, _) = initialised(dir.path(), clock, Some(commands.path())).await;
+    t.project_env("p", "e").await;
+    t.set("K", "in-force").await;
+    let policy = json!({"rotator": {"kind": "command", "command": "flaky"}});
+    assert_eq!(t.put(&format!("{S}/rotation/K"), policy).await.0, StatusCode::OK);
+    assert_eq!(rotate(&t, "K", json!({})).await.0, StatusCode::BAD_GATEWAY);
+    assert!(show(&t, "K").await["pending"].as_bool().unwrap());
+    // Same policy again: the failed attempt and its pending value stay for the retry.
+    let policy = json!({"rotator": {"kind": "command", "command": "flaky"}});
+    assert!(
+        t.put(&format!("{S}/rotation/K"), policy).await.1["pending"]
+            .as_bool()
+            .unwrap()
+    );
+    // A different policy starts afresh.
+    let (status, body) = t.put(&format!("{S}/rotation/K"), json!({"every": "30d"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "idle");
+    assert_eq!(body["pending"], false);
+    assert_eq!(body["last_error"], Value::Null);
+    assert_eq!(current(&t, "K").await, "in-force");
+}

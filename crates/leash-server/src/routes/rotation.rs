@@ -60,6 +60,16 @@ pub async fn put_policy(
         .map_err(|e| ApiError::internal("storing a rotation policy", e.to_string()))?;
     let grace_ms = checked.grace.as_millis() as i64;
     let mut row = existing.unwrap_or_else(|| RotationRow::new(env.row.id, path.as_str(), String::new(), grace_ms, now));
+    if row.policy != policy_json && row.state == "failed" {
+        // A failed attempt's pending value was made for the old policy (another role, another
+        // system): the new policy starts afresh instead of retrying it.
+        row.state = "idle".into();
+        row.pending_key_id = None;
+        row.pending_ciphertext = None;
+        row.failures = 0;
+        row.retry_at = None;
+        row.last_error = None;
+    }
     row.policy = policy_json;
     row.grace_ms = grace_ms;
     // The schedule counts from the last rotation, or from now for a new policy.
