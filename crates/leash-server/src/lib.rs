@@ -241,7 +241,7 @@ pub async fn start_with_clock(
     // A single-node store: no other node can hold a rotation lease, so one left
     // by a crash is stale and its attempt resumes now.
     store.rotation_release_leases().await?;
-    let state = AppState {
+    let state = AppState::new(state::SharedState {
         clock,
         rotation: RotationSettings {
             default_grace: config.rotation_grace(),
@@ -265,7 +265,7 @@ pub async fn start_with_clock(
                 .build()
                 .map_err(|e| ServerError::Startup(format!("cannot build the HTTP client for JWKS: {e}")))?,
         )),
-    };
+    });
     let listener = std::net::TcpListener::bind(&config.listen).map_err(|source| ServerError::Listen {
         addr: config.listen.clone(),
         source,

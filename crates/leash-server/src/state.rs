@@ -31,9 +31,28 @@ pub struct RotationSettings {
     pub commands_dir: Option<std::path::PathBuf>,
 }
 
-/// Shared server state: storage, the barrier, caches and limits.
+/// Shared server state: storage, the barrier, caches and limits. Cloned by
+/// every extractor of every request, so it is one `Arc` (a clone is one
+/// atomic increment, not one per field).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl AppState {
+    pub fn new(shared: SharedState) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct SharedState {
     pub store: Arc<dyn Storage>,
     pub barrier: Arc<Barrier>,
     pub limits: Limits,

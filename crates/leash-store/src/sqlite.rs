@@ -1316,23 +1316,26 @@ impl Storage for SqliteStore {
     }
 
     async fn audit_append(&self, rows: &[AuditRow]) -> Result<()> {
+        // Rows per statement: each statement is one hand-off to the connection's thread, so a
+        // batch goes in a few multi-row inserts (9 parameters a row, well under SQLite's limit).
+        const ROWS_PER_INSERT: usize = 200;
         let mut tx = self.audit.begin().await?;
-        for r in rows {
-            sqlx::query(
-                "INSERT INTO audit_log (seq, time_ms, kind, identity, operation, resource, status, hash, line) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(r.seq)
-            .bind(r.time_ms)
-            .bind(&r.kind)
-            .bind(&r.identity)
-            .bind(&r.operation)
-            .bind(&r.resource)
-            .bind(r.status)
-            .bind(&r.hash)
-            .bind(&r.line)
-            .execute(&mut *tx)
-            .await?;
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO audit_log (seq, time_ms, kind, identity, operation, resource, status, hash, line) ",
+            );
+            insert.push_values(chunk, |mut b, r| {
+                b.push_bind(r.seq)
+                    .push_bind(r.time_ms)
+                    .push_bind(&r.kind)
+                    .push_bind(&r.identity)
+                    .push_bind(&r.operation)
+                    .push_bind(&r.resource)
+                    .push_bind(r.status)
+                    .push_bind(&r.hash)
+                    .push_bind(&r.line);
+            });
+            insert.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
