@@ -507,6 +507,26 @@ pub(crate) async fn put_rotation(conn: &mut SqliteConnection, r: &RotationRow) -
     Ok(())
 }
 
+/// Records revision `revision` of an environment: who, why, when.
+async fn insert_change(
+    conn: &mut SqliteConnection,
+    env_id: i64,
+    revision: i64,
+    actor: &str,
+    message: &Option<String>,
+    created_at: i64,
+) -> Result<()> {
+    sqlx::query("INSERT INTO changes (env_id, revision, actor, message, created_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(env_id)
+        .bind(revision)
+        .bind(actor)
+        .bind(message)
+        .bind(created_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Applies one change set inside the caller's transaction.
 pub(crate) async fn apply_change_in_tx(tx: &mut SqliteConnection, change: &NewChange) -> Result<Applied> {
     if change.ops.is_empty() {
@@ -535,14 +555,15 @@ pub(crate) async fn apply_change_in_tx(tx: &mut SqliteConnection, change: &NewCh
         return Err(StoreError::E2eMismatch { current: recipients });
     }
     let revision = current + 1;
-    sqlx::query("INSERT INTO changes (env_id, revision, actor, message, created_at) VALUES (?, ?, ?, ?, ?)")
-        .bind(change.env_id)
-        .bind(revision)
-        .bind(&change.actor)
-        .bind(&change.message)
-        .bind(change.created_at)
-        .execute(&mut *tx)
-        .await?;
+    insert_change(
+        tx,
+        change.env_id,
+        revision,
+        &change.actor,
+        &change.message,
+        change.created_at,
+    )
+    .await?;
     let mut entries = Vec::with_capacity(change.ops.len());
     for op in &change.ops {
         entries.push(apply_op(tx, change, revision, op).await?);
@@ -773,14 +794,15 @@ impl SqliteStore {
             destroyed += 1;
         }
         let revision = current + 1;
-        sqlx::query("INSERT INTO changes (env_id, revision, actor, message, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(change.env_id)
-            .bind(revision)
-            .bind(&change.actor)
-            .bind(&change.message)
-            .bind(change.created_at)
-            .execute(&mut *tx)
-            .await?;
+        insert_change(
+            &mut tx,
+            change.env_id,
+            revision,
+            &change.actor,
+            &change.message,
+            change.created_at,
+        )
+        .await?;
         sqlx::query("UPDATE environments SET revision = ?, e2e_recipients = ? WHERE id = ?")
             .bind(revision)
             .bind(join_recipients(&change.recipients))
