@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::TestServer;
 use leash_server::clock::ManualClock;
 use leash_server::rotation::scheduler::run_due;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const S: &str = "/api/v1/projects/p/envs/e";
@@ -481,4 +481,32 @@ async fn a_new_policy_drops_the_pending_value_of_a_failed_attempt_made_for_the_o
     assert_eq!(body["pending"], false);
     assert_eq!(body["last_error"], Value::Null);
     assert_eq!(current(&t, "K").await, "in-force");
+}
+
+#[tokio::test]
+async fn a_rotator_that_cannot_be_set_up_fails_the_attempt_and_backs_off_instead_of_retrying_every_tick() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::starting_now());
+    let (t, _) = initialised(dir.path(), clock.clone(), None).await;
+    t.project_env("p", "e").await;
+    t.set("HOOK_KEY", "k").await;
+    t.set("TOKEN", "in-force").await;
+    let policy = json!({"every": "1d", "rotator": {"kind": "webhook", "url": "http://127.0.0.1:9/x", "signing_secret": "HOOK_KEY"}});
+    assert_eq!(t.put(&format!("{S}/rotation/TOKEN"), policy).await.0, StatusCode::OK);
+    // The signing key disappears: the rotator cannot be built.
+    assert_eq!(
+        t.call(Method::DELETE, &format!("{S}/secrets/HOOK_KEY"), None).await.0,
+        StatusCode::OK
+    );
+    clock.advance(DAY);
+    assert_eq!(run_due(t.server.state()).await.unwrap(), 1);
+    let status = show(&t, "TOKEN").await;
+    assert_eq!(status["state"], "failed", "{status}");
+    assert!(status["last_error"].as_str().unwrap().contains("HOOK_KEY"), "{status}");
+    // Not again at the next tick: it waits for its back-off.
+    assert_eq!(run_due(t.server.state()).await.unwrap(), 0);
+    assert_eq!(current(&t, "TOKEN").await, "in-force");
+    let (_, history) = t.get(&format!("{S}/rotation-history/TOKEN")).await;
+    assert_eq!(history["attempts"][0]["outcome"], "failed", "{history}");
+    assert_eq!(history["attempts"][0]["trigger"], "schedule");
 }

@@ -161,7 +161,16 @@ pub async fn rotate(
                 .map_err(|e: leash_core::Error| ApiError::bad_request(e.to_string()))?;
             (Box::new(GeneratorRotator::new(generator)), "generator")
         }
-        (None, Some(checked)) => (build_rotator(state, env, checked).await?, checked.rotator_name()),
+        (None, Some(checked)) => match (build_rotator(state, env, checked).await, &row) {
+            (Ok(rotator), _) => (rotator, checked.rotator_name()),
+            // A rotator that cannot be built (its admin secret is gone, say) fails the attempt
+            // like a failing step: recorded, reported, retried with back-off, not every tick.
+            (Err(e), Some(r)) => {
+                let at = (trigger, actor);
+                return Err(record_setup_failure(state, env, path, r.clone(), at, e).await);
+            }
+            (Err(e), None) => return Err(e),
+        },
         (None, None) => {
             return Err(ApiError::bad_request(format!(
                 "{path} has no rotation policy: give a generator for a one-off rotation (--generator password:32) \
@@ -271,6 +280,53 @@ pub async fn rotate(
             Err(e)
         }
     }
+}
+
+/// Records an attempt that could not start (its rotator could not be built)
+/// as a failed attempt of the policy's row, and returns the error to report.
+async fn record_setup_failure(
+    state: &AppState,
+    env: &EnvRef,
+    path: &SecretPath,
+    mut row: RotationRow,
+    (trigger, actor): (Trigger, &str),
+    e: ApiError,
+) -> ApiError {
+    let now = state.clock.now_ms();
+    if let Err(busy) = claim(state, env, path, row.attempt, now).await {
+        return busy;
+    }
+    row.attempt += 1;
+    row.state = "failed".into();
+    row.step = Some(Step::Create.as_str().into());
+    row.failures += 1;
+    row.retry_at = Some(now + retry_delay(row.failures).as_millis() as i64);
+    row.last_error = Some(format!("the rotator could not be set up: {}", e.message));
+    row.lease_until = None;
+    row.updated_at = now;
+    let log = RotationLogRow {
+        env_id: env.row.id,
+        path: path.as_str().to_owned(),
+        attempt: row.attempt,
+        trigger: trigger.as_str().into(),
+        actor: actor.to_owned(),
+        rotator: CheckedPolicy::from_stored(state, &row.policy)
+            .map_or("unknown", |c| c.rotator_name())
+            .into(),
+        started_at: now,
+        finished_at: Some(now),
+        outcome: "failed".into(),
+        step: row.step.clone(),
+        error: row.last_error.clone(),
+        version: None,
+    };
+    if let Err(store) = state.store.rotation_put(&row).await {
+        return store.into();
+    }
+    if let Err(store) = state.store.rotation_log_put(&log).await {
+        return store.into();
+    }
+    e
 }
 
 /// The parts of one attempt.
