@@ -17,9 +17,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use hmac::{Hmac, Mac};
 use leash_core::generate::Generator;
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::{Error, Result, Rotator, Step, Target};
@@ -190,11 +188,8 @@ impl Rotator for WebhookRotator {
 
 /// `t=<timestamp>,v1=<hex HMAC-SHA256(key, "<timestamp>.<body>")>`.
 pub fn signature_header(key: &[u8], timestamp: u64, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+    let signed = [timestamp.to_string().as_bytes(), b".", body].concat();
+    format!("t={timestamp},v1={}", leash_core::audit::hmac_hex(key, &signed))
 }
 
 /// The innermost error's text: an IO or DNS error, which names no URL.
