@@ -34,6 +34,12 @@ pub enum RecordKind {
     Checkpoint,
     /// Something the server did on its own (a scheduled rotation step).
     Event,
+    /// A change about to be made: written durably before the change may
+    /// commit, so no change is ever durable without a record of it. The
+    /// `request` (or `event`) record with the same `request_id` follows with
+    /// the outcome; an intent without one means the server stopped before
+    /// answering (the change may or may not have committed).
+    Intent,
 }
 
 impl RecordKind {
@@ -43,6 +49,7 @@ impl RecordKind {
             RecordKind::Request => "request",
             RecordKind::Checkpoint => "checkpoint",
             RecordKind::Event => "event",
+            RecordKind::Intent => "intent",
         }
     }
 }
@@ -90,6 +97,11 @@ pub struct AuditRecord {
     /// The error code of a failed request (`forbidden`, `sealed`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why the server refused or failed it, in its own words (a denied request
+    /// names the capability, the path and the deciding rule, even when the
+    /// caller was answered 404). Never a value or a credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Checkpoints: base64 Ed25519 signature over [`checkpoint_message`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,

@@ -31,6 +31,8 @@ pub struct Caller {
     pub policy_names: Vec<String>,
     /// Those policies, parsed.
     pub policies: Vec<Arc<Policy>>,
+    /// The request's audit note, where refusals record their reason.
+    pub note: Option<crate::audit::AuditNote>,
 }
 
 impl Caller {
@@ -51,6 +53,7 @@ impl Caller {
             context,
             policy_names,
             policies,
+            note: None,
         }
     }
 
@@ -81,13 +84,50 @@ pub fn bearer_token(parts: &Parts) -> Option<&str> {
 const CACHE_TTL: Duration = Duration::from_secs(30);
 const CACHE_MAX_ENTRIES: usize = 100_000;
 
+/// A counter bumped whenever who may do what may have changed (a token
+/// revoked or renewed, an identity, group or policy changed, the server
+/// sealed), so long-lived streams re-check their caller at once instead of
+/// outliving its rights.
+#[derive(Clone)]
+pub struct AccessEpoch(Arc<tokio::sync::watch::Sender<u64>>);
+
+impl Default for AccessEpoch {
+    fn default() -> Self {
+        Self(Arc::new(tokio::sync::watch::Sender::new(0)))
+    }
+}
+
+impl AccessEpoch {
+    pub fn bump(&self) {
+        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+}
+
 /// Token lookups by hash, cached.
 #[derive(Default)]
 pub struct TokenCache {
     entries: RwLock<HashMap<String, (Arc<TokenRecord>, Instant)>>,
+    epoch: AccessEpoch,
 }
 
 impl TokenCache {
+    /// A cache that bumps `epoch` whenever it forgets tokens.
+    pub fn new(epoch: AccessEpoch) -> Self {
+        Self {
+            entries: RwLock::default(),
+            epoch,
+        }
+    }
+
+    /// The epoch this cache bumps.
+    pub fn epoch(&self) -> &AccessEpoch {
+        &self.epoch
+    }
+
     /// The stored token with this hash, if any.
     pub async fn lookup(&self, store: &dyn Storage, hash: &str) -> Result<Option<Arc<TokenRecord>>, ApiError> {
         if let Some((record, at)) = self.entries.read().unwrap_or_else(|p| p.into_inner()).get(hash)
@@ -110,11 +150,13 @@ impl TokenCache {
     /// Forgets one token (after revoke or renew).
     pub fn invalidate(&self, hash: &str) {
         self.entries.write().unwrap_or_else(|p| p.into_inner()).remove(hash);
+        self.epoch.bump();
     }
 
     /// Forgets every token (after an identity's tokens were revoked).
     pub fn clear(&self) {
         self.entries.write().unwrap_or_else(|p| p.into_inner()).clear();
+        self.epoch.bump();
     }
 }
 
@@ -138,6 +180,58 @@ pub async fn authenticate(state: &AppState, presented: &str) -> Result<Arc<Token
     }
 }
 
+/// Why a caller's rights ended (the final event of a long-lived stream).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    TokenRevoked,
+    TokenExpired,
+    IdentityDeleted,
+    AccessRemoved,
+    Sealed,
+}
+
+impl Ended {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ended::TokenRevoked => "token_revoked",
+            Ended::TokenExpired => "token_expired",
+            Ended::IdentityDeleted => "identity_deleted",
+            Ended::AccessRemoved => "access_removed",
+            Ended::Sealed => "sealed",
+        }
+    }
+}
+
+impl Caller {
+    /// The caller as it stands now: its token looked up again, its identity
+    /// and policies re-read from the directory. `Err` says why it is no
+    /// longer valid. Streams call this whenever [`AccessEpoch`] moves and when
+    /// the token expires.
+    pub async fn refreshed(&self, state: &AppState) -> Result<Caller, Ended> {
+        if state.barrier.keyring().is_err() {
+            return Err(Ended::Sealed);
+        }
+        let record = match state.tokens.lookup(&*state.store, &self.token.hash).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return Err(Ended::TokenRevoked),
+            // storage trouble: keep the stream, the next epoch or expiry checks again
+            Err(_) => self.token.clone(),
+        };
+        if record.expires_at.is_some_and(|t| t <= now_millis()) {
+            return Err(Ended::TokenExpired);
+        }
+        let snapshot = state.directory.snapshot();
+        if let Some(id) = record.identity_id
+            && !snapshot.identities.contains_key(&id)
+        {
+            return Err(Ended::IdentityDeleted);
+        }
+        let mut caller = Caller::new(record, &snapshot);
+        caller.note = None;
+        Ok(caller)
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -149,13 +243,14 @@ impl FromRequestParts<AppState> for Caller {
             ));
         };
         let record = authenticate(state, presented).await?;
-        let caller = Caller::new(record, &state.directory.snapshot());
+        let mut caller = Caller::new(record, &state.directory.snapshot());
         if let Some(note) = parts.extensions.get::<crate::audit::AuditNote>() {
             note.update(|n| {
                 n.identity = Some(caller.context.name.clone());
                 n.auth_method = Some(caller.token.auth_method.clone());
                 n.accessor = Some(caller.token.accessor.clone());
             });
+            caller.note = Some(note.clone());
         }
         Ok(caller)
     }

@@ -8,7 +8,18 @@
 //!
 //! No existence leak: a denied caller that may not `list` the parent gets the
 //! same 404 whether the resource exists or not; one that may list the parent
-//! gets 403.
+//! gets 403. Every refusal is noted in the request's audit record with the
+//! internal reason, whatever status the caller is answered.
+//!
+//! Two structures carry the rules that span several paths:
+//! - [`Authorized`]: an operation that touches several paths of an environment
+//!   (a change set, rollback, end-to-end recipient changes, deleting an
+//!   environment) declares each touch with the capability it needs
+//!   ([`Touches`]); [`authorize_each`] checks every one and refuses the whole
+//!   operation if one fails. The secrets service only applies changes wrapped
+//!   in `Authorized`, so no route can apply one it did not check.
+//! - [`Visibility`]: the one filter of every listing-like answer (secret
+//!   lists, history, watch events, scan fingerprints).
 
 pub use leash_core::policy::Capability;
 use leash_core::policy::{Decision, Policy, PolicySet};
@@ -72,6 +83,10 @@ pub fn allows_under(caller: &Caller, capability: Capability, prefix: &str) -> bo
 
 fn refusal(caller: &Caller, capability: Capability, path: &str) -> ApiError {
     tracing::debug!(%capability, %path, accessor = %caller.token.accessor, "denied");
+    if let Some(note) = &caller.note {
+        let reason = format!("denied: {capability} on {path}: {}", decide(caller, capability, path));
+        note.update(|n| n.reason = Some(reason));
+    }
     let parent = path.rsplit_once('/').map(|(parent, _)| parent);
     match parent {
         Some(parent) if allows_under(caller, Capability::List, parent) => {
@@ -99,5 +114,87 @@ pub fn authorize_under(caller: &Caller, capability: Capability, resource: Resour
         Ok(())
     } else {
         Err(refusal(caller, capability, &path))
+    }
+}
+
+/// What an operation does to the paths of one environment: each path it
+/// touches with the capability that touch needs.
+pub trait Touches {
+    /// `(capability, path within the environment)` for every path touched.
+    fn touches(&self) -> Vec<(Capability, &str)>;
+}
+
+/// An operation every one of whose touches was authorized. Only this module
+/// makes one ([`authorize_each`]), except [`Authorized::rotation`].
+pub struct Authorized<T>(T);
+
+impl<T> Authorized<T> {
+    /// A rotation's promotion: authorized by the `rotate` check made when the
+    /// rotation was requested (or the policy set, for scheduled runs), not by
+    /// the caller's `write`.
+    pub fn rotation(operation: T) -> Self {
+        Self(operation)
+    }
+
+    pub fn get(&self) -> &T {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+
+    /// The part of an authorized operation that is applied (a plan's change
+    /// set). `part` must take from the operation, never add touches to it.
+    pub fn map<U>(self, part: impl FnOnce(T) -> U) -> Authorized<U> {
+        Authorized(part(self.0))
+    }
+}
+
+/// Authorizes every path `operation` touches in `project/env`; refuses the
+/// whole operation (naming the first path refused) if one check fails.
+pub fn authorize_each<T: Touches>(
+    caller: &Caller,
+    project: &str,
+    env: &str,
+    operation: T,
+) -> Result<Authorized<T>, ApiError> {
+    for (capability, path) in operation.touches() {
+        authorize(caller, capability, Resource::Secret { project, env, path }).map_err(|refused| {
+            ApiError::new(
+                refused.status,
+                refused.code,
+                format!("{}; the operation would touch it, so nothing was changed", refused.message),
+            )
+        })?;
+    }
+    Ok(Authorized(operation))
+}
+
+/// Which paths of one environment a listing-like answer may show: those on
+/// which the caller holds every one of `needs`. The one filter of secret
+/// lists, history, watch events and scan fingerprints.
+pub struct Visibility<'a> {
+    caller: &'a Caller,
+    base: String,
+    needs: &'a [Capability],
+}
+
+impl<'a> Visibility<'a> {
+    pub fn new(caller: &'a Caller, project: &str, env: &str, needs: &'a [Capability]) -> Self {
+        Self {
+            caller,
+            base: format!("{project}/{env}"),
+            needs,
+        }
+    }
+
+    /// Whether `path` (within the environment) may be shown.
+    pub fn shows(&self, path: &str) -> bool {
+        if self.caller.is_root() {
+            return true;
+        }
+        let full = format!("{}/{path}", self.base);
+        self.needs.iter().all(|c| allows(self.caller, *c, &full))
     }
 }

@@ -30,6 +30,11 @@ pub struct ServerConfig {
     pub max_value_bytes: usize,
     /// Largest request body in bytes.
     pub max_request_bytes: usize,
+    /// Most operations in one change set (an import, a rollback, `POST .../changes`).
+    pub max_change_ops: usize,
+    /// Browser origins (`https://admin.example.com`) allowed to call the API
+    /// besides the server's own; a request with any other `Origin` is refused.
+    pub allowed_origins: Vec<String>,
     /// Log format: `text` or `json`.
     pub log_format: String,
     /// The audit JSON-lines file [default: DATA_DIR/audit.jsonl].
@@ -55,6 +60,8 @@ impl Default for ServerConfig {
             unseal_key_file: None,
             max_value_bytes: 64 * 1024,
             max_request_bytes: 8 * 1024 * 1024,
+            max_change_ops: 10_000,
+            allowed_origins: Vec::new(),
             log_format: "text".into(),
             audit_file: None,
             audit_fail_open: false,
@@ -75,6 +82,8 @@ const ENV_KEYS: &[&str] = &[
     "unseal_key_file",
     "max_value_bytes",
     "max_request_bytes",
+    "max_change_ops",
+    "allowed_origins",
     "log_format",
     "audit_file",
     "audit_fail_open",
@@ -123,6 +132,19 @@ impl ServerConfig {
             return Err(ConfigError(
                 "max_value_bytes must be more than 0 and at most max_request_bytes".into(),
             ));
+        }
+        if self.max_change_ops == 0 {
+            return Err(ConfigError("max_change_ops must be more than 0".into()));
+        }
+        for origin in &self.allowed_origins {
+            let ok = (origin.starts_with("https://") || origin.starts_with("http://"))
+                && !origin.ends_with('/')
+                && origin.split("://").nth(1).is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
+            if !ok {
+                return Err(ConfigError(format!(
+                    "allowed_origins entry {origin:?} is not an origin like https://admin.example.com (scheme and host, optional port, no path)"
+                )));
+            }
         }
         for (field, text) in [
             ("rotation_grace", &self.rotation_grace),

@@ -12,6 +12,7 @@ use std::sync::{Arc, RwLock};
 use leash_core::policy::{IdentityContext, Policy};
 use leash_store::Storage;
 
+use crate::auth::AccessEpoch;
 use crate::error::ApiError;
 
 /// What authorization needs to know about one identity.
@@ -56,9 +57,18 @@ impl Snapshot {
 #[derive(Default)]
 pub struct Directory {
     current: RwLock<Arc<Snapshot>>,
+    epoch: AccessEpoch,
 }
 
 impl Directory {
+    /// A directory that bumps `epoch` after every reload.
+    pub fn new(epoch: AccessEpoch) -> Self {
+        Self {
+            current: RwLock::default(),
+            epoch,
+        }
+    }
+
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -101,6 +111,7 @@ impl Directory {
             );
         }
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Snapshot { policies, identities });
+        self.epoch.bump();
         Ok(())
     }
 }

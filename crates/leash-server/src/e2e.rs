@@ -19,6 +19,7 @@ use leash_core::e2e::Recipients;
 use leash_core::names::SecretPath;
 use leash_store::{E2eChange, Rewrap, StoreError};
 
+use crate::authz::{Authorized, Capability, Touches};
 use crate::error::ApiError;
 use crate::service::{self, EnvRef, check_text};
 use crate::state::AppState;
@@ -116,6 +117,48 @@ pub async fn status(state: &AppState, env: &EnvRef) -> Result<E2eStatus, ApiErro
     })
 }
 
+/// Handing out the retained values reads each path.
+impl Touches for E2eValues {
+    fn touches(&self) -> Vec<(Capability, &str)> {
+        self.values.iter().map(|v| (Capability::Read, v.path.as_str())).collect()
+    }
+}
+
+/// A recipient change and what it touches: every re-encrypted path is
+/// rewritten (`write`); every path with a retained version that is not
+/// re-encrypted loses it (`destroy`).
+pub struct RecipientChange {
+    pub request: E2eUpdate,
+    touched: Vec<(Capability, String)>,
+}
+
+impl Touches for RecipientChange {
+    fn touches(&self) -> Vec<(Capability, &str)> {
+        self.touched.iter().map(|(c, p)| (*c, p.as_str())).collect()
+    }
+}
+
+/// Works out what `request` would touch; nothing is written.
+pub async fn plan_update(state: &AppState, env: &EnvRef, request: E2eUpdate) -> Result<RecipientChange, ApiError> {
+    let (_, retained) = state.store.retained_versions(env.row.id, false).await?;
+    let rewrapped: std::collections::BTreeSet<(&str, i64)> =
+        request.values.iter().map(|v| (v.path.as_str(), v.version)).collect();
+    let mut touched: std::collections::BTreeSet<(Capability, String)> = request
+        .values
+        .iter()
+        .map(|v| (Capability::Write, v.path.clone()))
+        .collect();
+    for (row, _) in &retained {
+        if !rewrapped.contains(&(row.path.as_str(), row.version)) {
+            touched.insert((Capability::Destroy, row.path.clone()));
+        }
+    }
+    Ok(RecipientChange {
+        request,
+        touched: touched.into_iter().collect(),
+    })
+}
+
 /// `GET .../e2e/values`: what a client re-encrypts (barrier-decrypted; age files stay age files).
 pub async fn values(
     state: &AppState,
@@ -147,9 +190,10 @@ pub async fn update(
     state: &AppState,
     keyring: &Keyring,
     env: &EnvRef,
-    request: E2eUpdate,
+    change: Authorized<RecipientChange>,
     actor: &str,
 ) -> Result<E2eResult, ApiError> {
+    let request = change.into_inner().request;
     let recipients = Recipients::parse(&request.recipients)?;
     check_text("the change message", &request.message)?;
     let mut rewrap = Vec::with_capacity(request.values.len());

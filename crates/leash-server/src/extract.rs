@@ -2,7 +2,9 @@
 //!
 //! Axum's own extractors answer bad input with plain text; these answer with
 //! the JSON error shape, name the offending field, and never echo the input
-//! (a malformed value could be a secret).
+//! (a malformed value could be a secret). Bodies are strict whatever their
+//! type: an unknown field (a `cass` typo would silently disable CAS) or
+//! anything after the JSON value is refused.
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequest, Request};
@@ -53,8 +55,11 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut unknown = Vec::new();
+    let mut note_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    let value = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(&mut de, &mut note_unknown))
+    .map_err(|e| {
         let code = if e.inner().is_data() {
             "invalid_request"
         } else {
@@ -65,7 +70,20 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             code,
             format!("malformed JSON body: {}", describe(&e)),
         )
-    })
+    })?;
+    de.end().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "malformed JSON body: data after the JSON value",
+        )
+    })?;
+    if let Some(field) = unknown.first() {
+        return Err(ApiError::bad_request(format!(
+            "unknown field `{field}` in the request body; see docs/api.md for the fields this route takes"
+        )));
+    }
+    Ok(value)
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {

@@ -181,6 +181,19 @@ pub async fn start_with_clock(
     } else {
         None
     };
+    if dev_dir.is_none() {
+        match &config.storage {
+            Some(url) => {
+                if let Some(path) = url.strip_prefix("sqlite://") {
+                    hardening::warn_if_exposed(Path::new(path), "store file");
+                }
+            }
+            None => {
+                hardening::warn_if_exposed(&config.data_dir, "data directory");
+                hardening::warn_if_exposed(&config.data_dir.join(leash_store::DB_FILE), "store file");
+            }
+        }
+    }
     let store = open_store(&config, dev_dir.as_ref().map(|d| d.path())).await?;
     let barrier = Arc::new(
         Barrier::load(store.clone())
@@ -212,7 +225,8 @@ pub async fn start_with_clock(
                 reason: e.message,
             })?;
     }
-    let directory = Arc::new(directory::Directory::default());
+    let epoch = auth::AccessEpoch::default();
+    let directory = Arc::new(directory::Directory::new(epoch.clone()));
     directory
         .reload(&*store)
         .await
@@ -222,6 +236,7 @@ pub async fn start_with_clock(
         (None, Some(dir)) => dir.path().join("audit.jsonl"),
         (None, None) => config.data_dir.join("audit.jsonl"),
     };
+    hardening::warn_if_exposed(&audit_file, "audit file");
     if config.audit_fail_open {
         tracing::warn!("audit_fail_open is set: requests will be answered even when their audit record is lost");
     }
@@ -237,6 +252,18 @@ pub async fn start_with_clock(
     )
     .await
     .map_err(|e| ServerError::Startup(e.to_string()))?;
+    // The first record proves the audit file can be written: a server that
+    // could not audit its first request does not start.
+    audit
+        .append(leash_core::audit::AuditRecord {
+            kind: Some(leash_core::audit::RecordKind::Event),
+            time: time::rfc3339(time::now_millis()),
+            identity: Some("leash-server".into()),
+            operation: Some("server.start".into()),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| ServerError::Startup(format!("{e}; fix the audit file (audit_file) or its disk and start again")))?;
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     // A single-node store: no other node can hold a rotation lease, so one left
     // by a crash is stale and its attempt resumes now.
@@ -255,9 +282,11 @@ pub async fn start_with_clock(
         limits: Limits {
             max_value_bytes: config.max_value_bytes,
             max_request_bytes: config.max_request_bytes,
+            max_change_ops: config.max_change_ops,
         },
+        allowed_origins: config.allowed_origins.clone(),
         directory,
-        tokens: Arc::default(),
+        tokens: Arc::new(auth::TokenCache::new(epoch)),
         logins: Arc::default(),
         jwt: Arc::new(jwt::JwtVerifier::new(
             reqwest::Client::builder()

@@ -7,7 +7,6 @@
 //! `authz`) and never lets a plaintext value reach storage or a log.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use axum::http::StatusCode;
 use leash_core::api::{ChangeEntry, ChangeResult, SecretSummary, SecretValue};
@@ -17,6 +16,7 @@ use leash_core::names::{EnvName, PathPrefix, ProjectName, SecretPath};
 use leash_store::{Applied, AppliedEntry, EnvRow, NewChange, Op, RotationRow, Selector, StoreError, VersionRow};
 use zeroize::Zeroizing;
 
+use crate::authz::{Authorized, Capability, Touches, Visibility};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::time::rfc3339;
@@ -51,6 +51,23 @@ impl WriteOp {
         match self {
             WriteOp::Set { path, .. } | WriteOp::Delete { path } | WriteOp::Undelete { path } => path,
         }
+    }
+
+    /// The capability this operation needs on its path (docs/policies.md).
+    pub fn capability(&self) -> Capability {
+        match self {
+            WriteOp::Set { .. } => Capability::Write,
+            WriteOp::Delete { .. } | WriteOp::Undelete { .. } => Capability::Delete,
+        }
+    }
+}
+
+/// A change set: one operation per path.
+pub type ChangeSet = Vec<WriteOp>;
+
+impl Touches for ChangeSet {
+    fn touches(&self) -> Vec<(Capability, &str)> {
+        self.iter().map(|op| (op.capability(), op.path().as_str())).collect()
     }
 }
 
@@ -119,13 +136,14 @@ pub fn check_text(what: &str, text: &Option<String>) -> Result<(), ApiError> {
     }
 }
 
-/// Applies `ops` as one atomic change, encrypting each new version under the
-/// active keyring key bound to its project/env/path/version.
+/// Applies `ops` (every path of which was authorized) as one atomic change,
+/// encrypting each new version under the active keyring key bound to its
+/// project/env/path/version.
 pub async fn write(
     state: &AppState,
     keyring: &Keyring,
     env: &EnvRef,
-    ops: Vec<WriteOp>,
+    ops: Authorized<ChangeSet>,
     meta: WriteMeta<'_>,
 ) -> Result<ChangeResult, ApiError> {
     write_with_rotation(state, keyring, env, ops, meta, None).await
@@ -137,12 +155,20 @@ pub async fn write_with_rotation(
     state: &AppState,
     keyring: &Keyring,
     env: &EnvRef,
-    ops: Vec<WriteOp>,
+    ops: Authorized<ChangeSet>,
     meta: WriteMeta<'_>,
     rotation: Option<&RotationRow>,
 ) -> Result<ChangeResult, ApiError> {
+    let ops = ops.into_inner();
     if ops.is_empty() {
         return Err(ApiError::bad_request("a change must contain at least one operation"));
+    }
+    if ops.len() > state.limits.max_change_ops {
+        return Err(ApiError::too_large(format!(
+            "the change has {} operations; the limit is {} (max_change_ops)",
+            ops.len(),
+            state.limits.max_change_ops
+        )));
     }
     check_text("the change message", &meta.message)?;
     let has_set = ops.iter().any(|op| matches!(op, WriteOp::Set { .. }));
@@ -335,7 +361,7 @@ pub async fn list(
     env: &EnvRef,
     prefix: &PathPrefix,
     at_revision: Option<i64>,
-    visible: &(dyn Fn(&str) -> bool + Sync),
+    visible: &Visibility<'_>,
 ) -> Result<(i64, Vec<SecretSummary>), ApiError> {
     if let Some(r) = at_revision {
         check_revision(env, r)?;
@@ -347,7 +373,7 @@ pub async fn list(
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let path = SecretPath::parse(&row.path)?;
-        if !path.is_in(prefix) || !visible(path.as_str()) {
+        if !path.is_in(prefix) || !visible.shows(path.as_str()) {
             continue;
         }
         let value = match keyring {
@@ -367,34 +393,50 @@ pub async fn list(
     Ok((revision, out))
 }
 
-/// Restores the environment's state at revision `to` as a new change: paths
-/// that differ get a new version carrying the old value; paths that did not
-/// exist then are deleted.
-pub async fn rollback(
+/// What rolling back to revision `to` would do: the change set that restores
+/// the environment's state then (paths that differ get a new version carrying
+/// the old value; paths that did not exist then are deleted), and the
+/// revision it was planned against.
+pub struct RollbackPlan {
+    pub to: i64,
+    pub planned_at: i64,
+    pub ops: ChangeSet,
+    /// Paths whose version at `to` was destroyed (so the plan cannot be
+    /// applied); reported only after the caller was authorized for them.
+    pub destroyed: Vec<(SecretPath, i64)>,
+}
+
+impl Touches for RollbackPlan {
+    fn touches(&self) -> Vec<(Capability, &str)> {
+        let destroyed = self.destroyed.iter().map(|(path, _)| (Capability::Write, path.as_str()));
+        self.ops.touches().into_iter().chain(destroyed).collect()
+    }
+}
+
+/// Plans a rollback to revision `to`; nothing is written.
+pub async fn plan_rollback(
     state: &AppState,
-    keyring: Arc<Keyring>,
+    keyring: &Keyring,
     env: &EnvRef,
     to: i64,
-    meta: WriteMeta<'_>,
-) -> Result<ChangeResult, ApiError> {
+) -> Result<RollbackPlan, ApiError> {
     check_revision(env, to)?;
     let (_, then) = state.store.list_state(env.row.id, Some(to), true).await?;
-    let (_, now) = state.store.list_state(env.row.id, None, false).await?;
+    let (planned_at, now) = state.store.list_state(env.row.id, None, false).await?;
     let now_versions: BTreeMap<&str, i64> = now.iter().map(|v| (v.path.as_str(), v.version)).collect();
     let mut ops = Vec::new();
+    let mut destroyed = Vec::new();
     for row in &then {
         if now_versions.get(row.path.as_str()) == Some(&row.version) {
             continue;
         }
         if row.destroyed {
-            return Err(ApiError::conflict(format!(
-                "cannot roll back to revision {to}: version {} of {} was destroyed",
-                row.version, row.path
-            )));
+            destroyed.push((SecretPath::parse(&row.path)?, row.version));
+            continue;
         }
         ops.push(WriteOp::Set {
             path: SecretPath::parse(&row.path)?,
-            value: Zeroizing::new(decrypt(&keyring, env, row)?),
+            value: Zeroizing::new(decrypt(keyring, env, row)?),
             description: None,
         });
     }
@@ -406,18 +448,53 @@ pub async fn rollback(
             });
         }
     }
-    if ops.is_empty() {
+    if ops.is_empty() && destroyed.is_empty() {
         return Err(ApiError::conflict(format!(
             "environment {} already matches revision {to}; nothing to roll back",
             env.env
         )));
+    }
+    Ok(RollbackPlan {
+        to,
+        planned_at,
+        ops,
+        destroyed,
+    })
+}
+
+/// Applies an authorized rollback plan as one new change. It commits only if
+/// the environment is still at the revision the plan was made against (and
+/// at the caller's `cas`, when given), so the paths authorized are the paths
+/// changed.
+pub async fn rollback(
+    state: &AppState,
+    keyring: &Keyring,
+    env: &EnvRef,
+    plan: Authorized<RollbackPlan>,
+    meta: WriteMeta<'_>,
+) -> Result<ChangeResult, ApiError> {
+    let (to, planned_at) = (plan.get().to, plan.get().planned_at);
+    if let Some((path, version)) = plan.get().destroyed.first() {
+        return Err(ApiError::conflict(format!(
+            "cannot roll back to revision {to}: version {version} of {path} was destroyed"
+        )));
+    }
+    if let Some(cas) = meta.cas
+        && cas != planned_at
+    {
+        return Err(StoreError::CasMismatch {
+            expected: cas,
+            actual: planned_at,
+        }
+        .into());
     }
     // Retained e2e versions are encrypted to the current recipients, so
     // their ciphertext is copied as it is (the write checks the set again).
     let meta = WriteMeta {
         message: meta.message.or_else(|| Some(format!("rollback to revision {to}"))),
         e2e_recipients: env.row.e2e_recipients.clone(),
+        cas: Some(planned_at),
         ..meta
     };
-    write(state, &keyring, env, ops, meta).await
+    write(state, keyring, env, plan.map(|p| p.ops), meta).await
 }

@@ -20,6 +20,8 @@ pub struct Limits {
     pub max_value_bytes: usize,
     /// Largest request body, in bytes (413 above).
     pub max_request_bytes: usize,
+    /// Most operations in one change set (413 above).
+    pub max_change_ops: usize,
 }
 
 /// Server-wide rotation settings.
@@ -71,6 +73,8 @@ pub struct SharedState {
     /// The time as rotation sees it (movable in tests).
     pub clock: Arc<dyn Clock>,
     pub rotation: RotationSettings,
+    /// Browser origins allowed besides the server's own (`allowed_origins`).
+    pub allowed_origins: Vec<String>,
     /// Turns true when the server shuts down (ends watch streams).
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }

@@ -18,7 +18,7 @@ mod sqlite;
 
 pub use error::StoreError;
 pub use model::*;
-pub use sqlite::SqliteStore;
+pub use sqlite::{DB_FILE, SqliteStore};
 
 use async_trait::async_trait;
 
@@ -100,6 +100,8 @@ pub trait Storage: Send + Sync + 'static {
         at_revision: Option<i64>,
         with_data: bool,
     ) -> Result<(i64, Vec<VersionRow>)>;
+    /// Every secret path of an environment, deleted secrets' included, sorted.
+    async fn secret_paths(&self, env_id: i64) -> Result<Vec<String>>;
     /// A secret's head and all its versions (no ciphertext), oldest first.
     async fn secret_versions(&self, env_id: i64, path: &str) -> Result<Option<(SecretHead, Vec<VersionRow>)>>;
     /// Wipes the data of the given versions (all when `None`); returns those newly destroyed.

@@ -53,16 +53,35 @@ fn split_recipients(joined: Option<String>) -> Option<Vec<String>> {
 
 impl SqliteStore {
     /// Opens (creating if needed) `DIR/leash.db` and brings its schema up to date.
+    /// The directory is made private (0700) when created.
     pub async fn open_dir(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
-            path: dir.display().to_string(),
-            source: sqlx::Error::Io(e),
-        })?;
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| StoreError::Open {
+                path: dir.display().to_string(),
+                source: sqlx::Error::Io(e),
+            })?;
         Self::open_file(&dir.join(DB_FILE)).await
     }
 
-    /// Opens (creating if needed) the database file at `path`.
+    /// Opens (creating if needed) the database file at `path`. A new file is
+    /// created 0600 whatever the umask; SQLite gives its `-wal` and `-shm`
+    /// files the database file's mode.
     pub async fn open_file(path: &Path) -> Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                source: sqlx::Error::Io(e),
+            })?;
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(|source| StoreError::Open {
                 path: path.display().to_string(),
@@ -1563,6 +1582,15 @@ impl Storage for SqliteStore {
         self.read.close().await;
         self.write.close().await;
         self.audit.close().await;
+    }
+
+    async fn secret_paths(&self, env_id: i64) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT path FROM secrets WHERE env_id = ? ORDER BY path")
+                .bind(env_id)
+                .fetch_all(&self.read)
+                .await?,
+        )
     }
 
     async fn retained_versions(&self, env_id: i64, current_only: bool) -> Result<(i64, Vec<(VersionRow, bool)>)> {

@@ -1,6 +1,14 @@
 //! The audit layer around every route, and [`AuditNote`], through which
 //! extractors and handlers add what only they know (who the caller is, which
-//! version was read).
+//! version was read, why a request was refused).
+//!
+//! Order is the rule: a request that may change something (any method but
+//! GET, HEAD and OPTIONS) first gets an `intent` record, durable before the
+//! handler runs, so no change can commit without a record of it; if the
+//! intent cannot be written the handler never runs (503). The `request`
+//! record with the outcome follows before the response leaves. If only that
+//! second record fails, the client still gets the true answer (the change
+//! happened and its intent is on record); a read whose record fails gets 503.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -24,6 +32,8 @@ pub struct NoteData {
     pub auth_method: Option<String>,
     pub accessor: Option<String>,
     pub version: Option<i64>,
+    /// Why the request was refused or failed (the server's words, no values).
+    pub reason: Option<String>,
 }
 
 /// Shared between the layer and the request's extractors and handler.
@@ -33,6 +43,11 @@ pub struct AuditNote(Arc<Mutex<NoteData>>);
 impl AuditNote {
     pub fn update(&self, f: impl FnOnce(&mut NoteData)) {
         f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// Records why the request was refused or failed (kept for the audit record).
+    pub fn set_reason(&self, reason: &str) {
+        self.update(|n| n.reason = Some(reason.to_owned()));
     }
 
     fn take(&self) -> NoteData {
@@ -63,7 +78,30 @@ fn request_id() -> String {
     token::generate_accessor()
 }
 
-/// Writes one record per request before the response is sent; 503 when it cannot.
+/// Whether a request of this method may change state (and so needs an intent record first).
+pub fn may_change(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+fn unavailable(e: &super::AuditError) -> Response {
+    tracing::error!(error = %e, "request refused: its audit record could not be written");
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "audit_unavailable",
+        "the audit log cannot be written, so the server answers nothing (fail closed); the operator must fix the audit sink",
+    )
+    .into_response()
+}
+
+fn with_request_id(mut response: Response, id: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// Writes an intent record before a request that may change state, and one
+/// record per request before the response is sent; 503 when it cannot.
 pub async fn audit_layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
     let method = parts.method.clone();
@@ -72,59 +110,67 @@ pub async fn audit_layer(State(state): State<AppState>, request: Request, next: 
         .await
         .map(|p| p.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
         .unwrap_or_default();
-    let remote = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string());
-    let token_hmac = crate::auth::bearer_token(&parts)
-        .zip(state.barrier.audit_keys())
-        .map(|(t, keys)| hmac_hex(&*keys.hmac, t.as_bytes()));
-    let note = AuditNote::default();
-    parts.extensions.insert(note.clone());
-    let id = request_id();
-
-    let response = next.run(Request::from_parts(parts, body)).await;
-
     let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let operation = route
         .as_ref()
         .and_then(|r| operations().get(&(method.clone(), r.clone())).copied())
         .unwrap_or("unknown_route");
-    let noted = note.take();
-    let record = AuditRecord {
+    let id = request_id();
+    let base = AuditRecord {
         kind: Some(RecordKind::Request),
-        time: rfc3339(now_millis()),
         request_id: Some(id.clone()),
-        identity: noted.identity,
-        auth_method: noted.auth_method,
-        accessor: noted.accessor,
-        token_hmac,
-        remote,
+        token_hmac: crate::auth::bearer_token(&parts)
+            .zip(state.barrier.audit_keys())
+            .map(|(t, keys)| hmac_hex(&*keys.hmac, t.as_bytes())),
+        remote: parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string()),
         method: Some(method.to_string()),
-        route,
+        route: route.clone(),
         operation: Some(operation.to_owned()),
         project: param("project"),
         env: param("env"),
         path: param("path").or_else(|| param("name")),
+        ..Default::default()
+    };
+    let note = AuditNote::default();
+    parts.extensions.insert(note.clone());
+
+    let intent = may_change(&method);
+    if intent {
+        let record = AuditRecord {
+            kind: Some(RecordKind::Intent),
+            time: rfc3339(now_millis()),
+            ..base.clone()
+        };
+        if let Err(e) = state.audit.append(record).await {
+            return with_request_id(unavailable(&e), &id);
+        }
+    }
+
+    let response = next.run(Request::from_parts(parts, body)).await;
+
+    let noted = note.take();
+    let record = AuditRecord {
+        time: rfc3339(now_millis()),
+        identity: noted.identity,
+        auth_method: noted.auth_method,
+        accessor: noted.accessor,
         version: noted.version,
         status: Some(response.status().as_u16()),
         error: response.extensions().get::<ErrorCode>().map(|c| c.0.to_owned()),
-        ..Default::default()
+        reason: noted.reason,
+        ..base
     };
-    let mut response = match state.audit.append(record).await {
+    let response = match state.audit.append(record).await {
         Ok(()) => response,
-        Err(e) => {
-            tracing::error!(error = %e, "request refused: its audit record could not be written");
-            ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "audit_unavailable",
-                "the audit log cannot be written, so the server answers nothing (fail closed); the operator must fix the audit sink",
-            )
-            .into_response()
+        Err(e) if intent => {
+            // The change (if any) happened and its intent is durable: tell the truth.
+            tracing::error!(error = %e, request_id = %id, "the outcome record of a request could not be written; its intent record stands");
+            response
         }
+        Err(e) => unavailable(&e),
     };
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("x-request-id", value);
-    }
-    response
+    with_request_id(response, &id)
 }

@@ -9,6 +9,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -41,9 +42,13 @@ impl FileSink {
     fn open(&mut self) -> std::io::Result<&mut File> {
         if self.reopen || self.file.is_none() {
             if let Some(parent) = self.path.parent() {
-                std::fs::create_dir_all(parent)?;
+                std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
             }
-            let file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(&self.path)?;
             let len = file.metadata()?.len();
             if self.reopen && self.file.is_some() && len > self.good_len {
                 // a failed batch left bytes behind: drop them (best effort on devices)

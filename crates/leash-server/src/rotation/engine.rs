@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 
 use super::policy::{CheckedPolicy, build_rotator};
 use super::stages::{grace_of, open_pending, previous, seal_pending};
+use crate::authz::Authorized;
 use crate::error::ApiError;
 use crate::service::{self, EnvRef, WriteMeta, WriteOp};
 use crate::state::AppState;
@@ -436,7 +437,7 @@ impl Attempt<'_> {
             e2e_recipients: None,
         };
         let result =
-            service::write_with_rotation(state, self.keyring, self.env, vec![op], meta, promoted.as_ref()).await?;
+            service::write_with_rotation(state, self.keyring, self.env, Authorized::rotation(vec![op]), meta, promoted.as_ref()).await?;
         if let Some(p) = promoted {
             *row = Some(p);
         }

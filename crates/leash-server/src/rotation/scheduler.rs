@@ -53,13 +53,21 @@ pub async fn run_due(state: &AppState) -> Result<usize, ApiError> {
     for item in due {
         runs += 1;
         let trigger = trigger_of(&item, now);
+        // No change without its record: the intent is durable before the run may commit anything.
+        let id = leash_core::token::generate_accessor();
+        let intent = event(&item, trigger, &id, RecordKind::Intent);
+        if let Err(e) = state.audit.append(intent).await {
+            tracing::error!(error = %e, path = %item.row.path, "scheduled rotation postponed: its audit record cannot be written");
+            runs -= 1;
+            continue;
+        }
         let outcome = run_one(state, &item, trigger).await;
         if matches!(&outcome, Err(e) if e.code == engine::BUSY) {
             // Another request or node took it between the query and the claim: theirs to report.
             runs -= 1;
             continue;
         }
-        record(state, &item, trigger, &outcome).await;
+        record(state, &item, trigger, &id, &outcome).await;
         if let Err(e) = &outcome {
             tracing::warn!(
                 project = %item.project, env = %item.env, path = %item.row.path, error = %e.message,
@@ -92,26 +100,40 @@ async fn run_one(state: &AppState, item: &DueRotation, trigger: Trigger) -> Resu
     Ok(Some(result.version))
 }
 
-/// One audit record per scheduled run: what ran, on what, and how it ended.
-async fn record(state: &AppState, item: &DueRotation, trigger: Trigger, outcome: &Result<Option<i64>, ApiError>) {
-    let (status, error, version) = match outcome {
-        Ok(version) => (200, None, *version),
-        Err(e) => (e.status.as_u16(), Some(e.code.to_owned()), None),
-    };
-    let record = AuditRecord {
-        kind: Some(RecordKind::Event),
+/// The record of a scheduled run (its intent, or its outcome once `status` is set).
+fn event(item: &DueRotation, trigger: Trigger, id: &str, kind: RecordKind) -> AuditRecord {
+    AuditRecord {
+        kind: Some(kind),
         time: rfc3339(crate::time::now_millis()),
+        request_id: Some(id.to_owned()),
         identity: Some(SCHEDULER.into()),
         operation: Some(format!("rotation.{}", trigger.as_str())),
         project: Some(item.project.clone()),
         env: Some(item.env.clone()),
         path: Some(item.row.path.clone()),
+        ..Default::default()
+    }
+}
+
+/// One audit record per scheduled run: what ran, on what, and how it ended.
+async fn record(
+    state: &AppState,
+    item: &DueRotation,
+    trigger: Trigger,
+    id: &str,
+    outcome: &Result<Option<i64>, ApiError>,
+) {
+    let (status, error, version) = match outcome {
+        Ok(version) => (200, None, *version),
+        Err(e) => (e.status.as_u16(), Some(e.code.to_owned()), None),
+    };
+    let record = AuditRecord {
         version,
         status: Some(status),
         error,
-        ..Default::default()
+        ..event(item, trigger, id, RecordKind::Event)
     };
     if let Err(e) = state.audit.append(record).await {
-        tracing::error!(error = %e, path = %item.row.path, "the audit record of a scheduled rotation was lost");
+        tracing::error!(error = %e, path = %item.row.path, "the outcome record of a scheduled rotation was lost; its intent record stands");
     }
 }

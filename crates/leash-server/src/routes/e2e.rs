@@ -11,7 +11,7 @@ use leash_core::api::{E2eResult, E2eStatus, E2eUpdate, E2eValues};
 use serde::Deserialize;
 
 use crate::auth::Caller;
-use crate::authz::{Capability, Resource, allows_under, authorize, authorize_under};
+use crate::authz::{Capability, Resource, allows_under, authorize, authorize_each, authorize_under};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::service;
@@ -52,7 +52,10 @@ pub async fn values(
     authorize(&caller, Capability::Admin, environment(&project, &env))?;
     let env = service::environment(&state, &project, &env).await?;
     let keyring = state.barrier.keyring()?;
-    Ok(Json(crate::e2e::values(&state, &keyring, &env, q.all_versions).await?))
+    let values = crate::e2e::values(&state, &keyring, &env, q.all_versions).await?;
+    // All or nothing: a client re-encrypts every retained value or none.
+    let values = authorize_each(&caller, env.project.as_str(), env.env.as_str(), values)?;
+    Ok(Json(values.into_inner()))
 }
 
 pub async fn update(
@@ -64,8 +67,10 @@ pub async fn update(
     authorize(&caller, Capability::Admin, environment(&project, &env))?;
     let env = service::environment(&state, &project, &env).await?;
     let keyring = state.barrier.keyring()?;
+    let change = crate::e2e::plan_update(&state, &env, request).await?;
+    let change = authorize_each(&caller, env.project.as_str(), env.env.as_str(), change)?;
     Ok(Json(
-        crate::e2e::update(&state, &keyring, &env, request, caller.actor()).await?,
+        crate::e2e::update(&state, &keyring, &env, change, caller.actor()).await?,
     ))
 }
 

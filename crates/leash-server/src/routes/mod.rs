@@ -2,9 +2,16 @@
 //!
 //! Routes are declared once, in [`routes`], with their [`Access`]; the router
 //! and the route table that tests walk ([`route_table`]) both come from that
-//! one list, so no route can exist without being checked. Data routes
-//! (`Access::Data`) additionally pass [`require_unsealed`]: a sealed server
-//! answers 503 before any handler runs.
+//! one list, so no route can exist without being checked. Every route but
+//! the few a sealed server needs (`Access::Unsealing`: health, seal status,
+//! init, unseal) passes [`require_unsealed`]: a sealed server answers 503
+//! before any handler runs.
+//!
+//! Around every route ([`app`]): the audit layer; [`browser_guard`] (a JSON
+//! body must say `Content-Type: application/json`, so a web page cannot send
+//! one without a CORS preflight, and a foreign `Origin` is refused); no
+//! response may be cached (`Cache-Control: no-store`: answers carry values
+//! and tokens); request logs name the path, never the query string.
 
 mod admin;
 mod audit;
@@ -20,10 +27,11 @@ mod watch;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::handler::Handler;
-use axum::http::Method;
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
@@ -32,14 +40,23 @@ use crate::state::AppState;
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// No token: health, seal status, init, unseal, generate-root, logins.
+    /// No token, answered even while sealed: health, seal status, init, unseal.
+    Unsealing,
+    /// No token; 503 while sealed: logins, generate-root.
     Open,
-    /// Any valid token, acting on itself (lookup-self, renew-self, revoke-self).
+    /// Any valid token, acting on itself (lookup-self, renew-self, revoke-self); 503 while sealed.
     SelfToken,
-    /// A token whose policies allow it; works while sealed (server administration).
+    /// A token whose policies allow it on `sys/<area>` (server administration); 503 while sealed.
     Admin,
-    /// A token whose policies allow it; 503 while sealed.
+    /// A token whose policies allow it on the data it touches; 503 while sealed.
     Data,
+}
+
+impl Access {
+    /// Whether the route needs a token.
+    pub fn needs_token(self) -> bool {
+        !matches!(self, Access::Unsealing | Access::Open)
+    }
 }
 
 /// One route: method, path pattern, access.
@@ -68,10 +85,10 @@ impl Routes {
         T: 'static,
     {
         let filter = MethodFilter::try_from(method.clone()).expect("routes use standard methods");
-        if access == Access::Data {
-            self.data = self.data.route(path, on(filter, handler));
-        } else {
+        if access == Access::Unsealing {
             self.plain = self.plain.route(path, on(filter, handler));
+        } else {
+            self.data = self.data.route(path, on(filter, handler));
         }
         self.table.push(RouteSpec {
             method,
@@ -92,16 +109,16 @@ fn routes() -> Routes {
         data: Router::new(),
         table: Vec::new(),
     }
-    .add(Method::GET, "/api/v1/sys/health", Open, "sys.health", sys::health)
+    .add(Method::GET, "/api/v1/sys/health", Unsealing, "sys.health", sys::health)
     .add(
         Method::GET,
         "/api/v1/sys/seal-status",
-        Open,
+        Unsealing,
         "sys.seal_status",
         sys::seal_status,
     )
-    .add(Method::POST, "/api/v1/sys/init", Open, "sys.init", sys::init)
-    .add(Method::POST, "/api/v1/sys/unseal", Open, "sys.unseal", sys::unseal)
+    .add(Method::POST, "/api/v1/sys/init", Unsealing, "sys.init", sys::init)
+    .add(Method::POST, "/api/v1/sys/unseal", Unsealing, "sys.unseal", sys::unseal)
     .add(
         Method::POST,
         "/api/v1/sys/generate-root",
@@ -465,10 +482,73 @@ pub fn app(state: AppState) -> Router {
         .merge(data)
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
+        .layer(middleware::from_fn_with_state(state.clone(), browser_guard))
         .layer(middleware::from_fn_with_state(state.clone(), crate::audit::audit_layer))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// The span of a request's log lines: method and path only. The query string
+/// is left out (it may carry a token or a value).
+fn request_span(request: &Request) -> tracing::Span {
+    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+}
+
+/// Whether `origin` is this server's own (the `Host` it was reached at) or one the operator allowed.
+fn origin_allowed(state: &AppState, origin: &str, host: Option<&str>) -> bool {
+    let own = host.is_some_and(|host| {
+        origin
+            .split_once("://")
+            .is_some_and(|(scheme, rest)| matches!(scheme, "http" | "https") && rest.eq_ignore_ascii_case(host))
+    });
+    own || state.allowed_origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
+}
+
+/// Refuses what a web page could send without a CORS preflight: a body
+/// without `Content-Type: application/json` (415), and any request from a
+/// foreign `Origin` (403), before any handler runs (inside the audit layer,
+/// so the refusal is on record).
+async fn browser_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let allowed = origin.to_str().is_ok_and(|o| origin_allowed(&state, o, host));
+        if !allowed {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "foreign_origin",
+                "requests from this Origin are refused; the operator can allow it with allowed_origins",
+            )
+            .into_response();
+        }
+    }
+    let has_body = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() != "0")
+        || headers.contains_key(header::TRANSFER_ENCODING);
+    if has_body && !is_json(headers.get(header::CONTENT_TYPE)) {
+        return ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "a request body must be JSON sent with Content-Type: application/json",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// `application/json`, optionally with parameters (`; charset=utf-8`).
+fn is_json(content_type: Option<&HeaderValue>) -> bool {
+    content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// Answers 503 (sealed) or 501 (not initialised) before any data route runs.
@@ -485,7 +565,7 @@ async fn no_route() -> ApiError {
 
 async fn wrong_method() -> ApiError {
     ApiError::new(
-        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "this route does not accept that method; see docs/api.md",
     )

@@ -7,12 +7,28 @@ use leash_core::api::{CreateNamed, EnvInfo, EnvList, ProjectInfo, ProjectList};
 use leash_core::names::{EnvName, ProjectName};
 
 use crate::auth::Caller;
-use crate::authz::{Capability, Resource, allows_under, authorize, authorize_under};
+use crate::authz::{Capability, Resource, Touches, allows_under, authorize, authorize_each, authorize_under};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::service;
 use crate::state::AppState;
 use crate::time::{now_millis, rfc3339};
+
+/// Deleting an environment wipes every secret in it: each path needs `destroy`.
+struct Teardown(Vec<String>);
+
+impl Touches for Teardown {
+    fn touches(&self) -> Vec<(Capability, &str)> {
+        self.0.iter().map(|p| (Capability::Destroy, p.as_str())).collect()
+    }
+}
+
+/// Refuses unless the caller may destroy every secret of the environment.
+async fn authorize_teardown(state: &AppState, caller: &Caller, project: &str, env: &leash_store::EnvRow) -> Result<(), ApiError> {
+    let paths = state.store.secret_paths(env.id).await?;
+    authorize_each(caller, project, &env.name, Teardown(paths))?;
+    Ok(())
+}
 
 fn env_info(row: leash_store::EnvRow) -> EnvInfo {
     EnvInfo {
@@ -68,7 +84,18 @@ pub async fn delete(
     Path(project): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     authorize(&caller, Capability::Admin, Resource::Project(&project))?;
-    let (_, row) = service::project(&state, &project).await?;
+    let (name, row) = service::project(&state, &project).await?;
+    for env in state.store.env_list(row.id).await? {
+        authorize(
+            &caller,
+            Capability::Admin,
+            Resource::Environment {
+                project: name.as_str(),
+                env: &env.name,
+            },
+        )?;
+        authorize_teardown(&state, &caller, name.as_str(), &env).await?;
+    }
     state.store.project_delete(row.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -125,6 +152,7 @@ pub async fn delete_env(
         },
     )?;
     let env = service::environment(&state, &project, &env).await?;
+    authorize_teardown(&state, &caller, env.project.as_str(), &env.row).await?;
     state.store.env_delete(env.row.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -18,7 +18,7 @@ use leash_store::Selector;
 use serde::Deserialize;
 
 use crate::auth::Caller;
-use crate::authz::{Capability, Resource, allows, authorize_under};
+use crate::authz::{Capability, Resource, Visibility, authorize_under};
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::service;
@@ -50,8 +50,7 @@ pub async fn fingerprints(
     )?;
     let env = service::environment(&state, &q.project, &q.env).await?;
     let keyring = state.barrier.keyring()?;
-    let base = format!("{}/{}", env.project, env.env);
-    let visible = |path: &str| allows(&caller, Capability::Read, &format!("{base}/{path}"));
+    let visible = Visibility::new(&caller, env.project.as_str(), env.env.as_str(), &[Capability::Read]);
     let (_, current) = service::list(&state, Some(&keyring), &env, &PathPrefix::default(), None, &visible).await?;
     let key = Key256::generate();
     let mut fingerprints = Vec::with_capacity(current.len() * 2);

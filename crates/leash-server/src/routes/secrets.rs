@@ -15,11 +15,11 @@ use zeroize::Zeroizing;
 
 use crate::audit::AuditNote;
 use crate::auth::Caller;
-use crate::authz::{Capability, Resource, allows, authorize, authorize_under};
+use crate::authz::{Capability, Resource, Visibility, authorize, authorize_each, authorize_under};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::rotation::stages::{self, Stage};
-use crate::service::{self, WriteMeta, WriteOp};
+use crate::service::{self, ChangeSet, WriteMeta, WriteOp};
 use crate::state::AppState;
 use crate::time::rfc3339;
 
@@ -91,17 +91,19 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<SecretList>, ApiError> {
     let prefix = PathPrefix::parse(q.prefix.as_deref().unwrap_or(""))?;
-    // With values, a secret is listed when it may be read; without, when it may be listed.
-    let needed = if q.include_values {
-        Capability::Read
+    // A secret is listed when it may be listed; with values, when it may also be read.
+    let needs: &[Capability] = if q.include_values {
+        &[Capability::List, Capability::Read]
     } else {
-        Capability::List
+        &[Capability::List]
     };
-    authorize_under(&caller, needed, secret(&project, &env, prefix.as_str()))?;
+    for capability in needs {
+        authorize_under(&caller, *capability, secret(&project, &env, prefix.as_str()))?;
+    }
     let env = service::environment(&state, &project, &env).await?;
     let keyring = state.barrier.keyring()?;
     let with_values = q.include_values.then_some(&*keyring);
-    let visible = |path: &str| allows(&caller, needed, &format!("{project}/{}/{path}", env.env));
+    let visible = Visibility::new(&caller, env.project.as_str(), env.env.as_str(), needs);
     let (revision, secrets) = service::list(&state, with_values, &env, &prefix, q.at_revision, &visible).await?;
     Ok(Json(SecretList { revision, secrets }))
 }
@@ -114,21 +116,21 @@ pub async fn put(
     ApiJson(req): ApiJson<SecretWrite>,
 ) -> Result<Json<ChangeResult>, ApiError> {
     let path = SecretPath::parse(&path)?;
-    authorize(&caller, Capability::Write, secret(&project, &env, path.as_str()))?;
-    let env = service::environment(&state, &project, &env).await?;
-    let keyring = state.barrier.keyring()?;
-    let op = WriteOp::Set {
+    let op: ChangeSet = vec![WriteOp::Set {
         path,
         value: Zeroizing::new(req.value),
         description: req.description,
-    };
+    }];
+    let op = authorize_each(&caller, &project, &env, op)?;
+    let env = service::environment(&state, &project, &env).await?;
+    let keyring = state.barrier.keyring()?;
     let meta = WriteMeta {
         actor: caller.actor(),
         message: None,
         cas: req.cas,
         e2e_recipients: req.e2e_recipients,
     };
-    let result = service::write(&state, &keyring, &env, vec![op], meta).await?;
+    let result = service::write(&state, &keyring, &env, op, meta).await?;
     note.update(|n| n.version = result.entries.first().and_then(|e| e.version));
     Ok(Json(result))
 }
@@ -147,7 +149,7 @@ pub async fn delete(
     ApiQuery(q): ApiQuery<CasQuery>,
 ) -> Result<Json<ChangeResult>, ApiError> {
     let path = SecretPath::parse(&path)?;
-    authorize(&caller, Capability::Delete, secret(&project, &env, path.as_str()))?;
+    let op = authorize_each(&caller, &project, &env, vec![WriteOp::Delete { path }])?;
     let env = service::environment(&state, &project, &env).await?;
     let keyring = state.barrier.keyring()?;
     let meta = WriteMeta {
@@ -156,9 +158,7 @@ pub async fn delete(
         cas: q.cas,
         e2e_recipients: None,
     };
-    Ok(Json(
-        service::write(&state, &keyring, &env, vec![WriteOp::Delete { path }], meta).await?,
-    ))
+    Ok(Json(service::write(&state, &keyring, &env, op, meta).await?))
 }
 
 pub async fn undelete(
@@ -168,7 +168,7 @@ pub async fn undelete(
     body: Option<ApiJson<UndeleteRequest>>,
 ) -> Result<Json<ChangeResult>, ApiError> {
     let path = SecretPath::parse(&path)?;
-    authorize(&caller, Capability::Write, secret(&project, &env, path.as_str()))?;
+    let op = authorize_each(&caller, &project, &env, vec![WriteOp::Undelete { path }])?;
     let env = service::environment(&state, &project, &env).await?;
     let keyring = state.barrier.keyring()?;
     let meta = WriteMeta {
@@ -177,9 +177,7 @@ pub async fn undelete(
         cas: body.map(|ApiJson(b)| b).unwrap_or_default().cas,
         e2e_recipients: None,
     };
-    Ok(Json(
-        service::write(&state, &keyring, &env, vec![WriteOp::Undelete { path }], meta).await?,
-    ))
+    Ok(Json(service::write(&state, &keyring, &env, op, meta).await?))
 }
 
 pub async fn destroy(
@@ -241,25 +239,26 @@ pub async fn changes(
     Path((project, env)): EnvPath,
     ApiJson(req): ApiJson<ChangeRequest>,
 ) -> Result<Json<ChangeResult>, ApiError> {
-    let mut ops = Vec::with_capacity(req.changes.len());
+    if req.changes.len() > state.limits.max_change_ops {
+        return Err(ApiError::too_large(format!(
+            "the change has {} operations; the limit is {} (max_change_ops)",
+            req.changes.len(),
+            state.limits.max_change_ops
+        )));
+    }
+    let mut ops: ChangeSet = Vec::with_capacity(req.changes.len());
     for change in req.changes {
         let path = SecretPath::parse(&change.path)?;
-        let (capability, op) = match change.kind {
-            ChangeKind::Set { value, description } => (
-                Capability::Write,
-                WriteOp::Set {
-                    path,
-                    value: Zeroizing::new(value),
-                    description,
-                },
-            ),
-            ChangeKind::Delete => (Capability::Delete, WriteOp::Delete { path }),
-        };
-        ops.push((capability, op));
+        ops.push(match change.kind {
+            ChangeKind::Set { value, description } => WriteOp::Set {
+                path,
+                value: Zeroizing::new(value),
+                description,
+            },
+            ChangeKind::Delete => WriteOp::Delete { path },
+        });
     }
-    for (capability, op) in &ops {
-        authorize(&caller, *capability, secret(&project, &env, op.path().as_str()))?;
-    }
+    let ops = authorize_each(&caller, &project, &env, ops)?;
     let env = service::environment(&state, &project, &env).await?;
     let keyring = state.barrier.keyring()?;
     let meta = WriteMeta {
@@ -268,7 +267,6 @@ pub async fn changes(
         cas: req.cas,
         e2e_recipients: req.e2e_recipients,
     };
-    let ops = ops.into_iter().map(|(_, op)| op).collect();
     Ok(Json(service::write(&state, &keyring, &env, ops, meta).await?))
 }
 
@@ -293,17 +291,28 @@ pub async fn history(
         return Err(ApiError::bad_request("limit must be between 1 and 1000"));
     }
     let env = service::environment(&state, &project, &env).await?;
+    let visible = Visibility::new(&caller, env.project.as_str(), env.env.as_str(), &[Capability::List]);
     let changes = state
         .store
         .history(env.row.id, q.before, limit)
         .await?
         .into_iter()
-        .map(|c| leash_core::api::Change {
-            revision: c.revision,
-            actor: c.actor,
-            message: c.message,
-            created_at: rfc3339(c.created_at),
-            entries: c.entries.into_iter().map(service::change_entry).collect(),
+        .filter_map(|c| {
+            let touched = !c.entries.is_empty();
+            let entries: Vec<_> = c
+                .entries
+                .into_iter()
+                .filter(|e| visible.shows(&e.path))
+                .map(service::change_entry)
+                .collect();
+            // A change none of whose paths the caller may see is left out whole.
+            (!touched || !entries.is_empty()).then(|| leash_core::api::Change {
+                revision: c.revision,
+                actor: c.actor,
+                message: c.message,
+                created_at: rfc3339(c.created_at),
+                entries,
+            })
         })
         .collect();
     Ok(Json(History { changes }))
@@ -315,14 +324,16 @@ pub async fn rollback(
     Path((project, env)): EnvPath,
     ApiJson(req): ApiJson<RollbackRequest>,
 ) -> Result<Json<ChangeResult>, ApiError> {
-    authorize(&caller, Capability::Write, secret(&project, &env, ""))?;
+    authorize_under(&caller, Capability::Write, secret(&project, &env, ""))?;
     let env = service::environment(&state, &project, &env).await?;
     let keyring = state.barrier.keyring()?;
+    let plan = service::plan_rollback(&state, &keyring, &env, req.to).await?;
+    let plan = authorize_each(&caller, env.project.as_str(), env.env.as_str(), plan)?;
     let meta = WriteMeta {
         actor: caller.actor(),
         message: req.message,
         cas: req.cas,
         e2e_recipients: None,
     };
-    Ok(Json(service::rollback(&state, keyring, &env, req.to, meta).await?))
+    Ok(Json(service::rollback(&state, &keyring, &env, plan, meta).await?))
 }

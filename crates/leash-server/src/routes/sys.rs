@@ -56,6 +56,8 @@ pub async fn unseal(
 pub async fn seal(State(state): State<AppState>, caller: Caller) -> Result<Json<SealStatus>, ApiError> {
     authorize(&caller, Capability::Admin, Resource::System("seal"))?;
     state.barrier.seal();
+    // open streams end now: a sealed server answers nothing but its seal state
+    state.tokens.epoch().bump();
     Ok(Json(state.barrier.status()))
 }
 

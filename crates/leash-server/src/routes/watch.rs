@@ -5,7 +5,13 @@
 //! live feed. A gap or a lagging receiver is filled from storage, so a
 //! watcher sees every change once, in order. Only paths the caller may read
 //! (and under the prefix) are reported; a change with none is skipped.
-//! Streams end when the server shuts down.
+//!
+//! A stream never outlives its caller's rights: whenever the access epoch
+//! moves (a token revoked, an identity, group or policy changed, the server
+//! sealed) and when the token expires, the caller is looked up again; if its
+//! token, identity or read access is gone, the stream sends a final
+//! `event: closed` with `{"reason": ...}` and ends. Streams also end when the
+//! server shuts down.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -20,8 +26,8 @@ use leash_store::ChangeRow;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::auth::Caller;
-use crate::authz::{Capability, Resource, allows, authorize_under};
+use crate::auth::{Caller, Ended};
+use crate::authz::{Capability, Resource, Visibility, authorize_under};
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::service;
@@ -38,11 +44,11 @@ pub struct WatchQuery {
 }
 
 /// The event for `paths` that the caller may see, if any.
-fn visible(caller: &Caller, base: &str, prefix: &PathPrefix, revision: i64, paths: &[String]) -> Option<Event> {
+fn visible(visibility: &Visibility<'_>, prefix: &PathPrefix, revision: i64, paths: &[String]) -> Option<Event> {
     let paths: Vec<String> = paths
         .iter()
         .filter(|p| SecretPath::parse(p).is_ok_and(|sp| sp.is_in(prefix)))
-        .filter(|p| allows(caller, Capability::Read, &format!("{base}/{p}")))
+        .filter(|p| visibility.shows(p))
         .cloned()
         .collect();
     if paths.is_empty() {
@@ -50,6 +56,36 @@ fn visible(caller: &Caller, base: &str, prefix: &PathPrefix, revision: i64, path
     }
     let data = serde_json::to_string(&WatchEvent { revision, paths }).ok()?;
     Some(Event::default().event("change").id(revision.to_string()).data(data))
+}
+
+/// The last event of a stream whose caller lost its rights.
+fn closed(reason: Ended) -> Event {
+    Event::default()
+        .event("closed")
+        .data(serde_json::json!({ "reason": reason.as_str() }).to_string())
+}
+
+/// The caller as it stands now, if it may still watch `prefix` of the environment.
+async fn still_allowed(state: &AppState, caller: &Caller, project: &str, env: &str, prefix: &PathPrefix) -> Result<Caller, Ended> {
+    let fresh = caller.refreshed(state).await?;
+    let resource = Resource::Secret {
+        project,
+        env,
+        path: prefix.as_str(),
+    };
+    authorize_under(&fresh, Capability::Read, resource).map_err(|_| Ended::AccessRemoved)?;
+    Ok(fresh)
+}
+
+/// Sleeps until the token expires (forever for a token without expiry).
+async fn until_expiry(expires_at: Option<i64>) {
+    match expires_at {
+        Some(t) => {
+            let left = (t - crate::time::now_millis()).max(0) as u64;
+            tokio::time::sleep(Duration::from_millis(left)).await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 fn paths_of(change: &ChangeRow) -> Vec<String> {
@@ -84,10 +120,12 @@ pub async fn watch(
     }
     // subscribe before reading the backlog, so nothing falls between the two
     let mut live = state.changes.subscribe();
+    let mut epoch = state.tokens.epoch().subscribe();
     let mut shutdown = state.shutdown.clone();
     let env_id = env_ref.row.id;
-    let base = format!("{}/{}", env_ref.project, env_ref.env);
+    let (project, env) = (env_ref.project.as_str().to_owned(), env_ref.env.as_str().to_owned());
     let stream = async_stream::stream! {
+        let mut caller = caller;
         let mut last = after;
         let mut catch_up = true;
         loop {
@@ -95,9 +133,10 @@ pub async fn watch(
                 match state.store.changes_since(env_id, last, PAGE).await {
                     Ok(changes) => {
                         let full = changes.len() as i64 == PAGE;
+                        let visibility = Visibility::new(&caller, &project, &env, &[Capability::Read]);
                         for change in &changes {
                             last = change.revision;
-                            if let Some(event) = visible(&caller, &base, &prefix, change.revision, &paths_of(change)) {
+                            if let Some(event) = visible(&visibility, &prefix, change.revision, &paths_of(change)) {
                                 yield Ok(event);
                             }
                         }
@@ -113,20 +152,33 @@ pub async fn watch(
             if *shutdown.borrow() {
                 break;
             }
-            tokio::select! {
+            let recheck = tokio::select! {
                 changed = shutdown.changed() => if changed.is_err() { break } else { continue },
+                changed = epoch.changed() => if changed.is_err() { break } else { true },
+                () = until_expiry(caller.token.expires_at) => true,
                 message = live.recv() => match message {
-                    Ok(change) if change.env_id != env_id || change.revision <= last => {}
+                    Ok(change) if change.env_id != env_id || change.revision <= last => false,
                     Ok(change) if change.revision == last + 1 => {
                         last = change.revision;
-                        if let Some(event) = visible(&caller, &base, &prefix, change.revision, &change.paths) {
+                        let visibility = Visibility::new(&caller, &project, &env, &[Capability::Read]);
+                        if let Some(event) = visible(&visibility, &prefix, change.revision, &change.paths) {
                             yield Ok(event);
                         }
+                        false
                     }
                     // a gap (concurrent commits published out of order) or a lagging receiver
-                    Ok(_) | Err(RecvError::Lagged(_)) => catch_up = true,
+                    Ok(_) | Err(RecvError::Lagged(_)) => { catch_up = true; false }
                     Err(RecvError::Closed) => break,
                 },
+            };
+            if recheck {
+                match still_allowed(&state, &caller, &project, &env, &prefix).await {
+                    Ok(fresh) => caller = fresh,
+                    Err(reason) => {
+                        yield Ok(closed(reason));
+                        break;
+                    }
+                }
             }
         }
     };
