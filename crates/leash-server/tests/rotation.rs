@@ -223,17 +223,24 @@ async fn a_scheduled_rotation_fires_on_time_and_exactly_once_across_a_restart() 
         .collect::<Vec<_>>(),
         "{history}"
     );
-    // Each scheduled run left an audit event.
+    // Each scheduled run left an intent before it ran, then an audit event with the outcome.
     let (_, audit) = t.get("/api/v1/audit?identity=leash-scheduler&limit=10").await;
     let ops: Vec<_> = audit["records"]
         .as_array()
         .unwrap_or_else(|| panic!("{audit}"))
         .iter()
-        .map(|r| r["operation"].as_str().unwrap().to_owned())
+        .map(|r| format!("{} {}", r["type"].as_str().unwrap(), r["operation"].as_str().unwrap()))
         .collect();
     assert_eq!(
         ops,
-        ["rotation.schedule", "rotation.retire", "rotation.schedule"],
+        [
+            "event rotation.schedule",
+            "intent rotation.schedule",
+            "event rotation.retire",
+            "intent rotation.retire",
+            "event rotation.schedule",
+            "intent rotation.schedule"
+        ],
         "{audit}"
     );
 }
