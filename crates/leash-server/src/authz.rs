@@ -164,7 +164,10 @@ pub fn authorize_each<T: Touches>(
             ApiError::new(
                 refused.status,
                 refused.code,
-                format!("{}; the operation would touch it, so nothing was changed", refused.message),
+                format!(
+                    "{}; the operation would touch it, so nothing was changed",
+                    refused.message
+                ),
             )
         })?;
     }

@@ -139,7 +139,10 @@ impl ServerConfig {
         for origin in &self.allowed_origins {
             let ok = (origin.starts_with("https://") || origin.starts_with("http://"))
                 && !origin.ends_with('/')
-                && origin.split("://").nth(1).is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
+                && origin
+                    .split("://")
+                    .nth(1)
+                    .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
             if !ok {
                 return Err(ConfigError(format!(
                     "allowed_origins entry {origin:?} is not an origin like https://admin.example.com (scheme and host, optional port, no path)"

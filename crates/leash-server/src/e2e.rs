@@ -120,7 +120,10 @@ pub async fn status(state: &AppState, env: &EnvRef) -> Result<E2eStatus, ApiErro
 /// Handing out the retained values reads each path.
 impl Touches for E2eValues {
     fn touches(&self) -> Vec<(Capability, &str)> {
-        self.values.iter().map(|v| (Capability::Read, v.path.as_str())).collect()
+        self.values
+            .iter()
+            .map(|v| (Capability::Read, v.path.as_str()))
+            .collect()
     }
 }
 

@@ -59,18 +59,18 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut unknown = Vec::new();
     let mut note_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
     let value = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(&mut de, &mut note_unknown))
-    .map_err(|e| {
-        let code = if e.inner().is_data() {
-            "invalid_request"
-        } else {
-            "invalid_json"
-        };
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            code,
-            format!("malformed JSON body: {}", describe(&e)),
-        )
-    })?;
+        .map_err(|e| {
+            let code = if e.inner().is_data() {
+                "invalid_request"
+            } else {
+                "invalid_json"
+            };
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                code,
+                format!("malformed JSON body: {}", describe(&e)),
+            )
+        })?;
     de.end().map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -263,7 +263,11 @@ pub async fn start_with_clock(
             ..Default::default()
         })
         .await
-        .map_err(|e| ServerError::Startup(format!("{e}; fix the audit file (audit_file) or its disk and start again")))?;
+        .map_err(|e| {
+            ServerError::Startup(format!(
+                "{e}; fix the audit file (audit_file) or its disk and start again"
+            ))
+        })?;
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     // A single-node store: no other node can hold a rotation lease, so one left
     // by a crash is stale and its attempt resumes now.

@@ -408,7 +408,10 @@ pub struct RollbackPlan {
 
 impl Touches for RollbackPlan {
     fn touches(&self) -> Vec<(Capability, &str)> {
-        let destroyed = self.destroyed.iter().map(|(path, _)| (Capability::Write, path.as_str()));
+        let destroyed = self
+            .destroyed
+            .iter()
+            .map(|(path, _)| (Capability::Write, path.as_str()));
         self.ops.touches().into_iter().chain(destroyed).collect()
     }
 }

@@ -199,7 +199,11 @@ async fn verify_checks_both_sinks_and_tampering_is_located() {
     let answered = edited.iter().position(|l| l.contains("\"status\":200")).unwrap();
     edited[answered] = edited[answered].replace("\"status\":200", "\"status\":201");
     let report = verify_lines(edited.iter().map(String::as_str), Some(&key), Some(&tail));
-    assert_eq!(report.problem.unwrap().line as usize, answered + 1, "the edited line is named");
+    assert_eq!(
+        report.problem.unwrap().line as usize,
+        answered + 1,
+        "the edited line is named"
+    );
     let truncated = verify_lines(lines[..lines.len() - 3].iter().copied(), Some(&key), Some(&tail));
     assert!(truncated.problem.unwrap().message.contains("truncated"));
 }

@@ -67,21 +67,12 @@ impl SqliteStore {
         Self::open_file(&dir.join(DB_FILE)).await
     }
 
-    /// Opens (creating if needed) the database file at `path`. A new file is
-    /// created 0600 whatever the umask; SQLite gives its `-wal` and `-shm`
-    /// files the database file's mode.
+    /// Opens (creating if needed) the database file at `path` and the audit
+    /// table's file beside it, each created 0600 whatever the umask.
     pub async fn open_file(path: &Path) -> Result<Self> {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| StoreError::Open {
-                path: path.display().to_string(),
-                source: sqlx::Error::Io(e),
-            })?;
+        let audit_path = audit_file_for(path);
+        create_private(path)?;
+        create_private(&audit_path)?;
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(|source| StoreError::Open {
                 path: path.display().to_string(),
@@ -108,7 +99,6 @@ impl SqliteStore {
             .connect_with(options.clone().read_only(true))
             .await
             .map_err(open_err)?;
-        let audit_path = audit_file_for(path);
         let audit = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(
@@ -146,6 +136,23 @@ impl SqliteStore {
             .map_err(|_| stopped())?;
         done.await.map_err(|_| stopped())?
     }
+}
+
+/// Creates `path` (if absent) readable by its owner only, whatever the
+/// umask: SQLite then gives the `-wal` and `-shm` files the same mode.
+fn create_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+        .map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            source: sqlx::Error::Io(e),
+        })
 }
 
 /// `leash.db` -> `leash-audit.db`, next to it.

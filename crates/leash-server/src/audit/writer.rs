@@ -122,7 +122,14 @@ fn row_of(record: &AuditRecord, hash: String, line: String, time_ms: i64) -> Aud
 /// The records of the file after `after_seq`, as database rows (to copy back
 /// what the table lost), and the file's last (seq, hash).
 fn file_tail(path: &PathBuf, after_seq: u64) -> (Vec<AuditRow>, Option<(u64, String)>) {
-    let Ok(file) = File::open(path) else {
+    // Only a regular file has a tail to resume from (a device like /dev/full reads forever).
+    let Ok(file) = File::open(path).and_then(|f| {
+        if f.metadata()?.is_file() {
+            Ok(f)
+        } else {
+            Err(std::io::Error::other("not a regular file"))
+        }
+    }) else {
         return (Vec::new(), None);
     };
     let mut rows = Vec::new();

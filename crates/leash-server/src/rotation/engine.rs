@@ -436,8 +436,15 @@ impl Attempt<'_> {
             // Rotation never runs in an end-to-end encrypted environment (see `refuse_e2e`).
             e2e_recipients: None,
         };
-        let result =
-            service::write_with_rotation(state, self.keyring, self.env, Authorized::rotation(vec![op]), meta, promoted.as_ref()).await?;
+        let result = service::write_with_rotation(
+            state,
+            self.keyring,
+            self.env,
+            Authorized::rotation(vec![op]),
+            meta,
+            promoted.as_ref(),
+        )
+        .await?;
         if let Some(p) = promoted {
             *row = Some(p);
         }

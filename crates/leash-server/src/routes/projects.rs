@@ -24,7 +24,12 @@ impl Touches for Teardown {
 }
 
 /// Refuses unless the caller may destroy every secret of the environment.
-async fn authorize_teardown(state: &AppState, caller: &Caller, project: &str, env: &leash_store::EnvRow) -> Result<(), ApiError> {
+async fn authorize_teardown(
+    state: &AppState,
+    caller: &Caller,
+    project: &str,
+    env: &leash_store::EnvRow,
+) -> Result<(), ApiError> {
     let paths = state.store.secret_paths(env.id).await?;
     authorize_each(caller, project, &env.name, Teardown(paths))?;
     Ok(())

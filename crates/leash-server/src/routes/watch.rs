@@ -66,7 +66,13 @@ fn closed(reason: Ended) -> Event {
 }
 
 /// The caller as it stands now, if it may still watch `prefix` of the environment.
-async fn still_allowed(state: &AppState, caller: &Caller, project: &str, env: &str, prefix: &PathPrefix) -> Result<Caller, Ended> {
+async fn still_allowed(
+    state: &AppState,
+    caller: &Caller,
+    project: &str,
+    env: &str,
+    prefix: &PathPrefix,
+) -> Result<Caller, Ended> {
     let fresh = caller.refreshed(state).await?;
     let resource = Resource::Secret {
         project,

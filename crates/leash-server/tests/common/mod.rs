@@ -177,3 +177,37 @@ pub fn all_bytes_under(dir: &Path) -> Vec<u8> {
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// A `--dev` server with `config` (listen and data dir are the test's).
+pub async fn dev_with(config: ServerConfig) -> TestServer {
+    let server = leash_server::start(config, true).await.unwrap();
+    let token = server.dev_root_token.as_ref().unwrap().to_string();
+    let url = server.url();
+    TestServer {
+        server,
+        url,
+        token,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl TestServer {
+    /// Stores policy `name` (TOML).
+    pub async fn policy(&self, name: &str, toml: &str) {
+        let (status, body) = self
+            .put(&format!("/api/v1/policies/{name}"), json!({"policy": toml}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    /// A direct token carrying `policies` (and `ttl`, when given).
+    pub async fn token(&self, policies: &[&str], ttl: Option<&str>) -> String {
+        let mut request = json!({"policies": policies});
+        if let Some(ttl) = ttl {
+            request["ttl"] = json!(ttl);
+        }
+        let (status, body) = self.post("/api/v1/auth/token/create", request).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+}
