@@ -104,6 +104,9 @@ fn init_logging(format: &str) {
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let config = args.config()?;
     init_logging(&config.log_format);
+    if let Some(file) = &args.config {
+        leash_server::hardening::warn_if_exposed(file, "config file");
+    }
     if let Err(e) = leash_server::hardening::disable_core_dumps() {
         tracing::warn!("{e}; a crash could write key material to a core file");
     }

@@ -1,6 +1,8 @@
 //! The real `leash server` process: crash safety (SIGKILL during a concurrent
-//! write load loses no acknowledged write), graceful SIGTERM, and logs that
-//! never hold a value.
+//! write load loses no acknowledged write), graceful SIGTERM, logs that
+//! never hold a value or a token (not even at trace level, not even from a
+//! query string), a start that fails at once when the audit file cannot be
+//! written, and warnings for files others can read.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -346,5 +348,87 @@ async fn identity_flows_log_no_password_secret_or_token() {
         .chain(tokens.iter().filter_map(|t| t.as_str()))
     {
         assert!(!log.contains(needle), "the server log holds a credential ({needle})");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tokens_in_query_strings_never_reach_the_log_even_at_trace_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, url, log) = spawn_server_logged(&dir.path().join("data"), &[], "trace");
+    let http = reqwest::Client::new();
+    let (token, _) = init_and_unseal(&http, &url, 1).await;
+    for path in [
+        format!("/api/v1/projects?token={token}"),
+        format!("/api/v1/sys/health?x={token}"),
+        format!("/no/such/route?access_token={token}"),
+    ] {
+        let _ = http
+            .get(format!("{url}{path}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    server.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let log = log.lock().unwrap().clone();
+    assert!(log.contains("/api/v1/projects"), "trace logging logs requests: {log}");
+    assert!(!log.contains(&token), "the token reached the log:\n{log}");
+}
+
+#[test]
+fn an_unwritable_audit_file_stops_the_start_and_leaves_no_temp_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_leash"))
+        .args([
+            "server",
+            "--dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--audit-file",
+            "/dev/full",
+        ])
+        .env("TMPDIR", tmp.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "started: {stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(stderr.contains("/dev/full") && stderr.contains("audit"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[tokio::test]
+async fn files_others_can_read_are_warned_about_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.path().join("leash.toml");
+    std::fs::write(&config, "max_value_bytes = 1000\n").unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = config.display().to_string();
+    let (mut server, _, log) = spawn_server_logged(&data, &["--config", &config], "info");
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let log = log.lock().unwrap().clone();
+    for what in ["data directory", "config file"] {
+        assert!(
+            log.contains(&format!("the {what} is accessible to group or others")),
+            "no warning for the {what}: {log}"
+        );
     }
 }
