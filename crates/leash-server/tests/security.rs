@@ -466,6 +466,9 @@ async fn a_sealed_server_answers_only_what_unsealing_needs() {
     }
 }
 
+/// A header name and value.
+type Header = (&'static str, &'static str);
+
 async fn raw(t: &TestServer, method: Method, path: &str, headers: &[(&str, &str)], body: &str) -> (StatusCode, String) {
     let mut request = t.http.request(method, format!("{}{path}", t.url)).bearer_auth(&t.token);
     for (name, value) in headers {
@@ -481,7 +484,7 @@ async fn json_bodies_are_strict_and_browsers_cannot_drive_the_api() {
     t.project_env("p", "e").await;
     const JSON_TYPE: (&str, &str) = ("content-type", "application/json");
     let json_type = JSON_TYPE;
-    let cases: Vec<(&str, &[(&str, &str)], &str, StatusCode)> = vec![
+    let cases: Vec<(&str, &[Header], &str, StatusCode)> = vec![
         (
             "text/plain",
             &[("content-type", "text/plain")],
