@@ -417,3 +417,46 @@ async fn github_actions_jwt_logs_in_through_the_route() {
     );
     assert!(!message.contains(&other), "the JWT is never echoed");
 }
+
+#[tokio::test]
+async fn two_authorization_headers_are_refused_whatever_their_order() {
+    let t = dev().await;
+    let bogus = leash_core::token::generate_token().to_string();
+    let send = |headers: Vec<String>| {
+        let mut req = t.http.post(format!("{}/api/v1/projects", t.url)).json(&json!({"name": "p"}));
+        for h in headers {
+            req = req.header(reqwest::header::AUTHORIZATION, h);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status();
+            (status, resp.json::<Value>().await.unwrap())
+        }
+    };
+    let root = format!("Bearer {}", t.token);
+    let other = format!("Bearer {bogus}");
+    for (what, headers) in [
+        ("root first", vec![root.clone(), other.clone()]),
+        ("root second", vec![other.clone(), root.clone()]),
+        ("root twice", vec![root.clone(), root.clone()]),
+    ] {
+        let (status, body) = send(headers).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_request", "{what}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("more than one Authorization header"), "{what}: {message}");
+        assert!(!message.contains(&t.token), "the token is never echoed");
+    }
+    for (what, header) in [
+        ("empty", "Bearer ".to_owned()),
+        ("bare scheme", "Bearer".to_owned()),
+        ("two tokens", format!("Bearer {} {bogus}", t.token)),
+    ] {
+        let (status, body) = send(vec![header]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_request", "{what}: {body}");
+    }
+    let (_, projects) = t.get("/api/v1/projects").await;
+    assert_eq!(projects["projects"], json!([]), "no request was authenticated: {projects}");
+    assert_eq!(send(vec![root]).await.0, StatusCode::CREATED, "one header works");
+}
