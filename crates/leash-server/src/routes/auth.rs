@@ -12,6 +12,7 @@ use leash_core::api::{
     ClientLogin, JwtBinding, JwtIssuer, JwtLogin, TokenCreate, TokenCreated, TokenInfo, TokenRef, TokenRenew,
     UserpassLogin,
 };
+use leash_core::policy::IdentityContext;
 use leash_core::token;
 use leash_store::DocumentKind;
 use leash_store::TokenRecord;
@@ -22,6 +23,7 @@ use crate::auth::Caller;
 use crate::authz::{Capability, Resource, authorize};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::grants::{self, Grant, Stage, authorize_grants};
 use crate::identities::{self, check_policies, parse_duration};
 use crate::jwt::JwtErrorClass;
 use crate::state::AppState;
@@ -280,16 +282,25 @@ pub async fn create(
     ApiJson(req): ApiJson<TokenCreate>,
 ) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
     authorize(&caller, Capability::Admin, Resource::System("tokens"))?;
+    let display_name = req
+        .display_name
+        .unwrap_or_else(|| format!("token-by-{}", caller.actor()));
+    identities::IdentityName::parse(&display_name)?;
+    let lock = grants::lock().await;
+    let new = Grant::Principal {
+        who: "the new token".into(),
+        stage: Stage::After,
+        policies: req.policies.clone(),
+        // What `Caller::new` gives a token without an identity.
+        context: IdentityContext::named(&display_name),
+    };
+    authorize_grants(&lock, &state, &caller, &[new])?;
     check_policies(&state, &req.policies)?;
     let ttl = parse_duration("ttl", req.ttl.as_deref().unwrap_or(DIRECT_TOKEN_TTL))?;
     let max_ttl = parse_duration("max_ttl", req.max_ttl.as_deref().unwrap_or(DIRECT_TOKEN_MAX_TTL))?;
     if ttl > max_ttl {
         return Err(ApiError::bad_request("ttl must not be longer than max_ttl"));
     }
-    let display_name = req
-        .display_name
-        .unwrap_or_else(|| format!("token-by-{}", caller.actor()));
-    identities::IdentityName::parse(&display_name)?;
     let now = now_millis();
     let secret = token::generate_token();
     let record = TokenRecord {
@@ -306,6 +317,7 @@ pub async fn create(
         max_expires_at: Some(now + max_ttl),
     };
     state.store.token_create(&record).await?;
+    drop(lock);
     Ok((
         StatusCode::CREATED,
         Json(identities::created(secret, &record, None, req.policies)),
