@@ -24,6 +24,8 @@ pub struct NoteData {
     pub auth_method: Option<String>,
     pub accessor: Option<String>,
     pub version: Option<i64>,
+    /// Why a request was refused, when its answer does not say (a failed login).
+    pub reason: Option<String>,
 }
 
 /// Shared between the layer and the request's extractors and handler.
@@ -33,6 +35,11 @@ pub struct AuditNote(Arc<Mutex<NoteData>>);
 impl AuditNote {
     pub fn update(&self, f: impl FnOnce(&mut NoteData)) {
         f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// Records why the request was refused, for its audit record only.
+    pub fn set_reason(&self, reason: &str) {
+        self.update(|n| n.reason = Some(reason.to_owned()));
     }
 
     fn take(&self) -> NoteData {
