@@ -1,5 +1,9 @@
 //! Authentication: turns the `Authorization: Bearer` header into a [`Caller`].
 //!
+//! A request must send at most one `Authorization` header; two (or a `Bearer`
+//! with an empty token, or whitespace inside it) are refused with 400, never
+//! resolved by picking one.
+//!
 //! A handler that takes a `Caller` cannot run for an unauthenticated request.
 //! Tokens are checked for shape and checksum first (a typo never reaches
 //! storage), then looked up by hash through [`TokenCache`]. The token itself
@@ -71,11 +75,47 @@ fn unauthorized(code: &'static str, message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, code, message)
 }
 
-/// The bearer token of a request, if it sent one.
+/// The bearer token a request presents: `Ok(None)` when it sends no
+/// `Authorization: Bearer` header, an error (400 `invalid_request`, naming
+/// the problem) when the header is ambiguous or malformed: sent more than
+/// once, not ASCII, or a `Bearer` with an empty token or one with whitespace
+/// inside. Such a request is never authenticated with any of its tokens.
+pub fn presented_token(parts: &Parts) -> Result<Option<&str>, ApiError> {
+    let mut headers = parts.headers.get_all(axum::http::header::AUTHORIZATION).iter();
+    let Some(header) = headers.next() else {
+        return Ok(None);
+    };
+    if headers.next().is_some() {
+        return Err(ApiError::bad_request(
+            "the request has more than one Authorization header; send exactly one `Authorization: Bearer lsh_...`",
+        ));
+    }
+    let header = header
+        .to_str()
+        .map_err(|_| ApiError::bad_request("the Authorization header is not printable ASCII"))?
+        .trim();
+    let (scheme, value) = header.split_once(char::is_whitespace).unwrap_or((header, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(ApiError::bad_request(
+            "the Authorization header's Bearer token is empty; send `Authorization: Bearer lsh_...`",
+        ));
+    }
+    if value.contains(char::is_whitespace) {
+        return Err(ApiError::bad_request(
+            "the Authorization header's Bearer token contains whitespace; send one token: `Authorization: Bearer lsh_...`",
+        ));
+    }
+    Ok(Some(value))
+}
+
+/// The bearer token of a request, if it presents exactly one well-formed
+/// `Authorization: Bearer` header (see [`presented_token`]); `None` otherwise.
 pub fn bearer_token(parts: &Parts) -> Option<&str> {
-    let header = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, value) = header.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| value.trim())
+    presented_token(parts).ok().flatten()
 }
 
 /// How long a looked-up token is trusted without asking storage again.
@@ -236,7 +276,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Some(presented) = bearer_token(parts) else {
+        let Some(presented) = presented_token(parts)? else {
             return Err(unauthorized(
                 "missing_token",
                 "this route needs a token: send `Authorization: Bearer lsh_...` (set LEASH_TOKEN or run `leash login`)",

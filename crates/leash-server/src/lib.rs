@@ -21,6 +21,7 @@ pub mod directory;
 pub mod e2e;
 pub mod error;
 pub mod extract;
+pub mod grants;
 pub mod hardening;
 pub mod identities;
 pub mod jwt;

@@ -412,8 +412,214 @@ async fn github_actions_jwt_logs_in_through_the_route() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let message = refused["error"]["message"].as_str().unwrap();
     assert!(
-        message.contains("repository") && message.contains("org/payment"),
-        "{message}"
+        !message.contains("repository") && !message.contains("org/payment"),
+        "the binding is not told to an unauthenticated caller: {message}"
     );
     assert!(!message.contains(&other), "the JWT is never echoed");
+}
+
+/// A client whose requests come from 127.0.0.`n`, so a test that makes many
+/// failed logins stays under the per-address limit.
+fn from(n: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, n]))
+        .build()
+        .unwrap()
+}
+
+/// A login's status and raw body bytes.
+async fn raw_login(t: &TestServer, client: &reqwest::Client, route: &str, body: Value) -> (StatusCode, Vec<u8>) {
+    let resp = client
+        .post(format!("{}/api/v1/auth/{route}/login", t.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn refused_logins_all_answer_the_same_bytes() {
+    let t = dev().await;
+    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let stranger = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let issuer = |pem: String| json!({"issuer": "https://token.actions.githubusercontent.com", "audiences": ["leash"], "pem_keys": [pem]});
+    for name in ["github", "gone"] {
+        let (status, body) = t
+            .put(
+                &format!("/api/v1/auth/jwt/issuers/{name}"),
+                issuer(pair.public_key_pem()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let down = json!({"issuer": "https://token.actions.githubusercontent.com", "audiences": ["leash"],
+                      "jwks_url": format!("http://{closed}/jwks")});
+    let (status, body) = t.put("/api/v1/auth/jwt/issuers/down", down).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for (name, on) in [("ci", "github"), ("orphan", "gone"), ("unlucky", "down")] {
+        let binding = json!({"issuer": on, "bound_claims": {"repository": "org/payment"}});
+        service(&t, name, json!({"jwt": binding})).await;
+    }
+    let (status, _) = t.call(Method::DELETE, "/api/v1/auth/jwt/issuers/gone", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let plain = service(&t, "plain", json!({})).await;
+    let (status, body) = t
+        .post(
+            "/api/v1/identities",
+            json!({"name": "alice", "kind": "user", "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let claims = json!({"iss": "https://token.actions.githubusercontent.com", "aud": "leash",
+                        "sub": "repo:org/payment:ref:refs/heads/main", "repository": "org/payment",
+                        "exp": now + 300, "iat": now});
+    let sign = |pair: &rcgen::KeyPair, f: &dyn Fn(&mut Value)| {
+        let mut claims = claims.clone();
+        f(&mut claims);
+        let key = jsonwebtoken::EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).unwrap();
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256),
+            &claims,
+            &key,
+        )
+        .unwrap()
+    };
+    let good = sign(&pair, &|_| {});
+    let jwt = |identity: &str, jwt: &str| json!({"identity": identity, "jwt": jwt});
+    let cases = [
+        ("unknown identity", "jwt", jwt("nobody", &good)),
+        ("a service without a JWT binding", "jwt", jwt("plain", &good)),
+        ("a user", "jwt", jwt("alice", &good)),
+        (
+            "wrong issuer",
+            "jwt",
+            jwt("ci", &sign(&pair, &|c| c["iss"] = json!("https://evil.example"))),
+        ),
+        ("bad signature", "jwt", jwt("ci", &sign(&stranger, &|_| {}))),
+        (
+            "expired",
+            "jwt",
+            jwt("ci", &sign(&pair, &|c| c["exp"] = json!(now - 3600))),
+        ),
+        (
+            "wrong audience",
+            "jwt",
+            jwt("ci", &sign(&pair, &|c| c["aud"] = json!("someone-else"))),
+        ),
+        (
+            "binding mismatch",
+            "jwt",
+            jwt("ci", &sign(&pair, &|c| c["repository"] = json!("org/other"))),
+        ),
+        ("not a JWT", "jwt", jwt("ci", "not-a-jwt")),
+        ("issuer no longer configured", "jwt", jwt("orphan", &good)),
+        ("issuer keys unavailable", "jwt", jwt("unlucky", &good)),
+        (
+            "wrong password",
+            "userpass",
+            json!({"username": "alice", "password": "wrong password"}),
+        ),
+        (
+            "unknown user",
+            "userpass",
+            json!({"username": "nobody", "password": "wrong password"}),
+        ),
+        (
+            "wrong client secret",
+            "client",
+            json!({"client_id": plain["client_id"], "client_secret": leash_core::token::generate_client_secret().as_str()}),
+        ),
+        (
+            "unknown client id",
+            "client",
+            json!({"client_id": "cid_nobody", "client_secret": plain["client_secret"]}),
+        ),
+    ];
+    let mut first: Option<Vec<u8>> = None;
+    for (n, (what, route, body)) in cases.into_iter().enumerate() {
+        let (status, bytes) = raw_login(&t, &from(10 + n as u8), route, body).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{what}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        match &first {
+            None => first = Some(bytes),
+            Some(expected) => assert_eq!(
+                String::from_utf8_lossy(&bytes),
+                String::from_utf8_lossy(expected),
+                "{what} answers like every other refusal"
+            ),
+        }
+    }
+    let expected = first.unwrap();
+    let body: Value = serde_json::from_slice(&expected).unwrap();
+    assert_eq!(body["error"]["code"], "login_failed", "{body}");
+
+    let (status, _) = raw_login(&t, &from(40), "jwt", jwt("ci", &good)).await;
+    assert_eq!(status, StatusCode::OK, "the right token still logs in");
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_refused_whatever_their_order() {
+    let t = dev().await;
+    let bogus = leash_core::token::generate_token().to_string();
+    let send = |headers: Vec<String>| {
+        let mut req = t
+            .http
+            .post(format!("{}/api/v1/projects", t.url))
+            .json(&json!({"name": "p"}));
+        for h in headers {
+            req = req.header(reqwest::header::AUTHORIZATION, h);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status();
+            (status, resp.json::<Value>().await.unwrap())
+        }
+    };
+    let root = format!("Bearer {}", t.token);
+    let other = format!("Bearer {bogus}");
+    for (what, headers) in [
+        ("root first", vec![root.clone(), other.clone()]),
+        ("root second", vec![other.clone(), root.clone()]),
+        ("root twice", vec![root.clone(), root.clone()]),
+    ] {
+        let (status, body) = send(headers).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_request", "{what}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("more than one Authorization header"),
+            "{what}: {message}"
+        );
+        assert!(!message.contains(&t.token), "the token is never echoed");
+    }
+    for (what, header) in [
+        ("empty", "Bearer ".to_owned()),
+        ("bare scheme", "Bearer".to_owned()),
+        ("two tokens", format!("Bearer {} {bogus}", t.token)),
+    ] {
+        let (status, body) = send(vec![header]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_request", "{what}: {body}");
+    }
+    let (_, projects) = t.get("/api/v1/projects").await;
+    assert_eq!(
+        projects["projects"],
+        json!([]),
+        "no request was authenticated: {projects}"
+    );
+    assert_eq!(send(vec![root]).await.0, StatusCode::CREATED, "one header works");
 }

@@ -912,7 +912,11 @@ async fn services_log_in_with_a_jwt_from_a_configured_issuer() {
         )
         .await
         .fails();
-    assert!(err.contains("repository"), "the unbound claim is named: {err}");
+    assert!(err.contains("login failed"), "{err}");
+    assert!(
+        !err.contains("repository"),
+        "the binding is not told to an unauthenticated caller: {err}"
+    );
     assert!(!err.contains(&unbound), "{err}");
 
     env.root(&["jwt", "issuer", "delete", "ci"]).await.ok();

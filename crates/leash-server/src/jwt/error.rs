@@ -5,12 +5,14 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JwtErrorClass {
     /// The issuer's configuration (or the identity's binding) is wrong: 400
-    /// when an issuer is written, 500 when it is found at login.
+    /// when an issuer is written; at login, logged as an error (the caller
+    /// gets the 401 every refused login gets).
     Config,
     /// The issuer's keys could not be obtained right now (the JWKS URL did not
-    /// answer, or answered with something that is not a JWKS): 503.
+    /// answer, or answered with something that is not a JWKS); at login, the
+    /// caller gets the 401 every refused login gets.
     KeysUnavailable,
-    /// The token does not prove the identity: 401.
+    /// The token does not prove the identity (401 at login).
     Rejected,
 }
 

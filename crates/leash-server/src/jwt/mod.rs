@@ -42,12 +42,13 @@
 //!
 //! # Errors
 //!
-//! [`JwtError::class`] tells the route how to answer: a
+//! [`JwtError::class`] tells the route what went wrong: a
 //! [`JwtErrorClass::Config`] error is the operator's to fix (400 when an
-//! issuer is written, 500 at login), [`JwtErrorClass::KeysUnavailable`] means
-//! the issuer's JWKS could not be fetched (503), and
-//! [`JwtErrorClass::Rejected`] means the token does not prove the identity
-//! (401).
+//! issuer is written), [`JwtErrorClass::KeysUnavailable`] means the issuer's
+//! JWKS could not be fetched, and [`JwtErrorClass::Rejected`] means the token
+//! does not prove the identity. At login every class answers the same 401
+//! `login_failed` (an unauthenticated caller learns nothing about the
+//! identity); the error itself goes to the log and the audit record.
 //!
 //! [`JwtIssuer`]: leash_core::api::JwtIssuer
 //! [`JwtBinding`]: leash_core::api::JwtBinding

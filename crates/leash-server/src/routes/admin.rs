@@ -14,6 +14,7 @@ use crate::auth::Caller;
 use crate::authz::{Resource, authorize};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::grants::{self, Grant, Stage, authorize_grants};
 use crate::identities::{self, GroupName, IdentityName, check_policies};
 use crate::state::AppState;
 use crate::time::{now_millis, rfc3339};
@@ -45,7 +46,19 @@ pub async fn create_identity(
     ApiJson(req): ApiJson<IdentityCreate>,
 ) -> Result<(StatusCode, Json<IdentityCreated>), ApiError> {
     admin(&caller, "identities")?;
+    let name = IdentityName::parse(&req.name)?;
+    let lock = grants::lock().await;
+    let groups = state.store.group_list().await?;
+    let new = Grant::named_identity(
+        name.as_str(),
+        &req.policies,
+        req.metadata.clone(),
+        &groups,
+        Stage::After,
+    );
+    authorize_grants(&lock, &state, &caller, &[new])?;
     let (row, credentials) = identities::create(&state, req).await?;
+    drop(lock);
     tracing::info!(identity = %row.name, kind = %row.kind, "identity created");
     let (client_id, client_secret) = credentials.unzip();
     Ok((
@@ -75,8 +88,18 @@ pub async fn update_identity(
     ApiJson(req): ApiJson<IdentityUpdate>,
 ) -> Result<Json<IdentityInfo>, ApiError> {
     admin(&caller, "identities")?;
+    let lock = grants::lock().await;
     let row = identity_row(&state, &name).await?;
+    let groups = state.store.group_list().await?;
+    let own = req.policies.clone().unwrap_or_else(|| row.policies.clone());
+    let metadata = req.metadata.clone().unwrap_or_else(|| grants::stored_metadata(&row));
+    let effects = [
+        Grant::identity(&row, &groups, Stage::Now),
+        Grant::identity_with(&row, &own, metadata, &groups, Stage::After),
+    ];
+    authorize_grants(&lock, &state, &caller, &effects)?;
     let row = identities::update(&state, row, req).await?;
+    drop(lock);
     Ok(Json(identities::info(&state, &row)))
 }
 
@@ -86,8 +109,12 @@ pub async fn delete_identity(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     admin(&caller, "identities")?;
+    let lock = grants::lock().await;
     let row = identity_row(&state, &name).await?;
+    let groups = state.store.group_list().await?;
+    authorize_grants(&lock, &state, &caller, &[Grant::identity(&row, &groups, Stage::Now)])?;
     identities::delete(&state, &row).await?;
+    drop(lock);
     tracing::info!(identity = %row.name, "identity deleted; its tokens are revoked");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -98,9 +125,13 @@ pub async fn rotate_identity_secret(
     Path(name): Path<String>,
 ) -> Result<Json<ClientCredentials>, ApiError> {
     admin(&caller, "identities")?;
+    let lock = grants::lock().await;
     let row = identity_row(&state, &name).await?;
+    let groups = state.store.group_list().await?;
+    authorize_grants(&lock, &state, &caller, &[Grant::identity(&row, &groups, Stage::Now)])?;
     let identity = row.name.clone();
     let (client_id, client_secret) = identities::rotate_secret(&state, row).await?;
+    drop(lock);
     Ok(Json(ClientCredentials {
         identity,
         client_id,
@@ -114,6 +145,8 @@ pub async fn revoke_identity_tokens(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     admin(&caller, "identities")?;
+    // Not checked against the caller's rights: revoking takes rights away and gives
+    // the caller nothing (docs/policies.md#administration).
     let row = identity_row(&state, &name).await?;
     let revoked = state.store.tokens_delete_for_identity(row.id).await?;
     state.tokens.clear();
@@ -130,17 +163,50 @@ fn group_info(row: GroupRow) -> GroupInfo {
     }
 }
 
-async fn put_group(state: &AppState, name: &str, req: GroupWrite) -> Result<GroupInfo, ApiError> {
+/// Whether `put_group` may replace an existing group.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Put {
+    Create,
+    Replace,
+}
+
+async fn put_group(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    req: GroupWrite,
+    put: Put,
+) -> Result<GroupInfo, ApiError> {
     let name = GroupName::parse(name)?;
-    check_policies(state, &req.policies)?;
     for member in &req.members {
         IdentityName::parse(member)?;
     }
+    let lock = grants::lock().await;
+    let before = state.store.group_list().await?;
+    if put == Put::Create && before.iter().any(|g| g.name == name.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_exists",
+            format!("group {name} already exists; use PUT to replace it"),
+        ));
+    }
+    let mut after: Vec<GroupRow> = before.iter().filter(|g| g.name != name.as_str()).cloned().collect();
+    after.push(GroupRow {
+        name: name.as_str().to_owned(),
+        policies: req.policies.clone(),
+        members: req.members.clone(),
+        created_at: 0,
+    });
+    let identities = state.store.identity_list().await?;
+    let effects = grants::group_change(name.as_str(), &before, &after, &identities);
+    authorize_grants(&lock, state, caller, &effects)?;
+    check_policies(state, &req.policies)?;
     let row = state
         .store
         .group_put(name.as_str(), &req.policies, &req.members, now_millis())
         .await?;
     state.directory.reload(&*state.store).await?;
+    drop(lock);
     Ok(group_info(row))
 }
 
@@ -157,14 +223,10 @@ pub async fn create_group(
 ) -> Result<(StatusCode, Json<GroupInfo>), ApiError> {
     admin(&caller, "groups")?;
     let name = req.name.clone();
-    if state.store.group_get(&name).await?.is_some() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_exists",
-            format!("group {name} already exists; use PUT to replace it"),
-        ));
-    }
-    Ok((StatusCode::CREATED, Json(put_group(&state, &name, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(put_group(&state, &caller, &name, req, Put::Create).await?),
+    ))
 }
 
 pub async fn show_group(
@@ -188,7 +250,7 @@ pub async fn replace_group(
     ApiJson(req): ApiJson<GroupWrite>,
 ) -> Result<Json<GroupInfo>, ApiError> {
     admin(&caller, "groups")?;
-    Ok(Json(put_group(&state, &name, req).await?))
+    Ok(Json(put_group(&state, &caller, &name, req, Put::Replace).await?))
 }
 
 pub async fn delete_group(
@@ -197,10 +259,21 @@ pub async fn delete_group(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     admin(&caller, "groups")?;
-    if !state.store.group_delete(GroupName::parse(&name)?.as_str()).await? {
+    let name = GroupName::parse(&name)?;
+    let lock = grants::lock().await;
+    let before = state.store.group_list().await?;
+    if !before.iter().any(|g| g.name == name.as_str()) {
+        return Err(ApiError::not_found(format!("group {name} not found")));
+    }
+    let after: Vec<GroupRow> = before.iter().filter(|g| g.name != name.as_str()).cloned().collect();
+    let identities = state.store.identity_list().await?;
+    let effects = grants::group_change(name.as_str(), &before, &after, &identities);
+    authorize_grants(&lock, &state, &caller, &effects)?;
+    if !state.store.group_delete(name.as_str()).await? {
         return Err(ApiError::not_found(format!("group {name} not found")));
     }
     state.directory.reload(&*state.store).await?;
+    drop(lock);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -234,11 +307,17 @@ pub async fn write_policy(
     }
     Policy::parse(name.as_str(), &req.policy)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_policy", e.to_string()))?;
+    let lock = grants::lock().await;
+    let document = Grant::PolicyDocument {
+        name: name.as_str().to_owned(),
+    };
+    authorize_grants(&lock, &state, &caller, &[document])?;
     let doc = state
         .store
         .document_put(DocumentKind::Policy, name.as_str(), &req.policy, now_millis())
         .await?;
     state.directory.reload(&*state.store).await?;
+    drop(lock);
     Ok(Json(policy_info(doc)))
 }
 
@@ -262,14 +341,17 @@ pub async fn delete_policy(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     admin(&caller, "policies")?;
-    if !state
-        .store
-        .document_delete(DocumentKind::Policy, PolicyName::parse(&name)?.as_str())
-        .await?
-    {
+    let name = PolicyName::parse(&name)?;
+    let lock = grants::lock().await;
+    let document = Grant::PolicyDocument {
+        name: name.as_str().to_owned(),
+    };
+    authorize_grants(&lock, &state, &caller, &[document])?;
+    if !state.store.document_delete(DocumentKind::Policy, name.as_str()).await? {
         return Err(ApiError::not_found(format!("policy {name} not found")));
     }
     state.directory.reload(&*state.store).await?;
+    drop(lock);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -310,6 +392,23 @@ fn issuer_from(doc: leash_store::NamedDocument) -> Result<JwtIssuer, ApiError> {
     })
 }
 
+/// Writing or deleting an issuer decides who can log in as the identities bound to it.
+async fn authorize_issuer_change(
+    lock: &grants::AdminLock,
+    state: &AppState,
+    caller: &Caller,
+    issuer: &str,
+) -> Result<(), ApiError> {
+    let identities = state.store.identity_list().await?;
+    let groups = state.store.group_list().await?;
+    authorize_grants(
+        lock,
+        state,
+        caller,
+        &grants::bound_to_issuer(issuer, &identities, &groups),
+    )
+}
+
 pub async fn list_jwt_issuers(State(state): State<AppState>, caller: Caller) -> Result<Json<JwtIssuerList>, ApiError> {
     admin(&caller, "auth")?;
     let docs = state.store.document_list(DocumentKind::JwtIssuer).await?;
@@ -333,10 +432,13 @@ pub async fn write_jwt_issuer(
     crate::jwt::validate_issuer(&issuer)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_issuer", e.to_string()))?;
     let body = serde_json::to_string(&issuer).map_err(|e| ApiError::internal("encoding a JWT issuer", e))?;
+    let lock = grants::lock().await;
+    authorize_issuer_change(&lock, &state, &caller, name.as_str()).await?;
     state
         .store
         .document_put(DocumentKind::JwtIssuer, name.as_str(), &body, now_millis())
         .await?;
+    drop(lock);
     Ok(Json(issuer))
 }
 
@@ -346,8 +448,11 @@ pub async fn delete_jwt_issuer(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     admin(&caller, "auth")?;
+    let lock = grants::lock().await;
+    authorize_issuer_change(&lock, &state, &caller, &name).await?;
     if !state.store.document_delete(DocumentKind::JwtIssuer, &name).await? {
         return Err(ApiError::not_found(format!("JWT issuer {name} not found")));
     }
+    drop(lock);
     Ok(StatusCode::NO_CONTENT)
 }

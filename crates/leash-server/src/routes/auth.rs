@@ -1,7 +1,15 @@
 //! `/api/v1/auth/*`: logins (user password, client secret, JWT) and tokens
 //! (create, lookup, renew, revoke). Logins are open routes, rate-limited per
-//! source address and identity; failed logins are logged on the
-//! `leash::audit` target without the credential.
+//! source address and identity.
+//!
+//! Every refused login answers the same 401 `login_failed` body, whatever the
+//! route and the reason (unknown identity, no binding, a failed JWT check, an
+//! issuer that is gone or whose keys cannot be fetched): an unauthenticated
+//! caller learns nothing about which identities exist or how they log in.
+//! The reason goes to the `leash::audit` log target and the request's audit
+//! record, never with the credential. Unknown identities cost about as much
+//! as known ones (a dummy password hash, a client secret hashed anyway, a JWT
+//! verified against built-in dummy keys).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -12,6 +20,7 @@ use leash_core::api::{
     ClientLogin, JwtBinding, JwtIssuer, JwtLogin, TokenCreate, TokenCreated, TokenInfo, TokenRef, TokenRenew,
     UserpassLogin,
 };
+use leash_core::policy::IdentityContext;
 use leash_core::token;
 use leash_store::DocumentKind;
 use leash_store::TokenRecord;
@@ -22,6 +31,7 @@ use crate::auth::Caller;
 use crate::authz::{Capability, Resource, authorize};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::grants::{self, Grant, Stage, authorize_grants};
 use crate::identities::{self, check_policies, parse_duration};
 use crate::jwt::JwtErrorClass;
 use crate::state::AppState;
@@ -49,10 +59,19 @@ fn check_rate(state: &AppState, ip: IpAddr, identity: &str) -> Result<(), ApiErr
     })
 }
 
-/// Counts a failed login and reports it (the audit trail hooks in here).
-pub fn failed_login(state: &AppState, method: &str, identity: &str, ip: IpAddr, reason: &str) -> ApiError {
+/// Counts a failed login, logs and notes why (never the credential), and
+/// returns the one answer every refused login gets.
+pub fn failed_login(
+    state: &AppState,
+    note: &AuditNote,
+    method: &str,
+    identity: &str,
+    ip: IpAddr,
+    reason: &str,
+) -> ApiError {
     state.logins.record_failure(ip, identity);
     tracing::warn!(target: "leash::audit", event = "login_failed", method, identity, remote = %ip, reason);
+    note.set_reason(reason);
     identities::login_failed()
 }
 
@@ -74,6 +93,7 @@ pub async fn userpass_login(
     if !identities::verify_password(password, stored).await {
         return Err(failed_login(
             &state,
+            &note,
             "userpass",
             &req.username,
             ip,
@@ -99,14 +119,16 @@ pub async fn client_login(
         .to_owned();
     begin_login(&state, &note, ip, &name, "client")?;
     let Some(row) = row else {
-        return Err(failed_login(&state, "client", &name, ip, "unknown client id"));
+        identities::hash_client_secret_anyway(&secret);
+        return Err(failed_login(&state, &note, "client", &name, ip, "unknown client id"));
     };
     if let Err(reason) = identities::check_client_secret(&row, &secret, ip) {
-        return Err(failed_login(&state, "client", &name, ip, reason));
+        return Err(failed_login(&state, &note, "client", &name, ip, reason));
     }
     if !state.store.client_secret_use(row.id).await? {
         return Err(failed_login(
             &state,
+            &note,
             "client",
             &name,
             ip,
@@ -125,57 +147,112 @@ pub async fn jwt_login(
     let ip = remote.ip();
     begin_login(&state, &note, ip, &req.identity, "jwt")?;
     let jwt = Zeroizing::new(req.jwt);
-    let row = state.store.identity_get(&req.identity).await?;
-    let Some((row, binding)) = row.and_then(|r| {
-        let binding: JwtBinding = serde_json::from_str(r.jwt_binding.as_deref()?).ok()?;
-        Some((r, binding))
-    }) else {
-        return Err(failed_login(
-            &state,
-            "jwt",
-            &req.identity,
-            ip,
-            "no such identity with a JWT binding",
-        ));
+    let (row, binding, issuer) = match jwt_identity(&state, &req.identity).await? {
+        Ok(found) => found,
+        Err(reason) => {
+            // As costly as checking a real token, and refused like one.
+            let _ = state.jwt.verify(dummy_issuer(), dummy_binding(), &jwt).await;
+            return Err(failed_login(&state, &note, "jwt", &req.identity, ip, &reason));
+        }
     };
-    let issuer = state
+    match state.jwt.verify(&issuer, &binding, &jwt).await {
+        Ok(_) => Ok(Json(identities::issue_login_token(&state, &row, "jwt").await?)),
+        Err(e) => {
+            let reason = match e.class() {
+                JwtErrorClass::Rejected => e.to_string(),
+                // 401 rather than 503: an outage answer would tell an unauthenticated
+                // caller that the identity exists and is bound to a JWKS URL.
+                JwtErrorClass::KeysUnavailable => format!("the issuer's keys are unavailable: {e}"),
+                JwtErrorClass::Config => {
+                    tracing::error!(identity = %row.name, issuer = %issuer.name, error = %e,
+                        "JWT login refused: the issuer or the identity's binding is misconfigured");
+                    format!("the issuer or the identity's binding is misconfigured: {e}")
+                }
+            };
+            Err(failed_login(&state, &note, "jwt", &row.name, ip, &reason))
+        }
+    }
+}
+
+/// The identity a JWT login names, its binding and its issuer; or why there is none.
+async fn jwt_identity(
+    state: &AppState,
+    name: &str,
+) -> Result<Result<(leash_store::IdentityRow, JwtBinding, JwtIssuer), String>, ApiError> {
+    let Some(row) = state.store.identity_get(name).await? else {
+        return Ok(Err("no such identity".into()));
+    };
+    let Some(text) = row.jwt_binding.as_deref() else {
+        return Ok(Err("the identity has no JWT binding".into()));
+    };
+    let binding: JwtBinding = match serde_json::from_str(text) {
+        Ok(binding) => binding,
+        Err(e) => {
+            tracing::error!(identity = %row.name, error = %e, "stored JWT binding does not parse");
+            return Ok(Err("the identity's stored JWT binding does not parse".into()));
+        }
+    };
+    let Some(doc) = state
         .store
         .document_get(DocumentKind::JwtIssuer, &binding.issuer)
         .await?
-        .and_then(|doc| {
-            serde_json::from_str::<JwtIssuer>(&doc.body)
-                .ok()
-                .map(|i| JwtIssuer { name: doc.name, ..i })
-        })
-        .ok_or_else(|| {
-            ApiError::internal(
-                "logging in with a JWT",
-                format!(
-                    "identity {} names JWT issuer {}, which is not configured",
-                    row.name, binding.issuer
-                ),
-            )
-        })?;
-    match state.jwt.verify(&issuer, &binding, &jwt).await {
-        Ok(_) => Ok(Json(identities::issue_login_token(&state, &row, "jwt").await?)),
-        Err(e) => match e.class() {
-            JwtErrorClass::Rejected => {
-                let reason = e.to_string();
-                failed_login(&state, "jwt", &row.name, ip, &reason);
-                Err(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "login_failed",
-                    format!("JWT login failed: {reason}"),
-                ))
-            }
-            JwtErrorClass::KeysUnavailable => Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "jwks_unavailable",
-                format!("cannot check the JWT right now: {e}"),
-            )),
-            JwtErrorClass::Config => Err(ApiError::internal("logging in with a JWT", e)),
+    else {
+        tracing::error!(identity = %row.name, issuer = %binding.issuer,
+            "JWT login refused: the identity's issuer is not configured");
+        return Ok(Err(format!("JWT issuer {} is not configured", binding.issuer)));
+    };
+    let issuer = match serde_json::from_str::<JwtIssuer>(&doc.body) {
+        Ok(issuer) => JwtIssuer {
+            name: doc.name,
+            ..issuer
         },
-    }
+        Err(e) => {
+            tracing::error!(issuer = %doc.name, error = %e, "stored JWT issuer does not parse");
+            return Ok(Err(format!("JWT issuer {} does not parse", doc.name)));
+        }
+    };
+    Ok(Ok((row, binding, issuer)))
+}
+
+/// Public keys whose private halves were thrown away when they were made
+/// (an RSA 2048 and a P-256 key, for RS256 and ES256 tokens): a JWT login for
+/// an identity that has no issuer is verified against them, so that it costs
+/// about what a real check costs. Nothing they verify is ever accepted.
+const DUMMY_RSA_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAnMzGPkTQneUu52O/Nw5e
+89lh2YUzr05Z+0J34M2/Q5OKuOqDaEb/xTMCTGik+OWNtuO6/ariOQ0YO3Ay+eG1
+TRRDc+EBoj2bFLD6U3+5WlTeM0PEYrU9hzeSipk/LHYEinOdowIgXrq0R1bIF1c+
+sSrf6q5p70QsmBluYi/NyvMgImXpBJycTSCpEixq9KIM42rxPg6KKNUCw5RExD7E
+NWDzgB+p1s0QF2CxOR2GhsYpemygwzjZvCZmwLrznX2lj/3ffFvyWgASYEvB55YA
+e63qzaqZApSQ+4wJluYMOsCnXKOrbjdbyQSIdBhfDZ6iGlFJSrjEpOLNKHyS6dHb
+6QIDAQAB
+-----END PUBLIC KEY-----
+";
+const DUMMY_EC_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEfvx/gb6zL6VhmXzslIBb1FKqv9s+
+Pa8yZOfGTLAns8grRPcIDmhCgMeeidllKpWZ9q6IFfGSd01zPS2RcMk61w==
+-----END PUBLIC KEY-----
+";
+const DUMMY_ISSUER: &str = "leash-dummy";
+
+fn dummy_issuer() -> &'static JwtIssuer {
+    static ISSUER: std::sync::OnceLock<JwtIssuer> = std::sync::OnceLock::new();
+    ISSUER.get_or_init(|| JwtIssuer {
+        name: DUMMY_ISSUER.into(),
+        issuer: "https://leash.invalid/dummy".into(),
+        audiences: vec!["leash.invalid".into()],
+        pem_keys: vec![DUMMY_RSA_PEM.into(), DUMMY_EC_PEM.into()],
+        ..JwtIssuer::default()
+    })
+}
+
+fn dummy_binding() -> &'static JwtBinding {
+    static BINDING: std::sync::OnceLock<JwtBinding> = std::sync::OnceLock::new();
+    BINDING.get_or_init(|| JwtBinding {
+        issuer: DUMMY_ISSUER.into(),
+        bound_claims: Default::default(),
+        bound_subject: Some("nobody".into()),
+    })
 }
 
 /// A token record as the API shows it, with the policies in force.
@@ -280,16 +357,25 @@ pub async fn create(
     ApiJson(req): ApiJson<TokenCreate>,
 ) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
     authorize(&caller, Capability::Admin, Resource::System("tokens"))?;
+    let display_name = req
+        .display_name
+        .unwrap_or_else(|| format!("token-by-{}", caller.actor()));
+    identities::IdentityName::parse(&display_name)?;
+    let lock = grants::lock().await;
+    let new = Grant::Principal {
+        who: "the new token".into(),
+        stage: Stage::After,
+        policies: req.policies.clone(),
+        // What `Caller::new` gives a token without an identity.
+        context: IdentityContext::named(&display_name),
+    };
+    authorize_grants(&lock, &state, &caller, &[new])?;
     check_policies(&state, &req.policies)?;
     let ttl = parse_duration("ttl", req.ttl.as_deref().unwrap_or(DIRECT_TOKEN_TTL))?;
     let max_ttl = parse_duration("max_ttl", req.max_ttl.as_deref().unwrap_or(DIRECT_TOKEN_MAX_TTL))?;
     if ttl > max_ttl {
         return Err(ApiError::bad_request("ttl must not be longer than max_ttl"));
     }
-    let display_name = req
-        .display_name
-        .unwrap_or_else(|| format!("token-by-{}", caller.actor()));
-    identities::IdentityName::parse(&display_name)?;
     let now = now_millis();
     let secret = token::generate_token();
     let record = TokenRecord {
@@ -306,6 +392,7 @@ pub async fn create(
         max_expires_at: Some(now + max_ttl),
     };
     state.store.token_create(&record).await?;
+    drop(lock);
     Ok((
         StatusCode::CREATED,
         Json(identities::created(secret, &record, None, req.policies)),
