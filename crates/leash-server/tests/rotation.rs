@@ -18,10 +18,19 @@ use serde_json::{Value, json};
 const S: &str = "/api/v1/projects/p/envs/e";
 const DAY: Duration = Duration::from_secs(86_400);
 
+/// The webhook receivers of these tests listen on 127.0.0.1, which the allowlist must cover explicitly.
+const LOCAL: &[&str] = &["127.0.0.1/32"];
+
 async fn start(dir: &Path, clock: Arc<ManualClock>, commands: Option<&Path>) -> TestServer {
+    start_allowing(dir, clock, commands, LOCAL).await
+}
+
+/// [`start`] with `rotation_webhook_allow = allow`.
+async fn start_allowing(dir: &Path, clock: Arc<ManualClock>, commands: Option<&Path>, allow: &[&str]) -> TestServer {
     let mut config = common::config(Some(dir));
     config.rotation_interval = "1h".into(); // the tests drive the scheduler themselves
     config.rotation_commands_dir = commands.map(Path::to_path_buf);
+    config.rotation_webhook_allow = allow.iter().map(|e| (*e).to_owned()).collect();
     let server = leash_server::start_with_clock(config, false, clock).await.unwrap();
     let url = server.url();
     TestServer {
@@ -517,3 +526,4 @@ async fn a_rotator_that_cannot_be_set_up_fails_the_attempt_and_backs_off_instead
     assert_eq!(history["attempts"][0]["outcome"], "failed", "{history}");
     assert_eq!(history["attempts"][0]["trigger"], "schedule");
 }
+

@@ -197,6 +197,7 @@ pub async fn build_rotator(
                     Some(t) => parse_duration("timeout", t)?,
                     None => DEFAULT_WEBHOOK_TIMEOUT,
                 },
+                allow: state.rotation.webhook_allow.clone(),
             })
             .map_err(config)?,
         ),
