@@ -1,7 +1,10 @@
 //! Rotation policies: checking what a caller asks for, and turning a stored
 //! policy into a working [`Rotator`]. Rotators name the other secrets they
 //! need (an admin URL, a signing key) by path in the same environment; those
-//! are read here, through the barrier, only when a rotation runs.
+//! are read here, through the barrier, only when a rotation runs. Where a
+//! webhook may send values is the operator's `rotation_webhook_allow`,
+//! checked when a policy is set ([`check_destination`]) and again when the
+//! rotator is built and connects (`leash_rotate::webhook`).
 
 use std::path::{Component, Path};
 use std::time::Duration;
@@ -81,6 +84,19 @@ impl CheckedPolicy {
     }
 }
 
+/// Checks, when a policy is set, where its rotator would send values: a
+/// webhook URL must pass `rotation_webhook_allow` now, its host resolving to
+/// an allowed address (400 naming the problem, never the URL's path, query
+/// or userinfo). The same checks run again at every attempt.
+pub async fn check_destination(state: &AppState, policy: &CheckedPolicy) -> Result<(), ApiError> {
+    if let Some(RotatorConfig::Webhook { url, .. }) = &policy.policy.rotator {
+        leash_rotate::webhook::check_destination(&state.rotation.webhook_allow, url)
+            .await
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
+    Ok(())
+}
+
 fn check_rotator(state: &AppState, rotator: &RotatorConfig) -> Result<(), ApiError> {
     match rotator {
         RotatorConfig::Postgres {
@@ -107,11 +123,8 @@ fn check_rotator(state: &AppState, rotator: &RotatorConfig) -> Result<(), ApiErr
             timeout,
         } => {
             SecretPath::parse(signing_secret)?;
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(ApiError::bad_request(format!(
-                    "webhook url {url:?} must start with https:// (or http:// for a local receiver)"
-                )));
-            }
+            // The error names the problem, never the URL (it may carry a token).
+            leash_rotate::webhook::parse_url(url).map_err(|e| ApiError::bad_request(e.to_string()))?;
             if let Some(t) = timeout {
                 parse_duration("timeout", t)?;
             }

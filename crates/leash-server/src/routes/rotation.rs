@@ -15,7 +15,7 @@ use crate::authz::{Capability, Resource, authorize};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::rotation::engine::Trigger;
-use crate::rotation::policy::CheckedPolicy;
+use crate::rotation::policy::{CheckedPolicy, check_destination};
 use crate::rotation::{rotate, stages};
 use crate::service::{self, EnvRef};
 use crate::state::AppState;
@@ -51,6 +51,7 @@ pub async fn put_policy(
         let other = SecretPath::parse(other)?;
         authorize(&caller, Capability::Read, secret(&project, &env, other.as_str()))?;
     }
+    check_destination(&state, &checked).await?;
     let env = service::environment(&state, &project, &env).await?;
     crate::rotation::engine::refuse_e2e(&env, &path)?;
     let now = state.clock.now_ms();
