@@ -549,6 +549,179 @@ async fn recording_listener(status: StatusCode) -> (String, Arc<std::sync::Mutex
     (url, seen)
 }
 
+/// A TCP listener that counts the connections made to it (a PostgreSQL server stand-in).
+async fn counting_listener() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    let count: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+    let counter = count.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    (port, count)
+}
+
+/// A command rotator that appends its step and the value it got to `ran` beside it.
+fn recording_command(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.join("record");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nvalue=$(cat)\necho \"$1 $value\" >> {}\n",
+            dir.join("ran").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+async fn write_policy(t: &TestServer, name: &str, toml: &str) {
+    let (status, body) = t
+        .put(&format!("/api/v1/policies/{name}"), json!({"policy": toml}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn token_with(t: &TestServer, policies: &[&str]) -> String {
+    let (status, body) = t.post("/api/v1/auth/token/create", json!({"policies": policies})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}
+
+fn refused(status: StatusCode) -> bool {
+    status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND
+}
+
+/// The security review's finding: with only `rotate` on a secret, a caller set a webhook
+/// rotator aimed at its own listener and received the new value at every step and the
+/// old one at `retire`. Choosing (or replacing) a rotator that sends values out now needs `read`.
+#[tokio::test]
+async fn a_rotate_only_caller_cannot_set_or_change_a_rotator_that_sends_values_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let commands = tempfile::tempdir().unwrap();
+    recording_command(commands.path());
+    let clock = Arc::new(ManualClock::starting_now());
+    let (t, _) = initialised(dir.path(), clock, Some(commands.path())).await;
+    t.project_env("p", "e").await;
+    let (theirs, theirs_seen) = recording_listener(StatusCode::OK).await;
+    let (admins, admins_seen) = recording_listener(StatusCode::OK).await;
+    let (pg_port, pg_connections) = counting_listener().await;
+    t.set("TARGET", "target-old-value").await;
+    t.set("hooks/SIGN", "whsec-signing-key").await;
+    t.set("hooks/PG_ADMIN", &format!("postgres://admin:pw@127.0.0.1:{pg_port}/db"))
+        .await;
+    write_policy(
+        &t,
+        "rotate-only",
+        r#"
+[[allow]]
+path = "p/e/TARGET"
+capabilities = ["rotate", "list"]
+
+[[allow]]
+path = "p/e/hooks/**"
+capabilities = ["read", "write", "list"]
+"#,
+    )
+    .await;
+    write_policy(
+        &t,
+        "rotate-read",
+        r#"
+[[allow]]
+path = "p/e/**"
+capabilities = ["rotate", "read", "list"]
+"#,
+    )
+    .await;
+    let ro = token_with(&t, &["rotate-only"]).await;
+    let rr = token_with(&t, &["rotate-read"]).await;
+    assert!(refused(
+        t.call_as(&ro, Method::GET, &format!("{S}/secrets/TARGET"), None)
+            .await
+            .0
+    ));
+    let at = format!("{S}/rotation/TARGET");
+    let webhook = |url: &str| json!({"rotator": {"kind": "webhook", "url": url, "signing_secret": "hooks/SIGN"}});
+    let senders = [
+        webhook(&theirs),
+        json!({"rotator": {"kind": "postgres", "admin_secret": "hooks/PG_ADMIN", "roles": ["app"], "format": "password"}}),
+        json!({"rotator": {"kind": "command", "command": "record"}}),
+    ];
+
+    // Setting any rotator that sends values out: refused, nothing stored.
+    for policy in &senders {
+        let (status, body) = t.call_as(&ro, Method::PUT, &at, Some(policy.clone())).await;
+        assert!(refused(status), "{policy}: {status} {body}");
+        assert_eq!(show(&t, "TARGET").await["policy"], Value::Null, "{policy}");
+    }
+    // So rotating has no rotator to run, and nothing left Leash.
+    let (status, _) = t
+        .call_as(&ro, Method::POST, &format!("{S}/rotate/TARGET"), Some(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Generator-only policies and rotating stay the rotate-only caller's job.
+    let (status, body) = t
+        .call_as(
+            &ro,
+            Method::PUT,
+            &at,
+            Some(json!({"every": "30d", "grace": "1h", "generator": "password:40"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = t
+        .call_as(&ro, Method::POST, &format!("{S}/rotate/TARGET"), Some(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(current(&t, "TARGET").await.len(), 40);
+
+    // Someone who may read the secret chooses the destination...
+    let (status, body) = t.call_as(&rr, Method::PUT, &at, Some(webhook(&admins))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // ... and the rotate-only caller may neither swap it, nor replace it, nor remove it.
+    for policy in [
+        webhook(&theirs),
+        json!({"every": "1d", "rotator": {"kind": "webhook", "url": admins, "signing_secret": "hooks/SIGN"}}),
+        json!({"every": "30d"}),
+    ] {
+        let (status, body) = t.call_as(&ro, Method::PUT, &at, Some(policy.clone())).await;
+        assert!(refused(status), "{policy}: {status} {body}");
+    }
+    let (status, body) = t.call_as(&ro, Method::DELETE, &at, None).await;
+    assert!(refused(status), "{status} {body}");
+    assert_eq!(show(&t, "TARGET").await["policy"]["rotator"]["url"], admins.as_str());
+
+    // Rotating with the rotator a reader chose stays allowed: the values go where that reader said.
+    let (status, body) = t
+        .call_as(
+            &ro,
+            Method::POST,
+            &format!("{S}/rotate/TARGET"),
+            Some(json!({"revoke_previous": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let admin_steps = admins_seen.lock().unwrap().len();
+    assert_eq!(admin_steps, 5, "create, set, test, promote and retire");
+
+    assert!(
+        theirs_seen.lock().unwrap().is_empty(),
+        "{:?}",
+        theirs_seen.lock().unwrap()
+    );
+    assert_eq!(pg_connections.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert!(!commands.path().join("ran").exists());
+    // The reader may remove it again.
+    let (status, body) = t.call_as(&rr, Method::DELETE, &at, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 async fn put_policy(t: &TestServer, path: &str, policy: Value) -> (StatusCode, Value) {
     t.put(&format!("{S}/rotation/{path}"), policy).await
 }
