@@ -14,7 +14,8 @@
 //! - [`GeneratorRotator`]: a fresh value, no target system;
 //! - [`PostgresRotator`]: a role's password through `ALTER ROLE`, with the
 //!   alternating-users strategy for a grace period;
-//! - [`WebhookRotator`]: each step POSTed to a URL, HMAC-SHA256 signed;
+//! - [`WebhookRotator`]: each step POSTed to a URL, HMAC-SHA256 signed, only
+//!   to hosts and addresses the operator's [`webhook::Allowlist`] accepts;
 //! - [`CommandRotator`]: an executable run with the step name, the value on stdin.
 #![forbid(unsafe_code)]
 

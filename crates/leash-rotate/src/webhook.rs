@@ -6,19 +6,37 @@
 //! header (the scheme Stripe uses); any 2xx is success. The receiver does the
 //! actual change in its system.
 //!
+//! **Where values may go**: only to hosts the operator listed
+//! ([`Allowlist`], the server's `rotation_webhook_allow`), and only to
+//! addresses the allowlist's address rules accept. The URL's host is checked
+//! when the rotator is built; a host name is resolved by the client's own
+//! resolver ([`CheckedResolver`]), which drops every address the rules refuse
+//! before the client connects, so a name whose DNS changed after the policy
+//! was set (DNS rebinding) cannot lead to a loopback or link-local address.
+//! [`check_destination`] runs the same checks ahead of time (when a policy is
+//! set). Proxies from the environment are not used: a proxy would resolve and
+//! connect on its own, out of reach of these rules.
+//!
 //! **Must never**: put a value or the response body into an error (a receiver
 //! may echo the value back); follow a redirect (the value would go to a URL
-//! nobody configured); put the URL into an error (it may carry a token).
+//! nobody configured); put the URL into an error (it may carry a token): an
+//! error names the host, the port or an address at most.
 //!
 //! The request body necessarily holds the value; it is built in a zeroized
 //! buffer, but the HTTP client's own copy is not wiped after sending.
 
+pub mod allow;
+
 use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use leash_core::generate::Generator;
 use zeroize::Zeroizing;
+
+pub use allow::Allowlist;
 
 use crate::{Error, Result, Rotator, Step, Target};
 
@@ -36,6 +54,8 @@ pub struct WebhookConfig {
     pub generator: Generator,
     /// How long one request may take, connecting included.
     pub timeout: Duration,
+    /// Where the URL may point (the server's `rotation_webhook_allow`).
+    pub allow: Arc<Allowlist>,
 }
 
 impl fmt::Debug for WebhookConfig {
@@ -45,6 +65,7 @@ impl fmt::Debug for WebhookConfig {
             .field("signing_key", &"<redacted>")
             .field("generator", &self.generator)
             .field("timeout", &self.timeout)
+            .field("allow", &self.allow)
             .finish()
     }
 }
@@ -85,12 +106,10 @@ impl WebhookRotator {
             signing_key,
             generator,
             timeout,
+            allow,
         } = config;
-        // `url::ParseError` describes the problem without quoting the input.
-        let url = reqwest::Url::parse(&url).map_err(|e| Error::Config(format!("url is not a valid URL ({e})")))?;
-        if url.scheme() != "http" && url.scheme() != "https" {
-            return Err(Error::Config("url must start with http:// or https://".into()));
-        }
+        let url = parse_url(&url)?;
+        allow.check_url(&url)?;
         if signing_key.is_empty() {
             return Err(Error::Config("signing_key must not be empty".into()));
         }
@@ -101,6 +120,8 @@ impl WebhookRotator {
             .timeout(timeout)
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(CheckedResolver { allow }))
             .user_agent(concat!("leash-rotate/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {}", e.without_url())))?;
@@ -186,6 +207,82 @@ impl Rotator for WebhookRotator {
     }
 }
 
+/// Parses a webhook URL: `http://` or `https://` with a host. The error does
+/// not quote the URL.
+pub fn parse_url(url: &str) -> Result<reqwest::Url> {
+    // `url::ParseError` describes the problem without quoting the input.
+    let url = reqwest::Url::parse(url).map_err(|e| Error::Config(format!("url is not a valid URL ({e})")))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(Error::Config("url must start with https:// (or http://)".into()));
+    }
+    if url.host().is_none() {
+        return Err(Error::Config("url must name a host".into()));
+    }
+    Ok(url)
+}
+
+/// Checks ahead of time what a [`WebhookRotator`] checks when it is built and
+/// when it connects: the URL parses, its host is listed, and (for a host
+/// name) it resolves now to at least one address the address rules accept.
+pub async fn check_destination(allow: &Allowlist, url: &str) -> Result<()> {
+    let url = parse_url(url)?;
+    allow.check_url(&url)?;
+    if let Some(url::Host::Domain(host)) = url.host() {
+        allowed_addresses(allow, host).await.map_err(allow::refused)?;
+    }
+    Ok(())
+}
+
+/// The addresses `host` resolves to that the address rules accept, in the
+/// resolver's order; an error when none is left (naming the first refusal).
+async fn allowed_addresses(allow: &Allowlist, host: &str) -> Result<Vec<SocketAddr>, String> {
+    let found = tokio::net::lookup_host((host, 0))
+        .await
+        .map_err(|e| format!("cannot resolve host {host}: {e}"))?;
+    let mut refusal = None;
+    let allowed: Vec<SocketAddr> = found
+        .filter(|addr| match allow.address_problem(addr.ip()) {
+            None => true,
+            Some(problem) => {
+                refusal.get_or_insert(problem);
+                false
+            }
+        })
+        .collect();
+    if allowed.is_empty() {
+        return Err(match refusal {
+            Some(problem) => format!("host {host} resolves to no address a webhook may use: {problem}"),
+            None => format!("host {host} resolves to no address"),
+        });
+    }
+    Ok(allowed)
+}
+
+/// The webhook client's DNS resolver: the system resolver, less every
+/// address the allowlist's address rules refuse. The client connects only to
+/// what this returns (IP-literal URLs are not resolved; they are checked when
+/// the rotator is built).
+pub struct CheckedResolver {
+    allow: Arc<Allowlist>,
+}
+
+/// Why the resolver gave no address; its text names the host and an address only.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Refused(String);
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow = self.allow.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let allowed = allowed_addresses(&allow, &host).await.map_err(Refused)?;
+            let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
 /// `t=<timestamp>,v1=<hex HMAC-SHA256(key, "<timestamp>.<body>")>`.
 pub fn signature_header(key: &[u8], timestamp: u64, body: &[u8]) -> String {
     let signed = [timestamp.to_string().as_bytes(), b".", body].concat();
@@ -218,6 +315,7 @@ mod tests {
             signing_key: Zeroizing::new(key.into()),
             generator: "password:24".parse().unwrap(),
             timeout,
+            allow: Arc::new(Allowlist::parse(["hooks.example", "127.0.0.1/32"]).unwrap()),
         }
     }
 
@@ -237,6 +335,15 @@ mod tests {
             (config("hooks.example/t0ken", "k", second), "url"),
             (config("https://hooks.example/t0ken", "", second), "signing_key"),
             (config("https://hooks.example/t0ken", "k", Duration::ZERO), "timeout"),
+            (
+                config("https://other.example/t0ken?t0ken", "k", second),
+                "url: host other.example",
+            ),
+            (config("http://10.0.0.1/t0ken", "k", second), "url: address 10.0.0.1"),
+            (
+                config("http://169.254.169.254/t0ken", "k", second),
+                "url: address 169.254.169.254",
+            ),
         ];
         for (config, field) in cases {
             let message = config_error(config);

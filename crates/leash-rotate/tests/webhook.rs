@@ -1,6 +1,7 @@
 //! The webhook rotator against a local receiver that checks the signature on
 //! its own (hmac crate, constant-time compare, 5-minute tolerance), as the
-//! example in docs/rotators.md does.
+//! example in docs/rotators.md does; and where it refuses to send: hosts the
+//! allowlist does not list, names that resolve to loopback, redirects.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -12,7 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use hmac::{Hmac, Mac};
-use leash_rotate::webhook::signature_header;
+use leash_rotate::webhook::{Allowlist, signature_header};
 use leash_rotate::{Error, Rotator, Step, Target, WebhookConfig, WebhookRotator};
 use sha2::Sha256;
 use zeroize::Zeroizing;
@@ -147,14 +148,29 @@ async fn receive(
     }
 }
 
-fn rotator(url: &str, key: &str, timeout: Duration) -> WebhookRotator {
-    WebhookRotator::new(WebhookConfig {
+/// The receivers of these tests listen on 127.0.0.1, which must be listed explicitly.
+const LOCAL: &[&str] = &["127.0.0.1/32"];
+
+fn config(url: &str, key: &str, timeout: Duration, allow: &[&str]) -> WebhookConfig {
+    WebhookConfig {
         url: url.into(),
         signing_key: Zeroizing::new(key.into()),
         generator: "password:32".parse().unwrap(),
         timeout,
-    })
-    .unwrap()
+        allow: Arc::new(Allowlist::parse(allow).unwrap()),
+    }
+}
+
+fn rotator(url: &str, key: &str, timeout: Duration) -> WebhookRotator {
+    WebhookRotator::new(config(url, key, timeout, LOCAL)).unwrap()
+}
+
+fn config_error(config: WebhookConfig) -> String {
+    match WebhookRotator::new(config) {
+        Err(Error::Config(message)) => message,
+        Err(other) => panic!("expected a configuration error, got {other}"),
+        Ok(_) => panic!("expected a configuration error"),
+    }
 }
 
 fn target() -> Target {
@@ -271,6 +287,111 @@ async fn a_redirect_is_not_followed() {
     let (step, message) = step_error(rotator.set(&target(), None, "v").await.unwrap_err());
     assert_eq!(step, Step::Set);
     assert!(message.contains("HTTP 307"), "{message}");
+}
+
+/// A receiver that answers every request with `status` and `Location: to`.
+async fn redirector(status: StatusCode, to: String) -> String {
+    let app = Router::new().fallback(move || {
+        let to = to.clone();
+        async move { (status, [(axum::http::header::LOCATION, to)]) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn a_redirecting_receiver_fails_the_step_and_the_redirect_target_receives_nothing() {
+    let target_receiver = Receiver::start().await;
+    for status in [301, 302, 303, 307, 308] {
+        let status = StatusCode::from_u16(status).unwrap();
+        let url = redirector(status, target_receiver.url()).await;
+        let rotator = rotator(&url, KEY, Duration::from_secs(5));
+        let (step, message) = step_error(rotator.set(&target(), None, "redirected-value").await.unwrap_err());
+        assert_eq!(step, Step::Set);
+        assert!(message.contains(&format!("HTTP {}", status.as_u16())), "{message}");
+        assert!(!message.contains("redirected-value"), "{message}");
+    }
+    assert!(target_receiver.steps().is_empty(), "{:?}", target_receiver.recorded());
+}
+
+#[tokio::test]
+async fn a_host_or_address_the_allowlist_does_not_cover_is_refused_before_anything_is_sent() {
+    let receiver = Receiver::start().await;
+    let second = Duration::from_secs(5);
+    let port = receiver.addr.port();
+    let cases: &[(&[&str], String, &str)] = &[
+        (&[], receiver.url(), "rotation_webhook_allow"),
+        (
+            &["hooks.example.com"],
+            receiver.url(),
+            "needs a CIDR entry such as 127.0.0.1/32",
+        ),
+        (&["0.0.0.0/0"], receiver.url(), "127.0.0.1 is a loopback address"),
+        (
+            &["127.0.0.1/32"],
+            format!("http://127.0.0.2:{port}/hook"),
+            "not covered",
+        ),
+        (
+            &["0.0.0.0/0"],
+            "http://169.254.169.254/latest?t0ken".into(),
+            "link-local",
+        ),
+        (&["::/0"], "http://[fe80::1]/hook".into(), "link-local"),
+        (
+            &["127.0.0.1/32"],
+            format!("http://[::ffff:7f00:2]:{port}/hook"),
+            "not covered",
+        ),
+        (
+            &["hooks.example.com"],
+            format!("http://user:t0ken@other.example:{port}/hook?t0ken"),
+            "host other.example:",
+        ),
+    ];
+    for (allow, url, words) in cases {
+        let message = config_error(config(url, KEY, second, allow));
+        assert!(message.starts_with("url: "), "{allow:?}: {message}");
+        assert!(message.contains(words), "{allow:?}: {message}");
+        assert!(!message.contains("t0ken") && !message.contains("/hook"), "{message}");
+    }
+    assert!(receiver.steps().is_empty());
+}
+
+#[tokio::test]
+async fn a_listed_name_that_resolves_to_loopback_is_refused_when_connecting_unless_a_cidr_covers_it() {
+    let receiver = Receiver::start().await;
+    let url = format!("http://localhost:{}/hook?token=t0ken", receiver.addr.port());
+    let second = Duration::from_secs(5);
+    // Listed by name, but its addresses are loopback: no request leaves.
+    let rotator = WebhookRotator::new(config(&url, KEY, second, &["localhost"])).unwrap();
+    let (step, message) = step_error(rotator.set(&target(), None, "v").await.unwrap_err());
+    assert_eq!(step, Step::Set);
+    assert!(message.starts_with("cannot connect to the webhook"), "{message}");
+    assert!(
+        message.contains("host localhost resolves to no address a webhook may use"),
+        "{message}"
+    );
+    assert!(message.contains("loopback"), "{message}");
+    assert!(!message.contains("t0ken"), "{message}");
+    assert!(receiver.steps().is_empty());
+    // Also when checked ahead of time (as the server does when a policy is set).
+    let allow = Allowlist::parse(["localhost"]).unwrap();
+    let err = leash_rotate::webhook::check_destination(&allow, &url)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("loopback") && !err.contains("t0ken"), "{err}");
+    // With 127.0.0.1 covered, the request goes to 127.0.0.1 (and never to ::1, which is not).
+    let allow = ["localhost", "127.0.0.1/32"];
+    leash_rotate::webhook::check_destination(&Allowlist::parse(allow).unwrap(), &url)
+        .await
+        .unwrap();
+    let rotator = WebhookRotator::new(config(&url, KEY, second, &allow)).unwrap();
+    rotator.set(&target(), None, "v").await.unwrap();
+    assert_eq!(receiver.steps(), ["set"]);
 }
 
 #[tokio::test]

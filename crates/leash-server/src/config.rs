@@ -47,6 +47,12 @@ pub struct ServerConfig {
     pub rotation_interval: String,
     /// The only directory whose executables `command` rotators may run; none = command rotators refused.
     pub rotation_commands_dir: Option<PathBuf>,
+    /// Where webhook rotators may send values: host names (`hooks.example.com`), wildcards
+    /// (`*.example.com`), either with `:port`, or CIDR networks (`10.1.0.0/16`); empty = webhook
+    /// rotators refused. The syntax and address rules: `leash_rotate::webhook::allow`. In
+    /// `LEASH_ROTATION_WEBHOOK_ALLOW`, entries are separated by commas.
+    #[serde(deserialize_with = "list_or_commas")]
+    pub rotation_webhook_allow: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -68,6 +74,7 @@ impl Default for ServerConfig {
             rotation_grace: "24h".into(),
             rotation_interval: "5s".into(),
             rotation_commands_dir: None,
+            rotation_webhook_allow: Vec::new(),
         }
     }
 }
@@ -90,6 +97,7 @@ const ENV_KEYS: &[&str] = &[
     "rotation_grace",
     "rotation_interval",
     "rotation_commands_dir",
+    "rotation_webhook_allow",
 ];
 
 /// Why a configuration could not be loaded.
@@ -106,6 +114,14 @@ impl ServerConfig {
     /// `rotation_interval` as a duration (checked by [`ServerConfig::validate`]).
     pub fn rotation_interval(&self) -> std::time::Duration {
         humantime::parse_duration(&self.rotation_interval).unwrap_or(std::time::Duration::from_secs(5))
+    }
+
+    /// `rotation_webhook_allow`, parsed (the error names the first invalid entry).
+    pub fn rotation_webhook_allow(&self) -> Result<leash_rotate::webhook::Allowlist, ConfigError> {
+        leash_rotate::webhook::Allowlist::parse(&self.rotation_webhook_allow).map_err(|e| match e {
+            leash_rotate::Error::Config(message) => ConfigError(message),
+            other => ConfigError(other.to_string()),
+        })
     }
 
     /// Defaults, then `file` (if given), then `LEASH_*` variables.
@@ -156,6 +172,7 @@ impl ServerConfig {
             humantime::parse_duration(text)
                 .map_err(|e| ConfigError(format!("{field} {text:?} is not a duration like 24h or 5s: {e}")))?;
         }
+        self.rotation_webhook_allow()?;
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(ConfigError(format!(
                 "log_format must be text or json, got {:?}",
@@ -164,6 +181,26 @@ impl ServerConfig {
         }
         Ok(())
     }
+}
+
+/// A list from the config file (`["a", "b"]`), or one string of
+/// comma-separated entries from an environment variable (`a,b`).
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCommas {
+        List(Vec<String>),
+        Commas(String),
+    }
+    Ok(match ListOrCommas::deserialize(deserializer)? {
+        ListOrCommas::List(list) => list,
+        ListOrCommas::Commas(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
 }
 
 #[cfg(test)]
@@ -183,6 +220,56 @@ mod tests {
             let c = ServerConfig::load(Some(Path::new("leash.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(c.listen, "127.0.0.1:9999");
             assert_eq!(c.max_value_bytes, 200);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_webhook_allowlist_comes_from_the_file_or_a_comma_separated_variable() {
+        figment::Jail::expect_with(|jail| {
+            assert!(ServerConfig::default().rotation_webhook_allow.is_empty());
+            jail.create_file(
+                "leash.toml",
+                "rotation_webhook_allow = [\"hooks.example.com\", \"*.corp.example:8443\", \"10.1.0.0/16\"]\n",
+            )?;
+            let c = ServerConfig::load(Some(Path::new("leash.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(
+                c.rotation_webhook_allow,
+                ["hooks.example.com", "*.corp.example:8443", "10.1.0.0/16"]
+            );
+            assert_eq!(
+                c.rotation_webhook_allow().map_err(|e| e.to_string())?.entries().len(),
+                3
+            );
+            jail.set_env("LEASH_ROTATION_WEBHOOK_ALLOW", "hooks.example.com, 127.0.0.1/32");
+            let c = ServerConfig::load(Some(Path::new("leash.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.rotation_webhook_allow, ["hooks.example.com", "127.0.0.1/32"]);
+            jail.set_env("LEASH_ROTATION_WEBHOOK_ALLOW", "hooks.example.com");
+            let c = ServerConfig::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.rotation_webhook_allow, ["hooks.example.com"]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_invalid_webhook_allowlist_entry_is_refused_at_start_and_named() {
+        figment::Jail::expect_with(|jail| {
+            for (entry, words) in [
+                ("127.0.0.1", "as a network"),
+                ("10.1.2.3/16", "10.1.0.0/16"),
+                ("https://hooks.example.com", "CIDR"),
+                ("a.*.example.com", "wildcard"),
+            ] {
+                jail.set_env("LEASH_ROTATION_WEBHOOK_ALLOW", format!("hooks.example.com,{entry}"));
+                let e = ServerConfig::load(None).unwrap_err().to_string();
+                assert!(e.contains("rotation_webhook_allow"), "{e}");
+                assert!(e.contains(&format!("{entry:?}")), "{e}");
+                assert!(e.contains(words), "{e}");
+            }
+            jail.create_file("bad.toml", "rotation_webhook_allow = [\"hooks.example.com:99999\"]\n")?;
+            jail.clear_env();
+            let e = ServerConfig::load(Some(Path::new("bad.toml"))).unwrap_err().to_string();
+            assert!(e.contains("\"hooks.example.com:99999\"") && e.contains("port"), "{e}");
             Ok(())
         });
     }

@@ -172,6 +172,7 @@ pub async fn start_with_clock(
     clock: Arc<dyn clock::Clock>,
 ) -> Result<Server, ServerError> {
     config.validate()?;
+    let webhook_allow = Arc::new(config.rotation_webhook_allow()?);
     let dev_dir = if dev {
         Some(
             tempfile::Builder::new()
@@ -278,6 +279,7 @@ pub async fn start_with_clock(
         rotation: RotationSettings {
             default_grace: config.rotation_grace(),
             commands_dir: config.rotation_commands_dir.clone(),
+            webhook_allow,
         },
         changes: changes::ChangeFeed::default(),
         shutdown: shutdown_rx.clone(),

@@ -31,6 +31,8 @@ pub struct RotationSettings {
     pub default_grace: std::time::Duration,
     /// The only directory `command` rotators may run executables from.
     pub commands_dir: Option<std::path::PathBuf>,
+    /// Where webhook rotators may send values (`rotation_webhook_allow`; empty = nowhere).
+    pub webhook_allow: Arc<leash_rotate::webhook::Allowlist>,
 }
 
 /// Shared server state: storage, the barrier, caches and limits. Cloned by

@@ -18,10 +18,19 @@ use serde_json::{Value, json};
 const S: &str = "/api/v1/projects/p/envs/e";
 const DAY: Duration = Duration::from_secs(86_400);
 
+/// The webhook receivers of these tests listen on 127.0.0.1, which the allowlist must cover explicitly.
+const LOCAL: &[&str] = &["127.0.0.1/32"];
+
 async fn start(dir: &Path, clock: Arc<ManualClock>, commands: Option<&Path>) -> TestServer {
+    start_allowing(dir, clock, commands, LOCAL).await
+}
+
+/// [`start`] with `rotation_webhook_allow = allow`.
+async fn start_allowing(dir: &Path, clock: Arc<ManualClock>, commands: Option<&Path>, allow: &[&str]) -> TestServer {
     let mut config = common::config(Some(dir));
     config.rotation_interval = "1h".into(); // the tests drive the scheduler themselves
     config.rotation_commands_dir = commands.map(Path::to_path_buf);
+    config.rotation_webhook_allow = allow.iter().map(|e| (*e).to_owned()).collect();
     let server = leash_server::start_with_clock(config, false, clock).await.unwrap();
     let url = server.url();
     TestServer {
@@ -516,4 +525,374 @@ async fn a_rotator_that_cannot_be_set_up_fails_the_attempt_and_backs_off_instead
     let (_, history) = t.get(&format!("{S}/rotation-history/TOKEN")).await;
     assert_eq!(history["attempts"][0]["outcome"], "failed", "{history}");
     assert_eq!(history["attempts"][0]["trigger"], "schedule");
+}
+
+/// A listener that records every HTTP request it gets (method, path and body), answering `status`.
+async fn recording_listener(status: StatusCode) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::body::Bytes;
+    use axum::http::{Method as HttpMethod, Uri};
+    let seen: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let record = seen.clone();
+    let app = axum::Router::new().fallback(move |method: HttpMethod, uri: Uri, body: Bytes| {
+        let record = record.clone();
+        async move {
+            record
+                .lock()
+                .unwrap()
+                .push(format!("{method} {uri} {}", String::from_utf8_lossy(&body)));
+            status
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+/// A TCP listener that counts the connections made to it (a PostgreSQL server stand-in).
+async fn counting_listener() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    let count: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+    let counter = count.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    (port, count)
+}
+
+/// A command rotator that appends its step and the value it got to `ran` beside it.
+fn recording_command(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.join("record");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nvalue=$(cat)\necho \"$1 $value\" >> {}\n",
+            dir.join("ran").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+async fn write_policy(t: &TestServer, name: &str, toml: &str) {
+    let (status, body) = t
+        .put(&format!("/api/v1/policies/{name}"), json!({"policy": toml}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn token_with(t: &TestServer, policies: &[&str]) -> String {
+    let (status, body) = t.post("/api/v1/auth/token/create", json!({"policies": policies})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}
+
+fn refused(status: StatusCode) -> bool {
+    status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND
+}
+
+/// The security review's finding: with only `rotate` on a secret, a caller set a webhook
+/// rotator aimed at its own listener and received the new value at every step and the
+/// old one at `retire`. Choosing (or replacing) a rotator that sends values out now needs `read`.
+#[tokio::test]
+async fn a_rotate_only_caller_cannot_set_or_change_a_rotator_that_sends_values_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let commands = tempfile::tempdir().unwrap();
+    recording_command(commands.path());
+    let clock = Arc::new(ManualClock::starting_now());
+    let (t, _) = initialised(dir.path(), clock, Some(commands.path())).await;
+    t.project_env("p", "e").await;
+    let (theirs, theirs_seen) = recording_listener(StatusCode::OK).await;
+    let (admins, admins_seen) = recording_listener(StatusCode::OK).await;
+    let (pg_port, pg_connections) = counting_listener().await;
+    t.set("TARGET", "target-old-value").await;
+    t.set("hooks/SIGN", "whsec-signing-key").await;
+    t.set("hooks/PG_ADMIN", &format!("postgres://admin:pw@127.0.0.1:{pg_port}/db"))
+        .await;
+    write_policy(
+        &t,
+        "rotate-only",
+        r#"
+[[allow]]
+path = "p/e/TARGET"
+capabilities = ["rotate", "list"]
+
+[[allow]]
+path = "p/e/hooks/**"
+capabilities = ["read", "write", "list"]
+"#,
+    )
+    .await;
+    write_policy(
+        &t,
+        "rotate-read",
+        r#"
+[[allow]]
+path = "p/e/**"
+capabilities = ["rotate", "read", "list"]
+"#,
+    )
+    .await;
+    let ro = token_with(&t, &["rotate-only"]).await;
+    let rr = token_with(&t, &["rotate-read"]).await;
+    assert!(refused(
+        t.call_as(&ro, Method::GET, &format!("{S}/secrets/TARGET"), None)
+            .await
+            .0
+    ));
+    let at = format!("{S}/rotation/TARGET");
+    let webhook = |url: &str| json!({"rotator": {"kind": "webhook", "url": url, "signing_secret": "hooks/SIGN"}});
+    let senders = [
+        webhook(&theirs),
+        json!({"rotator": {"kind": "postgres", "admin_secret": "hooks/PG_ADMIN", "roles": ["app"], "format": "password"}}),
+        json!({"rotator": {"kind": "command", "command": "record"}}),
+    ];
+
+    // Setting any rotator that sends values out: refused, nothing stored.
+    for policy in &senders {
+        let (status, body) = t.call_as(&ro, Method::PUT, &at, Some(policy.clone())).await;
+        assert!(refused(status), "{policy}: {status} {body}");
+        assert_eq!(show(&t, "TARGET").await["policy"], Value::Null, "{policy}");
+    }
+    // So rotating has no rotator to run, and nothing left Leash.
+    let (status, _) = t
+        .call_as(&ro, Method::POST, &format!("{S}/rotate/TARGET"), Some(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Generator-only policies and rotating stay the rotate-only caller's job.
+    let (status, body) = t
+        .call_as(
+            &ro,
+            Method::PUT,
+            &at,
+            Some(json!({"every": "30d", "grace": "1h", "generator": "password:40"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = t
+        .call_as(&ro, Method::POST, &format!("{S}/rotate/TARGET"), Some(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(current(&t, "TARGET").await.len(), 40);
+
+    // Someone who may read the secret chooses the destination...
+    let (status, body) = t.call_as(&rr, Method::PUT, &at, Some(webhook(&admins))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // ... and the rotate-only caller may neither swap it, nor replace it, nor remove it.
+    for policy in [
+        webhook(&theirs),
+        json!({"every": "1d", "rotator": {"kind": "webhook", "url": admins, "signing_secret": "hooks/SIGN"}}),
+        json!({"every": "30d"}),
+    ] {
+        let (status, body) = t.call_as(&ro, Method::PUT, &at, Some(policy.clone())).await;
+        assert!(refused(status), "{policy}: {status} {body}");
+    }
+    let (status, body) = t.call_as(&ro, Method::DELETE, &at, None).await;
+    assert!(refused(status), "{status} {body}");
+    assert_eq!(show(&t, "TARGET").await["policy"]["rotator"]["url"], admins.as_str());
+
+    // Rotating with the rotator a reader chose stays allowed: the values go where that reader said.
+    let (status, body) = t
+        .call_as(
+            &ro,
+            Method::POST,
+            &format!("{S}/rotate/TARGET"),
+            Some(json!({"revoke_previous": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let admin_steps = admins_seen.lock().unwrap().len();
+    assert_eq!(admin_steps, 5, "create, set, test, promote and retire");
+
+    assert!(
+        theirs_seen.lock().unwrap().is_empty(),
+        "{:?}",
+        theirs_seen.lock().unwrap()
+    );
+    assert_eq!(pg_connections.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert!(!commands.path().join("ran").exists());
+    // The reader may remove it again.
+    let (status, body) = t.call_as(&rr, Method::DELETE, &at, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn put_policy(t: &TestServer, path: &str, policy: Value) -> (StatusCode, Value) {
+    t.put(&format!("{S}/rotation/{path}"), policy).await
+}
+
+fn webhook_policy(url: &str) -> Value {
+    json!({"rotator": {"kind": "webhook", "url": url, "signing_secret": "HOOK_KEY"}})
+}
+
+fn message(body: &Value) -> String {
+    body["error"]["message"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn webhook_urls_must_pass_rotation_webhook_allow_when_a_policy_is_set() {
+    let (url, seen) = recording_listener(StatusCode::OK).await;
+    let port = url
+        .trim_start_matches("http://127.0.0.1:")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let localhost = format!("http://localhost:{port}/hook?token=t0ken");
+    let with_token = format!("{url}?token=t0ken");
+    let cases: &[(&[&str], &str, &str)] = &[
+        // No allowlist: webhook rotators are off.
+        (&[], &with_token, "rotation_webhook_allow"),
+        // A loopback literal without a covering CIDR entry.
+        (
+            &["hooks.example.com"],
+            &with_token,
+            "needs a CIDR entry such as 127.0.0.1/32",
+        ),
+        (&["0.0.0.0/0"], &with_token, "127.0.0.1 is a loopback address"),
+        // Link-local literals (cloud metadata), even under a wide network.
+        (
+            &["0.0.0.0/0"],
+            "http://169.254.169.254/latest/meta-data?t0ken",
+            "link-local",
+        ),
+        (&["::/0"], "http://[fe80::1]/hook?t0ken", "link-local"),
+        // A listed name that resolves to loopback only.
+        (&["localhost"], &localhost, "loopback"),
+        // A name that is not listed.
+        (
+            &["hooks.example.com"],
+            "https://user:t0ken@evil.example/hook?t0ken",
+            "host evil.example is not listed",
+        ),
+    ];
+    for (allow, hook, words) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::starting_now());
+        let mut t = start_allowing(dir.path(), clock, None, allow).await;
+        t.init_and_unseal().await;
+        t.project_env("p", "e").await;
+        t.set("HOOK_KEY", "k").await;
+        t.set("TOKEN", "v").await;
+        let (status, body) = put_policy(&t, "TOKEN", webhook_policy(hook)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{allow:?} {hook}: {body}");
+        let text = message(&body);
+        assert!(text.contains(words), "{allow:?} {hook}: {text}");
+        assert!(!text.contains("t0ken") && !text.contains("/hook"), "{text}");
+        assert_eq!(show(&t, "TOKEN").await["policy"], Value::Null);
+        t.server.shutdown().await.unwrap();
+    }
+    assert!(seen.lock().unwrap().is_empty());
+
+    // Covered explicitly, both the literal and the name work.
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::starting_now());
+    let mut t = start_allowing(dir.path(), clock, None, &["localhost", "127.0.0.1/32"]).await;
+    t.init_and_unseal().await;
+    t.project_env("p", "e").await;
+    t.set("HOOK_KEY", "k").await;
+    t.set("TOKEN", "v").await;
+    for hook in [&with_token, &localhost] {
+        let (status, body) = put_policy(&t, "TOKEN", webhook_policy(hook)).await;
+        assert_eq!(status, StatusCode::OK, "{hook}: {body}");
+        let (status, body) = rotate(&t, "TOKEN", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{hook}: {body}");
+    }
+    assert_eq!(seen.lock().unwrap().len(), 8, "four steps per rotation");
+}
+
+/// The allowlist applies at every attempt, not only when the policy is set: a policy stored
+/// under a wider allowlist, or a listed name whose addresses changed, sends nothing.
+#[tokio::test]
+async fn a_stored_webhook_policy_the_allowlist_no_longer_covers_sends_nothing() {
+    let (url, seen) = recording_listener(StatusCode::OK).await;
+    let port = url
+        .trim_start_matches("http://127.0.0.1:")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let localhost = format!("http://localhost:{port}/hook?token=t0ken");
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::starting_now());
+    let mut t = start_allowing(dir.path(), clock.clone(), None, &["localhost", "127.0.0.1/32"]).await;
+    let share = t.init_and_unseal().await;
+    t.project_env("p", "e").await;
+    t.set("HOOK_KEY", "k").await;
+    t.set("BY_NAME", "by-name-old").await;
+    t.set("BY_ADDRESS", "by-address-old").await;
+    assert_eq!(
+        put_policy(&t, "BY_NAME", webhook_policy(&localhost)).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        put_policy(&t, "BY_ADDRESS", webhook_policy(&url)).await.0,
+        StatusCode::OK
+    );
+
+    // The operator narrows the allowlist: `localhost` stays listed, 127.0.0.1 is no longer covered.
+    let token = t.token.clone();
+    t.server.shutdown().await.unwrap();
+    let mut t = start_allowing(dir.path(), clock.clone(), None, &["localhost"]).await;
+    t.token = token;
+    t.unseal(&share).await;
+    // The name resolves to loopback only: refused when connecting, the attempt fails.
+    let (status, body) = rotate(&t, "BY_NAME", json!({})).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    let text = message(&body);
+    assert!(text.contains("create step") && text.contains("loopback"), "{text}");
+    assert!(!text.contains("t0ken"), "{text}");
+    // The literal is not covered: the rotator cannot be set up.
+    let (status, body) = rotate(&t, "BY_ADDRESS", json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(message(&body).contains("127.0.0.1"), "{body}");
+    for path in ["BY_NAME", "BY_ADDRESS"] {
+        let status = show(&t, path).await;
+        assert_eq!(status["state"], "failed", "{status}");
+        assert!(!status["last_error"].as_str().unwrap().contains("t0ken"), "{status}");
+    }
+    // The scheduler's retries fare no better.
+    clock.advance(Duration::from_secs(3600));
+    run_due(t.server.state()).await.unwrap();
+    assert!(seen.lock().unwrap().is_empty(), "{:?}", seen.lock().unwrap());
+    assert_eq!(current(&t, "BY_NAME").await, "by-name-old");
+    assert_eq!(current(&t, "BY_ADDRESS").await, "by-address-old");
+}
+
+#[tokio::test]
+async fn a_redirecting_receiver_fails_the_step_and_the_redirect_target_receives_nothing() {
+    use axum::http::header::LOCATION;
+    let (target_url, target_seen) = recording_listener(StatusCode::OK).await;
+    let app = axum::Router::new().fallback(move || {
+        let to = target_url.clone();
+        async move { (StatusCode::TEMPORARY_REDIRECT, [(LOCATION, to)]) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let redirecting = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::starting_now());
+    let (t, _) = initialised(dir.path(), clock, None).await;
+    t.project_env("p", "e").await;
+    t.set("HOOK_KEY", "k").await;
+    t.set("TOKEN", "in-force").await;
+    assert_eq!(
+        put_policy(&t, "TOKEN", webhook_policy(&redirecting)).await.0,
+        StatusCode::OK
+    );
+    let (status, body) = rotate(&t, "TOKEN", json!({})).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(message(&body).contains("HTTP 307"), "{body}");
+    assert_eq!(current(&t, "TOKEN").await, "in-force");
+    assert!(
+        target_seen.lock().unwrap().is_empty(),
+        "{:?}",
+        target_seen.lock().unwrap()
+    );
 }

@@ -1,7 +1,16 @@
-//! Rotation policies: checking what a caller asks for, and turning a stored
-//! policy into a working [`Rotator`]. Rotators name the other secrets they
-//! need (an admin URL, a signing key) by path in the same environment; those
-//! are read here, through the barrier, only when a rotation runs.
+//! Rotation policies: checking what a caller asks for, who may ask for it,
+//! and turning a stored policy into a working [`Rotator`]. Rotators name the
+//! other secrets they need (an admin URL, a signing key) by path in the same
+//! environment; those are read here, through the barrier, only when a
+//! rotation runs.
+//!
+//! Every rotator but the plain generator sends the secret's values out of
+//! Leash (to a database, a webhook, a command), so choosing one is a read of
+//! the secret: [`PolicyChange`] declares what setting or removing a policy
+//! touches, and `authz::authorize_each` checks it. Where a webhook may send
+//! values is the operator's `rotation_webhook_allow`, checked when a policy is
+//! set ([`check_destination`]) and again when the rotator is built and
+//! connects (`leash_rotate::webhook`).
 
 use std::path::{Component, Path};
 use std::time::Duration;
@@ -13,6 +22,7 @@ use leash_core::schedule::{Schedule, parse_duration};
 use leash_rotate::{GeneratorRotator, Rotator};
 use leash_store::Selector;
 
+use crate::authz::{Capability, Touches};
 use crate::error::ApiError;
 use crate::service::{self, EnvRef};
 use crate::state::AppState;
@@ -79,6 +89,61 @@ impl CheckedPolicy {
     pub fn rotator_name(&self) -> &'static str {
         self.policy.rotator.as_ref().map_or("generator", RotatorConfig::kind)
     }
+
+    /// Whether the rotator hands the secret's values to something outside
+    /// Leash: every rotator but the plain generator does.
+    pub fn sends_values_out(&self) -> bool {
+        self.policy.rotator.is_some()
+    }
+}
+
+/// Whether a stored policy (JSON) has a rotator that sends values out. A
+/// policy that does not parse is taken to have one.
+pub fn stored_sends_values_out(json: &str) -> bool {
+    serde_json::from_str::<RotationPolicy>(json).map_or(true, |p| p.rotator.is_some())
+}
+
+/// Setting (`new`) or removing (`new = None`) the policy of one secret, as
+/// authorization sees it: `rotate` on the secret; `read` on every secret the
+/// new rotator uses; and `read` on the secret itself when the new policy's
+/// rotator sends its values out of Leash, or the stored one does (replacing
+/// or removing a rotator someone who could read chose is theirs to decide).
+pub struct PolicyChange<'a> {
+    pub path: &'a SecretPath,
+    pub new: Option<&'a CheckedPolicy>,
+    /// Whether the policy stored now has a rotator that sends values out.
+    pub stored_sends_values_out: bool,
+}
+
+impl Touches for PolicyChange<'_> {
+    fn touches(&self) -> Vec<(Capability, &str)> {
+        let path = self.path.as_str();
+        let mut touches = vec![(Capability::Rotate, path)];
+        if self.stored_sends_values_out || self.new.is_some_and(CheckedPolicy::sends_values_out) {
+            touches.push((Capability::Read, path));
+        }
+        if let Some(new) = self.new {
+            touches.extend(
+                new.referenced_secrets()
+                    .into_iter()
+                    .map(|other| (Capability::Read, other)),
+            );
+        }
+        touches
+    }
+}
+
+/// Checks, when a policy is set, where its rotator would send values: a
+/// webhook URL must pass `rotation_webhook_allow` now, its host resolving to
+/// an allowed address (400 naming the problem, never the URL's path, query
+/// or userinfo). The same checks run again at every attempt.
+pub async fn check_destination(state: &AppState, policy: &CheckedPolicy) -> Result<(), ApiError> {
+    if let Some(RotatorConfig::Webhook { url, .. }) = &policy.policy.rotator {
+        leash_rotate::webhook::check_destination(&state.rotation.webhook_allow, url)
+            .await
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
+    Ok(())
 }
 
 fn check_rotator(state: &AppState, rotator: &RotatorConfig) -> Result<(), ApiError> {
@@ -107,11 +172,8 @@ fn check_rotator(state: &AppState, rotator: &RotatorConfig) -> Result<(), ApiErr
             timeout,
         } => {
             SecretPath::parse(signing_secret)?;
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(ApiError::bad_request(format!(
-                    "webhook url {url:?} must start with https:// (or http:// for a local receiver)"
-                )));
-            }
+            // The error names the problem, never the URL (it may carry a token).
+            leash_rotate::webhook::parse_url(url).map_err(|e| ApiError::bad_request(e.to_string()))?;
             if let Some(t) = timeout {
                 parse_duration("timeout", t)?;
             }
@@ -197,6 +259,7 @@ pub async fn build_rotator(
                     Some(t) => parse_duration("timeout", t)?,
                     None => DEFAULT_WEBHOOK_TIMEOUT,
                 },
+                allow: state.rotation.webhook_allow.clone(),
             })
             .map_err(config)?,
         ),

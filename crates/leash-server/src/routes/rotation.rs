@@ -1,6 +1,12 @@
 //! Rotation routes: a secret's policy (set, show, remove), rotating now, and
 //! the attempt history. Handlers authorize and delegate to
 //! [`crate::rotation`]; values never appear in these answers.
+//!
+//! Who may do what (docs/rotation.md): `rotate` sets and removes
+//! generator-only policies and rotates now (with whatever rotator the policy
+//! has: its destination was chosen by someone who may read the secret).
+//! Setting, changing or removing a policy whose rotator sends values out of
+//! Leash also needs `read` on the secret ([`PolicyChange`]).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -11,11 +17,11 @@ use serde::Deserialize;
 
 use crate::audit::AuditNote;
 use crate::auth::Caller;
-use crate::authz::{Capability, Resource, authorize};
+use crate::authz::{Capability, Resource, authorize, authorize_each};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::rotation::engine::Trigger;
-use crate::rotation::policy::CheckedPolicy;
+use crate::rotation::policy::{CheckedPolicy, PolicyChange, check_destination, stored_sends_values_out};
 use crate::rotation::{rotate, stages};
 use crate::service::{self, EnvRef};
 use crate::state::AppState;
@@ -46,15 +52,19 @@ pub async fn put_policy(
     let path = SecretPath::parse(&path)?;
     authorize(&caller, Capability::Rotate, secret(&project, &env, path.as_str()))?;
     let checked = CheckedPolicy::check(&state, policy)?;
-    // A rotator acts with the secrets it names: the caller must be able to read them.
-    for other in checked.referenced_secrets() {
-        let other = SecretPath::parse(other)?;
-        authorize(&caller, Capability::Read, secret(&project, &env, other.as_str()))?;
-    }
     let env = service::environment(&state, &project, &env).await?;
     crate::rotation::engine::refuse_e2e(&env, &path)?;
     let now = state.clock.now_ms();
     let existing = state.store.rotation_get(env.row.id, path.as_str()).await?;
+    // A rotator acts with the secrets it names, and one that sends values out of Leash
+    // (or replacing one) is as good as reading the secret: see `PolicyChange`.
+    let change = PolicyChange {
+        path: &path,
+        new: Some(&checked),
+        stored_sends_values_out: existing.as_ref().is_some_and(|r| stored_sends_values_out(&r.policy)),
+    };
+    authorize_each(&caller, env.project.as_str(), env.env.as_str(), change)?;
+    check_destination(&state, &checked).await?;
     check_not_running(existing.as_ref(), now, &path)?;
     let policy_json = serde_json::to_string(&checked.policy)
         .map_err(|e| ApiError::internal("storing a rotation policy", e.to_string()))?;
@@ -103,9 +113,16 @@ pub async fn delete_policy(
     authorize(&caller, Capability::Rotate, secret(&project, &env, path.as_str()))?;
     let env = service::environment(&state, &project, &env).await?;
     let row = state.store.rotation_get(env.row.id, path.as_str()).await?;
-    if row.is_none() {
+    let Some(stored) = &row else {
         return Err(ApiError::not_found(format!("{path} has no rotation policy")));
-    }
+    };
+    // Removing a rotator that sends values out is for those who may read the secret.
+    let change = PolicyChange {
+        path: &path,
+        new: None,
+        stored_sends_values_out: stored_sends_values_out(&stored.policy),
+    };
+    authorize_each(&caller, env.project.as_str(), env.env.as_str(), change)?;
     check_not_running(row.as_ref(), state.clock.now_ms(), &path)?;
     state.store.rotation_delete(env.row.id, path.as_str()).await?;
     Ok(Json(status(&state, &env, &path, None).await?))
