@@ -6,9 +6,12 @@
 //! GET, HEAD and OPTIONS) first gets an `intent` record, durable before the
 //! handler runs, so no change can commit without a record of it; if the
 //! intent cannot be written the handler never runs (503). The `request`
-//! record with the outcome follows before the response leaves. If only that
-//! second record fails, the client still gets the true answer (the change
-//! happened and its intent is on record); a read whose record fails gets 503.
+//! record with the outcome is queued behind it before the response leaves
+//! and made durable with the next batch, without holding the answer (the
+//! intent already is the durable record; a crash in between leaves an intent
+//! without an outcome). If the outcome fails, the client still gets the true
+//! answer. A read's record is durable before its answer leaves, or the read
+//! gets 503.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -163,14 +166,18 @@ pub async fn audit_layer(State(state): State<AppState>, request: Request, next: 
         reason: noted.reason,
         ..base
     };
-    let response = match state.audit.append(record).await {
-        Ok(()) => response,
-        Err(e) if intent => {
-            // The change (if any) happened and its intent is durable: tell the truth.
+    let response = if intent {
+        // The intent is durable, so the answer need not wait for the outcome's fsync; and if
+        // the outcome cannot be written, the change (if any) still happened: tell the truth.
+        if let Err(e) = state.audit.append_queued(record).await {
             tracing::error!(error = %e, request_id = %id, "the outcome record of a request could not be written; its intent record stands");
-            response
         }
-        Err(e) => unavailable(&e),
+        response
+    } else {
+        match state.audit.append(record).await {
+            Ok(()) => response,
+            Err(e) => unavailable(&e),
+        }
     };
     with_request_id(response, &id)
 }

@@ -98,6 +98,17 @@ impl AuditLog {
             .map_err(|_| AuditError("the audit writer has stopped".into()))?
     }
 
+    /// Queues `record` behind everything queued before it, without waiting
+    /// for it to be durable: for the outcome of a request whose intent record
+    /// already is. Queries that flush the table see it.
+    pub async fn append_queued(&self, record: AuditRecord) -> Result<(), AuditError> {
+        let (ack, _unawaited) = oneshot::channel();
+        self.tx
+            .send(Command::Append(Box::new(record), ack))
+            .await
+            .map_err(|_| AuditError("the audit writer has stopped".into()))
+    }
+
     /// Writes a checkpoint now and returns the latest one.
     pub async fn checkpoint(&self) -> Option<ChainPoint> {
         let (ack, done) = oneshot::channel();
