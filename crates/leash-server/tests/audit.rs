@@ -9,13 +9,6 @@ use leash_server::routes::route_table;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-fn concrete(path: &str) -> String {
-    path.replace("{project}", "p")
-        .replace("{env}", "e")
-        .replace("{*path}", "K")
-        .replace("{name}", "x")
-}
-
 async fn requests_after(t: &TestServer, seq: i64) -> Vec<AuditRecord> {
     records_after(t, seq, "request").await
 }

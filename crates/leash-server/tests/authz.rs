@@ -9,33 +9,12 @@ use leash_server::routes::{Access, route_table};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-async fn write_policy(t: &TestServer, name: &str, toml: &str) {
-    let (status, body) = t
-        .put(&format!("/api/v1/policies/{name}"), json!({"policy": toml}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-}
-
-/// A direct token carrying `policies`.
-async fn token_with(t: &TestServer, policies: &[&str]) -> String {
-    let (status, body) = t.post("/api/v1/auth/token/create", json!({"policies": policies})).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["token"].as_str().unwrap().to_owned()
-}
-
-fn concrete(path: &str) -> String {
-    path.replace("{project}", "p")
-        .replace("{env}", "e")
-        .replace("{*path}", "K")
-        .replace("{name}", "x")
-}
-
 #[tokio::test]
 async fn no_route_bypasses_authentication_or_authorization() {
     let t = dev().await;
     t.project_env("p", "e").await;
     t.set("K", "v").await;
-    let powerless = token_with(&t, &[]).await;
+    let powerless = t.token(&[], None).await;
     let table = route_table();
     assert!(table.len() >= 45, "the route table lists every route ({})", table.len());
     for route in &table {
@@ -149,20 +128,19 @@ async fn reset_secret(t: &TestServer, project: &str, env: &str, path: &str) {
 #[tokio::test]
 async fn authorization_matrix_identities_by_paths_by_capabilities() {
     let t = dev().await;
-    write_policy(&t, "payment-service", "[[allow]]\npath = \"payment/prod/**\"\ncapabilities = [\"read\", \"list\"]\n\n[[deny]]\npath = \"*/prod/stripe/**\"\n").await;
-    write_policy(
-        &t,
+    t.policy("payment-service", "[[allow]]\npath = \"payment/prod/**\"\ncapabilities = [\"read\", \"list\"]\n\n[[deny]]\npath = \"*/prod/stripe/**\"\n").await;
+    t.policy(
         "shipping-service",
         "[[allow]]\npath = \"shipping/prod/**\"\ncapabilities = [\"read\", \"list\"]\n",
     )
     .await;
-    write_policy(
-        &t,
+    t.policy(
         "developer",
         "[[allow]]\npath = \"*/dev/**\"\ncapabilities = [\"read\", \"list\", \"write\", \"delete\"]\n",
     )
     .await;
-    write_policy(&t, "admin", "[[allow]]\npath = \"**\"\ncapabilities = [\"admin\"]\n").await;
+    t.policy("admin", "[[allow]]\npath = \"**\"\ncapabilities = [\"admin\"]\n")
+        .await;
     let mut tokens = Vec::new();
     for who in ["payment-service", "shipping-service", "developer", "admin"] {
         let (status, created) = t
@@ -294,12 +272,8 @@ async fn policy_changes_apply_to_the_next_request_and_check_explains() {
     let t = dev().await;
     t.project_env("p", "e").await;
     t.set("K", "v").await;
-    write_policy(
-        &t,
-        "reader",
-        "[[allow]]\npath = \"p/e/**\"\ncapabilities = [\"read\"]\n",
-    )
-    .await;
+    t.policy("reader", "[[allow]]\npath = \"p/e/**\"\ncapabilities = [\"read\"]\n")
+        .await;
     let (_, created) = t
         .post("/api/v1/identities", json!({"name": "svc", "kind": "service"}))
         .await;
@@ -334,8 +308,7 @@ async fn policy_changes_apply_to_the_next_request_and_check_explains() {
     assert_eq!(check["allowed"], true);
     assert!(check["explanation"].as_str().unwrap().contains("reader"), "{check}");
 
-    write_policy(
-        &t,
+    t.policy(
         "reader",
         "[[allow]]\npath = \"p/e/**\"\ncapabilities = [\"read\", \"list\"]\n\n[[deny]]\npath = \"p/e/K\"\n",
     )

@@ -42,13 +42,6 @@ async fn server() -> TestServer {
     t
 }
 
-/// A token (made by root) with exactly these policies.
-async fn token_with(t: &TestServer, policies: &[&str]) -> String {
-    let (status, body) = t.post("/api/v1/auth/token/create", json!({"policies": policies})).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["token"].as_str().unwrap().to_owned()
-}
-
 /// Creates (as root) a user with these policies and metadata, and logs it in.
 async fn user(t: &TestServer, name: &str, policies: &[&str], metadata: Value) -> String {
     let (status, body) = t
@@ -134,7 +127,7 @@ fn ok(answer: &(StatusCode, Value), expected: StatusCode) {
 #[tokio::test]
 async fn a_tokens_admin_cannot_create_a_token_with_policies_it_does_not_hold() {
     let t = server().await;
-    let admin = as_(&t, token_with(&t, &["sys-tokens", "payment-read"]).await);
+    let admin = as_(&t, t.token(&["sys-tokens", "payment-read"], None).await);
     let create = "/api/v1/auth/token/create";
     refused(&admin.post(create, json!({"policies": ["super"]})).await, &["super"]);
     refused(
@@ -154,7 +147,7 @@ async fn a_tokens_admin_cannot_create_a_token_with_policies_it_does_not_hold() {
     ok(&admin.post(create, json!({"policies": []})).await, StatusCode::CREATED);
 
     // What is denied to the caller is denied to what it makes.
-    let fenced = as_(&t, token_with(&t, &["sys-tokens", "payment-read", "no-stripe"]).await);
+    let fenced = as_(&t, t.token(&["sys-tokens", "payment-read", "no-stripe"], None).await);
     refused(
         &fenced.post(create, json!({"policies": ["payment-read"]})).await,
         &["no-stripe"],
@@ -198,7 +191,7 @@ async fn a_tokens_admin_cannot_create_a_token_with_policies_it_does_not_hold() {
 #[tokio::test]
 async fn an_identities_admin_cannot_create_an_identity_with_policies_it_does_not_hold() {
     let t = server().await;
-    let admin = as_(&t, token_with(&t, &["sys-identities", "payment-read"]).await);
+    let admin = as_(&t, t.token(&["sys-identities", "payment-read"], None).await);
     let create = "/api/v1/identities";
 
     refused(
@@ -227,7 +220,7 @@ async fn an_identities_admin_cannot_create_an_identity_with_policies_it_does_not
     );
 
     // Templated policies read the new identity's own name and metadata.
-    let lead = as_(&t, token_with(&t, &["sys-identities", "team"]).await);
+    let lead = as_(&t, t.token(&["sys-identities", "team"], None).await);
     refused(
         &lead
             .post(
@@ -242,7 +235,7 @@ async fn an_identities_admin_cannot_create_an_identity_with_policies_it_does_not
 #[tokio::test]
 async fn an_identities_admin_cannot_take_over_an_identity_with_more_rights() {
     let t = server().await;
-    let admin = as_(&t, token_with(&t, &["sys-identities", "payment-read"]).await);
+    let admin = as_(&t, t.token(&["sys-identities", "payment-read"], None).await);
     user(&t, "boss", &["super"], json!({})).await;
     let boss_svc = service(&t, "boss-svc", &["super"]).await;
     service(&t, "svc", &["payment-read"]).await;
@@ -334,7 +327,7 @@ async fn an_identities_admin_cannot_lift_its_own_denies_or_change_templated_meta
     // The caller is itself fenced off Stripe keys.
     let admin = as_(
         &t,
-        token_with(&t, &["sys-identities", "payment-read", "no-stripe"]).await,
+        t.token(&["sys-identities", "payment-read", "no-stripe"], None).await,
     );
     service(&t, "unfenced", &["payment-read"]).await;
     service(&t, "fenced", &["payment-read", "no-stripe"]).await;
@@ -495,7 +488,7 @@ async fn a_groups_admin_cannot_join_a_powerful_group_or_lift_a_deny() {
 #[tokio::test]
 async fn a_policies_admin_cannot_rewrite_a_policy_in_force_for_itself() {
     let t = server().await;
-    let admin = as_(&t, token_with(&t, &["sys-policies", "payment-read"]).await);
+    let admin = as_(&t, t.token(&["sys-policies", "payment-read"], None).await);
     let doc = |body: &str| json!({"policy": body});
     refused(
         &admin.put("/api/v1/policies/payment-read", doc(SUPER)).await,
@@ -524,7 +517,7 @@ async fn a_policies_admin_cannot_rewrite_a_policy_in_force_for_itself() {
 #[tokio::test]
 async fn an_auth_admin_cannot_repoint_the_issuer_of_a_stronger_identity() {
     let t = server().await;
-    let admin = as_(&t, token_with(&t, &["sys-auth", "payment-read"]).await);
+    let admin = as_(&t, t.token(&["sys-auth", "payment-read"], None).await);
     let theirs = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let mine = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let issuer = |pair: &rcgen::KeyPair| json!({"issuer": "https://issuer.example", "audiences": ["leash"], "pem_keys": [pair.public_key_pem()]});
@@ -593,7 +586,7 @@ async fn an_auth_admin_cannot_repoint_the_issuer_of_a_stronger_identity() {
 #[tokio::test]
 async fn an_administrator_of_everything_without_denies_is_unrestricted() {
     let t = server().await;
-    let all = as_(&t, token_with(&t, &["super"]).await);
+    let all = as_(&t, t.token(&["super"], None).await);
     ok(
         &all.post(
             "/api/v1/identities",
@@ -607,7 +600,7 @@ async fn an_administrator_of_everything_without_denies_is_unrestricted() {
         StatusCode::OK,
     );
     // The same administrator under a deny rule hands out only what it holds.
-    let fenced = as_(&t, token_with(&t, &["super", "no-stripe"]).await);
+    let fenced = as_(&t, t.token(&["super", "no-stripe"], None).await);
     refused(
         &fenced
             .post("/api/v1/auth/token/create", json!({"policies": ["payment-read"]}))

@@ -579,19 +579,6 @@ fn recording_command(dir: &Path) {
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-async fn write_policy(t: &TestServer, name: &str, toml: &str) {
-    let (status, body) = t
-        .put(&format!("/api/v1/policies/{name}"), json!({"policy": toml}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-}
-
-async fn token_with(t: &TestServer, policies: &[&str]) -> String {
-    let (status, body) = t.post("/api/v1/auth/token/create", json!({"policies": policies})).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["token"].as_str().unwrap().to_owned()
-}
-
 fn refused(status: StatusCode) -> bool {
     status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND
 }
@@ -614,8 +601,7 @@ async fn a_rotate_only_caller_cannot_set_or_change_a_rotator_that_sends_values_o
     t.set("hooks/SIGN", "whsec-signing-key").await;
     t.set("hooks/PG_ADMIN", &format!("postgres://admin:pw@127.0.0.1:{pg_port}/db"))
         .await;
-    write_policy(
-        &t,
+    t.policy(
         "rotate-only",
         r#"
 [[allow]]
@@ -628,8 +614,7 @@ capabilities = ["read", "write", "list"]
 "#,
     )
     .await;
-    write_policy(
-        &t,
+    t.policy(
         "rotate-read",
         r#"
 [[allow]]
@@ -638,8 +623,8 @@ capabilities = ["rotate", "read", "list"]
 "#,
     )
     .await;
-    let ro = token_with(&t, &["rotate-only"]).await;
-    let rr = token_with(&t, &["rotate-read"]).await;
+    let ro = t.token(&["rotate-only"], None).await;
+    let rr = t.token(&["rotate-read"], None).await;
     assert!(refused(
         t.call_as(&ro, Method::GET, &format!("{S}/secrets/TARGET"), None)
             .await

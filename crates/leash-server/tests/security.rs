@@ -442,12 +442,7 @@ async fn a_sealed_server_answers_only_what_unsealing_needs() {
     let t = dev().await;
     assert_eq!(t.call(Method::POST, "/api/v1/sys/seal", None).await.0, StatusCode::OK);
     for route in route_table() {
-        let path = route
-            .path
-            .replace("{project}", "p")
-            .replace("{env}", "e")
-            .replace("{*path}", "K")
-            .replace("{name}", "x");
+        let path = concrete(&route.path);
         let (status, body) = t.call(route.method.clone(), &path, Some(json!({}))).await;
         if route.access == Access::Unsealing {
             assert_ne!(
@@ -645,12 +640,7 @@ async fn no_change_commits_when_its_audit_record_cannot_be_written() {
         json!({"value": "v2", "name": "n", "policies": [], "policy": "[[allow]]\npath=\"**\"\ncapabilities=[\"read\"]\n", "kind": "user", "password": "pw-123456789"}),
     ];
     for route in route_table().into_iter().filter(|r| r.method != Method::GET) {
-        let path = route
-            .path
-            .replace("{project}", "p")
-            .replace("{env}", "e")
-            .replace("{*path}", "K")
-            .replace("{name}", "x");
+        let path = concrete(&route.path);
         for body in &bodies {
             let (status, answer) = t.call(route.method.clone(), &path, Some(body.clone())).await;
             assert_eq!(

@@ -24,15 +24,15 @@ pub fn config(dir: Option<&Path>) -> ServerConfig {
 
 /// A `--dev` server: initialised, unsealed, with its root token.
 pub async fn dev() -> TestServer {
-    let server = leash_server::start(config(None), true).await.unwrap();
-    let token = server.dev_root_token.as_ref().unwrap().to_string();
-    let url = server.url();
-    TestServer {
-        server,
-        url,
-        token,
-        http: reqwest::Client::new(),
-    }
+    dev_with(config(None)).await
+}
+
+/// A route pattern of the route table with every parameter filled in (`p`, `e`, `K`, `x`).
+pub fn concrete(path: &str) -> String {
+    path.replace("{project}", "p")
+        .replace("{env}", "e")
+        .replace("{*path}", "K")
+        .replace("{name}", "x")
 }
 
 /// A sealed, uninitialised server on `dir`.
