@@ -51,7 +51,7 @@ fn open(
 pub fn decrypt_secret(secret: &mut SecretValue, identities: Option<&Identities>) -> Result<(), Error> {
     if let Some(recipients) = &secret.e2e_recipients {
         let plain = open(&secret.path, &secret.value, recipients, identities)?;
-        secret.value = plain.as_str().to_owned();
+        secret.value = plain;
         secret.e2e_recipients = None;
     }
     Ok(())
@@ -63,7 +63,7 @@ pub fn decrypt_list(list: &mut SecretList, identities: Option<&Identities>) -> R
     for secret in &mut list.secrets {
         if let (Some(recipients), Some(value)) = (&secret.e2e_recipients, &secret.value) {
             let plain = open(&secret.path, value, recipients, identities)?;
-            secret.value = Some(plain.as_str().to_owned());
+            secret.value = Some(plain);
             secret.e2e_recipients = None;
         }
     }

@@ -77,7 +77,7 @@ async fn get_secret_sends_an_encoded_path_query_and_token() {
         .get_secret("payment", "prod", "stripe/API_KEY", &options)
         .await
         .unwrap();
-    assert_eq!(value.value, "sk_live");
+    assert_eq!(value.value.as_str(), "sk_live");
     assert_eq!(value.version, 3);
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.method, "GET");

@@ -18,6 +18,7 @@
 //! read only through [`Key256::expose_secret`].
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -158,6 +159,39 @@ pub fn open(key: &Key256, aad: &Aad<'_>, envelope: &[u8]) -> Result<Zeroizing<Ve
     aes256gcm_decrypt(key, &nonce, &aad.to_bytes(), &envelope[HEADER_LEN..])
 }
 
+/// Data sealed under a [`Keyring`] key and bound to its [`Aad`]: the envelope
+/// `version | key id | nonce | AES-256-GCM bytes`. The only form in which
+/// encrypted data crosses into storage: [`Keyring::seal`] is the only way to
+/// make one from plaintext, and [`Keyring::open`] the only way back.
+/// [`Sealed::from_stored`] re-wraps bytes read back from storage (opening
+/// them checks format, key and AAD; a test keeps it out of every crate but
+/// the store). No `Display`, and `Debug` shows only the length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sealed(Vec<u8>);
+
+impl Sealed {
+    /// Bytes a store read back; only storage backends call this.
+    pub fn from_stored(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    /// The envelope bytes, for storage to write.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The id of the key it was sealed with.
+    pub fn key_id(&self) -> Result<u32, Error> {
+        envelope_key_id(&self.0)
+    }
+}
+
+impl fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sealed({} bytes)", self.0.len())
+    }
+}
+
 /// One key of the keyring, with the time (unix seconds) it was added.
 #[derive(Clone)]
 pub struct KeyringEntry {
@@ -216,17 +250,17 @@ impl Keyring {
         self.keys.iter().map(|(id, e)| (*id, e.created_at)).collect()
     }
 
-    /// Encrypts under the active key.
-    pub fn seal(&self, aad: &Aad<'_>, plaintext: &[u8]) -> Vec<u8> {
+    /// Encrypts under the active key, bound to `aad`.
+    pub fn seal(&self, aad: &Aad<'_>, plaintext: &[u8]) -> Sealed {
         let id = self.active_id();
-        seal(&self.keys[&id].key, id, aad, plaintext)
+        Sealed(seal(&self.keys[&id].key, id, aad, plaintext))
     }
 
-    /// Decrypts with whichever key the envelope names.
-    pub fn open(&self, aad: &Aad<'_>, envelope: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
-        let id = envelope_key_id(envelope)?;
+    /// Decrypts with whichever key the envelope names, checking it was bound to `aad`.
+    pub fn open(&self, aad: &Aad<'_>, sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let id = sealed.key_id()?;
         let entry = self.keys.get(&id).ok_or(Error::UnknownKey(id))?;
-        open(&entry.key, aad, envelope)
+        open(&entry.key, aad, &sealed.0)
     }
 
     /// Serialises the keyring (key material included) for encryption under the root key.
@@ -317,17 +351,19 @@ mod tests {
         assert_eq!(&*ring.open(&aad("DB", 1), &env).unwrap(), b"hunter2");
         assert_eq!(ring.open(&aad("DB", 2), &env).unwrap_err(), Error::Decrypt);
         assert_eq!(ring.open(&aad("OTHER", 1), &env).unwrap_err(), Error::Decrypt);
-        let mut edited = env.clone();
+        let mut edited = env.as_bytes().to_vec();
         *edited.last_mut().unwrap() ^= 1;
+        let edited = Sealed::from_stored(edited);
         assert_eq!(ring.open(&aad("DB", 1), &edited).unwrap_err(), Error::Decrypt);
-        let mut future = env.clone();
+        let mut future = env.as_bytes().to_vec();
         future[0] = 9;
+        let future = Sealed::from_stored(future);
         assert!(matches!(
             ring.open(&aad("DB", 1), &future),
             Err(Error::Malformed { .. })
         ));
         assert!(matches!(
-            ring.open(&aad("DB", 1), &env[..10]),
+            ring.open(&aad("DB", 1), &Sealed::from_stored(env.as_bytes()[..10].to_vec())),
             Err(Error::Malformed { .. })
         ));
     }
@@ -338,8 +374,8 @@ mod tests {
         let old = ring.seal(&aad("K", 1), b"one");
         assert_eq!(ring.rotate(5), 2);
         let new = ring.seal(&aad("K", 2), b"two");
-        assert_eq!(envelope_key_id(&old).unwrap(), 1);
-        assert_eq!(envelope_key_id(&new).unwrap(), 2);
+        assert_eq!(old.key_id().unwrap(), 1);
+        assert_eq!(new.key_id().unwrap(), 2);
         let reloaded = Keyring::from_bytes(&ring.to_bytes()).unwrap();
         assert_eq!(&*reloaded.open(&aad("K", 1), &old).unwrap(), b"one");
         assert_eq!(&*reloaded.open(&aad("K", 2), &new).unwrap(), b"two");

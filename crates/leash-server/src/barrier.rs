@@ -13,7 +13,7 @@
 use std::sync::{Arc, RwLock};
 
 use leash_core::api::{GenerateRootStatus, InitResponse, KeyInfo, KeyringStatus, SealStatus};
-use leash_core::crypto::{self, Aad, Key256, Keyring};
+use leash_core::crypto::{self, Aad, Key256, Keyring, Sealed};
 use leash_core::{shamir, token};
 use leash_store::{Storage, TokenRecord};
 use serde::{Deserialize, Serialize};
@@ -49,6 +49,34 @@ enum State {
         keyring: Arc<Keyring>,
         audit: Arc<AuditKeys>,
     },
+}
+
+/// The unsealed data keys, lent to a request. Its methods are the only code
+/// that encrypts data for storage or decrypts it again (the `Keyring` inside
+/// is private to this module): a [`Sealed`] value always comes from here.
+#[derive(Clone)]
+pub struct Keys(Arc<Keyring>);
+
+impl Keys {
+    /// Seals `plaintext` under the active key, bound to `aad`.
+    pub fn seal(&self, aad: &Aad<'_>, plaintext: &[u8]) -> Sealed {
+        self.0.seal(aad, plaintext)
+    }
+
+    /// Opens `sealed` as text, checking it was bound to `aad`. Every failure
+    /// is one opaque error (no oracle); the plaintext stays zeroizing.
+    pub fn open_text(&self, aad: &Aad<'_>, sealed: &Sealed) -> Result<Zeroizing<String>, leash_core::Error> {
+        let plain = self.0.open(aad, sealed)?;
+        match std::str::from_utf8(&plain) {
+            Ok(text) => Ok(Zeroizing::new(text.to_owned())),
+            Err(_) => Err(leash_core::Error::Decrypt),
+        }
+    }
+
+    /// The id of the key new data is sealed with.
+    pub fn active_id(&self) -> u32 {
+        self.0.active_id()
+    }
 }
 
 /// The audit log's keys: HMAC for tokens and values in records, Ed25519 for
@@ -187,9 +215,9 @@ impl Barrier {
     }
 
     /// The keyring, or the error a sealed or uninitialised server answers with.
-    pub fn keyring(&self) -> Result<Arc<Keyring>, ApiError> {
+    pub fn keyring(&self) -> Result<Keys, ApiError> {
         match &*self.read_state() {
-            State::Unsealed { keyring, .. } => Ok(keyring.clone()),
+            State::Unsealed { keyring, .. } => Ok(Keys(keyring.clone())),
             State::Sealed { .. } => Err(ApiError::sealed()),
             State::Uninitialized => Err(ApiError::not_initialized()),
         }
@@ -360,11 +388,11 @@ impl Barrier {
     async fn load_audit_keys(&self, keyring: &Keyring) -> Result<AuditKeys, ApiError> {
         let aad = Aad::Internal(META_AUDIT_KEYS);
         if let Some(sealed) = self.store.meta_get(META_AUDIT_KEYS).await? {
-            return AuditKeys::from_bytes(&keyring.open(&aad, &sealed)?);
+            return AuditKeys::from_bytes(&keyring.open(&aad, &Sealed::from_stored(sealed))?);
         }
         let keys = AuditKeys::generate();
         self.store
-            .meta_put(META_AUDIT_KEYS, &keyring.seal(&aad, &keys.to_bytes()))
+            .meta_put(META_AUDIT_KEYS, keyring.seal(&aad, &keys.to_bytes()).as_bytes())
             .await?;
         Ok(keys)
     }
@@ -409,7 +437,11 @@ impl Barrier {
     }
 
     pub fn keyring_status(&self) -> Result<KeyringStatus, ApiError> {
-        let keyring = self.keyring()?;
+        let keyring = match &*self.read_state() {
+            State::Unsealed { keyring, .. } => keyring.clone(),
+            State::Sealed { .. } => return Err(ApiError::sealed()),
+            State::Uninitialized => return Err(ApiError::not_initialized()),
+        };
         Ok(KeyringStatus {
             active_key_id: keyring.active_id(),
             keys: keyring

@@ -12,9 +12,9 @@
 //! It never decrypts an age file (it has no identity) and never puts a value
 //! into an error: messages name paths, versions and recipients (public keys).
 
+use crate::barrier::Keys;
 use axum::http::StatusCode;
 use leash_core::api::{E2eResult, E2eStatus, E2eStoredValue, E2eUpdate, E2eValues};
-use leash_core::crypto::Keyring;
 use leash_core::e2e::Recipients;
 use leash_core::names::SecretPath;
 use leash_store::{E2eChange, Rewrap, StoreError};
@@ -163,12 +163,7 @@ pub async fn plan_update(state: &AppState, env: &EnvRef, request: E2eUpdate) -> 
 }
 
 /// `GET .../e2e/values`: what a client re-encrypts (barrier-decrypted; age files stay age files).
-pub async fn values(
-    state: &AppState,
-    keyring: &Keyring,
-    env: &EnvRef,
-    all_versions: bool,
-) -> Result<E2eValues, ApiError> {
+pub async fn values(state: &AppState, keyring: &Keys, env: &EnvRef, all_versions: bool) -> Result<E2eValues, ApiError> {
     let (revision, rows) = state.store.retained_versions(env.row.id, !all_versions).await?;
     let mut values = Vec::with_capacity(rows.len());
     for (row, current) in rows {
@@ -191,7 +186,7 @@ pub async fn values(
 /// `PUT .../e2e`: enable end-to-end encryption or change the recipients, in one atomic change.
 pub async fn update(
     state: &AppState,
-    keyring: &Keyring,
+    keyring: &Keys,
     env: &EnvRef,
     change: Authorized<RecipientChange>,
     actor: &str,

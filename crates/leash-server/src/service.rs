@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use axum::http::StatusCode;
 use leash_core::api::{ChangeEntry, ChangeResult, SecretSummary, SecretValue};
-use leash_core::crypto::{Aad, Keyring};
+use leash_core::crypto::Aad;
+
+use crate::barrier::Keys;
 use leash_core::e2e::Recipients;
 use leash_core::names::{EnvName, PathPrefix, ProjectName, SecretPath};
 use leash_store::{Applied, AppliedEntry, EnvRow, NewChange, Op, RotationRow, Selector, StoreError, VersionRow};
@@ -141,7 +143,7 @@ pub fn check_text(what: &str, text: &Option<String>) -> Result<(), ApiError> {
 /// project/env/path/version.
 pub async fn write(
     state: &AppState,
-    keyring: &Keyring,
+    keyring: &Keys,
     env: &EnvRef,
     ops: Authorized<ChangeSet>,
     meta: WriteMeta<'_>,
@@ -153,7 +155,7 @@ pub async fn write(
 /// the new current value and the rotation state land together or not at all).
 pub async fn write_with_rotation(
     state: &AppState,
-    keyring: &Keyring,
+    keyring: &Keys,
     env: &EnvRef,
     ops: Authorized<ChangeSet>,
     meta: WriteMeta<'_>,
@@ -297,7 +299,8 @@ fn e2e_marking(env: &EnvRef, row: &VersionRow) -> Option<Vec<String>> {
     row.e2e.then(|| env.row.e2e_recipients.clone().unwrap_or_default())
 }
 
-pub fn decrypt(keyring: &Keyring, env: &EnvRef, row: &VersionRow) -> Result<String, ApiError> {
+/// Opens a stored version (through the barrier); the value stays zeroizing.
+pub fn decrypt(keyring: &Keys, env: &EnvRef, row: &VersionRow) -> Result<Zeroizing<String>, ApiError> {
     let Some(ciphertext) = &row.ciphertext else {
         return Err(ApiError::new(
             StatusCode::GONE,
@@ -305,8 +308,8 @@ pub fn decrypt(keyring: &Keyring, env: &EnvRef, row: &VersionRow) -> Result<Stri
             format!("version {} of {} was destroyed", row.version, row.path),
         ));
     };
-    let plain = keyring
-        .open(&aad(env, &row.path, row.version), ciphertext)
+    keyring
+        .open_text(&aad(env, &row.path, row.version), ciphertext)
         .map_err(|e| {
             ApiError::internal(
                 "decrypting a secret",
@@ -315,14 +318,13 @@ pub fn decrypt(keyring: &Keyring, env: &EnvRef, row: &VersionRow) -> Result<Stri
                     env.project, env.env, row.path, row.version
                 ),
             )
-        })?;
-    String::from_utf8(plain.to_vec()).map_err(|_| ApiError::internal("decoding a secret", "stored value is not UTF-8"))
+        })
 }
 
 /// Reads one version of one secret, decrypted.
 pub async fn read(
     state: &AppState,
-    keyring: &Keyring,
+    keyring: &Keys,
     env: &EnvRef,
     path: &SecretPath,
     selector: Selector,
@@ -357,7 +359,7 @@ pub async fn read(
 /// Lists the live secrets under `prefix`, with values when `keyring` is given.
 pub async fn list(
     state: &AppState,
-    keyring: Option<&Keyring>,
+    keyring: Option<&Keys>,
     env: &EnvRef,
     prefix: &PathPrefix,
     at_revision: Option<i64>,
@@ -417,12 +419,7 @@ impl Touches for RollbackPlan {
 }
 
 /// Plans a rollback to revision `to`; nothing is written.
-pub async fn plan_rollback(
-    state: &AppState,
-    keyring: &Keyring,
-    env: &EnvRef,
-    to: i64,
-) -> Result<RollbackPlan, ApiError> {
+pub async fn plan_rollback(state: &AppState, keyring: &Keys, env: &EnvRef, to: i64) -> Result<RollbackPlan, ApiError> {
     check_revision(env, to)?;
     let (_, then) = state.store.list_state(env.row.id, Some(to), true).await?;
     let (planned_at, now) = state.store.list_state(env.row.id, None, false).await?;
@@ -439,7 +436,7 @@ pub async fn plan_rollback(
         }
         ops.push(WriteOp::Set {
             path: SecretPath::parse(&row.path)?,
-            value: Zeroizing::new(decrypt(keyring, env, row)?),
+            value: decrypt(keyring, env, row)?,
             description: None,
         });
     }
@@ -471,7 +468,7 @@ pub async fn plan_rollback(
 /// changed.
 pub async fn rollback(
     state: &AppState,
-    keyring: &Keyring,
+    keyring: &Keys,
     env: &EnvRef,
     plan: Authorized<RollbackPlan>,
     meta: WriteMeta<'_>,

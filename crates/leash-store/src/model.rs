@@ -1,6 +1,8 @@
 //! Row types that cross the [`crate::Storage`] boundary. Times are unix
-//! milliseconds. Nothing here holds a plaintext value: `ciphertext` is the
-//! barrier's sealed envelope.
+//! milliseconds. Nothing here holds a plaintext value: encrypted data is a
+//! [`Sealed`] envelope, which only the server's barrier can make.
+
+pub use leash_core::crypto::Sealed;
 
 /// A stored token: only the hash of the token itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,7 +122,7 @@ pub struct VersionRow {
     pub revision: i64,
     pub key_id: u32,
     /// `None` when destroyed, or when data was not asked for.
-    pub ciphertext: Option<Vec<u8>>,
+    pub ciphertext: Option<Sealed>,
     pub destroyed: bool,
     pub actor: String,
     pub created_at: i64,
@@ -150,7 +152,7 @@ pub enum Op {
         path: String,
         version: i64,
         key_id: u32,
-        ciphertext: Vec<u8>,
+        ciphertext: Sealed,
         description: Option<String>,
     },
     /// Soft-deletes a live secret.
@@ -190,7 +192,7 @@ pub struct Rewrap {
     pub path: String,
     pub version: i64,
     pub key_id: u32,
-    pub ciphertext: Vec<u8>,
+    pub ciphertext: Sealed,
 }
 
 /// A change of an environment's end-to-end recipients; see [`crate::Storage::e2e_update`].
@@ -317,7 +319,7 @@ pub struct RotationRow {
     /// The last step the latest attempt reached.
     pub step: Option<String>,
     pub pending_key_id: Option<u32>,
-    pub pending_ciphertext: Option<Vec<u8>>,
+    pub pending_ciphertext: Option<Sealed>,
     /// Consecutive failed attempts.
     pub failures: i64,
     pub retry_at: Option<i64>,

@@ -167,7 +167,7 @@ fn version_row(row: &SqliteRow) -> Result<VersionRow> {
         version: row.try_get(1)?,
         revision: row.try_get(2)?,
         key_id: row.try_get::<i64, _>(3)? as u32,
-        ciphertext: row.try_get(4)?,
+        ciphertext: row.try_get::<Option<Vec<u8>>, _>(4)?.map(Sealed::from_stored),
         destroyed: row.try_get(5)?,
         actor: row.try_get(6)?,
         created_at: row.try_get(7)?,
@@ -414,7 +414,7 @@ async fn apply_op(conn: &mut SqliteConnection, change: &NewChange, revision: i64
             .bind(version)
             .bind(revision)
             .bind(*key_id as i64)
-            .bind(ciphertext)
+            .bind(ciphertext.as_bytes())
             .bind(&change.actor)
             .bind(now)
             .bind(change.e2e_recipients.is_some())
@@ -490,7 +490,7 @@ fn rotation_row(r: &SqliteRow) -> Result<RotationRow> {
         state: r.try_get(6)?,
         step: r.try_get(7)?,
         pending_key_id: r.try_get::<Option<i64>, _>(8)?.map(|k| k as u32),
-        pending_ciphertext: r.try_get(9)?,
+        pending_ciphertext: r.try_get::<Option<Vec<u8>>, _>(9)?.map(Sealed::from_stored),
         failures: r.try_get(10)?,
         retry_at: r.try_get(11)?,
         last_error: r.try_get(12)?,
@@ -518,7 +518,7 @@ pub(crate) async fn put_rotation(conn: &mut SqliteConnection, r: &RotationRow) -
     .bind(&r.state)
     .bind(&r.step)
     .bind(r.pending_key_id.map(i64::from))
-    .bind(&r.pending_ciphertext)
+    .bind(r.pending_ciphertext.as_ref().map(Sealed::as_bytes))
     .bind(r.failures)
     .bind(r.retry_at)
     .bind(&r.last_error)
@@ -790,7 +790,7 @@ impl SqliteStore {
                 )));
             };
             sqlx::query("UPDATE versions SET ciphertext = ?, key_id = ?, e2e = 1 WHERE secret_id = ? AND version = ?")
-                .bind(&rw.ciphertext)
+                .bind(rw.ciphertext.as_bytes())
                 .bind(rw.key_id as i64)
                 .bind(row.0)
                 .bind(rw.version)

@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 
 use anyhow::{Context as _, bail};
 use leash_core::api::SecretSummary;
+use zeroize::Zeroizing;
 
 /// `leash export --format`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,7 +58,7 @@ fn is_identifier(name: &str) -> bool {
 }
 
 /// `(variable name, value)` of every secret of a listing made with values.
-pub fn env_values(secrets: &[SecretSummary]) -> anyhow::Result<Vec<(String, String)>> {
+pub fn env_values(secrets: &[SecretSummary]) -> anyhow::Result<Vec<(String, Zeroizing<String>)>> {
     by_env_var(secrets)?
         .into_iter()
         .map(|(name, secret)| match &secret.value {
@@ -68,12 +69,12 @@ pub fn env_values(secrets: &[SecretSummary]) -> anyhow::Result<Vec<(String, Stri
 }
 
 /// Renders `(variable name, value)` pairs in `format`.
-pub fn render_export(format: ExportFormat, vars: &[(String, String)]) -> anyhow::Result<String> {
-    let map = || -> BTreeMap<&str, &str> { vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect() };
+pub fn render_export<V: AsRef<str>>(format: ExportFormat, vars: &[(String, V)]) -> anyhow::Result<String> {
+    let map = || -> BTreeMap<&str, &str> { vars.iter().map(|(k, v)| (k.as_str(), v.as_ref())).collect() };
     match format {
         ExportFormat::Dotenv => Ok(vars
             .iter()
-            .map(|(name, value)| format!("{name}={}\n", dotenv_quote(value)))
+            .map(|(name, value)| format!("{name}={}\n", dotenv_quote(value.as_ref())))
             .collect()),
         ExportFormat::Json => {
             let mut text = serde_json::to_string_pretty(&map()).context("cannot encode the secrets as JSON")?;
@@ -84,7 +85,7 @@ pub fn render_export(format: ExportFormat, vars: &[(String, String)]) -> anyhow:
         ExportFormat::Shell => {
             let mut out = String::new();
             for (name, value) in vars {
-                let quoted = shlex::try_quote(value).map_err(|_| {
+                let quoted = shlex::try_quote(value.as_ref()).map_err(|_| {
                     anyhow::anyhow!("the value of {name} contains a NUL byte, which a shell variable cannot hold")
                 })?;
                 let _ = writeln!(out, "export {name}={quoted}");
@@ -140,7 +141,7 @@ mod tests {
             version: 1,
             description: description.map(Into::into),
             updated_at: "2025-01-01T00:00:00Z".into(),
-            value: value.map(Into::into),
+            value: value.map(|v| Zeroizing::new(v.to_owned())),
             e2e_recipients: None,
         }
     }

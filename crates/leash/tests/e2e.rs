@@ -613,14 +613,18 @@ async fn the_rust_client_encrypts_before_sending_and_decrypts_after_receiving() 
     let err = decrypt_secret(&mut secret.clone(), None).unwrap_err();
     assert!(err.to_string().contains(&recipients.to_strings()[0]), "{err}");
     decrypt_secret(&mut secret, Some(&identities)).unwrap();
-    assert_eq!(secret.value, "sdk-value-a");
+    assert_eq!(secret.value.as_str(), "sdk-value-a");
     let options = leash_client::ListOptions {
         include_values: true,
         ..Default::default()
     };
     let mut list = client.list_secrets("pay", "vault", &options).await.unwrap();
     decrypt_list(&mut list, Some(&identities)).unwrap();
-    let values: Vec<_> = list.secrets.iter().map(|s| s.value.clone().unwrap()).collect();
+    let values: Vec<String> = list
+        .secrets
+        .iter()
+        .map(|s| s.value.as_deref().unwrap().to_owned())
+        .collect();
     assert_eq!(values, ["sdk-value-a", "sdk-value-b"]);
     server.shutdown().await.unwrap();
 }

@@ -27,7 +27,6 @@ use leash_client::{Client, ListOptions};
 use nix::sys::signal::Signal;
 use tokio::process::Child;
 use tokio::time::Instant;
-use zeroize::Zeroizing;
 
 pub use self::child::FORWARDED;
 use self::child::Signals;
@@ -159,7 +158,7 @@ pub async fn fetch(
             Some(value) => Ok(Entry {
                 path: s.path,
                 env_var: s.env_var,
-                value: Zeroizing::new(value),
+                value,
             }),
             None => Err(Error::MissingValue { path: s.path }),
         })

@@ -14,6 +14,7 @@ pub use rotation::*;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 /// Stands in for a secret value, share or token in `Debug` output.
 pub(crate) const REDACTED: &str = "<redacted>";
@@ -258,7 +259,8 @@ pub struct SecretValue {
     /// The revision that wrote this version.
     pub revision: i64,
     /// The value; for an end-to-end encrypted version, the ASCII-armored age file.
-    pub value: String,
+    /// Zeroized when dropped, on both sides of the wire.
+    pub value: Zeroizing<String>,
     pub description: Option<String>,
     pub created_at: String,
     /// Present when `value` is end-to-end encrypted: the recipients it is encrypted to.
@@ -274,8 +276,9 @@ pub struct SecretSummary {
     pub version: i64,
     pub description: Option<String>,
     pub updated_at: String,
+    /// With `include_values`; zeroized when dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
+    pub value: Option<Zeroizing<String>>,
     /// Present when `value` is end-to-end encrypted: the recipients it is encrypted to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub e2e_recipients: Option<Vec<String>>,
@@ -363,7 +366,7 @@ pub struct E2eStoredValue {
     pub current: bool,
     /// Whether `value` is end-to-end ciphertext (else plaintext, before enabling).
     pub e2e: bool,
-    pub value: String,
+    pub value: Zeroizing<String>,
 }
 
 /// `PUT .../e2e`: set an environment's recipients (enabling end-to-end

@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
+use crate::barrier::Keys;
 use axum::http::StatusCode;
 use leash_core::api::{RotateRequest, RotateResult};
-use leash_core::crypto::Keyring;
 use leash_core::names::SecretPath;
 use leash_rotate::{GeneratorRotator, Rotator, Step, Target};
 use leash_store::{RotationLogRow, RotationRow, Selector};
@@ -90,7 +90,7 @@ async fn claim(state: &AppState, env: &EnvRef, path: &SecretPath, attempt: i64, 
 /// Reads the current value (none when absent, deleted or destroyed).
 async fn current_value(
     state: &AppState,
-    keyring: &Keyring,
+    keyring: &Keys,
     env: &EnvRef,
     path: &SecretPath,
 ) -> Result<Option<(i64, Zeroizing<String>)>, ApiError> {
@@ -104,10 +104,7 @@ async fn current_value(
     if row.destroyed {
         return Ok(None);
     }
-    Ok(Some((
-        row.version,
-        Zeroizing::new(service::decrypt(keyring, env, &row)?),
-    )))
+    Ok(Some((row.version, service::decrypt(keyring, env, &row)?)))
 }
 
 /// The server cannot make or read the values of an end-to-end encrypted
@@ -333,7 +330,7 @@ async fn record_setup_failure(
 /// The parts of one attempt.
 struct Attempt<'a> {
     state: &'a AppState,
-    keyring: &'a Keyring,
+    keyring: &'a Keys,
     env: &'a EnvRef,
     path: &'a SecretPath,
     rotator: &'a dyn Rotator,

@@ -217,7 +217,7 @@ async fn referenced_value(state: &AppState, env: &EnvRef, path: &str) -> Result<
     let value = service::read(state, &keyring, env, &path, Selector::Current)
         .await
         .map_err(|e| ApiError::conflict(format!("the rotator needs secret {path}: {}", e.message)))?;
-    Ok(zeroize::Zeroizing::new(value.value))
+    Ok(value.value)
 }
 
 /// Builds the rotator a checked policy describes (or a one-off generator).

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use leash_core::api::SecretValue;
-use leash_core::crypto::{Aad, Keyring};
+use leash_core::crypto::{Aad, Sealed};
+
+use crate::barrier::Keys;
 use leash_core::names::SecretPath;
 use leash_store::{RotationRow, SecretHead, VersionRow};
 use zeroize::Zeroizing;
@@ -115,7 +117,7 @@ pub fn pending_aad(env: &EnvRef, path: &str) -> String {
 }
 
 /// Encrypts a pending value for the rotation state.
-pub fn seal_pending(keyring: &Keyring, env: &EnvRef, path: &str, value: &str) -> (u32, Vec<u8>) {
+pub fn seal_pending(keyring: &Keys, env: &EnvRef, path: &str, value: &str) -> (u32, Sealed) {
     let aad = pending_aad(env, path);
     (
         keyring.active_id(),
@@ -124,20 +126,17 @@ pub fn seal_pending(keyring: &Keyring, env: &EnvRef, path: &str, value: &str) ->
 }
 
 /// Decrypts a pending value kept in the rotation state.
-pub fn open_pending(keyring: &Keyring, env: &EnvRef, path: &str, sealed: &[u8]) -> Result<Zeroizing<String>, ApiError> {
+pub fn open_pending(keyring: &Keys, env: &EnvRef, path: &str, sealed: &Sealed) -> Result<Zeroizing<String>, ApiError> {
     let aad = pending_aad(env, path);
-    let plain = keyring
-        .open(&Aad::Internal(&aad), sealed)
-        .map_err(|e| ApiError::internal("decrypting a pending rotation value", format!("{e} (path {path})")))?;
-    String::from_utf8(plain.to_vec())
-        .map(Zeroizing::new)
-        .map_err(|_| ApiError::internal("decoding a pending rotation value", "not UTF-8"))
+    keyring
+        .open_text(&Aad::Internal(&aad), sealed)
+        .map_err(|e| ApiError::internal("decrypting a pending rotation value", format!("{e} (path {path})")))
 }
 
 /// The pending value of a rotation in flight (or kept after a failure).
 pub async fn pending_value(
     state: &AppState,
-    keyring: &Keyring,
+    keyring: &Keys,
     env: &EnvRef,
     path: &SecretPath,
 ) -> Result<SecretValue, ApiError> {
@@ -153,7 +152,7 @@ pub async fn pending_value(
         // Not a version yet: the number it will get when promoted.
         version: head.first().map_or(1, |h| h.latest_version + 1),
         revision: env.row.revision,
-        value: value.to_string(),
+        value,
         description: None,
         created_at: rfc3339(row.updated_at),
         // Pending values exist only outside end-to-end encrypted environments.

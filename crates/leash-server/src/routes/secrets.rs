@@ -102,7 +102,7 @@ pub async fn list(
     }
     let env = service::environment(&state, &project, &env).await?;
     let keyring = state.barrier.keyring()?;
-    let with_values = q.include_values.then_some(&*keyring);
+    let with_values = q.include_values.then_some(&keyring);
     let visible = Visibility::new(&caller, env.project.as_str(), env.env.as_str(), needs);
     let (revision, secrets) = service::list(&state, with_values, &env, &prefix, q.at_revision, &visible).await?;
     Ok(Json(SecretList { revision, secrets }))

@@ -8,7 +8,7 @@ fn set(path: &str, version: i64, bytes: &[u8]) -> Op {
         path: path.into(),
         version,
         key_id: 1,
-        ciphertext: bytes.to_vec(),
+        ciphertext: Sealed::from_stored(bytes.to_vec()),
         description: None,
     }
 }
@@ -58,7 +58,13 @@ async fn reads_follow_every_write<S: Storage>(store: &S) {
         .await
         .unwrap();
     assert_eq!(
-        current("K").await.unwrap().unwrap().ciphertext.as_deref(),
+        current("K")
+            .await
+            .unwrap()
+            .unwrap()
+            .ciphertext
+            .as_ref()
+            .map(Sealed::as_bytes),
         Some(&b"one"[..])
     );
     store
@@ -66,7 +72,13 @@ async fn reads_follow_every_write<S: Storage>(store: &S) {
         .await
         .unwrap();
     assert_eq!(
-        current("K").await.unwrap().unwrap().ciphertext.as_deref(),
+        current("K")
+            .await
+            .unwrap()
+            .unwrap()
+            .ciphertext
+            .as_ref()
+            .map(Sealed::as_bytes),
         Some(&b"two"[..])
     );
     let (_, e) = store.env_by_names("follow", "prod").await.unwrap().unwrap();
@@ -166,7 +178,7 @@ async fn rotation_state<S: Storage>(store: &S) {
     running.state = "running".into();
     running.attempt = 1;
     running.pending_key_id = Some(1);
-    running.pending_ciphertext = Some(b"sealed-pending".to_vec());
+    running.pending_ciphertext = Some(Sealed::from_stored(b"sealed-pending".to_vec()));
     store.rotation_put(&running).await.unwrap();
     let due = store.rotation_due(8_000, 10).await.unwrap();
     assert_eq!(
@@ -263,7 +275,7 @@ async fn end_to_end_recipients<S: Storage>(store: &S) {
         path: path.into(),
         version,
         key_id: 2,
-        ciphertext: bytes.to_vec(),
+        ciphertext: Sealed::from_stored(bytes.to_vec()),
     };
     let update = |expected_revision: i64, recipients: Option<Vec<String>>, rewrap: Vec<Rewrap>| E2eChange {
         env_id: env.id,
@@ -301,7 +313,10 @@ async fn end_to_end_recipients<S: Storage>(store: &S) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((a.ciphertext.as_deref(), a.key_id, a.e2e), (Some(&b"A2"[..]), 2, true));
+    assert_eq!(
+        (a.ciphertext.as_ref().map(Sealed::as_bytes), a.key_id, a.e2e),
+        (Some(&b"A2"[..]), 2, true)
+    );
     let a1 = store
         .read_version(env.id, "A", Selector::Version(1))
         .await
@@ -684,7 +699,7 @@ async fn versions_and_revisions<S: Storage>(store: &S) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        (cur.version, cur.revision, cur.ciphertext.as_deref()),
+        (cur.version, cur.revision, cur.ciphertext.as_ref().map(Sealed::as_bytes)),
         (2, 2, Some(&b"a2"[..]))
     );
     let v1 = store
@@ -692,7 +707,7 @@ async fn versions_and_revisions<S: Storage>(store: &S) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(v1.ciphertext.as_deref(), Some(&b"a1"[..]));
+    assert_eq!(v1.ciphertext.as_ref().map(Sealed::as_bytes), Some(&b"a1"[..]));
     assert_eq!(
         store.read_version(env.id, "A", Selector::Version(3)).await.unwrap(),
         None

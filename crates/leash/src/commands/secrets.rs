@@ -189,7 +189,7 @@ pub async fn run(command: SecretsCommand, ctx: &Context) -> anyhow::Result<()> {
             leash_client::e2e::decrypt_secret(&mut secret, identities.as_ref())?;
             if args.plain {
                 let newline = if io::stdout().is_terminal() { "\n" } else { "" };
-                return output::write_stdout(&format!("{}{newline}", secret.value));
+                return output::write_stdout(&format!("{}{newline}", secret.value.as_str()));
             }
             output::emit(mode, &secret, describe_value)
         }
@@ -312,7 +312,7 @@ fn describe_value(secret: &SecretValue) -> String {
         secret.revision,
         or_dash(secret.description.as_deref()),
         secret.created_at,
-        secret.value
+        secret.value.as_str()
     )
 }
 

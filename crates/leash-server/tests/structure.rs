@@ -1,0 +1,80 @@
+//! Rules of the code's structure that the type system alone does not hold,
+//! checked over the workspace's sources (ARCHITECTURE.md names each).
+
+use std::path::{Path, PathBuf};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Every `.rs` file under `dir`, with its text.
+fn sources(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            out.push((path, text));
+        }
+    }
+    out
+}
+
+/// Whether `text` holds `needle` as a whole name (not as part of a longer one).
+fn contains_name(text: &str, needle: &str) -> bool {
+    let is_name = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(needle).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + needle.len()..].chars().next();
+        !before.is_some_and(is_name) && !after.is_some_and(is_name)
+    })
+}
+
+/// The files under `dir` that contain `needle` as a whole name, relative to the workspace.
+fn files_with(dir: &str, needle: &str) -> Vec<String> {
+    let root = workspace();
+    sources(&root.join(dir))
+        .into_iter()
+        .filter(|(_, text)| contains_name(text, needle))
+        .map(|(path, _)| path.strip_prefix(&root).unwrap().display().to_string())
+        .collect()
+}
+
+#[test]
+fn only_the_barrier_encrypts_or_decrypts_stored_data() {
+    // The keyring type and the raw envelope functions appear in the server only inside the barrier;
+    // every other module gets a `barrier::Keys`, whose methods are the only way to seal or open.
+    for needle in ["Keyring", "crypto::seal", "crypto::open"] {
+        assert_eq!(
+            files_with("crates/leash-server/src", needle),
+            ["crates/leash-server/src/barrier.rs"],
+            "`{needle}` outside the barrier"
+        );
+    }
+}
+
+#[test]
+fn only_storage_turns_bytes_back_into_sealed_data() {
+    // `Sealed::from_stored` re-wraps bytes a store read back; anywhere else it could launder
+    // plaintext into the type storage accepts.
+    let mut found = Vec::new();
+    for dir in ["crates"] {
+        found.extend(files_with(dir, "Sealed::from_stored"));
+    }
+    found.sort();
+    for file in &found {
+        assert!(
+            file.starts_with("crates/leash-store/")
+                || file == "crates/leash-core/src/crypto.rs"
+                || file == "crates/leash-server/src/barrier.rs"
+                || file == "crates/leash-server/tests/structure.rs",
+            "Sealed::from_stored in {file}"
+        );
+    }
+    assert!(
+        found.iter().any(|f| f.starts_with("crates/leash-store/src/")),
+        "{found:?}"
+    );
+}
