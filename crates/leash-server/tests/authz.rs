@@ -4,70 +4,342 @@
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use common::*;
 use leash_server::routes::{Access, route_table};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+/// A valid request for one route of `route_table()`, and what the root token
+/// gets for it (for a route that takes no token: what anyone gets).
+struct Valid {
+    method: Method,
+    /// The route pattern as `route_table()` spells it: with `method`, the key of the walk's table.
+    route: String,
+    /// The concrete path (and query) sent.
+    url: String,
+    body: Option<Value>,
+    answer: StatusCode,
+}
+
+/// `method route` sent to `concrete(route)`, without a body, answered 200.
+fn valid(method: Method, route: &str) -> Valid {
+    Valid {
+        method,
+        route: route.to_owned(),
+        url: concrete(route),
+        body: None,
+        answer: StatusCode::OK,
+    }
+}
+
+impl Valid {
+    fn at(mut self, url: &str) -> Self {
+        self.url = url.to_owned();
+        self
+    }
+
+    fn query(mut self, query: &str) -> Self {
+        self.url.push_str(query);
+        self
+    }
+
+    fn body(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    fn answers(mut self, status: StatusCode) -> Self {
+        self.answer = status;
+        self
+    }
+
+    fn key(&self) -> (String, String) {
+        (self.method.to_string(), self.route.clone())
+    }
+
+    async fn send(&self, t: &TestServer, token: &str) -> (StatusCode, Value) {
+        t.call_as(token, self.method.clone(), &self.url, self.body.clone())
+            .await
+    }
+}
+
+/// Whether `url` is a path of route `pattern` (`{name}` is one segment, `{*path}` the rest).
+fn is_route(pattern: &str, url: &str) -> bool {
+    let path = url.split('?').next().unwrap_or_default();
+    let (mut want, mut have) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (want.next(), have.next()) {
+            (None, None) => return true,
+            (Some(w), Some(h)) if w.starts_with("{*") => return !h.is_empty(),
+            (Some(w), Some(h)) if w.starts_with('{') && !h.is_empty() => {}
+            (Some(w), Some(h)) if w == h => {}
+            _ => return false,
+        }
+    }
+}
+
+/// A token without policies was refused, or a listing answered it with empty lists; never a 400.
+fn shows_nothing(method: &Method, status: StatusCode, answer: &Value) -> bool {
+    match status {
+        StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => true,
+        StatusCode::OK if *method == Method::GET => {
+            let lists: Vec<&Value> = answer
+                .as_object()
+                .into_iter()
+                .flat_map(|o| o.values())
+                .filter(|v| v.is_array())
+                .collect();
+            !lists.is_empty() && lists.iter().all(|v| v.as_array().is_some_and(Vec::is_empty))
+        }
+        _ => false,
+    }
+}
+
+const PASSWORD: &str = "a long passphrase";
+const READ_P_E: &str = "[[allow]]\npath = \"p/e/**\"\ncapabilities = [\"read\"]\n";
+
+/// What the walk's requests refer to, made by root before it starts.
+struct Fixtures {
+    /// A token for the token lookup, renew and revoke routes.
+    victim: String,
+    client_login: Value,
+    jwt: String,
+    recipient: String,
+}
+
+/// Asserts a set-up request succeeded.
+async fn made(t: &TestServer, method: Method, path: &str, body: Value) -> Value {
+    let (status, answer) = t.call(method, path, Some(body)).await;
+    assert!(status.is_success(), "set-up {path}: {status} {answer}");
+    answer
+}
+
+async fn fixtures(t: &TestServer) -> Fixtures {
+    // p/e holds K at revision 2 (a rollback to 1 changes something); p/vault is empty, for the e2e routes
+    t.project_env("p", "e").await;
+    t.set("K", "v1").await;
+    t.set("K", "v2").await;
+    t.project_env_in("p", "vault").await;
+    // a user, a service and a JWT-bound service, one for each login
+    let identity = |body: Value| made(t, Method::POST, "/api/v1/identities", body);
+    identity(json!({"name": "u", "kind": "user", "password": PASSWORD})).await;
+    let svc = identity(json!({"name": "svc", "kind": "service"})).await;
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let issuer = json!({"issuer": "https://ci.example", "audiences": ["leash"], "pem_keys": [key.public_key_pem()]});
+    made(t, Method::PUT, "/api/v1/auth/jwt/issuers/ci", issuer).await;
+    identity(json!({"name": "deploy", "kind": "service", "jwt": {"issuer": "ci", "bound_subject": "build"}})).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = json!({"iss": "https://ci.example", "aud": "leash", "sub": "build", "iat": now, "exp": now + 600});
+    let signing = jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap();
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256),
+        &claims,
+        &signing,
+    )
+    .unwrap();
+    Fixtures {
+        victim: t.token(&[], None).await,
+        client_login: json!({"client_id": svc["client_id"], "client_secret": svc["client_secret"]}),
+        jwt,
+        recipient: age::x25519::Identity::generate().to_public().to_string(),
+    }
+}
+
+/// One valid request per route, in the order the walk sends them: each is valid
+/// on the state the rows before it leave (reads before deletes, a delete after
+/// what needs the thing; `revoke-self` ends its token, `seal` ends the walk).
+fn table(fx: &Fixtures) -> Vec<Valid> {
+    use Method as M;
+    use StatusCode as S;
+    let env = |suffix: &str| format!("/api/v1/projects/{{project}}/envs/{{env}}{suffix}");
+    let vault = |suffix: &str| format!("/api/v1/projects/p/envs/vault{suffix}");
+    vec![
+        // no token: answered to anyone
+        valid(M::GET, "/api/v1/sys/health"),
+        valid(M::GET, "/api/v1/sys/seal-status"),
+        // a dev server is initialised: 409 already_initialized is the only answer init has left
+        valid(M::POST, "/api/v1/sys/init")
+            .body(json!({"shares": 1, "threshold": 1}))
+            .answers(S::CONFLICT),
+        valid(M::POST, "/api/v1/sys/unseal").body(json!({"reset": true})),
+        valid(M::POST, "/api/v1/sys/generate-root").body(json!({"reset": true})),
+        valid(M::POST, "/api/v1/auth/userpass/login").body(json!({"username": "u", "password": PASSWORD})),
+        valid(M::POST, "/api/v1/auth/client/login").body(fx.client_login.clone()),
+        valid(M::POST, "/api/v1/auth/jwt/login").body(json!({"identity": "deploy", "jwt": fx.jwt})),
+        // the token acting on itself (revoke-self comes last but one)
+        valid(M::GET, "/api/v1/auth/token/lookup-self"),
+        valid(M::POST, "/api/v1/auth/token/renew-self").body(json!({"increment": "1h"})),
+        // server administration
+        valid(M::GET, "/api/v1/sys/keyring"),
+        valid(M::POST, "/api/v1/sys/rotate-key"),
+        valid(M::GET, "/api/v1/auth/jwt/issuers"),
+        valid(M::PUT, "/api/v1/auth/jwt/issuers/{name}")
+            .body(json!({"issuer": "https://x.example", "audiences": ["leash"], "jwks_url": "https://x.example/jwks"})),
+        valid(M::DELETE, "/api/v1/auth/jwt/issuers/{name}").answers(S::NO_CONTENT),
+        valid(M::POST, "/api/v1/auth/token/create")
+            .body(json!({"policies": []}))
+            .answers(S::CREATED),
+        valid(M::POST, "/api/v1/auth/token/lookup").body(json!({"token": fx.victim})),
+        valid(M::POST, "/api/v1/auth/token/renew").body(json!({"token": fx.victim, "increment": "30m"})),
+        valid(M::POST, "/api/v1/auth/token/revoke")
+            .body(json!({"token": fx.victim}))
+            .answers(S::NO_CONTENT),
+        valid(M::GET, "/api/v1/identities"),
+        valid(M::POST, "/api/v1/identities")
+            .body(json!({"name": "x", "kind": "service"}))
+            .answers(S::CREATED),
+        valid(M::GET, "/api/v1/identities/{name}"),
+        valid(M::PATCH, "/api/v1/identities/{name}").body(json!({"metadata": {"team": "walk"}})),
+        valid(M::POST, "/api/v1/identities/{name}/secret"),
+        valid(M::POST, "/api/v1/identities/{name}/revoke-tokens").answers(S::NO_CONTENT),
+        valid(M::GET, "/api/v1/groups"),
+        valid(M::POST, "/api/v1/groups")
+            .body(json!({"name": "x", "members": ["x"]}))
+            .answers(S::CREATED),
+        valid(M::GET, "/api/v1/groups/{name}"),
+        valid(M::PUT, "/api/v1/groups/{name}").body(json!({"policies": [], "members": []})),
+        valid(M::DELETE, "/api/v1/groups/{name}").answers(S::NO_CONTENT),
+        valid(M::GET, "/api/v1/policies"),
+        valid(M::PUT, "/api/v1/policies/{name}").body(json!({"policy": READ_P_E})),
+        valid(M::GET, "/api/v1/policies/{name}"),
+        valid(M::POST, "/api/v1/policies/check").body(json!({"identity": "x", "path": "p/e/K", "capability": "read"})),
+        valid(M::DELETE, "/api/v1/policies/{name}").answers(S::NO_CONTENT),
+        valid(M::DELETE, "/api/v1/identities/{name}").answers(S::NO_CONTENT),
+        valid(M::GET, "/api/v1/audit").query("?limit=10"),
+        valid(M::POST, "/api/v1/audit/checkpoint"),
+        valid(M::POST, "/api/v1/audit/verify"),
+        valid(M::POST, "/api/v1/audit/hash").body(json!({"value": "v"})),
+        // projects and environments (q and p/f are made for their deletes)
+        valid(M::GET, "/api/v1/projects"),
+        valid(M::POST, "/api/v1/projects")
+            .body(json!({"name": "q"}))
+            .answers(S::CREATED),
+        valid(M::DELETE, "/api/v1/projects/{project}")
+            .at("/api/v1/projects/q")
+            .answers(S::NO_CONTENT),
+        valid(M::GET, "/api/v1/projects/{project}/envs"),
+        valid(M::POST, "/api/v1/projects/{project}/envs")
+            .body(json!({"name": "f"}))
+            .answers(S::CREATED),
+        valid(M::DELETE, &env(""))
+            .at("/api/v1/projects/p/envs/f")
+            .answers(S::NO_CONTENT),
+        valid(M::GET, &env("/history")),
+        valid(M::POST, &env("/rollback")).body(json!({"to": 1})),
+        valid(M::POST, &env("/changes")).body(json!({"changes": [{"path": "K", "op": "set", "value": "v3"}]})),
+        valid(M::GET, &env("/watch")).query("?after=0"),
+        valid(M::GET, "/api/v1/scan/fingerprints").query("?project=p&env=e"),
+        // end-to-end encryption, on the empty p/vault
+        valid(M::GET, &env("/e2e")).at(&vault("/e2e")),
+        valid(M::GET, &env("/e2e/values")).at(&vault("/e2e/values")),
+        valid(M::PUT, &env("/e2e"))
+            .at(&vault("/e2e"))
+            .body(json!({"recipients": [fx.recipient], "cas": 0, "values": []})),
+        valid(M::DELETE, &env("/e2e")).at(&vault("/e2e")),
+        // one secret, K
+        valid(M::GET, &env("/secrets")),
+        valid(M::GET, &env("/secrets/{*path}")),
+        valid(M::PUT, &env("/secrets/{*path}")).body(json!({"value": "v"})),
+        valid(M::GET, &env("/metadata/{*path}")),
+        valid(M::GET, &env("/rotation/{*path}")),
+        valid(M::PUT, &env("/rotation/{*path}")).body(json!({"every": "30d"})),
+        valid(M::POST, &env("/rotate/{*path}")),
+        valid(M::GET, &env("/rotation-history/{*path}")),
+        valid(M::DELETE, &env("/rotation/{*path}")),
+        valid(M::DELETE, &env("/secrets/{*path}")),
+        valid(M::POST, &env("/undelete/{*path}")),
+        valid(M::POST, &env("/destroy/{*path}")).body(json!({"versions": [1]})),
+        // the end: revoke-self ends its token, and a sealed server answers nothing else
+        valid(M::POST, "/api/v1/auth/token/revoke-self").answers(S::NO_CONTENT),
+        valid(M::POST, "/api/v1/sys/seal"),
+    ]
+}
+
+/// Every route of the route table, each with its one valid request from `table`:
+/// a route that needs a token refuses the request without one; an administration
+/// or data route refuses it to a token without policies (403/404, or a listing
+/// with nothing in it; never 400), and the root token, sending the same request
+/// right after on the same state, gets the row's answer, which shows the request
+/// valid. The policy-less token goes first because after root's create, delete
+/// or revoke the same request would fail anyway, and its refusal would prove
+/// nothing. A route without a token answers its row to anyone; a route where a
+/// token acts on itself answers it to a policy-less token.
 #[tokio::test]
 async fn no_route_bypasses_authentication_or_authorization() {
     let t = dev().await;
-    t.project_env("p", "e").await;
-    t.set("K", "v").await;
+    let fx = fixtures(&t).await;
     let powerless = t.token(&[], None).await;
-    let table = route_table();
-    assert!(table.len() >= 45, "the route table lists every route ({})", table.len());
-    for route in &table {
-        let path = concrete(&route.path);
-        let body = Some(json!({}));
-        let (anonymous, answer) = t.call_as("", route.method.clone(), &path, body.clone()).await;
-        match route.access.needs_token() {
-            false => assert_ne!(anonymous, StatusCode::UNAUTHORIZED, "{} {path}: {answer}", route.method),
-            true => assert_eq!(
-                anonymous,
-                StatusCode::UNAUTHORIZED,
-                "{} {path} without a token: {answer}",
-                route.method
-            ),
+    // a second token without policies, for the routes where a token acts on itself
+    let own = t.token(&[], None).await;
+    let rows = table(&fx);
+
+    // the table has one row per route of the route table, and no other
+    let access: BTreeMap<(String, String), Access> = route_table()
+        .into_iter()
+        .map(|r| ((r.method.to_string(), r.path), r.access))
+        .collect();
+    let keys: BTreeSet<(String, String)> = rows.iter().map(Valid::key).collect();
+    assert_eq!(keys.len(), rows.len(), "a route has two rows in the walk");
+    let missing: Vec<_> = access.keys().filter(|k| !keys.contains(*k)).collect();
+    assert!(
+        missing.is_empty(),
+        "give these routes a valid request in the walk: {missing:?}"
+    );
+    let stale: Vec<_> = keys.iter().filter(|k| !access.contains_key(*k)).collect();
+    assert!(
+        stale.is_empty(),
+        "the walk has rows for routes that do not exist: {stale:?}"
+    );
+
+    for row in &rows {
+        let what = format!("{} {}", row.method, row.url);
+        assert!(is_route(&row.route, &row.url), "{what} is not a path of {}", row.route);
+        let access = access[&row.key()];
+        let (anonymous, answer) = row.send(&t, "").await;
+        if !access.needs_token() {
+            assert_eq!(anonymous, row.answer, "{what} without a token: {answer}");
+            continue;
         }
-        if matches!(route.access, Access::Admin | Access::Data) {
-            let (status, answer) = t.call_as(&powerless, route.method.clone(), &path, body).await;
-            // a filtered list may answer, but must show nothing
-            if status == StatusCode::OK && route.method == Method::GET {
-                let lists: Vec<&Value> = answer.as_object().unwrap().values().filter(|v| v.is_array()).collect();
-                assert!(
-                    !lists.is_empty() && lists.iter().all(|v| v.as_array().unwrap().is_empty()),
-                    "GET {path} showed something to a token without policies: {answer}"
-                );
-                continue;
-            }
-            // 400 is a body this walk does not fill in, refused before anything happens
-            assert!(
-                matches!(
-                    status,
-                    StatusCode::FORBIDDEN | StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST
-                ),
-                "{} {path} with a token without policies answered {status}: {answer}",
-                route.method
-            );
+        assert_eq!(anonymous, StatusCode::UNAUTHORIZED, "{what} without a token: {answer}");
+        if access == Access::SelfToken {
+            let (status, answer) = row.send(&t, &own).await;
+            assert_eq!(status, row.answer, "{what} on its own token: {answer}");
+            continue;
         }
+        let (status, answer) = row.send(&t, &powerless).await;
+        assert!(
+            shows_nothing(&row.method, status, &answer),
+            "{what} with a token without policies answered {status}: {answer}"
+        );
+        let (status, answer) = row.send(&t, &t.token).await;
+        assert_eq!(
+            status, row.answer,
+            "{what} as root (the walk's request must be valid): {answer}"
+        );
     }
-    // the powerless token's own routes work, and revoking itself ends it
-    let (status, me) = t
-        .call_as(&powerless, Method::GET, "/api/v1/auth/token/lookup-self", None)
-        .await;
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_refused_at_once() {
+    let t = dev().await;
+    let token = t.token(&[], None).await;
+    let lookup = "/api/v1/auth/token/lookup-self";
+    let (status, me) = t.call_as(&token, Method::GET, lookup, None).await;
     assert_eq!((status, me["root"].as_bool()), (StatusCode::OK, Some(false)));
     let (status, _) = t
-        .call_as(&powerless, Method::POST, "/api/v1/auth/token/revoke-self", None)
+        .call_as(&token, Method::POST, "/api/v1/auth/token/revoke-self", None)
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = t
-        .call_as(&powerless, Method::GET, "/api/v1/auth/token/lookup-self", None)
-        .await;
+    let (status, _) = t.call_as(&token, Method::GET, lookup, None).await;
     assert_eq!(
         status,
         StatusCode::UNAUTHORIZED,
-        "a revoked token is refused at once (cache invalidated)"
+        "the token cache forgets a revoked token at once"
     );
 }
 
