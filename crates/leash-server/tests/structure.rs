@@ -59,10 +59,7 @@ fn only_the_barrier_encrypts_or_decrypts_stored_data() {
 fn only_storage_turns_bytes_back_into_sealed_data() {
     // `Sealed::from_stored` re-wraps bytes a store read back; anywhere else it could launder
     // plaintext into the type storage accepts.
-    let mut found = Vec::new();
-    for dir in ["crates"] {
-        found.extend(files_with(dir, "Sealed::from_stored"));
-    }
+    let mut found = files_with("crates", "Sealed::from_stored");
     found.sort();
     for file in &found {
         assert!(
