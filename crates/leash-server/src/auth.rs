@@ -14,14 +14,13 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 use leash_core::policy::{IdentityContext, Policy};
 use leash_core::token;
 use leash_store::{Storage, TokenRecord};
 
 use crate::directory::Snapshot;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::state::AppState;
 use crate::time::now_millis;
 
@@ -72,7 +71,7 @@ impl Caller {
 }
 
 fn unauthorized(code: &'static str, message: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+    ApiError::new(ErrorKind::Unauthorized, code, message)
 }
 
 /// The bearer token a request presents: `Ok(None)` when it sends no

@@ -162,7 +162,7 @@ pub fn authorize_each<T: Touches>(
     for (capability, path) in operation.touches() {
         authorize(caller, capability, Resource::Secret { project, env, path }).map_err(|refused| {
             ApiError::new(
-                refused.status,
+                refused.kind,
                 refused.code,
                 format!(
                     "{}; the operation would touch it, so nothing was changed",

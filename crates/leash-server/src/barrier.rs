@@ -19,7 +19,7 @@ use leash_store::{Storage, TokenRecord};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::time::{now_millis, rfc3339};
 
 /// Meta keys the barrier owns in storage.
@@ -357,7 +357,7 @@ impl Barrier {
     async fn open_root_key(&self, config: SealConfig, shares: &[Zeroizing<String>]) -> Result<Key256, ApiError> {
         let failed = || {
             ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
+                ErrorKind::InvalidInput,
                 "unseal_failed",
                 "these unseal shares do not open this server's root key (wrong, mixed or mistyped shares); \
                  progress was reset, start again",

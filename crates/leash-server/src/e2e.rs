@@ -13,14 +13,13 @@
 //! into an error: messages name paths, versions and recipients (public keys).
 
 use crate::barrier::Keys;
-use axum::http::StatusCode;
 use leash_core::api::{E2eResult, E2eStatus, E2eStoredValue, E2eUpdate, E2eValues};
 use leash_core::e2e::Recipients;
 use leash_core::names::SecretPath;
 use leash_store::{E2eChange, Rewrap, StoreError};
 
 use crate::authz::{Authorized, Capability, Touches};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::service::{self, EnvRef, check_text};
 use crate::state::AppState;
 use crate::time::now_millis;
@@ -48,7 +47,7 @@ pub fn write_recipients(env: &EnvRef, declared: Option<&[String]>) -> Result<Opt
     match (current, declared) {
         (None, None) => Ok(None),
         (Some(_), None) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
+            ErrorKind::InvalidInput,
             "e2e_required",
             format!(
                 "environment {} is end-to-end encrypted: the server accepts only values encrypted on the client \
@@ -83,7 +82,7 @@ pub fn recipients_changed(env: &EnvRef, current: Option<Vec<String>>) -> ApiErro
             describe(env)
         ),
     };
-    ApiError::new(StatusCode::CONFLICT, "e2e_recipients_changed", message)
+    ApiError::new(ErrorKind::Conflict, "e2e_recipients_changed", message)
 }
 
 /// Checks one end-to-end encrypted value (413 when too large, 400 when not a fitting age file).
@@ -100,7 +99,7 @@ pub fn check_value(state: &AppState, recipients: &Recipients, path: &SecretPath,
     }
     recipients.check_ciphertext(value, max_plain).map_err(|e| {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
+            ErrorKind::InvalidInput,
             "invalid_ciphertext",
             format!("the value of {path} is {e}; nothing was written"),
         )
@@ -240,7 +239,7 @@ pub async fn update(
 pub async fn disable(state: &AppState, env: &EnvRef, cas: Option<i64>, actor: &str) -> Result<E2eResult, ApiError> {
     if env.row.e2e_recipients.is_none() {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
+            ErrorKind::Conflict,
             "e2e_not_enabled",
             format!("environment {} is not end-to-end encrypted", describe(env)),
         ));
@@ -267,7 +266,7 @@ pub async fn disable(state: &AppState, env: &EnvRef, cas: Option<i64>, actor: &s
 fn cas_hint(e: StoreError) -> ApiError {
     match e {
         e @ StoreError::CasMismatch { .. } => ApiError::new(
-            StatusCode::CONFLICT,
+            ErrorKind::Conflict,
             "cas_mismatch",
             format!(
                 "{e}: the environment changed while its values were being re-encrypted; nothing was changed, try again"

@@ -8,12 +8,11 @@
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequest, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 
 /// A JSON request body.
 pub struct ApiJson<T>(pub T);
@@ -66,14 +65,14 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 "invalid_json"
             };
             ApiError::new(
-                StatusCode::BAD_REQUEST,
+                ErrorKind::InvalidInput,
                 code,
                 format!("malformed JSON body: {}", describe(&e)),
             )
         })?;
     de.end().map_err(|_| {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
+            ErrorKind::InvalidInput,
             "invalid_json",
             "malformed JSON body: data after the JSON value",
         )

@@ -11,7 +11,6 @@ use std::net::IpAddr;
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use axum::http::StatusCode;
 use leash_core::api::{
     ClientSecretOptions, IdentityCreate, IdentityInfo, IdentityKind, IdentityUpdate, JwtBinding, TokenCreated,
 };
@@ -20,7 +19,7 @@ use leash_core::token;
 use leash_store::{IdentityRow, TokenRecord};
 use zeroize::Zeroizing;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::state::AppState;
 use crate::time::{now_millis, rfc3339};
 
@@ -423,7 +422,7 @@ pub fn created(
 /// The 401 every failed login answers with, whatever the reason.
 pub fn login_failed() -> ApiError {
     ApiError::new(
-        StatusCode::UNAUTHORIZED,
+        ErrorKind::Unauthorized,
         "login_failed",
         "login failed: wrong or unknown credentials",
     )

@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use axum::http::StatusCode;
 use leash_core::api::{ChangeEntry, ChangeResult, SecretSummary, SecretValue};
 use leash_core::crypto::Aad;
 
@@ -19,7 +18,7 @@ use leash_store::{Applied, AppliedEntry, EnvRow, NewChange, Op, RotationRow, Sel
 use zeroize::Zeroizing;
 
 use crate::authz::{Authorized, Capability, Touches, Visibility};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::state::AppState;
 use crate::time::rfc3339;
 
@@ -303,7 +302,7 @@ fn e2e_marking(env: &EnvRef, row: &VersionRow) -> Option<Vec<String>> {
 pub fn decrypt(keyring: &Keys, env: &EnvRef, row: &VersionRow) -> Result<Zeroizing<String>, ApiError> {
     let Some(ciphertext) = &row.ciphertext else {
         return Err(ApiError::new(
-            StatusCode::GONE,
+            ErrorKind::Gone,
             "destroyed",
             format!("version {} of {} was destroyed", row.version, row.path),
         ));

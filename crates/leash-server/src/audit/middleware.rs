@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use leash_core::audit::{AuditRecord, RecordKind, hmac_hex};
 use leash_core::token;
 
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorCode, ErrorKind};
 use crate::state::AppState;
 use crate::time::{now_millis, rfc3339};
 
@@ -89,7 +89,7 @@ pub fn may_change(method: &Method) -> bool {
 fn unavailable(e: &super::AuditError) -> Response {
     tracing::error!(error = %e, "request refused: its audit record could not be written");
     ApiError::new(
-        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Unavailable,
         "audit_unavailable",
         "the audit log cannot be written, so the server answers nothing (fail closed); the operator must fix the audit sink",
     )

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use crate::barrier::Keys;
-use axum::http::StatusCode;
 use leash_core::api::{RotateRequest, RotateResult};
 use leash_core::names::SecretPath;
 use leash_rotate::{GeneratorRotator, Rotator, Step, Target};
@@ -17,7 +16,7 @@ use zeroize::Zeroizing;
 use super::policy::{CheckedPolicy, build_rotator};
 use super::stages::{grace_of, open_pending, previous, seal_pending};
 use crate::authz::Authorized;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::service::{self, EnvRef, WriteMeta, WriteOp};
 use crate::state::AppState;
 use crate::time::rfc3339;
@@ -60,7 +59,7 @@ pub fn retry_delay(failures: i64) -> Duration {
 
 fn step_failed(step: Step, message: impl std::fmt::Display) -> ApiError {
     ApiError::new(
-        StatusCode::BAD_GATEWAY,
+        ErrorKind::UpstreamFailed,
         "rotation_failed",
         format!("the {step} step failed: {message}"),
     )
@@ -78,7 +77,7 @@ async fn claim(state: &AppState, env: &EnvRef, path: &SecretPath, attempt: i64, 
         return Ok(());
     }
     Err(ApiError::new(
-        StatusCode::CONFLICT,
+        ErrorKind::Conflict,
         BUSY,
         format!(
             "{path} is being rotated or retired right now (attempt {}); try again when it has finished",
@@ -112,7 +111,7 @@ async fn current_value(
 pub fn refuse_e2e(env: &EnvRef, path: &SecretPath) -> Result<(), ApiError> {
     if env.row.e2e_recipients.is_some() {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
+            ErrorKind::Conflict,
             "e2e_environment",
             format!(
                 "{}/{} is end-to-end encrypted: the server can neither make nor read its values, so it cannot \

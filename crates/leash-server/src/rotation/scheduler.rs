@@ -125,7 +125,7 @@ async fn record(
 ) {
     let (status, error, version) = match outcome {
         Ok(version) => (200, None, *version),
-        Err(e) => (e.status.as_u16(), Some(e.code.to_owned()), None),
+        Err(e) => (e.status().as_u16(), Some(e.code.to_owned()), None),
     };
     let record = AuditRecord {
         version,

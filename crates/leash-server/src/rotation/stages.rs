@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use leash_core::api::SecretValue;
 use leash_core::crypto::{Aad, Sealed};
 
@@ -16,7 +15,7 @@ use leash_core::names::SecretPath;
 use leash_store::{RotationRow, SecretHead, VersionRow};
 use zeroize::Zeroizing;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::service::EnvRef;
 use crate::state::AppState;
 use crate::time::rfc3339;
@@ -94,7 +93,7 @@ pub async fn previous_version(state: &AppState, env: &EnvRef, path: &SecretPath)
     let previous = self::previous(&head, &versions, grace_of(state, rotation.as_ref())).ok_or_else(not_found)?;
     if !previous.served_at(state.clock.now_ms()) {
         return Err(ApiError::new(
-            StatusCode::GONE,
+            ErrorKind::Gone,
             "retired",
             format!(
                 "the previous version ({}) of {path} is retired ({}); read it from history with version={} if you must",

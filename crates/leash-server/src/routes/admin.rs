@@ -12,7 +12,7 @@ use leash_store::{DocumentKind, GroupRow, IdentityRow};
 
 use crate::auth::Caller;
 use crate::authz::{Resource, authorize};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::extract::ApiJson;
 use crate::grants::{self, Grant, Stage, authorize_grants};
 use crate::identities::{self, GroupName, IdentityName, check_policies};
@@ -185,7 +185,7 @@ async fn put_group(
     let before = state.store.group_list().await?;
     if put == Put::Create && before.iter().any(|g| g.name == name.as_str()) {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
+            ErrorKind::Conflict,
             "already_exists",
             format!("group {name} already exists; use PUT to replace it"),
         ));
@@ -306,7 +306,7 @@ pub async fn write_policy(
         return Err(ApiError::bad_request("the policy name root is reserved"));
     }
     Policy::parse(name.as_str(), &req.policy)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_policy", e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorKind::InvalidInput, "invalid_policy", e.to_string()))?;
     let lock = grants::lock().await;
     let document = Grant::PolicyDocument {
         name: name.as_str().to_owned(),
@@ -430,7 +430,7 @@ pub async fn write_jwt_issuer(
         ..req
     };
     crate::jwt::validate_issuer(&issuer)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_issuer", e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorKind::InvalidInput, "invalid_issuer", e.to_string()))?;
     let body = serde_json::to_string(&issuer).map_err(|e| ApiError::internal("encoding a JWT issuer", e))?;
     let lock = grants::lock().await;
     authorize_issuer_change(&lock, &state, &caller, name.as_str()).await?;

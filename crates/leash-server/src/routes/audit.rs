@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::auth::Caller;
 use crate::authz::{Capability, Resource, authorize};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 use crate::time::now_millis;
@@ -56,13 +56,11 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<AuditList>, ApiError> {
     admin(&caller)?;
-    state.audit.flush_table().await.map_err(|e| {
-        ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "audit_unavailable",
-            e.to_string(),
-        )
-    })?;
+    state
+        .audit
+        .flush_table()
+        .await
+        .map_err(|e| ApiError::new(ErrorKind::Unavailable, "audit_unavailable", e.to_string()))?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 1000"));

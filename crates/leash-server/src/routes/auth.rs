@@ -29,7 +29,7 @@ use zeroize::Zeroizing;
 use crate::audit::AuditNote;
 use crate::auth::Caller;
 use crate::authz::{Capability, Resource, authorize};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::extract::ApiJson;
 use crate::grants::{self, Grant, Stage, authorize_grants};
 use crate::identities::{self, check_policies, parse_duration};
@@ -320,7 +320,7 @@ async fn renew(state: &AppState, record: &TokenRecord, increment: Option<&str>) 
                     humantime::format_duration(std::time::Duration::from_secs(((max - now) / 1000).max(0) as u64))
                 )
             };
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "max_ttl_exceeded", message));
+            return Err(ApiError::new(ErrorKind::InvalidInput, "max_ttl_exceeded", message));
         }
         renewed.expires_at = Some(wanted);
         state.store.token_set_expiry(&record.hash, renewed.expires_at).await?;

@@ -27,14 +27,14 @@ mod watch;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::handler::Handler;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::state::AppState;
 
 /// Who may call a route.
@@ -520,7 +520,7 @@ async fn browser_guard(State(state): State<AppState>, request: Request, next: Ne
         let allowed = origin.to_str().is_ok_and(|o| origin_allowed(&state, o, host));
         if !allowed {
             return ApiError::new(
-                StatusCode::FORBIDDEN,
+                ErrorKind::Forbidden,
                 "foreign_origin",
                 "requests from this Origin are refused; the operator can allow it with allowed_origins",
             )
@@ -534,7 +534,7 @@ async fn browser_guard(State(state): State<AppState>, request: Request, next: Ne
         || headers.contains_key(header::TRANSFER_ENCODING);
     if has_body && !is_json(headers.get(header::CONTENT_TYPE)) {
         return ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorKind::UnsupportedMediaType,
             "unsupported_media_type",
             "a request body must be JSON sent with Content-Type: application/json",
         )
@@ -565,7 +565,7 @@ async fn no_route() -> ApiError {
 
 async fn wrong_method() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorKind::MethodNotAllowed,
         "method_not_allowed",
         "this route does not accept that method; see docs/api.md",
     )

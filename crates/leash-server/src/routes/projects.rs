@@ -8,7 +8,7 @@ use leash_core::names::{EnvName, ProjectName};
 
 use crate::auth::Caller;
 use crate::authz::{Capability, Resource, Touches, allows_under, authorize, authorize_each, authorize_under};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::extract::ApiJson;
 use crate::service;
 use crate::state::AppState;
@@ -67,7 +67,7 @@ pub async fn create(
     let name = ProjectName::parse(&req.name)?;
     if name.as_str() == "sys" {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
+            ErrorKind::InvalidInput,
             "invalid_name",
             "the project name sys is reserved for server administration policies",
         ));
