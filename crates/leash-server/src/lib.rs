@@ -25,6 +25,7 @@ pub mod grants;
 pub mod hardening;
 pub mod identities;
 pub mod jwt;
+pub mod projects;
 pub mod ratelimit;
 pub mod rotation;
 pub mod routes;

@@ -8,13 +8,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use leash_core::api::{ChangeEntry, ChangeResult, SecretSummary, SecretValue};
+use leash_core::api::{
+    Change, ChangeEntry, ChangeResult, DestroyResult, History, SecretMetadata, SecretSummary, SecretValue, VersionInfo,
+};
 use leash_core::crypto::Aad;
 
 use crate::barrier::Keys;
 use leash_core::e2e::Recipients;
 use leash_core::names::{EnvName, PathPrefix, ProjectName, SecretPath};
-use leash_store::{Applied, AppliedEntry, EnvRow, NewChange, Op, RotationRow, Selector, StoreError, VersionRow};
+use leash_store::{
+    Applied, AppliedEntry, ChangeRow, EnvRow, NewChange, Op, RotationRow, Selector, StoreError, VersionRow,
+};
 use zeroize::Zeroizing;
 
 use crate::authz::{Authorized, Capability, Touches, Visibility};
@@ -496,4 +500,88 @@ pub async fn rollback(
         ..meta
     };
     write(state, keyring, env, plan.map(|p| p.ops), meta).await
+}
+
+/// Wipes the data of `versions` of `path` (all when `None`); metadata stays.
+pub async fn destroy(
+    state: &AppState,
+    env: &EnvRef,
+    path: &SecretPath,
+    versions: Option<&[i64]>,
+) -> Result<DestroyResult, ApiError> {
+    let destroyed = state
+        .store
+        .destroy_versions(env.row.id, path.as_str(), versions)
+        .await?;
+    Ok(DestroyResult {
+        path: path.as_str().to_owned(),
+        destroyed,
+    })
+}
+
+/// A secret's versions and description, without values.
+pub async fn metadata(state: &AppState, env: &EnvRef, path: &SecretPath) -> Result<SecretMetadata, ApiError> {
+    let (head, versions) = state
+        .store
+        .secret_versions(env.row.id, path.as_str())
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("secret {path} not found in {}/{}", env.project, env.env)))?;
+    let current = (!head.deleted).then_some(head.latest_version);
+    Ok(SecretMetadata {
+        env_var: path.env_var_name(),
+        path: head.path,
+        description: head.description,
+        current_version: current,
+        versions: versions
+            .into_iter()
+            .map(|v| VersionInfo {
+                version: v.version,
+                revision: v.revision,
+                actor: v.actor,
+                created_at: rfc3339(v.created_at),
+                current: Some(v.version) == current,
+                destroyed: v.destroyed,
+            })
+            .collect(),
+    })
+}
+
+/// The environment's changes, newest first, as `visible` lets the caller see
+/// them: entries it may not see are dropped, and a change none of whose paths
+/// it may see is left out whole.
+pub async fn history(
+    state: &AppState,
+    env: &EnvRef,
+    before: Option<i64>,
+    limit: i64,
+    visible: &Visibility<'_>,
+) -> Result<History, ApiError> {
+    let changes = state
+        .store
+        .history(env.row.id, before, limit)
+        .await?
+        .into_iter()
+        .filter_map(|c| {
+            let touched = !c.entries.is_empty();
+            let entries: Vec<_> = c
+                .entries
+                .into_iter()
+                .filter(|e| visible.shows(&e.path))
+                .map(change_entry)
+                .collect();
+            (!touched || !entries.is_empty()).then(|| Change {
+                revision: c.revision,
+                actor: c.actor,
+                message: c.message,
+                created_at: rfc3339(c.created_at),
+                entries,
+            })
+        })
+        .collect();
+    Ok(History { changes })
+}
+
+/// The environment's changes after revision `after`, oldest first, at most `limit` (watch backlogs).
+pub async fn changes_since(state: &AppState, env_id: i64, after: i64, limit: i64) -> Result<Vec<ChangeRow>, ApiError> {
+    Ok(state.store.changes_since(env_id, after, limit).await?)
 }

@@ -7,6 +7,7 @@
 //! encrypts pending values with the barrier like any other value, and never
 //! lets a value reach storage unencrypted, a log, an error or the audit trail.
 
+pub mod admin;
 pub mod engine;
 pub mod policy;
 pub mod scheduler;

@@ -1,4 +1,5 @@
-//! Projects and environments: create, list, delete.
+//! Projects and environments: create, list, delete. Handlers authorize and
+//! call [`crate::projects`]; they hold no storage logic.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -7,33 +8,12 @@ use leash_core::api::{CreateNamed, EnvInfo, EnvList, ProjectInfo, ProjectList};
 use leash_core::names::{EnvName, ProjectName};
 
 use crate::auth::Caller;
-use crate::authz::{Capability, Resource, Touches, allows_under, authorize, authorize_each, authorize_under};
-use crate::error::{ApiError, ErrorKind};
+use crate::authz::{Capability, Resource, allows_under, authorize, authorize_each, authorize_under};
+use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::service;
+use crate::projects;
 use crate::state::AppState;
-use crate::time::{now_millis, rfc3339};
-
-/// Deleting an environment wipes every secret in it: each path needs `destroy`.
-struct Teardown(Vec<String>);
-
-impl Touches for Teardown {
-    fn touches(&self) -> Vec<(Capability, &str)> {
-        self.0.iter().map(|p| (Capability::Destroy, p.as_str())).collect()
-    }
-}
-
-/// Refuses unless the caller may destroy every secret of the environment.
-async fn authorize_teardown(
-    state: &AppState,
-    caller: &Caller,
-    project: &str,
-    env: &leash_store::EnvRow,
-) -> Result<(), ApiError> {
-    let paths = state.store.secret_paths(env.id).await?;
-    authorize_each(caller, project, &env.name, Teardown(paths))?;
-    Ok(())
-}
+use crate::time::rfc3339;
 
 fn env_info(row: leash_store::EnvRow) -> EnvInfo {
     EnvInfo {
@@ -45,9 +25,7 @@ fn env_info(row: leash_store::EnvRow) -> EnvInfo {
 }
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<ProjectList>, ApiError> {
-    let projects = state
-        .store
-        .project_list()
+    let projects = projects::list(&state)
         .await?
         .into_iter()
         .filter(|p| allows_under(&caller, Capability::List, &p.name))
@@ -65,15 +43,8 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateNamed>,
 ) -> Result<(StatusCode, Json<ProjectInfo>), ApiError> {
     let name = ProjectName::parse(&req.name)?;
-    if name.as_str() == "sys" {
-        return Err(ApiError::new(
-            ErrorKind::InvalidInput,
-            "invalid_name",
-            "the project name sys is reserved for server administration policies",
-        ));
-    }
     authorize(&caller, Capability::Admin, Resource::Project(name.as_str()))?;
-    let row = state.store.project_create(name.as_str(), now_millis()).await?;
+    let row = projects::create(&state, &name).await?;
     Ok((
         StatusCode::CREATED,
         Json(ProjectInfo {
@@ -89,8 +60,9 @@ pub async fn delete(
     Path(project): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     authorize(&caller, Capability::Admin, Resource::Project(&project))?;
-    let (name, row) = service::project(&state, &project).await?;
-    for env in state.store.env_list(row.id).await? {
+    let (name, row, envs) = projects::environments(&state, &project).await?;
+    let mut authorized = Vec::with_capacity(envs.len());
+    for env in envs {
         authorize(
             &caller,
             Capability::Admin,
@@ -99,9 +71,11 @@ pub async fn delete(
                 env: &env.name,
             },
         )?;
-        authorize_teardown(&state, &caller, name.as_str(), &env).await?;
+        let teardown = projects::plan_teardown(&state, env).await?;
+        let env_name = teardown.env.name.clone();
+        authorized.push(authorize_each(&caller, name.as_str(), &env_name, teardown)?);
     }
-    state.store.project_delete(row.id).await?;
+    projects::delete(&state, &row, authorized).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -111,11 +85,8 @@ pub async fn list_envs(
     Path(project): Path<String>,
 ) -> Result<Json<EnvList>, ApiError> {
     authorize_under(&caller, Capability::List, Resource::Project(&project))?;
-    let (_, row) = service::project(&state, &project).await?;
-    let envs = state
-        .store
-        .env_list(row.id)
-        .await?
+    let (_, _, envs) = projects::environments(&state, &project).await?;
+    let envs = envs
         .into_iter()
         .filter(|e| allows_under(&caller, Capability::List, &format!("{project}/{}", e.name)))
         .map(env_info)
@@ -138,8 +109,7 @@ pub async fn create_env(
             env: name.as_str(),
         },
     )?;
-    let (_, row) = service::project(&state, &project).await?;
-    let env = state.store.env_create(row.id, name.as_str(), now_millis()).await?;
+    let env = projects::create_env(&state, &project, &name).await?;
     Ok((StatusCode::CREATED, Json(env_info(env))))
 }
 
@@ -156,8 +126,9 @@ pub async fn delete_env(
             env: &env,
         },
     )?;
-    let env = service::environment(&state, &project, &env).await?;
-    authorize_teardown(&state, &caller, env.project.as_str(), &env.row).await?;
-    state.store.env_delete(env.row.id).await?;
+    let env = projects::environment(&state, &project, &env).await?;
+    let teardown = projects::plan_teardown(&state, env.row).await?;
+    let teardown = authorize_each(&caller, env.project.as_str(), env.env.as_str(), teardown)?;
+    projects::delete_env(&state, teardown).await?;
     Ok(StatusCode::NO_CONTENT)
 }

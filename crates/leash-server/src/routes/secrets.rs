@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use leash_core::api::{
     ChangeKind, ChangeRequest, ChangeResult, DestroyRequest, DestroyResult, History, RollbackRequest, SecretList,
-    SecretMetadata, SecretValue, SecretWrite, UndeleteRequest, VersionInfo,
+    SecretMetadata, SecretValue, SecretWrite, UndeleteRequest,
 };
 use leash_core::names::{PathPrefix, SecretPath};
 use leash_store::Selector;
@@ -21,7 +21,6 @@ use crate::extract::{ApiJson, ApiQuery};
 use crate::rotation::stages::{self, Stage};
 use crate::service::{self, ChangeSet, WriteMeta, WriteOp};
 use crate::state::AppState;
-use crate::time::rfc3339;
 
 type EnvPath = Path<(String, String)>;
 type SecretAt = Path<(String, String, String)>;
@@ -190,14 +189,9 @@ pub async fn destroy(
     authorize(&caller, Capability::Destroy, secret(&project, &env, path.as_str()))?;
     let env = service::environment(&state, &project, &env).await?;
     let req = body.map(|ApiJson(b)| b).unwrap_or_default();
-    let destroyed = state
-        .store
-        .destroy_versions(env.row.id, path.as_str(), req.versions.as_deref())
-        .await?;
-    Ok(Json(DestroyResult {
-        path: path.as_str().to_owned(),
-        destroyed,
-    }))
+    Ok(Json(
+        service::destroy(&state, &env, &path, req.versions.as_deref()).await?,
+    ))
 }
 
 pub async fn metadata(
@@ -208,29 +202,7 @@ pub async fn metadata(
     let path = SecretPath::parse(&path)?;
     authorize(&caller, Capability::List, secret(&project, &env, path.as_str()))?;
     let env = service::environment(&state, &project, &env).await?;
-    let (head, versions) = state
-        .store
-        .secret_versions(env.row.id, path.as_str())
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("secret {path} not found in {}/{}", env.project, env.env)))?;
-    let current = (!head.deleted).then_some(head.latest_version);
-    Ok(Json(SecretMetadata {
-        env_var: path.env_var_name(),
-        path: head.path,
-        description: head.description,
-        current_version: current,
-        versions: versions
-            .into_iter()
-            .map(|v| VersionInfo {
-                version: v.version,
-                revision: v.revision,
-                actor: v.actor,
-                created_at: rfc3339(v.created_at),
-                current: Some(v.version) == current,
-                destroyed: v.destroyed,
-            })
-            .collect(),
-    }))
+    Ok(Json(service::metadata(&state, &env, &path).await?))
 }
 
 pub async fn changes(
@@ -292,30 +264,7 @@ pub async fn history(
     }
     let env = service::environment(&state, &project, &env).await?;
     let visible = Visibility::new(&caller, env.project.as_str(), env.env.as_str(), &[Capability::List]);
-    let changes = state
-        .store
-        .history(env.row.id, q.before, limit)
-        .await?
-        .into_iter()
-        .filter_map(|c| {
-            let touched = !c.entries.is_empty();
-            let entries: Vec<_> = c
-                .entries
-                .into_iter()
-                .filter(|e| visible.shows(&e.path))
-                .map(service::change_entry)
-                .collect();
-            // A change none of whose paths the caller may see is left out whole.
-            (!touched || !entries.is_empty()).then(|| leash_core::api::Change {
-                revision: c.revision,
-                actor: c.actor,
-                message: c.message,
-                created_at: rfc3339(c.created_at),
-                entries,
-            })
-        })
-        .collect();
-    Ok(Json(History { changes }))
+    Ok(Json(service::history(&state, &env, q.before, limit, &visible).await?))
 }
 
 pub async fn rollback(

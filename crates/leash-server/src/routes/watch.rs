@@ -136,7 +136,7 @@ pub async fn watch(
         let mut catch_up = true;
         loop {
             if catch_up {
-                match state.store.changes_since(env_id, last, PAGE).await {
+                match service::changes_since(&state, env_id, last, PAGE).await {
                     Ok(changes) => {
                         let full = changes.len() as i64 == PAGE;
                         let visibility = Visibility::new(&caller, &project, &env, &[Capability::Read]);
