@@ -224,7 +224,9 @@ impl Writer {
                 Command::Append(record, ack) => batch.push((record, ack)),
                 other => follow_ups.push(other),
             }
-            while batch.len() < MAX_BATCH {
+            // Batch the appends queued before the next other command, and no
+            // further: a `Reopen` or `Flush` applies to everything queued after it.
+            while batch.len() < MAX_BATCH && follow_ups.is_empty() {
                 match rx.try_recv() {
                     Ok(Command::Append(record, ack)) => batch.push((record, ack)),
                     Ok(other) => follow_ups.push(other),
