@@ -12,11 +12,12 @@ use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use leash_core::api::{
-    ClientSecretOptions, IdentityCreate, IdentityInfo, IdentityKind, IdentityUpdate, JwtBinding, TokenCreated,
+    ClientSecretOptions, IdentityCreate, IdentityInfo, IdentityKind, IdentityUpdate, JwtBinding, JwtIssuer,
+    TokenCreated,
 };
 use leash_core::names::{Name, NameKind};
 use leash_core::token;
-use leash_store::{IdentityRow, TokenRecord};
+use leash_store::{DocumentKind, IdentityRow, TokenRecord};
 use zeroize::Zeroizing;
 
 use crate::error::{ApiError, ErrorKind};
@@ -434,4 +435,54 @@ pub async fn delete(state: &AppState, row: &IdentityRow) -> Result<(), ApiError>
     state.tokens.clear();
     state.directory.reload(&*state.store).await?;
     Ok(())
+}
+
+/// The service identity with this client id, if any.
+pub async fn by_client_id(state: &AppState, client_id: &str) -> Result<Option<IdentityRow>, ApiError> {
+    Ok(state.store.identity_get_by_client_id(client_id).await?)
+}
+
+/// Counts one use of an identity's client secret; `false` when it has none left.
+pub async fn use_client_secret(state: &AppState, identity_id: i64) -> Result<bool, ApiError> {
+    Ok(state.store.client_secret_use(identity_id).await?)
+}
+
+/// The identity a JWT login names, its binding and its issuer; or why there is none.
+pub async fn jwt_identity(
+    state: &AppState,
+    name: &str,
+) -> Result<Result<(leash_store::IdentityRow, JwtBinding, JwtIssuer), String>, ApiError> {
+    let Some(row) = state.store.identity_get(name).await? else {
+        return Ok(Err("no such identity".into()));
+    };
+    let Some(text) = row.jwt_binding.as_deref() else {
+        return Ok(Err("the identity has no JWT binding".into()));
+    };
+    let binding: JwtBinding = match serde_json::from_str(text) {
+        Ok(binding) => binding,
+        Err(e) => {
+            tracing::error!(identity = %row.name, error = %e, "stored JWT binding does not parse");
+            return Ok(Err("the identity's stored JWT binding does not parse".into()));
+        }
+    };
+    let Some(doc) = state
+        .store
+        .document_get(DocumentKind::JwtIssuer, &binding.issuer)
+        .await?
+    else {
+        tracing::error!(identity = %row.name, issuer = %binding.issuer,
+            "JWT login refused: the identity's issuer is not configured");
+        return Ok(Err(format!("JWT issuer {} is not configured", binding.issuer)));
+    };
+    let issuer = match serde_json::from_str::<JwtIssuer>(&doc.body) {
+        Ok(issuer) => JwtIssuer {
+            name: doc.name,
+            ..issuer
+        },
+        Err(e) => {
+            tracing::error!(issuer = %doc.name, error = %e, "stored JWT issuer does not parse");
+            return Ok(Err(format!("JWT issuer {} does not parse", doc.name)));
+        }
+    };
+    Ok(Ok((row, binding, issuer)))
 }

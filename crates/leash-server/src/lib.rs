@@ -32,6 +32,7 @@ pub mod routes;
 pub mod service;
 pub mod state;
 pub mod time;
+pub mod tokens;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -15,6 +15,7 @@
 //! secret: tokens appear only as an HMAC under the audit key.
 
 pub mod middleware;
+pub mod query;
 mod table;
 mod writer;
 

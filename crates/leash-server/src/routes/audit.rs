@@ -1,53 +1,21 @@
 //! `/api/v1/audit/*`: query, checkpoint, verify, hash (`admin` on `sys/audit`).
-
-use std::io::{BufRead, BufReader};
+//! Handlers authorize and call [`crate::audit::query`].
 
 use axum::Json;
 use axum::extract::State;
 use leash_core::api::{AuditCheckpoint, AuditHash, AuditHashRequest, AuditList, AuditVerifyResult};
-use leash_core::audit::{AuditRecord, ChainPoint, hmac_hex, parse_public_key, verify_lines};
-use leash_core::policy::{IdentityContext, Pattern};
-use leash_store::AuditFilter;
-use serde::Deserialize;
+use leash_core::audit::hmac_hex;
 use zeroize::Zeroizing;
 
+use crate::audit::query::{self, ListQuery};
 use crate::auth::Caller;
 use crate::authz::{Capability, Resource, authorize};
-use crate::error::{ApiError, ErrorKind};
+use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
-use crate::time::now_millis;
 
 fn admin(caller: &Caller) -> Result<(), ApiError> {
     authorize(caller, Capability::Admin, Resource::System("audit"))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    identity: Option<String>,
-    /// A policy-style pattern over `project/env/path` (`payment/prod/**`).
-    path: Option<String>,
-    operation: Option<String>,
-    status: Option<u16>,
-    /// RFC 3339 time, or a duration ago (`24h`).
-    since: Option<String>,
-    until: Option<String>,
-    limit: Option<i64>,
-    before: Option<i64>,
-}
-
-/// An RFC 3339 time, or a duration meaning "that long ago", in unix ms.
-fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
-    if let Ok(t) = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
-        return Ok((t.unix_timestamp_nanos() / 1_000_000) as i64);
-    }
-    if let Ok(d) = humantime::parse_duration(text) {
-        return Ok(now_millis() - d.as_millis() as i64);
-    }
-    Err(ApiError::bad_request(format!(
-        "{field}: {text:?} is neither an RFC 3339 time (2026-01-31T12:00:00Z) nor a duration ago (24h)"
-    )))
 }
 
 pub async fn list(
@@ -56,116 +24,18 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<AuditList>, ApiError> {
     admin(&caller)?;
-    state
-        .audit
-        .flush_table()
-        .await
-        .map_err(|e| ApiError::new(ErrorKind::Unavailable, "audit_unavailable", e.to_string()))?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
-    }
-    let pattern = q
-        .path
-        .as_deref()
-        .map(|p| Pattern::parse(p).map_err(|e| ApiError::bad_request(format!("path: {e}"))))
-        .transpose()?;
-    let mut filter = AuditFilter {
-        identity: q.identity,
-        operation: q.operation,
-        status: q.status.map(i64::from),
-        since_ms: q.since.as_deref().map(|t| parse_time("since", t)).transpose()?,
-        until_ms: q.until.as_deref().map(|t| parse_time("until", t)).transpose()?,
-        before_seq: q.before,
-        limit: if pattern.is_some() { 500 } else { limit },
-    };
-    let nobody = IdentityContext::default();
-    let mut records = Vec::new();
-    let mut next_before = None;
-    'pages: loop {
-        let rows = state.store.audit_query(&filter).await?;
-        let exhausted = (rows.len() as i64) < filter.limit;
-        for row in rows {
-            filter.before_seq = Some(row.seq);
-            if let Some(pattern) = &pattern
-                && !row.resource.as_deref().is_some_and(|r| pattern.matches(&nobody, r))
-            {
-                continue;
-            }
-            let record = record_of(&row.line)?;
-            records.push(record);
-            if records.len() as i64 == limit {
-                next_before = Some(row.seq as u64);
-                break 'pages;
-            }
-        }
-        if exhausted || pattern.is_none() {
-            break;
-        }
-    }
-    Ok(Json(AuditList { records, next_before }))
-}
-
-fn record_of(line: &str) -> Result<AuditRecord, ApiError> {
-    #[derive(Deserialize)]
-    struct Line {
-        record: AuditRecord,
-    }
-    serde_json::from_str::<Line>(line)
-        .map(|l| l.record)
-        .map_err(|e| ApiError::internal("reading an audit record", e))
-}
-
-async fn checkpoint_now(state: &AppState) -> Result<AuditCheckpoint, ApiError> {
-    let keys = state.barrier.audit_keys().ok_or_else(ApiError::sealed)?;
-    let point = state
-        .audit
-        .checkpoint()
-        .await
-        .ok_or_else(|| ApiError::internal("writing an audit checkpoint", "no checkpoint could be written"))?;
-    Ok(AuditCheckpoint {
-        seq: point.seq,
-        hash: point.hash,
-        public_key: keys.public_key(),
-    })
+    Ok(Json(query::list(&state, q).await?))
 }
 
 pub async fn checkpoint(State(state): State<AppState>, caller: Caller) -> Result<Json<AuditCheckpoint>, ApiError> {
     admin(&caller)?;
-    Ok(Json(checkpoint_now(&state).await?))
+    Ok(Json(query::checkpoint(&state).await?))
 }
 
 /// Verifies the database sink and the file, against a fresh checkpoint.
 pub async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Json<AuditVerifyResult>, ApiError> {
     admin(&caller)?;
-    let checkpoint = checkpoint_now(&state).await?;
-    let key = parse_public_key(&checkpoint.public_key).map_err(|e| ApiError::internal("reading the audit key", e))?;
-    let tail = ChainPoint {
-        seq: checkpoint.seq,
-        hash: checkpoint.hash,
-    };
-    let mut lines = Vec::new();
-    let mut after = 0;
-    loop {
-        let rows = state.store.audit_scan(after, 5000).await?;
-        let Some(last) = rows.last() else { break };
-        after = last.seq;
-        lines.extend(rows.into_iter().map(|r| r.line));
-    }
-    let database = verify_lines(lines.iter().map(String::as_str), Some(&key), Some(&tail));
-    let path = state.audit.file.clone();
-    let file = tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::open(&path).ok()?;
-        let lines: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
-        Some(verify_lines(lines.iter().map(String::as_str), Some(&key), Some(&tail)))
-    })
-    .await
-    .map_err(|e| ApiError::internal("reading the audit file", e))?;
-    Ok(Json(AuditVerifyResult {
-        database,
-        file,
-        file_path: Some(state.audit.file.display().to_string()),
-    }))
+    Ok(Json(query::verify(&state).await?))
 }
 
 /// HMAC of a value under the audit key, to match `token_hmac` fields.

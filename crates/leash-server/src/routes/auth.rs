@@ -21,25 +21,18 @@ use leash_core::api::{
     UserpassLogin,
 };
 use leash_core::policy::IdentityContext;
-use leash_core::token;
-use leash_store::DocumentKind;
-use leash_store::TokenRecord;
 use zeroize::Zeroizing;
 
 use crate::audit::AuditNote;
 use crate::auth::Caller;
 use crate::authz::{Capability, Resource, authorize};
-use crate::error::{ApiError, ErrorKind};
+use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::grants::{self, Grant, Stage, authorize_grants};
-use crate::identities::{self, check_policies, parse_duration};
+use crate::identities;
 use crate::jwt::JwtErrorClass;
 use crate::state::AppState;
-use crate::time::{now_millis, rfc3339};
-
-/// Default TTL and max TTL of tokens made with `token create`.
-const DIRECT_TOKEN_TTL: &str = "1h";
-const DIRECT_TOKEN_MAX_TTL: &str = "32d";
+use crate::tokens;
 
 /// Notes who is trying to log in (for the audit record) and refuses the
 /// attempt while its address or identity is blocked.
@@ -112,7 +105,7 @@ pub async fn client_login(
 ) -> Result<Json<TokenCreated>, ApiError> {
     let ip = remote.ip();
     let secret = Zeroizing::new(req.client_secret);
-    let row = state.store.identity_get_by_client_id(&req.client_id).await?;
+    let row = identities::by_client_id(&state, &req.client_id).await?;
     let name = row
         .as_ref()
         .map_or(req.client_id.as_str(), |r| r.name.as_str())
@@ -125,7 +118,7 @@ pub async fn client_login(
     if let Err(reason) = identities::check_client_secret(&row, &secret, ip) {
         return Err(failed_login(&state, &note, "client", &name, ip, reason));
     }
-    if !state.store.client_secret_use(row.id).await? {
+    if !identities::use_client_secret(&state, row.id).await? {
         return Err(failed_login(
             &state,
             &note,
@@ -147,7 +140,7 @@ pub async fn jwt_login(
     let ip = remote.ip();
     begin_login(&state, &note, ip, &req.identity, "jwt")?;
     let jwt = Zeroizing::new(req.jwt);
-    let (row, binding, issuer) = match jwt_identity(&state, &req.identity).await? {
+    let (row, binding, issuer) = match identities::jwt_identity(&state, &req.identity).await? {
         Ok(found) => found,
         Err(reason) => {
             // As costly as checking a real token, and refused like one.
@@ -172,46 +165,6 @@ pub async fn jwt_login(
             Err(failed_login(&state, &note, "jwt", &row.name, ip, &reason))
         }
     }
-}
-
-/// The identity a JWT login names, its binding and its issuer; or why there is none.
-async fn jwt_identity(
-    state: &AppState,
-    name: &str,
-) -> Result<Result<(leash_store::IdentityRow, JwtBinding, JwtIssuer), String>, ApiError> {
-    let Some(row) = state.store.identity_get(name).await? else {
-        return Ok(Err("no such identity".into()));
-    };
-    let Some(text) = row.jwt_binding.as_deref() else {
-        return Ok(Err("the identity has no JWT binding".into()));
-    };
-    let binding: JwtBinding = match serde_json::from_str(text) {
-        Ok(binding) => binding,
-        Err(e) => {
-            tracing::error!(identity = %row.name, error = %e, "stored JWT binding does not parse");
-            return Ok(Err("the identity's stored JWT binding does not parse".into()));
-        }
-    };
-    let Some(doc) = state
-        .store
-        .document_get(DocumentKind::JwtIssuer, &binding.issuer)
-        .await?
-    else {
-        tracing::error!(identity = %row.name, issuer = %binding.issuer,
-            "JWT login refused: the identity's issuer is not configured");
-        return Ok(Err(format!("JWT issuer {} is not configured", binding.issuer)));
-    };
-    let issuer = match serde_json::from_str::<JwtIssuer>(&doc.body) {
-        Ok(issuer) => JwtIssuer {
-            name: doc.name,
-            ..issuer
-        },
-        Err(e) => {
-            tracing::error!(issuer = %doc.name, error = %e, "stored JWT issuer does not parse");
-            return Ok(Err(format!("JWT issuer {} does not parse", doc.name)));
-        }
-    };
-    Ok(Ok((row, binding, issuer)))
 }
 
 /// Public keys whose private halves were thrown away when they were made
@@ -255,34 +208,8 @@ fn dummy_binding() -> &'static JwtBinding {
     })
 }
 
-/// A token record as the API shows it, with the policies in force.
-pub fn token_info(state: &AppState, record: &std::sync::Arc<TokenRecord>) -> TokenInfo {
-    let snapshot = state.directory.snapshot();
-    let caller = Caller::new(record.clone(), &snapshot);
-    let identity = record
-        .identity_id
-        .and_then(|id| snapshot.identities.get(&id))
-        .map(|e| e.name.clone());
-    TokenInfo {
-        accessor: record.accessor.clone(),
-        display_name: record.display_name.clone(),
-        policies: record.policies.clone(),
-        root: record.is_root,
-        created_at: rfc3339(record.created_at),
-        expires_at: record.expires_at.map(rfc3339),
-        identity,
-        auth_method: record.auth_method.clone(),
-        max_expires_at: record.max_expires_at.map(rfc3339),
-        effective_policies: if record.is_root {
-            vec!["root".into()]
-        } else {
-            caller.policy_names
-        },
-    }
-}
-
 pub async fn lookup_self(State(state): State<AppState>, caller: Caller) -> Json<TokenInfo> {
-    Json(token_info(&state, &caller.token))
+    Json(tokens::info(&state, &caller.token))
 }
 
 pub async fn renew_self(
@@ -291,64 +218,12 @@ pub async fn renew_self(
     body: Option<ApiJson<TokenRenew>>,
 ) -> Result<Json<TokenInfo>, ApiError> {
     let increment = body.and_then(|ApiJson(b)| b.increment);
-    Ok(Json(renew(&state, &caller.token, increment.as_deref()).await?))
+    Ok(Json(tokens::renew(&state, &caller.token, increment.as_deref()).await?))
 }
 
 pub async fn revoke_self(State(state): State<AppState>, caller: Caller) -> Result<StatusCode, ApiError> {
-    revoke(&state, &caller.token).await?;
+    tokens::revoke(&state, &caller.token).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-async fn renew(state: &AppState, record: &TokenRecord, increment: Option<&str>) -> Result<TokenInfo, ApiError> {
-    let mut renewed = record.clone();
-    if record.expires_at.is_some() {
-        let now = now_millis();
-        let increment = match increment {
-            Some(text) => parse_duration("increment", text)?,
-            None => record.ttl_ms.unwrap_or(60 * 60 * 1000),
-        };
-        let wanted = now + increment;
-        if let Some(max) = record.max_expires_at
-            && wanted > max
-        {
-            let message = if now >= max {
-                format!("the token reached its max TTL at {}; log in again", rfc3339(max))
-            } else {
-                format!(
-                    "renewing by that much would pass the token's max TTL ({}); the largest increment now is {}",
-                    rfc3339(max),
-                    humantime::format_duration(std::time::Duration::from_secs(((max - now) / 1000).max(0) as u64))
-                )
-            };
-            return Err(ApiError::new(ErrorKind::InvalidInput, "max_ttl_exceeded", message));
-        }
-        renewed.expires_at = Some(wanted);
-        state.store.token_set_expiry(&record.hash, renewed.expires_at).await?;
-        state.tokens.invalidate(&record.hash);
-    }
-    Ok(token_info(state, &std::sync::Arc::new(renewed)))
-}
-
-async fn revoke(state: &AppState, record: &TokenRecord) -> Result<(), ApiError> {
-    state.store.token_delete(&record.hash).await?;
-    state.tokens.invalidate(&record.hash);
-    tracing::info!(accessor = %record.accessor, "token revoked");
-    Ok(())
-}
-
-/// Finds the token a `TokenRef` names (by value or accessor).
-async fn referenced(state: &AppState, reference: &TokenRef) -> Result<TokenRecord, ApiError> {
-    let found = match (&reference.token, &reference.accessor) {
-        (Some(t), None) => {
-            if !token::is_well_formed(t) {
-                return Err(ApiError::bad_request("`token` is not a valid Leash token"));
-            }
-            state.store.token_lookup(&token::token_hash(t)).await?
-        }
-        (None, Some(a)) => state.store.token_lookup_by_accessor(a).await?,
-        _ => return Err(ApiError::bad_request("give exactly one of `token` or `accessor`")),
-    };
-    found.ok_or_else(|| ApiError::not_found("no such token (it may have expired or been revoked)"))
 }
 
 pub async fn create(
@@ -370,28 +245,14 @@ pub async fn create(
         context: IdentityContext::named(&display_name),
     };
     authorize_grants(&lock, &state, &caller, &[new])?;
-    check_policies(&state, &req.policies)?;
-    let ttl = parse_duration("ttl", req.ttl.as_deref().unwrap_or(DIRECT_TOKEN_TTL))?;
-    let max_ttl = parse_duration("max_ttl", req.max_ttl.as_deref().unwrap_or(DIRECT_TOKEN_MAX_TTL))?;
-    if ttl > max_ttl {
-        return Err(ApiError::bad_request("ttl must not be longer than max_ttl"));
-    }
-    let now = now_millis();
-    let secret = token::generate_token();
-    let record = TokenRecord {
-        hash: token::token_hash(&secret),
-        accessor: token::generate_accessor(),
+    let (secret, record) = tokens::create_direct(
+        &state,
         display_name,
-        policies: req.policies.clone(),
-        is_root: false,
-        created_at: now,
-        expires_at: Some(now + ttl),
-        identity_id: None,
-        auth_method: "token".into(),
-        ttl_ms: Some(ttl),
-        max_expires_at: Some(now + max_ttl),
-    };
-    state.store.token_create(&record).await?;
+        req.policies.clone(),
+        req.ttl.as_deref(),
+        req.max_ttl.as_deref(),
+    )
+    .await?;
     drop(lock);
     Ok((
         StatusCode::CREATED,
@@ -405,8 +266,8 @@ pub async fn lookup(
     ApiJson(req): ApiJson<TokenRef>,
 ) -> Result<Json<TokenInfo>, ApiError> {
     authorize(&caller, Capability::Admin, Resource::System("tokens"))?;
-    let record = referenced(&state, &req).await?;
-    Ok(Json(token_info(&state, &std::sync::Arc::new(record))))
+    let record = tokens::referenced(&state, &req).await?;
+    Ok(Json(tokens::info(&state, &std::sync::Arc::new(record))))
 }
 
 pub async fn renew_other(
@@ -415,8 +276,8 @@ pub async fn renew_other(
     ApiJson(req): ApiJson<TokenRef>,
 ) -> Result<Json<TokenInfo>, ApiError> {
     authorize(&caller, Capability::Admin, Resource::System("tokens"))?;
-    let record = referenced(&state, &req).await?;
-    Ok(Json(renew(&state, &record, req.increment.as_deref()).await?))
+    let record = tokens::referenced(&state, &req).await?;
+    Ok(Json(tokens::renew(&state, &record, req.increment.as_deref()).await?))
 }
 
 pub async fn revoke_other(
@@ -425,7 +286,7 @@ pub async fn revoke_other(
     ApiJson(req): ApiJson<TokenRef>,
 ) -> Result<StatusCode, ApiError> {
     authorize(&caller, Capability::Admin, Resource::System("tokens"))?;
-    let record = referenced(&state, &req).await?;
-    revoke(&state, &record).await?;
+    let record = tokens::referenced(&state, &req).await?;
+    tokens::revoke(&state, &record).await?;
     Ok(StatusCode::NO_CONTENT)
 }
