@@ -192,7 +192,7 @@ impl fmt::Debug for Sealed {
     }
 }
 
-/// One key of the keyring, with the time (unix seconds) it was added.
+/// One key of the keyring, with the time (unix milliseconds) it was added.
 #[derive(Clone)]
 pub struct KeyringEntry {
     pub key: Key256,

@@ -437,6 +437,11 @@ pub async fn delete(state: &AppState, row: &IdentityRow) -> Result<(), ApiError>
     Ok(())
 }
 
+/// The user (not service) identity with this name, if any.
+pub async fn user(state: &AppState, name: &str) -> Result<Option<IdentityRow>, ApiError> {
+    Ok(state.store.identity_get(name).await?.filter(|r| r.kind == "user"))
+}
+
 /// The service identity with this client id, if any.
 pub async fn by_client_id(state: &AppState, client_id: &str) -> Result<Option<IdentityRow>, ApiError> {
     Ok(state.store.identity_get_by_client_id(client_id).await?)

@@ -1,10 +1,13 @@
-//! The audit log: one hash-chained record per request, written to every sink
-//! (a JSON-lines file and the database) before the response leaves.
+//! The audit log: hash-chained records, made durable in the JSON-lines file
+//! (fsynced: the durability point) and copied into the database table behind
+//! the responses.
 //!
-//! - [`middleware`] wraps every route: it builds the record from the request,
-//!   what the handler noted ([`AuditNote`]) and the response, and waits until
-//!   the record is durable. If it cannot be written the client gets 503 and
-//!   nothing of the handler's answer (fail closed), unless `audit_fail_open`.
+//! - [`middleware`] wraps every route: a request that may change something
+//!   gets an `intent` record, durable before its handler runs; every request
+//!   gets its record (what the handler noted in [`AuditNote`] and the
+//!   response). If a needed record cannot be written the client gets 503 and
+//!   nothing happens (fail closed), unless `audit_fail_open`.
+//! - [`query`] reads the log back (list, checkpoint, verify).
 //! - [`writer`] is the single task that numbers and chains records, batches
 //!   them (group commit: one file fsync per batch, the durability point),
 //!   writes signed checkpoints, and recovers by itself when the file comes back.
@@ -88,7 +91,7 @@ impl AuditLog {
         })
     }
 
-    /// Makes `record` durable in every sink (or fails).
+    /// Makes `record` durable in the file (the table follows behind), or fails.
     pub async fn append(&self, record: AuditRecord) -> Result<(), AuditError> {
         let (ack, done) = oneshot::channel();
         self.tx

@@ -77,11 +77,7 @@ pub async fn userpass_login(
     let ip = remote.ip();
     begin_login(&state, &note, ip, &req.username, "userpass")?;
     let password = Zeroizing::new(req.password);
-    let row = state
-        .store
-        .identity_get(&req.username)
-        .await?
-        .filter(|r| r.kind == "user");
+    let row = identities::user(&state, &req.username).await?;
     let stored = row.as_ref().and_then(|r| r.password_hash.clone());
     if !identities::verify_password(password, stored).await {
         return Err(failed_login(
