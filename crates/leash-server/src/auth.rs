@@ -19,6 +19,7 @@ use leash_core::policy::{IdentityContext, Policy};
 use leash_core::token;
 use leash_store::{Storage, TokenRecord};
 
+use crate::cluster::{AccessChange, Cluster, Notice};
 use crate::directory::Snapshot;
 use crate::error::{ApiError, ErrorKind};
 use crate::state::AppState;
@@ -126,23 +127,47 @@ const CACHE_MAX_ENTRIES: usize = 100_000;
 /// A counter bumped whenever who may do what may have changed (a token
 /// revoked or renewed, an identity, group or policy changed, the server
 /// sealed), so long-lived streams re-check their caller at once instead of
-/// outliving its rights.
+/// outliving its rights. A change made on this node is also announced to
+/// the other nodes ([`crate::cluster`]), which apply it to their own caches.
 #[derive(Clone)]
-pub struct AccessEpoch(Arc<tokio::sync::watch::Sender<u64>>);
+pub struct AccessEpoch {
+    counter: Arc<tokio::sync::watch::Sender<u64>>,
+    cluster: Option<Cluster>,
+}
 
 impl Default for AccessEpoch {
     fn default() -> Self {
-        Self(Arc::new(tokio::sync::watch::Sender::new(0)))
+        Self {
+            counter: Arc::new(tokio::sync::watch::Sender::new(0)),
+            cluster: None,
+        }
     }
 }
 
 impl AccessEpoch {
+    /// An epoch that announces this node's access changes through `cluster`.
+    pub fn with_cluster(cluster: Cluster) -> Self {
+        Self {
+            cluster: Some(cluster),
+            ..Self::default()
+        }
+    }
+
+    /// Something changed here: re-check streams on this node, tell the others.
+    pub fn changed(&self, change: AccessChange) {
+        self.bump();
+        if let Some(cluster) = &self.cluster {
+            cluster.announce(Notice::Access(change));
+        }
+    }
+
+    /// Re-check this node's streams (a change another node announced, or one that is this node's alone).
     pub fn bump(&self) {
-        self.0.send_modify(|n| *n = n.wrapping_add(1));
+        self.counter.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.0.subscribe()
+        self.counter.subscribe()
     }
 }
 
@@ -188,12 +213,24 @@ impl TokenCache {
 
     /// Forgets one token (after revoke or renew).
     pub fn invalidate(&self, hash: &str) {
+        self.forget(hash);
+        self.epoch.changed(AccessChange::Token(hash.to_owned()));
+    }
+
+    /// Forgets one token on this node only (another node announced the change).
+    pub fn forget(&self, hash: &str) {
         self.entries.write().unwrap_or_else(|p| p.into_inner()).remove(hash);
         self.epoch.bump();
     }
 
     /// Forgets every token (after an identity's tokens were revoked).
     pub fn clear(&self) {
+        self.forget_all();
+        self.epoch.changed(AccessChange::AllTokens);
+    }
+
+    /// Forgets every token on this node only (another node announced the change).
+    pub fn forget_all(&self) {
         self.entries.write().unwrap_or_else(|p| p.into_inner()).clear();
         self.epoch.bump();
     }

@@ -1,46 +1,53 @@
-//! The change feed: one broadcast per committed change, shared by every
-//! watcher of every environment (many watchers cost one send, not one query
-//! each). Watchers that fall behind, or see a gap, catch up from storage.
+//! The change feed: one notice per committed change, shared by every watcher
+//! of every environment (many watchers cost one send, not one query each),
+//! carried by the cluster seam ([`crate::cluster`]) so a change committed on
+//! any node reaches the watchers of every node. Watchers that fall behind, or
+//! see a gap, catch up from storage.
 //!
 //! Events carry revisions and paths, never values.
 
 use std::sync::Arc;
 
-use tokio::sync::broadcast;
+use tokio::sync::broadcast::{self, error::RecvError};
 
-/// A committed change.
-#[derive(Debug, Clone)]
-pub struct ChangeEvent {
-    pub env_id: i64,
-    pub revision: i64,
-    pub paths: Arc<Vec<String>>,
-}
+pub use crate::cluster::ChangeEvent;
+use crate::cluster::{Cluster, Envelope, Notice};
 
-/// The broadcast sender; cheap to clone.
+/// Publishes committed changes; cheap to clone.
 #[derive(Clone)]
 pub struct ChangeFeed {
-    tx: broadcast::Sender<ChangeEvent>,
-}
-
-impl Default for ChangeFeed {
-    fn default() -> Self {
-        Self {
-            tx: broadcast::channel(4096).0,
-        }
-    }
+    cluster: Cluster,
 }
 
 impl ChangeFeed {
+    pub fn new(cluster: Cluster) -> Self {
+        Self { cluster }
+    }
+
     /// Announces a committed change (no-op without watchers).
     pub fn publish(&self, env_id: i64, revision: i64, paths: Vec<String>) {
-        let _ = self.tx.send(ChangeEvent {
+        self.cluster.announce(Notice::Committed(ChangeEvent {
             env_id,
             revision,
             paths: Arc::new(paths),
-        });
+        }));
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
-        self.tx.subscribe()
+    pub fn subscribe(&self) -> ChangeReceiver {
+        ChangeReceiver(self.cluster.subscribe())
+    }
+}
+
+/// The committed changes of every node, in the order this node learns them.
+pub struct ChangeReceiver(broadcast::Receiver<Envelope>);
+
+impl ChangeReceiver {
+    /// The next committed change; `Lagged` when some were missed (catch up from storage).
+    pub async fn recv(&mut self) -> Result<ChangeEvent, RecvError> {
+        loop {
+            if let Notice::Committed(change) = self.0.recv().await?.notice {
+                return Ok(change);
+            }
+        }
     }
 }

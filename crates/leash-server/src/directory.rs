@@ -13,6 +13,7 @@ use leash_core::policy::{IdentityContext, Policy};
 use leash_store::Storage;
 
 use crate::auth::AccessEpoch;
+use crate::cluster::AccessChange;
 use crate::error::ApiError;
 
 /// What authorization needs to know about one identity.
@@ -73,8 +74,17 @@ impl Directory {
         self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Re-reads identities, groups and policies from storage.
+    /// Re-reads identities, groups and policies from storage after a change
+    /// made on this node, and announces it to the other nodes.
     pub async fn reload(&self, store: &dyn Storage) -> Result<(), ApiError> {
+        self.refresh(store).await?;
+        self.epoch.changed(AccessChange::Directory);
+        Ok(())
+    }
+
+    /// Re-reads identities, groups and policies from storage (a change another
+    /// node announced, or the first load at start).
+    pub async fn refresh(&self, store: &dyn Storage) -> Result<(), ApiError> {
         let mut policies = HashMap::new();
         for doc in store.document_list(leash_store::DocumentKind::Policy).await? {
             match Policy::parse(&doc.name, &doc.body) {

@@ -16,6 +16,7 @@ pub mod authz;
 pub mod barrier;
 pub mod changes;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod directory;
 pub mod e2e;
@@ -160,6 +161,44 @@ fn read_unseal_file(path: &Path) -> Result<Vec<Zeroizing<String>>, ServerError> 
     Ok(shares)
 }
 
+/// Applies the access changes other nodes announce to this node's token
+/// cache and directory (which also re-checks its open streams). A lagging
+/// receiver forgets every cached token and re-reads the directory.
+fn apply_remote_access_changes(state: AppState, cluster: cluster::Cluster) {
+    use cluster::{AccessChange, Notice};
+    use tokio::sync::broadcast::error::RecvError;
+    let mut notices = cluster.subscribe();
+    let mut shutdown = state.shutdown.clone();
+    tokio::spawn(async move {
+        loop {
+            let change = tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                received = notices.recv() => match received {
+                    Ok(envelope) if envelope.origin == cluster.node => continue,
+                    Ok(envelope) => match envelope.notice {
+                        Notice::Access(change) => Some(change),
+                        Notice::Committed(_) => continue,
+                    },
+                    Err(RecvError::Lagged(_)) => None,
+                    Err(RecvError::Closed) => return,
+                },
+            };
+            match change {
+                Some(AccessChange::Token(hash)) => state.tokens.forget(&hash),
+                Some(AccessChange::AllTokens) => state.tokens.forget_all(),
+                Some(AccessChange::Directory) | None => {
+                    if change.is_none() {
+                        state.tokens.forget_all();
+                    }
+                    if let Err(e) = state.directory.refresh(&*state.store).await {
+                        tracing::error!(error = %e.message, "cannot re-read the directory after another node changed it");
+                    }
+                }
+            }
+        }
+    });
+}
+
 /// Opens storage, prepares the barrier and starts serving. With `dev`, the
 /// store is a throwaway temp directory, initialised and unsealed, and the
 /// root token is returned in [`Server::dev_root_token`].
@@ -229,10 +268,12 @@ pub async fn start_with_clock(
                 reason: e.message,
             })?;
     }
-    let epoch = auth::AccessEpoch::default();
+    // One node on its own store; a shared store brings its own `cluster::Notifier`.
+    let cluster = cluster::Cluster::local();
+    let epoch = auth::AccessEpoch::with_cluster(cluster.clone());
     let directory = Arc::new(directory::Directory::new(epoch.clone()));
     directory
-        .reload(&*store)
+        .refresh(&*store)
         .await
         .map_err(|e| ServerError::Startup(e.message))?;
     let audit_file = match (&config.audit_file, dev_dir.as_ref()) {
@@ -283,7 +324,7 @@ pub async fn start_with_clock(
             commands_dir: config.rotation_commands_dir.clone(),
             webhook_allow,
         },
-        changes: changes::ChangeFeed::default(),
+        changes: changes::ChangeFeed::new(cluster.clone()),
         shutdown: shutdown_rx.clone(),
         audit,
         store,
@@ -304,6 +345,7 @@ pub async fn start_with_clock(
                 .map_err(|e| ServerError::Startup(format!("cannot build the HTTP client for JWKS: {e}")))?,
         )),
     });
+    apply_remote_access_changes(state.clone(), cluster);
     let listener = std::net::TcpListener::bind(&config.listen).map_err(|source| ServerError::Listen {
         addr: config.listen.clone(),
         source,
