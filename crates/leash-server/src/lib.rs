@@ -10,6 +10,7 @@
 //! an authenticated caller and calls `authz::authorize` before it acts.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod authz;

@@ -75,3 +75,32 @@ fn only_storage_turns_bytes_back_into_sealed_data() {
         "{found:?}"
     );
 }
+
+#[test]
+fn route_handlers_never_touch_storage_or_caches() {
+    // A handler extracts, authorizes, calls one domain function and maps its result; storage,
+    // the directory reload and the token cache belong to the domain modules (ARCHITECTURE.md,
+    // "Domain services"). Whitespace is ignored, so `state\n    .store` counts too.
+    let root = workspace();
+    let routes = sources(&root.join("crates/leash-server/src/routes"));
+    assert!(
+        routes.iter().any(|(path, _)| path.ends_with("admin.rs")),
+        "no route files read"
+    );
+    let mut found = Vec::new();
+    for (path, text) in &routes {
+        let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        for needle in [
+            "state.store",
+            ".store.",
+            "directory.reload",
+            "tokens.clear",
+            "tokens.invalidate",
+        ] {
+            if text.contains(needle) {
+                found.push(format!("{}: {needle}", path.strip_prefix(&root).unwrap().display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "route handlers doing the domain's job: {found:?}");
+}

@@ -1,4 +1,6 @@
-//! Administration of identities, groups and policies (`admin` on `sys/...`).
+//! Administration of identities, groups, policies and JWT issuers (`admin` on
+//! `sys/...`). Handlers authorize the area and call [`crate::access`], which
+//! applies the grant rule, stores the change and refreshes the directory.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -7,37 +9,23 @@ use leash_core::api::{
     ClientCredentials, GroupInfo, GroupList, GroupWrite, IdentityCreate, IdentityCreated, IdentityInfo, IdentityList,
     IdentityUpdate, JwtIssuer, JwtIssuerList, PolicyCheck, PolicyCheckResult, PolicyInfo, PolicyList, PolicyWrite,
 };
-use leash_core::policy::{Capability, Policy, PolicyName, PolicySet};
-use leash_store::{DocumentKind, GroupRow, IdentityRow};
+use leash_core::policy::{Capability, PolicyName};
 
+use crate::access;
 use crate::auth::Caller;
 use crate::authz::{Resource, authorize};
-use crate::error::{ApiError, ErrorKind};
+use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::grants::{self, Grant, Stage, authorize_grants};
-use crate::identities::{self, GroupName, IdentityName, check_policies};
+use crate::identities::{GroupName, IdentityName};
 use crate::state::AppState;
-use crate::time::{now_millis, rfc3339};
 
 fn admin(caller: &Caller, area: &str) -> Result<(), ApiError> {
     authorize(caller, Capability::Admin, Resource::System(area))
 }
 
-async fn identity_row(state: &AppState, name: &str) -> Result<IdentityRow, ApiError> {
-    let name = IdentityName::parse(name)?;
-    state
-        .store
-        .identity_get(name.as_str())
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("identity {name} not found")))
-}
-
 pub async fn list_identities(State(state): State<AppState>, caller: Caller) -> Result<Json<IdentityList>, ApiError> {
     admin(&caller, "identities")?;
-    let rows = state.store.identity_list().await?;
-    Ok(Json(IdentityList {
-        identities: rows.iter().map(|r| identities::info(&state, r)).collect(),
-    }))
+    Ok(Json(access::list_identities(&state).await?))
 }
 
 pub async fn create_identity(
@@ -46,29 +34,8 @@ pub async fn create_identity(
     ApiJson(req): ApiJson<IdentityCreate>,
 ) -> Result<(StatusCode, Json<IdentityCreated>), ApiError> {
     admin(&caller, "identities")?;
-    let name = IdentityName::parse(&req.name)?;
-    let lock = grants::lock().await;
-    let groups = state.store.group_list().await?;
-    let new = Grant::named_identity(
-        name.as_str(),
-        &req.policies,
-        req.metadata.clone(),
-        &groups,
-        Stage::After,
-    );
-    authorize_grants(&lock, &state, &caller, &[new])?;
-    let (row, credentials) = identities::create(&state, req).await?;
-    drop(lock);
-    tracing::info!(identity = %row.name, kind = %row.kind, "identity created");
-    let (client_id, client_secret) = credentials.unzip();
-    Ok((
-        StatusCode::CREATED,
-        Json(IdentityCreated {
-            identity: identities::info(&state, &row),
-            client_id,
-            client_secret,
-        }),
-    ))
+    let created = access::create_identity(&state, &caller, req).await?;
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 pub async fn show_identity(
@@ -77,8 +44,8 @@ pub async fn show_identity(
     Path(name): Path<String>,
 ) -> Result<Json<IdentityInfo>, ApiError> {
     admin(&caller, "identities")?;
-    let row = identity_row(&state, &name).await?;
-    Ok(Json(identities::info(&state, &row)))
+    let name = IdentityName::parse(&name)?;
+    Ok(Json(access::show_identity(&state, &name).await?))
 }
 
 pub async fn update_identity(
@@ -88,19 +55,8 @@ pub async fn update_identity(
     ApiJson(req): ApiJson<IdentityUpdate>,
 ) -> Result<Json<IdentityInfo>, ApiError> {
     admin(&caller, "identities")?;
-    let lock = grants::lock().await;
-    let row = identity_row(&state, &name).await?;
-    let groups = state.store.group_list().await?;
-    let own = req.policies.clone().unwrap_or_else(|| row.policies.clone());
-    let metadata = req.metadata.clone().unwrap_or_else(|| grants::stored_metadata(&row));
-    let effects = [
-        Grant::identity(&row, &groups, Stage::Now),
-        Grant::identity_with(&row, &own, metadata, &groups, Stage::After),
-    ];
-    authorize_grants(&lock, &state, &caller, &effects)?;
-    let row = identities::update(&state, row, req).await?;
-    drop(lock);
-    Ok(Json(identities::info(&state, &row)))
+    let name = IdentityName::parse(&name)?;
+    Ok(Json(access::update_identity(&state, &caller, &name, req).await?))
 }
 
 pub async fn delete_identity(
@@ -109,13 +65,8 @@ pub async fn delete_identity(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     admin(&caller, "identities")?;
-    let lock = grants::lock().await;
-    let row = identity_row(&state, &name).await?;
-    let groups = state.store.group_list().await?;
-    authorize_grants(&lock, &state, &caller, &[Grant::identity(&row, &groups, Stage::Now)])?;
-    identities::delete(&state, &row).await?;
-    drop(lock);
-    tracing::info!(identity = %row.name, "identity deleted; its tokens are revoked");
+    let name = IdentityName::parse(&name)?;
+    access::delete_identity(&state, &caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -125,18 +76,8 @@ pub async fn rotate_identity_secret(
     Path(name): Path<String>,
 ) -> Result<Json<ClientCredentials>, ApiError> {
     admin(&caller, "identities")?;
-    let lock = grants::lock().await;
-    let row = identity_row(&state, &name).await?;
-    let groups = state.store.group_list().await?;
-    authorize_grants(&lock, &state, &caller, &[Grant::identity(&row, &groups, Stage::Now)])?;
-    let identity = row.name.clone();
-    let (client_id, client_secret) = identities::rotate_secret(&state, row).await?;
-    drop(lock);
-    Ok(Json(ClientCredentials {
-        identity,
-        client_id,
-        client_secret,
-    }))
+    let name = IdentityName::parse(&name)?;
+    Ok(Json(access::rotate_identity_secret(&state, &caller, &name).await?))
 }
 
 pub async fn revoke_identity_tokens(
@@ -145,75 +86,14 @@ pub async fn revoke_identity_tokens(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     admin(&caller, "identities")?;
-    // Not checked against the caller's rights: revoking takes rights away and gives
-    // the caller nothing (docs/policies.md#administration).
-    let row = identity_row(&state, &name).await?;
-    let revoked = state.store.tokens_delete_for_identity(row.id).await?;
-    state.tokens.clear();
-    tracing::info!(identity = %row.name, revoked, "identity's tokens revoked");
+    let name = IdentityName::parse(&name)?;
+    access::revoke_identity_tokens(&state, &name).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn group_info(row: GroupRow) -> GroupInfo {
-    GroupInfo {
-        name: row.name,
-        policies: row.policies,
-        members: row.members,
-        created_at: rfc3339(row.created_at),
-    }
-}
-
-/// Whether `put_group` may replace an existing group.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Put {
-    Create,
-    Replace,
-}
-
-async fn put_group(
-    state: &AppState,
-    caller: &Caller,
-    name: &str,
-    req: GroupWrite,
-    put: Put,
-) -> Result<GroupInfo, ApiError> {
-    let name = GroupName::parse(name)?;
-    for member in &req.members {
-        IdentityName::parse(member)?;
-    }
-    let lock = grants::lock().await;
-    let before = state.store.group_list().await?;
-    if put == Put::Create && before.iter().any(|g| g.name == name.as_str()) {
-        return Err(ApiError::new(
-            ErrorKind::Conflict,
-            "already_exists",
-            format!("group {name} already exists; use PUT to replace it"),
-        ));
-    }
-    let mut after: Vec<GroupRow> = before.iter().filter(|g| g.name != name.as_str()).cloned().collect();
-    after.push(GroupRow {
-        name: name.as_str().to_owned(),
-        policies: req.policies.clone(),
-        members: req.members.clone(),
-        created_at: 0,
-    });
-    let identities = state.store.identity_list().await?;
-    let effects = grants::group_change(name.as_str(), &before, &after, &identities);
-    authorize_grants(&lock, state, caller, &effects)?;
-    check_policies(state, &req.policies)?;
-    let row = state
-        .store
-        .group_put(name.as_str(), &req.policies, &req.members, now_millis())
-        .await?;
-    state.directory.reload(&*state.store).await?;
-    drop(lock);
-    Ok(group_info(row))
 }
 
 pub async fn list_groups(State(state): State<AppState>, caller: Caller) -> Result<Json<GroupList>, ApiError> {
     admin(&caller, "groups")?;
-    let groups = state.store.group_list().await?.into_iter().map(group_info).collect();
-    Ok(Json(GroupList { groups }))
+    Ok(Json(access::list_groups(&state).await?))
 }
 
 pub async fn create_group(
@@ -222,11 +102,8 @@ pub async fn create_group(
     ApiJson(req): ApiJson<GroupWrite>,
 ) -> Result<(StatusCode, Json<GroupInfo>), ApiError> {
     admin(&caller, "groups")?;
-    let name = req.name.clone();
-    Ok((
-        StatusCode::CREATED,
-        Json(put_group(&state, &caller, &name, req, Put::Create).await?),
-    ))
+    let group = access::create_group(&state, &caller, req).await?;
+    Ok((StatusCode::CREATED, Json(group)))
 }
 
 pub async fn show_group(
@@ -235,12 +112,8 @@ pub async fn show_group(
     Path(name): Path<String>,
 ) -> Result<Json<GroupInfo>, ApiError> {
     admin(&caller, "groups")?;
-    let row = state
-        .store
-        .group_get(GroupName::parse(&name)?.as_str())
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("group {name} not found")))?;
-    Ok(Json(group_info(row)))
+    let name = GroupName::parse(&name)?;
+    Ok(Json(access::show_group(&state, &name).await?))
 }
 
 pub async fn replace_group(
@@ -250,7 +123,8 @@ pub async fn replace_group(
     ApiJson(req): ApiJson<GroupWrite>,
 ) -> Result<Json<GroupInfo>, ApiError> {
     admin(&caller, "groups")?;
-    Ok(Json(put_group(&state, &caller, &name, req, Put::Replace).await?))
+    let name = GroupName::parse(&name)?;
+    Ok(Json(access::replace_group(&state, &caller, &name, req).await?))
 }
 
 pub async fn delete_group(
@@ -260,38 +134,13 @@ pub async fn delete_group(
 ) -> Result<StatusCode, ApiError> {
     admin(&caller, "groups")?;
     let name = GroupName::parse(&name)?;
-    let lock = grants::lock().await;
-    let before = state.store.group_list().await?;
-    if !before.iter().any(|g| g.name == name.as_str()) {
-        return Err(ApiError::not_found(format!("group {name} not found")));
-    }
-    let after: Vec<GroupRow> = before.iter().filter(|g| g.name != name.as_str()).cloned().collect();
-    let identities = state.store.identity_list().await?;
-    let effects = grants::group_change(name.as_str(), &before, &after, &identities);
-    authorize_grants(&lock, &state, &caller, &effects)?;
-    if !state.store.group_delete(name.as_str()).await? {
-        return Err(ApiError::not_found(format!("group {name} not found")));
-    }
-    state.directory.reload(&*state.store).await?;
-    drop(lock);
+    access::delete_group(&state, &caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn policy_info(doc: leash_store::NamedDocument) -> PolicyInfo {
-    PolicyInfo {
-        name: doc.name,
-        policy: doc.body,
-        created_at: rfc3339(doc.created_at),
-        updated_at: rfc3339(doc.updated_at),
-    }
 }
 
 pub async fn list_policies(State(state): State<AppState>, caller: Caller) -> Result<Json<PolicyList>, ApiError> {
     admin(&caller, "policies")?;
-    let docs = state.store.document_list(DocumentKind::Policy).await?;
-    Ok(Json(PolicyList {
-        policies: docs.into_iter().map(|d| d.name).collect(),
-    }))
+    Ok(Json(access::list_policies(&state).await?))
 }
 
 pub async fn write_policy(
@@ -302,23 +151,7 @@ pub async fn write_policy(
 ) -> Result<Json<PolicyInfo>, ApiError> {
     admin(&caller, "policies")?;
     let name = PolicyName::parse(&name)?;
-    if name.as_str() == "root" {
-        return Err(ApiError::bad_request("the policy name root is reserved"));
-    }
-    Policy::parse(name.as_str(), &req.policy)
-        .map_err(|e| ApiError::new(ErrorKind::InvalidInput, "invalid_policy", e.to_string()))?;
-    let lock = grants::lock().await;
-    let document = Grant::PolicyDocument {
-        name: name.as_str().to_owned(),
-    };
-    authorize_grants(&lock, &state, &caller, &[document])?;
-    let doc = state
-        .store
-        .document_put(DocumentKind::Policy, name.as_str(), &req.policy, now_millis())
-        .await?;
-    state.directory.reload(&*state.store).await?;
-    drop(lock);
-    Ok(Json(policy_info(doc)))
+    Ok(Json(access::write_policy(&state, &caller, &name, req).await?))
 }
 
 pub async fn read_policy(
@@ -327,12 +160,8 @@ pub async fn read_policy(
     Path(name): Path<String>,
 ) -> Result<Json<PolicyInfo>, ApiError> {
     admin(&caller, "policies")?;
-    let doc = state
-        .store
-        .document_get(DocumentKind::Policy, PolicyName::parse(&name)?.as_str())
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("policy {name} not found")))?;
-    Ok(Json(policy_info(doc)))
+    let name = PolicyName::parse(&name)?;
+    Ok(Json(access::read_policy(&state, &name).await?))
 }
 
 pub async fn delete_policy(
@@ -342,16 +171,7 @@ pub async fn delete_policy(
 ) -> Result<StatusCode, ApiError> {
     admin(&caller, "policies")?;
     let name = PolicyName::parse(&name)?;
-    let lock = grants::lock().await;
-    let document = Grant::PolicyDocument {
-        name: name.as_str().to_owned(),
-    };
-    authorize_grants(&lock, &state, &caller, &[document])?;
-    if !state.store.document_delete(DocumentKind::Policy, name.as_str()).await? {
-        return Err(ApiError::not_found(format!("policy {name} not found")));
-    }
-    state.directory.reload(&*state.store).await?;
-    drop(lock);
+    access::delete_policy(&state, &caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -362,58 +182,12 @@ pub async fn check_policy(
     ApiJson(req): ApiJson<PolicyCheck>,
 ) -> Result<Json<PolicyCheckResult>, ApiError> {
     admin(&caller, "policies")?;
-    let capability: Capability = req
-        .capability
-        .parse()
-        .map_err(|e: leash_core::Error| ApiError::bad_request(e.to_string()))?;
-    let row = identity_row(&state, &req.identity).await?;
-    let snapshot = state.directory.snapshot();
-    let entry = snapshot
-        .identities
-        .get(&row.id)
-        .ok_or_else(|| ApiError::not_found(format!("identity {} not found", row.name)))?;
-    let policies = snapshot.resolve(&entry.policies);
-    let refs: Vec<&Policy> = policies.iter().map(|p| &**p).collect();
-    let context = snapshot.context(Some(row.id), &row.name);
-    let decision = PolicySet::new(&refs, &context).evaluate(&req.path, capability);
-    Ok(Json(PolicyCheckResult {
-        allowed: decision.allowed,
-        explanation: decision.to_string(),
-        policies: entry.policies.clone(),
-    }))
-}
-
-fn issuer_from(doc: leash_store::NamedDocument) -> Result<JwtIssuer, ApiError> {
-    let issuer: JwtIssuer =
-        serde_json::from_str(&doc.body).map_err(|e| ApiError::internal("reading a JWT issuer", e))?;
-    Ok(JwtIssuer {
-        name: doc.name,
-        ..issuer
-    })
-}
-
-/// Writing or deleting an issuer decides who can log in as the identities bound to it.
-async fn authorize_issuer_change(
-    lock: &grants::AdminLock,
-    state: &AppState,
-    caller: &Caller,
-    issuer: &str,
-) -> Result<(), ApiError> {
-    let identities = state.store.identity_list().await?;
-    let groups = state.store.group_list().await?;
-    authorize_grants(
-        lock,
-        state,
-        caller,
-        &grants::bound_to_issuer(issuer, &identities, &groups),
-    )
+    Ok(Json(access::check_policy(&state, req).await?))
 }
 
 pub async fn list_jwt_issuers(State(state): State<AppState>, caller: Caller) -> Result<Json<JwtIssuerList>, ApiError> {
     admin(&caller, "auth")?;
-    let docs = state.store.document_list(DocumentKind::JwtIssuer).await?;
-    let issuers = docs.into_iter().map(issuer_from).collect::<Result<_, _>>()?;
-    Ok(Json(JwtIssuerList { issuers }))
+    Ok(Json(access::list_jwt_issuers(&state).await?))
 }
 
 pub async fn write_jwt_issuer(
@@ -423,23 +197,7 @@ pub async fn write_jwt_issuer(
     ApiJson(req): ApiJson<JwtIssuer>,
 ) -> Result<Json<JwtIssuer>, ApiError> {
     admin(&caller, "auth")?;
-    let name = leash_core::names::ProjectName::parse(&name)
-        .map_err(|e| ApiError::bad_request(e.to_string().replace("project name", "issuer name")))?;
-    let issuer = JwtIssuer {
-        name: name.as_str().to_owned(),
-        ..req
-    };
-    crate::jwt::validate_issuer(&issuer)
-        .map_err(|e| ApiError::new(ErrorKind::InvalidInput, "invalid_issuer", e.to_string()))?;
-    let body = serde_json::to_string(&issuer).map_err(|e| ApiError::internal("encoding a JWT issuer", e))?;
-    let lock = grants::lock().await;
-    authorize_issuer_change(&lock, &state, &caller, name.as_str()).await?;
-    state
-        .store
-        .document_put(DocumentKind::JwtIssuer, name.as_str(), &body, now_millis())
-        .await?;
-    drop(lock);
-    Ok(Json(issuer))
+    Ok(Json(access::write_jwt_issuer(&state, &caller, &name, req).await?))
 }
 
 pub async fn delete_jwt_issuer(
@@ -448,11 +206,6 @@ pub async fn delete_jwt_issuer(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     admin(&caller, "auth")?;
-    let lock = grants::lock().await;
-    authorize_issuer_change(&lock, &state, &caller, &name).await?;
-    if !state.store.document_delete(DocumentKind::JwtIssuer, &name).await? {
-        return Err(ApiError::not_found(format!("JWT issuer {name} not found")));
-    }
-    drop(lock);
+    access::delete_jwt_issuer(&state, &caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
