@@ -5,14 +5,16 @@
 
 use std::sync::Arc;
 
-use leash_core::api::{TokenInfo, TokenRef};
+use leash_core::api::{TokenCreate, TokenInfo, TokenRef};
+use leash_core::policy::IdentityContext;
 use leash_core::token;
 use leash_store::TokenRecord;
 use zeroize::Zeroizing;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorKind};
-use crate::identities::{check_policies, parse_duration};
+use crate::grants::{self, Grant, Stage, authorize_grants};
+use crate::identities::{IdentityName, check_policies, parse_duration};
 use crate::state::AppState;
 use crate::time::{now_millis, rfc3339};
 
@@ -20,8 +22,40 @@ use crate::time::{now_millis, rfc3339};
 const DIRECT_TOKEN_TTL: &str = "1h";
 const DIRECT_TOKEN_MAX_TTL: &str = "32d";
 
+/// `token create` by `caller`: the new token may carry only what the caller
+/// could grant (`grants::authorize_grants`, under the admin lock).
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    request: TokenCreate,
+) -> Result<(Zeroizing<String>, TokenRecord), ApiError> {
+    let display_name = request
+        .display_name
+        .unwrap_or_else(|| format!("token-by-{}", caller.actor()));
+    IdentityName::parse(&display_name)?;
+    let lock = grants::lock().await;
+    let new = Grant::Principal {
+        who: "the new token".into(),
+        stage: Stage::After,
+        policies: request.policies.clone(),
+        // What `Caller::new` gives a token without an identity.
+        context: IdentityContext::named(&display_name),
+    };
+    authorize_grants(&lock, state, caller, &[new])?;
+    let made = create_direct(
+        state,
+        display_name,
+        request.policies,
+        request.ttl.as_deref(),
+        request.max_ttl.as_deref(),
+    )
+    .await?;
+    drop(lock);
+    Ok(made)
+}
+
 /// Makes a token carrying `policies` (which must exist); returns its secret, shown once, and its record.
-pub async fn create_direct(
+async fn create_direct(
     state: &AppState,
     display_name: String,
     policies: Vec<String>,

@@ -20,7 +20,6 @@ use leash_core::api::{
     ClientLogin, JwtBinding, JwtIssuer, JwtLogin, TokenCreate, TokenCreated, TokenInfo, TokenRef, TokenRenew,
     UserpassLogin,
 };
-use leash_core::policy::IdentityContext;
 use zeroize::Zeroizing;
 
 use crate::audit::AuditNote;
@@ -28,7 +27,6 @@ use crate::auth::Caller;
 use crate::authz::{Capability, Resource, authorize};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::grants::{self, Grant, Stage, authorize_grants};
 use crate::identities;
 use crate::jwt::JwtErrorClass;
 use crate::state::AppState;
@@ -228,31 +226,11 @@ pub async fn create(
     ApiJson(req): ApiJson<TokenCreate>,
 ) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
     authorize(&caller, Capability::Admin, Resource::System("tokens"))?;
-    let display_name = req
-        .display_name
-        .unwrap_or_else(|| format!("token-by-{}", caller.actor()));
-    identities::IdentityName::parse(&display_name)?;
-    let lock = grants::lock().await;
-    let new = Grant::Principal {
-        who: "the new token".into(),
-        stage: Stage::After,
-        policies: req.policies.clone(),
-        // What `Caller::new` gives a token without an identity.
-        context: IdentityContext::named(&display_name),
-    };
-    authorize_grants(&lock, &state, &caller, &[new])?;
-    let (secret, record) = tokens::create_direct(
-        &state,
-        display_name,
-        req.policies.clone(),
-        req.ttl.as_deref(),
-        req.max_ttl.as_deref(),
-    )
-    .await?;
-    drop(lock);
+    let policies = req.policies.clone();
+    let (secret, record) = tokens::create(&state, &caller, req).await?;
     Ok((
         StatusCode::CREATED,
-        Json(identities::created(secret, &record, None, req.policies)),
+        Json(identities::created(secret, &record, None, policies)),
     ))
 }
 
