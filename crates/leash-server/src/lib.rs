@@ -41,7 +41,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use leash_store::{SqliteStore, Storage};
+use leash_store::{HotCached, SqliteStore, Storage};
 use zeroize::Zeroizing;
 
 pub use config::ServerConfig;
@@ -132,7 +132,7 @@ async fn open_store(config: &ServerConfig, dev_dir: Option<&Path>) -> Result<Arc
         }
         (None, None) => SqliteStore::open_dir(&config.data_dir).await?,
     };
-    Ok(Arc::new(store))
+    Ok(Arc::new(HotCached::new(store)))
 }
 
 /// Reads unseal shares from a file: one per line, blank lines and `#` comments skipped.

@@ -1,27 +1,116 @@
-//! An in-memory copy of the rows every secret read needs (the environment by
-//! name, and the current version of a path), so a read costs no database
-//! round trip when nothing changed. The profile in BENCHMARKS.md shows why:
-//! each SQLite query is a hand-off to a connection thread and back, and on a
-//! small machine those context switches, not SQL, bound the read rate.
+//! [`HotCached`]: a decorator over any backend that keeps in memory the rows
+//! every secret read needs (the environment by name, and the current version
+//! of a path), so a read costs no database round trip when nothing changed.
+//! The profile in BENCHMARKS.md shows why: each SQLite query is a hand-off to
+//! a connection thread and back, and on a small machine those context
+//! switches, not SQL, bound the read rate.
 //!
-//! Correctness rule: every store method that changes projects, environments,
-//! secrets or versions calls [`HotCache::invalidate`] after it commits; a
-//! reader fills the cache only if no invalidation happened since it started
-//! its database read (the generation check), so a fill can never resurrect a
-//! row a concurrent write replaced. It holds only what the database holds
-//! (ciphertext envelopes, never plaintext), and is per process: a store
-//! shared by several nodes must not use it without cross-node invalidation.
+//! Correctness rule (ARCHITECTURE.md invariant 8, "a cached row is never
+//! older than an acknowledged change"):
+//! - every method that writes projects, environments, secrets or versions
+//!   runs the backend's write and then [`HotCache::invalidate`] in one task
+//!   of its own ([`HotCached::write`]), and the caller is answered only after
+//!   both; the task is not cancelled with the caller, so a write that commits
+//!   is always followed by an invalidation, even when its caller went away
+//!   (a dropped HTTP request) or the backend panicked;
+//! - a reader fills the cache only if no invalidation happened since it took
+//!   the generation, before its database read (the generation check). A fill
+//!   that lands is therefore either cleared by the invalidation that follows a
+//!   concurrent write, or was read after that write committed: no fill can
+//!   resurrect a row a write replaced once that write is answered.
+//!
+//! The backend knows nothing of the cache: its group committer answers a
+//! change after the batch commits, and the invalidation happens between that
+//! answer and the caller's. The cache holds only what the backend returned
+//! (ciphertext envelopes, never plaintext), and is per process: a store shared
+//! by several nodes must not be wrapped without cross-node invalidation.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 
-use crate::model::{EnvRow, ProjectRow, VersionRow};
+use async_trait::async_trait;
+use tracing::Instrument;
+
+use crate::model::*;
+use crate::{
+    AuditStore, IdentityStore, MetaStore, ProjectStore, Result, RotationStore, SecretStore, Storage, StoreError,
+    TokenStore,
+};
 
 /// Entries kept before the cache starts over (bounds memory: values are at most `max_value_bytes`).
 const MAX_ENTRIES: usize = 10_000;
 
+/// A [`Storage`] with a hot cache in front of `S`: reads of the current
+/// version and of an environment by name are answered from memory while
+/// nothing changed; every other call goes straight to `S`.
+pub struct HotCached<S: ?Sized> {
+    cache: Arc<HotCache>,
+    inner: Arc<S>,
+}
+
+impl<S: ?Sized> std::fmt::Debug for HotCached<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HotCached").finish_non_exhaustive()
+    }
+}
+
+impl<S: Storage> HotCached<S> {
+    /// Puts a cache in front of `inner`.
+    pub fn new(inner: S) -> Self {
+        Self::from_arc(Arc::new(inner))
+    }
+}
+
+impl<S: Storage + ?Sized> HotCached<S> {
+    /// Puts a cache in front of a shared backend (`Arc<dyn Storage>` included).
+    /// Every write to the backend must go through this decorator.
+    pub fn from_arc(inner: Arc<S>) -> Self {
+        Self {
+            cache: Arc::new(HotCache::default()),
+            inner,
+        }
+    }
+
+    /// Runs one write of the backend and then invalidates the cache, in a task
+    /// of its own so that neither is cut short by a caller that stops waiting;
+    /// answers when both are done (a panic of the backend is passed on, after
+    /// the invalidation).
+    async fn write<T, F, Fut>(&self, write: F) -> Result<T>
+    where
+        F: FnOnce(Arc<S>) -> Fut,
+        Fut: Future<Output = Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pending = write(self.inner.clone());
+        let cache = self.cache.clone();
+        let task = tokio::spawn(
+            async move {
+                // Dropped when the write is done or unwinds: the cache is cleared either way.
+                let _invalidate = InvalidateOnDrop(cache);
+                pending.await
+            }
+            .in_current_span(),
+        );
+        match task.await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(StoreError::Commit("the store is shutting down".into())),
+        }
+    }
+}
+
+struct InvalidateOnDrop(Arc<HotCache>);
+
+impl Drop for InvalidateOnDrop {
+    fn drop(&mut self) {
+        self.0.invalidate();
+    }
+}
+
+/// The cached rows, under one lock with the generation that guards fills.
 #[derive(Debug, Default)]
-pub(crate) struct HotCache {
+struct HotCache {
     inner: Mutex<Inner>,
 }
 
@@ -38,26 +127,26 @@ impl HotCache {
     }
 
     /// Taken before a database read whose result may be cached.
-    pub fn generation(&self) -> u64 {
+    fn generation(&self) -> u64 {
         self.lock().generation
     }
 
-    pub fn env(&self, project: &str, env: &str) -> Option<(ProjectRow, Option<EnvRow>)> {
+    fn env(&self, project: &str, env: &str) -> Option<(ProjectRow, Option<EnvRow>)> {
         self.lock().envs.get(&(project.to_owned(), env.to_owned())).cloned()
     }
 
-    pub fn put_env(&self, generation: u64, project: &str, env: &str, value: (ProjectRow, Option<EnvRow>)) {
+    fn put_env(&self, generation: u64, project: &str, env: &str, value: (ProjectRow, Option<EnvRow>)) {
         let mut inner = self.lock();
         if inner.generation == generation && inner.envs.len() < MAX_ENTRIES {
             inner.envs.insert((project.to_owned(), env.to_owned()), value);
         }
     }
 
-    pub fn current(&self, env_id: i64, path: &str) -> Option<Option<VersionRow>> {
+    fn current(&self, env_id: i64, path: &str) -> Option<Option<VersionRow>> {
         self.lock().current.get(&(env_id, path.to_owned())).cloned()
     }
 
-    pub fn put_current(&self, generation: u64, env_id: i64, path: &str, value: Option<VersionRow>) {
+    fn put_current(&self, generation: u64, env_id: i64, path: &str, value: Option<VersionRow>) {
         let mut inner = self.lock();
         if inner.generation != generation {
             return;
@@ -68,12 +157,310 @@ impl HotCache {
         inner.current.insert((env_id, path.to_owned()), value);
     }
 
-    /// Forgets everything; called after every committed change to the cached tables.
-    pub fn invalidate(&self) {
+    /// Forgets everything and refuses the fills of reads that started before.
+    fn invalidate(&self) {
         let mut inner = self.lock();
         inner.generation += 1;
         inner.envs.clear();
         inner.current.clear();
+    }
+}
+
+#[async_trait]
+impl<S: Storage + ?Sized> ProjectStore for HotCached<S> {
+    async fn project_create(&self, name: &str, now: i64) -> Result<ProjectRow> {
+        let name = name.to_owned();
+        self.write(move |s| async move { s.project_create(&name, now).await })
+            .await
+    }
+
+    async fn project_list(&self) -> Result<Vec<ProjectRow>> {
+        self.inner.project_list().await
+    }
+
+    async fn project_get(&self, name: &str) -> Result<Option<ProjectRow>> {
+        self.inner.project_get(name).await
+    }
+
+    async fn project_delete(&self, project_id: i64) -> Result<()> {
+        self.write(move |s| async move { s.project_delete(project_id).await })
+            .await
+    }
+
+    async fn env_create(&self, project_id: i64, name: &str, now: i64) -> Result<EnvRow> {
+        // Needed: `env_by_names` caches "the project has no such environment" too.
+        let name = name.to_owned();
+        self.write(move |s| async move { s.env_create(project_id, &name, now).await })
+            .await
+    }
+
+    async fn env_list(&self, project_id: i64) -> Result<Vec<EnvRow>> {
+        self.inner.env_list(project_id).await
+    }
+
+    async fn env_get(&self, project_id: i64, name: &str) -> Result<Option<EnvRow>> {
+        self.inner.env_get(project_id, name).await
+    }
+
+    async fn env_by_names(&self, project: &str, env: &str) -> Result<Option<(ProjectRow, Option<EnvRow>)>> {
+        if let Some(hit) = self.cache.env(project, env) {
+            return Ok(Some(hit));
+        }
+        let generation = self.cache.generation();
+        let found = self.inner.env_by_names(project, env).await?;
+        // Only existing projects are kept (an absent one needs no fast path).
+        if let Some(found) = &found {
+            self.cache.put_env(generation, project, env, found.clone());
+        }
+        Ok(found)
+    }
+
+    async fn env_delete(&self, env_id: i64) -> Result<()> {
+        self.write(move |s| async move { s.env_delete(env_id).await }).await
+    }
+}
+
+#[async_trait]
+impl<S: Storage + ?Sized> SecretStore for HotCached<S> {
+    async fn heads(&self, env_id: i64, paths: &[String]) -> Result<Vec<SecretHead>> {
+        self.inner.heads(env_id, paths).await
+    }
+
+    async fn apply_change(&self, change: NewChange) -> Result<Applied> {
+        self.write(move |s| async move { s.apply_change(change).await }).await
+    }
+
+    async fn read_version(&self, env_id: i64, path: &str, selector: Selector) -> Result<Option<VersionRow>> {
+        if selector != Selector::Current {
+            return self.inner.read_version(env_id, path, selector).await;
+        }
+        if let Some(hit) = self.cache.current(env_id, path) {
+            return Ok(hit);
+        }
+        let generation = self.cache.generation();
+        let row = self.inner.read_version(env_id, path, selector).await?;
+        self.cache.put_current(generation, env_id, path, row.clone());
+        Ok(row)
+    }
+
+    async fn list_state(
+        &self,
+        env_id: i64,
+        at_revision: Option<i64>,
+        with_data: bool,
+    ) -> Result<(i64, Vec<VersionRow>)> {
+        self.inner.list_state(env_id, at_revision, with_data).await
+    }
+
+    async fn secret_paths(&self, env_id: i64) -> Result<Vec<String>> {
+        self.inner.secret_paths(env_id).await
+    }
+
+    async fn secret_versions(&self, env_id: i64, path: &str) -> Result<Option<(SecretHead, Vec<VersionRow>)>> {
+        self.inner.secret_versions(env_id, path).await
+    }
+
+    async fn destroy_versions(&self, env_id: i64, path: &str, versions: Option<&[i64]>) -> Result<Vec<i64>> {
+        let path = path.to_owned();
+        let versions = versions.map(<[i64]>::to_vec);
+        self.write(move |s| async move { s.destroy_versions(env_id, &path, versions.as_deref()).await })
+            .await
+    }
+
+    async fn retained_versions(&self, env_id: i64, current_only: bool) -> Result<(i64, Vec<(VersionRow, bool)>)> {
+        self.inner.retained_versions(env_id, current_only).await
+    }
+
+    async fn e2e_version_count(&self, env_id: i64) -> Result<i64> {
+        self.inner.e2e_version_count(env_id).await
+    }
+
+    async fn e2e_update(&self, change: E2eChange) -> Result<E2eApplied> {
+        self.write(move |s| async move { s.e2e_update(change).await }).await
+    }
+
+    async fn changes_since(&self, env_id: i64, after: i64, limit: i64) -> Result<Vec<ChangeRow>> {
+        self.inner.changes_since(env_id, after, limit).await
+    }
+
+    async fn history(&self, env_id: i64, before: Option<i64>, limit: i64) -> Result<Vec<ChangeRow>> {
+        self.inner.history(env_id, before, limit).await
+    }
+}
+
+#[async_trait]
+impl<S: Storage + ?Sized> RotationStore for HotCached<S> {
+    async fn rotation_get(&self, env_id: i64, path: &str) -> Result<Option<RotationRow>> {
+        self.inner.rotation_get(env_id, path).await
+    }
+
+    async fn rotation_put(&self, row: &RotationRow) -> Result<()> {
+        self.inner.rotation_put(row).await
+    }
+
+    async fn rotation_delete(&self, env_id: i64, path: &str) -> Result<bool> {
+        self.inner.rotation_delete(env_id, path).await
+    }
+
+    async fn rotation_claim(&self, env_id: i64, path: &str, attempt: i64, now: i64, lease_until: i64) -> Result<bool> {
+        self.inner.rotation_claim(env_id, path, attempt, now, lease_until).await
+    }
+
+    async fn rotation_due(&self, now: i64, limit: i64) -> Result<Vec<DueRotation>> {
+        self.inner.rotation_due(now, limit).await
+    }
+
+    async fn rotation_release_leases(&self) -> Result<()> {
+        self.inner.rotation_release_leases().await
+    }
+
+    async fn rotation_promote(&self, change: NewChange, row: &RotationRow) -> Result<Applied> {
+        let row = row.clone();
+        self.write(move |s| async move { s.rotation_promote(change, &row).await })
+            .await
+    }
+
+    async fn secret_withdraw_previous(&self, env_id: i64, path: &str, current_version: i64) -> Result<()> {
+        // Writes `secrets`, though no cached row holds the withdrawal: every write there invalidates.
+        let path = path.to_owned();
+        self.write(move |s| async move { s.secret_withdraw_previous(env_id, &path, current_version).await })
+            .await
+    }
+
+    async fn rotation_log_put(&self, entry: &RotationLogRow) -> Result<()> {
+        self.inner.rotation_log_put(entry).await
+    }
+
+    async fn rotation_log(&self, env_id: i64, path: &str, limit: i64) -> Result<Vec<RotationLogRow>> {
+        self.inner.rotation_log(env_id, path, limit).await
+    }
+}
+
+#[async_trait]
+impl<S: Storage + ?Sized> MetaStore for HotCached<S> {
+    async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.inner.meta_get(key).await
+    }
+
+    async fn meta_put(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.inner.meta_put(key, value).await
+    }
+
+    async fn initialize(&self, marker_key: &str, meta: &[(&str, Vec<u8>)], root_token: &TokenRecord) -> Result<()> {
+        self.inner.initialize(marker_key, meta, root_token).await
+    }
+
+    async fn close(&self) {
+        self.inner.close().await;
+    }
+}
+
+#[async_trait]
+impl<S: Storage + ?Sized> TokenStore for HotCached<S> {
+    async fn token_create(&self, token: &TokenRecord) -> Result<()> {
+        self.inner.token_create(token).await
+    }
+
+    async fn token_lookup(&self, hash: &str) -> Result<Option<TokenRecord>> {
+        self.inner.token_lookup(hash).await
+    }
+
+    async fn token_lookup_by_accessor(&self, accessor: &str) -> Result<Option<TokenRecord>> {
+        self.inner.token_lookup_by_accessor(accessor).await
+    }
+
+    async fn token_set_expiry(&self, hash: &str, expires_at: Option<i64>) -> Result<()> {
+        self.inner.token_set_expiry(hash, expires_at).await
+    }
+
+    async fn token_delete(&self, hash: &str) -> Result<bool> {
+        self.inner.token_delete(hash).await
+    }
+
+    async fn tokens_delete_for_identity(&self, identity_id: i64) -> Result<u64> {
+        self.inner.tokens_delete_for_identity(identity_id).await
+    }
+}
+
+#[async_trait]
+impl<S: Storage + ?Sized> IdentityStore for HotCached<S> {
+    async fn identity_create(&self, identity: &IdentityRow) -> Result<IdentityRow> {
+        self.inner.identity_create(identity).await
+    }
+
+    async fn identity_update(&self, identity: &IdentityRow) -> Result<()> {
+        self.inner.identity_update(identity).await
+    }
+
+    async fn identity_get(&self, name: &str) -> Result<Option<IdentityRow>> {
+        self.inner.identity_get(name).await
+    }
+
+    async fn identity_get_by_client_id(&self, client_id: &str) -> Result<Option<IdentityRow>> {
+        self.inner.identity_get_by_client_id(client_id).await
+    }
+
+    async fn identity_list(&self) -> Result<Vec<IdentityRow>> {
+        self.inner.identity_list().await
+    }
+
+    async fn identity_delete(&self, identity_id: i64) -> Result<()> {
+        self.inner.identity_delete(identity_id).await
+    }
+
+    async fn client_secret_use(&self, identity_id: i64) -> Result<bool> {
+        self.inner.client_secret_use(identity_id).await
+    }
+
+    async fn group_put(&self, name: &str, policies: &[String], members: &[String], now: i64) -> Result<GroupRow> {
+        self.inner.group_put(name, policies, members, now).await
+    }
+
+    async fn group_get(&self, name: &str) -> Result<Option<GroupRow>> {
+        self.inner.group_get(name).await
+    }
+
+    async fn group_list(&self) -> Result<Vec<GroupRow>> {
+        self.inner.group_list().await
+    }
+
+    async fn group_delete(&self, name: &str) -> Result<bool> {
+        self.inner.group_delete(name).await
+    }
+
+    async fn document_put(&self, kind: DocumentKind, name: &str, body: &str, now: i64) -> Result<NamedDocument> {
+        self.inner.document_put(kind, name, body, now).await
+    }
+
+    async fn document_get(&self, kind: DocumentKind, name: &str) -> Result<Option<NamedDocument>> {
+        self.inner.document_get(kind, name).await
+    }
+
+    async fn document_list(&self, kind: DocumentKind) -> Result<Vec<NamedDocument>> {
+        self.inner.document_list(kind).await
+    }
+
+    async fn document_delete(&self, kind: DocumentKind, name: &str) -> Result<bool> {
+        self.inner.document_delete(kind, name).await
+    }
+}
+
+#[async_trait]
+impl<S: Storage + ?Sized> AuditStore for HotCached<S> {
+    async fn audit_append(&self, rows: &[AuditRow]) -> Result<()> {
+        self.inner.audit_append(rows).await
+    }
+
+    async fn audit_query(&self, filter: &AuditFilter) -> Result<Vec<AuditRow>> {
+        self.inner.audit_query(filter).await
+    }
+
+    async fn audit_scan(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>> {
+        self.inner.audit_scan(after, limit).await
+    }
+
+    async fn audit_last(&self, checkpoint: bool) -> Result<Option<AuditRow>> {
+        self.inner.audit_last(checkpoint).await
     }
 }
 

@@ -1,22 +1,47 @@
 //! `leash-store`: where Leash keeps its data.
 //!
-//! It owns the [`Storage`] trait, the row types that cross it, and the
-//! backends (SQLite today; PostgreSQL for clusters). Storage is *untrusted*:
-//! it only ever sees ciphertext produced by the server's barrier and the
-//! metadata needed to find it (names, versions, revisions, actors, times).
+//! It owns the storage traits, the row types that cross them, the rules of a
+//! change that every backend applies, the hot cache, and the backends (SQLite
+//! today; PostgreSQL for clusters). Storage is *untrusted*: it only ever sees
+//! ciphertext produced by the server's barrier (as [`Sealed`]) and the metadata
+//! needed to find it (names, versions, revisions, actors, times). It must never
+//! see, hold or log a plaintext secret value or key, and never decides who may
+//! do what: authentication and authorization live above it.
 //!
-//! It must never see, hold or log a plaintext secret value or key, and never
-//! decides who may do what: authentication and authorization live above it.
-//! Every backend must pass the conformance suite in `tests/conformance/`.
+//! # Layout
+//!
+//! - The traits below, one per aggregate ([`MetaStore`], [`TokenStore`],
+//!   [`IdentityStore`], [`ProjectStore`], [`SecretStore`], [`RotationStore`],
+//!   [`AuditStore`]), and [`Storage`], which is all of them (a blanket impl: a
+//!   type that implements the seven is a `Storage`, and `dyn Storage` calls
+//!   every method of every one of them).
+//! - `rules`: the checks of a change that are not SQL (an empty or repeated
+//!   path, version numbering, CAS, end-to-end recipients, what an end-to-end
+//!   update must include). Every backend calls them inside its transaction,
+//!   so a new backend applies the same rules without writing them again.
+//! - [`HotCached`]: a decorator over any backend that keeps the rows every read
+//!   needs in memory and forgets them after each write, before that write is
+//!   answered.
+//! - [`SqliteStore`] (`sqlite/`): the embedded backend, one module per aggregate.
+//!
+//! # The contract every method keeps
+//!
+//! **One method = one transaction**: a method that writes either happens
+//! completely and durably before it returns `Ok` (SQLite: the WAL is fsynced),
+//! or not at all; a method that reads answers from one consistent snapshot,
+//! never a mix of states before and after a concurrent write. Errors name rows
+//! by their names and numbers, never by content. Every backend must pass the
+//! conformance suite in `tests/conformance/`, and so must [`HotCached`] over it.
 #![forbid(unsafe_code)]
 
 mod error;
-mod group_commit;
 mod hot_cache;
 mod model;
+mod rules;
 mod sqlite;
 
 pub use error::StoreError;
+pub use hot_cache::HotCached;
 pub use model::*;
 pub use sqlite::{DB_FILE, SqliteStore};
 
@@ -25,75 +50,151 @@ use async_trait::async_trait;
 /// The result type of every storage call.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// What the server needs from a backend. Every method is one transaction:
-/// it either happens completely and durably before it returns `Ok`, or not at all.
-#[async_trait]
-pub trait Storage: Send + Sync + 'static {
-    /// A server-internal value (seal configuration, encrypted root key and keyring, ...).
-    async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
-    /// Inserts or replaces a server-internal value.
-    async fn meta_put(&self, key: &str, value: &[u8]) -> Result<()>;
-    /// Writes the initial meta values and the root token, once. Fails with
-    /// [`StoreError::AlreadyInitialized`] if `marker_key` is already set.
-    async fn initialize(&self, marker_key: &str, meta: &[(&str, Vec<u8>)], root_token: &TokenRecord) -> Result<()>;
+/// Everything the server needs from a backend: the seven aggregate traits.
+///
+/// Implemented for every type that implements them all, so `Arc<dyn Storage>`
+/// is the one handle the server holds, and `store.method()` reaches the method
+/// of whichever trait declares it (a trait object's supertrait methods are
+/// callable on it like its own). A part of the server that needs one aggregate
+/// only can take `&dyn TokenStore` etc. (`&dyn Storage` coerces to it).
+pub trait Storage:
+    MetaStore + TokenStore + IdentityStore + ProjectStore + SecretStore + RotationStore + AuditStore
+{
+}
 
+impl<T> Storage for T where
+    T: MetaStore + TokenStore + IdentityStore + ProjectStore + SecretStore + RotationStore + AuditStore
+{
+}
+
+/// Server-internal values (seal configuration, encrypted root key and keyring,
+/// ...), the one-time initialisation, and the store's lifetime.
+#[async_trait]
+pub trait MetaStore: Send + Sync + 'static {
+    /// The value stored under `key`, if any.
+    async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Inserts or replaces the value under `key`.
+    async fn meta_put(&self, key: &str, value: &[u8]) -> Result<()>;
+    /// Writes the initial meta values and the root token, once, together.
+    /// Fails with [`StoreError::AlreadyInitialized`] (writing nothing) if
+    /// `marker_key` is already set.
+    async fn initialize(&self, marker_key: &str, meta: &[(&str, Vec<u8>)], root_token: &TokenRecord) -> Result<()>;
+    /// Flushes and closes connections; called once at shutdown, after every other call.
+    async fn close(&self);
+}
+
+/// Tokens, stored only as the hash of the token.
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    /// Stores a new token; fails if its hash or accessor is taken.
     async fn token_create(&self, token: &TokenRecord) -> Result<()>;
+    /// The token with this hash, if any (expired ones included: expiry is the caller's rule).
     async fn token_lookup(&self, hash: &str) -> Result<Option<TokenRecord>>;
+    /// The token with this accessor, if any.
     async fn token_lookup_by_accessor(&self, accessor: &str) -> Result<Option<TokenRecord>>;
-    /// Moves a token's expiry (renewal).
+    /// Moves a token's expiry (renewal); nothing happens if there is no such token.
     async fn token_set_expiry(&self, hash: &str, expires_at: Option<i64>) -> Result<()>;
+    /// Deletes a token; `false` if there was none.
     async fn token_delete(&self, hash: &str) -> Result<bool>;
     /// Deletes every token issued to an identity; returns how many.
     async fn tokens_delete_for_identity(&self, identity_id: i64) -> Result<u64>;
+}
 
-    /// Stores a new identity; fails with `AlreadyExists` on a taken name or client id.
+/// Identities, groups of identities, and named documents (policies, JWT issuers).
+#[async_trait]
+pub trait IdentityStore: Send + Sync + 'static {
+    /// Stores a new identity and returns it with its id; fails with
+    /// `AlreadyExists` on a taken name or client id.
     async fn identity_create(&self, identity: &IdentityRow) -> Result<IdentityRow>;
-    /// Replaces every field of the identity with id `identity.id`.
+    /// Replaces every field of the identity with id `identity.id` but its name,
+    /// kind and creation time; `NotFound` if there is none.
     async fn identity_update(&self, identity: &IdentityRow) -> Result<()>;
+    /// The identity with this name, if any.
     async fn identity_get(&self, name: &str) -> Result<Option<IdentityRow>>;
+    /// The service identity with this client id, if any.
     async fn identity_get_by_client_id(&self, client_id: &str) -> Result<Option<IdentityRow>>;
+    /// Every identity, sorted by name.
     async fn identity_list(&self) -> Result<Vec<IdentityRow>>;
-    /// Deletes the identity, its tokens and its group memberships.
+    /// Deletes the identity, its tokens and its group memberships together
+    /// (nothing happens if there is no such identity).
     async fn identity_delete(&self, identity_id: i64) -> Result<()>;
-    /// Counts one use of a limited client secret; `false` when none is left.
+    /// Counts one use of a limited client secret; `false` when none is left
+    /// (always `true` for an unlimited one).
     async fn client_secret_use(&self, identity_id: i64) -> Result<bool>;
 
-    /// Creates or replaces a group with these members (identity names that must exist).
+    /// Creates or replaces a group with exactly these policies and members
+    /// (identity names that must exist: `NotFound` and nothing changes otherwise);
+    /// a replaced group keeps its creation time.
     async fn group_put(&self, name: &str, policies: &[String], members: &[String], now: i64) -> Result<GroupRow>;
+    /// The group with this name and its members, if any.
     async fn group_get(&self, name: &str) -> Result<Option<GroupRow>>;
+    /// Every group with its members, sorted by name.
     async fn group_list(&self) -> Result<Vec<GroupRow>>;
+    /// Deletes a group and its memberships; `false` if there was none.
     async fn group_delete(&self, name: &str) -> Result<bool>;
 
-    /// Creates or replaces a named document.
+    /// Creates or replaces a named document; a replaced one keeps its creation time.
     async fn document_put(&self, kind: DocumentKind, name: &str, body: &str, now: i64) -> Result<NamedDocument>;
+    /// The document of this kind and name, if any.
     async fn document_get(&self, kind: DocumentKind, name: &str) -> Result<Option<NamedDocument>>;
+    /// Every document of this kind, sorted by name.
     async fn document_list(&self, kind: DocumentKind) -> Result<Vec<NamedDocument>>;
+    /// Deletes a document; `false` if there was none.
     async fn document_delete(&self, kind: DocumentKind, name: &str) -> Result<bool>;
+}
 
+/// Projects and their environments (the containers of secrets).
+#[async_trait]
+pub trait ProjectStore: Send + Sync + 'static {
+    /// Creates a project; `AlreadyExists` on a taken name.
     async fn project_create(&self, name: &str, now: i64) -> Result<ProjectRow>;
+    /// Every project, sorted by name.
     async fn project_list(&self) -> Result<Vec<ProjectRow>>;
+    /// The project with this name, if any.
     async fn project_get(&self, name: &str) -> Result<Option<ProjectRow>>;
-    /// Deletes a project with its environments, secrets and history.
+    /// Deletes a project with its environments, secrets, history and rotation
+    /// state (nothing happens if there is no such project).
     async fn project_delete(&self, project_id: i64) -> Result<()>;
 
+    /// Creates an environment at revision 0, not end-to-end encrypted;
+    /// `AlreadyExists` on a name taken in the project.
     async fn env_create(&self, project_id: i64, name: &str, now: i64) -> Result<EnvRow>;
+    /// A project's environments, sorted by name.
     async fn env_list(&self, project_id: i64) -> Result<Vec<EnvRow>>;
+    /// The environment of this project with this name, if any.
     async fn env_get(&self, project_id: i64, name: &str) -> Result<Option<EnvRow>>;
     /// A project and (if it exists) its environment `env`, by name, in one lookup:
     /// `None` when the project does not exist.
     async fn env_by_names(&self, project: &str, env: &str) -> Result<Option<(ProjectRow, Option<EnvRow>)>>;
-    /// Deletes an environment with its secrets and history.
+    /// Deletes an environment with its secrets, history and rotation state
+    /// (nothing happens if there is no such environment).
     async fn env_delete(&self, env_id: i64) -> Result<()>;
+}
 
-    /// The current state of the named secrets that exist (deleted ones included).
+/// Secrets, their versions, the changes (revisions) of an environment, and
+/// end-to-end encrypted environments. The rules every change obeys are in
+/// `rules` (see [`NewChange`], [`Op`] and [`SecretStore::e2e_update`]).
+#[async_trait]
+pub trait SecretStore: Send + Sync + 'static {
+    /// The current state of those of the named secrets that exist (deleted
+    /// ones included), each once, in the order asked, read in one snapshot.
     async fn heads(&self, env_id: i64, paths: &[String]) -> Result<Vec<SecretHead>>;
-    /// Applies one atomic change set; see [`NewChange`] for the checks it makes.
+    /// Applies one atomic change set as a new revision (`current + 1`), durable
+    /// when it returns, or changes nothing. Refused with `InvalidChange` when it
+    /// has no operation or names a path twice, deletes a deleted secret or
+    /// undeletes a live one; `NotFound` for a delete or undelete of a path never
+    /// written; `CasMismatch` when `expected_revision` is not the environment's
+    /// revision; `E2eMismatch` when it sets values and its `e2e_recipients` are
+    /// not the environment's; `VersionConflict` when a `Set`'s version is not
+    /// the path's latest + 1 (1 for a new path).
     async fn apply_change(&self, change: NewChange) -> Result<Applied>;
     /// One version of one secret, chosen by `selector`; `None` if there is none
     /// (never written, deleted at that point, or no such version).
     async fn read_version(&self, env_id: i64, path: &str, selector: Selector) -> Result<Option<VersionRow>>;
-    /// Every live secret of an environment at `at_revision` (latest when `None`),
-    /// with the revision the answer reflects. Ciphertext only when `with_data`.
+    /// Every live secret of an environment at `at_revision` (latest when
+    /// `None`), sorted by path, with the revision the answer reflects, read in
+    /// one snapshot. Ciphertext only when `with_data`. `NotFound` if there is
+    /// no such environment.
     async fn list_state(
         &self,
         env_id: i64,
@@ -102,61 +203,81 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<(i64, Vec<VersionRow>)>;
     /// Every secret path of an environment, deleted secrets' included, sorted.
     async fn secret_paths(&self, env_id: i64) -> Result<Vec<String>>;
-    /// A secret's head and all its versions (no ciphertext), oldest first.
+    /// A secret's head and all its versions (no ciphertext), oldest first, read in one snapshot.
     async fn secret_versions(&self, env_id: i64, path: &str) -> Result<Option<(SecretHead, Vec<VersionRow>)>>;
-    /// Wipes the data of the given versions (all when `None`); returns those newly destroyed.
+    /// Wipes the data of the given versions (all when `None`) and returns those
+    /// newly destroyed; `NotFound` (destroying nothing) for an unknown secret
+    /// or a version number it never had. Not a revision.
     async fn destroy_versions(&self, env_id: i64, path: &str, versions: Option<&[i64]>) -> Result<Vec<i64>>;
     /// Every retained (not destroyed) version of an environment with its data,
-    /// deleted secrets' included, with the revision it reflects (read in one
-    /// snapshot), each with whether it is the current version of a live secret.
-    /// With `current_only`, just the current versions of live secrets.
+    /// deleted secrets' included, sorted by path and version, with the revision
+    /// it reflects (read in one snapshot), each with whether it is the current
+    /// version of a live secret. With `current_only`, just the current versions
+    /// of live secrets. `NotFound` if there is no such environment.
     async fn retained_versions(&self, env_id: i64, current_only: bool) -> Result<(i64, Vec<(VersionRow, bool)>)>;
     /// Counts an environment's retained versions that hold end-to-end ciphertext.
     async fn e2e_version_count(&self, env_id: i64) -> Result<i64>;
     /// Changes an environment's end-to-end recipients in one transaction, recorded
     /// as a new revision (with no entries): checks the revision (`CasMismatch`);
     /// replaces the data of every `rewrap` version (marking it e2e; each must be
-    /// retained, else `NotFound`); requires the current version of every live
-    /// secret among them (`InvalidChange`); destroys every other retained version
-    /// of the environment; sets the recipients. Turning e2e off (`recipients:
-    /// None`) takes no rewraps and fails with `E2eVersionsRetained` while
-    /// end-to-end ciphertext is retained.
+    /// retained, else `NotFound`, and named once, else `InvalidChange`); requires
+    /// the current version of every live secret among them (`InvalidChange`);
+    /// destroys every other retained version of the environment; sets the
+    /// recipients. Turning e2e off (`recipients: None`) takes no rewraps
+    /// (`InvalidChange`), destroys nothing, and fails with `E2eVersionsRetained`
+    /// while end-to-end ciphertext is retained.
     async fn e2e_update(&self, change: E2eChange) -> Result<E2eApplied>;
-    /// An environment's changes with revision `> after`, oldest first, at most `limit`.
+    /// An environment's changes with revision `> after`, oldest first, at most
+    /// `limit`, each with its entries (read in one snapshot).
     async fn changes_since(&self, env_id: i64, after: i64, limit: i64) -> Result<Vec<ChangeRow>>;
-    /// An environment's changes, newest first, with revision `< before` when given.
+    /// An environment's changes, newest first, with revision `< before` when
+    /// given, at most `limit`, each with its entries (read in one snapshot).
     async fn history(&self, env_id: i64, before: Option<i64>, limit: i64) -> Result<Vec<ChangeRow>>;
+}
 
+/// Rotation policies and where each rotation stands, the promotion of a
+/// rotated value, and the history of attempts.
+#[async_trait]
+pub trait RotationStore: Send + Sync + 'static {
     /// A secret's rotation state, if it has a policy.
     async fn rotation_get(&self, env_id: i64, path: &str) -> Result<Option<RotationRow>>;
     /// Creates or replaces a rotation row (every field).
     async fn rotation_put(&self, row: &RotationRow) -> Result<()>;
+    /// Deletes a rotation row; `false` if there was none.
     async fn rotation_delete(&self, env_id: i64, path: &str) -> Result<bool>;
     /// Takes the lease of a rotation row until `lease_until`, if its attempt is
     /// still `attempt` and no other lease is live at `now`. `false` = someone else has it.
     async fn rotation_claim(&self, env_id: i64, path: &str, attempt: i64, now: i64, lease_until: i64) -> Result<bool>;
-    /// Rows with no live lease at `now` whose schedule, retry or retirement is due, oldest first.
+    /// Rows with no live lease at `now` whose schedule, retry or retirement is
+    /// due (or whose attempt was left running), oldest first, at most `limit`.
     async fn rotation_due(&self, now: i64, limit: i64) -> Result<Vec<DueRotation>>;
     /// Drops every lease (start-up of a single-node store: no other node can hold one).
     async fn rotation_release_leases(&self) -> Result<()>;
-    /// Applies `change` and writes `row` in one transaction: a promotion.
+    /// A promotion: applies `change` exactly as [`SecretStore::apply_change`]
+    /// does (same checks, same errors) and writes `row`, in one transaction;
+    /// on any error neither is written.
     async fn rotation_promote(&self, change: NewChange, row: &RotationRow) -> Result<Applied>;
-    /// Withdraws the `previous` stage of a secret while `current_version` is its current version.
+    /// Withdraws the `previous` stage of a secret while `current_version` is
+    /// its current version (nothing happens if there is no such secret).
     async fn secret_withdraw_previous(&self, env_id: i64, path: &str, current_version: i64) -> Result<()>;
     /// Creates or replaces one attempt's history entry.
     async fn rotation_log_put(&self, entry: &RotationLogRow) -> Result<()>;
-    /// A secret's rotation attempts, newest first.
+    /// A secret's rotation attempts, newest first, at most `limit`.
     async fn rotation_log(&self, env_id: i64, path: &str, limit: i64) -> Result<Vec<RotationLogRow>>;
+}
 
-    /// Appends audit records (already hash-chained) in one transaction.
+/// The audit table: an index of the audit file's records (the file, written
+/// by the server first, is the durability point).
+#[async_trait]
+pub trait AuditStore: Send + Sync + 'static {
+    /// Appends audit records (already numbered and hash-chained) in one
+    /// transaction; fails, appending none, if a `seq` is already stored.
     async fn audit_append(&self, rows: &[AuditRow]) -> Result<()>;
-    /// Audit records matching `filter`, newest first.
+    /// Request records (no checkpoints) matching `filter`, newest first.
     async fn audit_query(&self, filter: &AuditFilter) -> Result<Vec<AuditRow>>;
-    /// Audit records with `seq > after`, oldest first, at most `limit` (for verification).
+    /// Records (checkpoints included) with `seq > after`, oldest first, at most
+    /// `limit` (for verification).
     async fn audit_scan(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>>;
-    /// The last audit record, and the last checkpoint record.
+    /// The last record, or with `checkpoint` the last checkpoint record.
     async fn audit_last(&self, checkpoint: bool) -> Result<Option<AuditRow>>;
-
-    /// Flushes and closes connections; called once at shutdown.
-    async fn close(&self);
 }

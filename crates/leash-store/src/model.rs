@@ -1,6 +1,11 @@
 //! Row types that cross the [`crate::Storage`] boundary. Times are unix
 //! milliseconds. Nothing here holds a plaintext value: encrypted data is a
 //! [`Sealed`] envelope, which only the server's barrier can make.
+//!
+//! The types whose fields are plain columns derive `sqlx::FromRow` (mapped by
+//! column name), so every sqlx backend reads them the same way; the others
+//! (lists, recipients, sealed data, key ids) are mapped by each backend's own
+//! row structs.
 
 pub use leash_core::crypto::Sealed;
 
@@ -62,7 +67,7 @@ pub struct GroupRow {
 }
 
 /// A named document (policy source, JWT issuer configuration).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct NamedDocument {
     pub name: String,
     pub body: String,
@@ -77,7 +82,7 @@ pub enum DocumentKind {
     JwtIssuer,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ProjectRow {
     pub id: i64,
     pub name: String,
@@ -100,7 +105,7 @@ pub struct EnvRow {
 }
 
 /// The current state of one secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SecretHead {
     pub path: String,
     pub description: Option<String>,
@@ -169,7 +174,10 @@ impl Op {
     }
 }
 
-/// An atomic change set on one environment.
+/// An atomic change set on one environment. What makes one valid (at least one
+/// operation, no path twice, the expected revision, the recipients, version
+/// numbering) is checked by every backend through the crate's `rules` module;
+/// [`crate::SecretStore::apply_change`] lists the errors.
 #[derive(Debug, Clone)]
 pub struct NewChange {
     pub env_id: i64,
@@ -195,7 +203,7 @@ pub struct Rewrap {
     pub ciphertext: Sealed,
 }
 
-/// A change of an environment's end-to-end recipients; see [`crate::Storage::e2e_update`].
+/// A change of an environment's end-to-end recipients; see [`crate::SecretStore::e2e_update`].
 #[derive(Debug, Clone)]
 pub struct E2eChange {
     pub env_id: i64,
@@ -210,7 +218,7 @@ pub struct E2eChange {
     pub rewrap: Vec<Rewrap>,
 }
 
-/// What [`crate::Storage::e2e_update`] did.
+/// What [`crate::SecretStore::e2e_update`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct E2eApplied {
     pub revision: i64,
@@ -253,7 +261,7 @@ pub struct AppliedEntry {
     pub version: Option<i64>,
 }
 
-/// The outcome of [`crate::Storage::apply_change`].
+/// The outcome of [`crate::SecretStore::apply_change`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
     pub revision: i64,
@@ -271,7 +279,7 @@ pub struct ChangeRow {
 }
 
 /// One audit record as the database sink keeps it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditRow {
     pub seq: i64,
     pub time_ms: i64,
@@ -370,7 +378,7 @@ pub struct DueRotation {
 }
 
 /// One rotation attempt, as `leash rotation history` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RotationLogRow {
     pub env_id: i64,
     pub path: String,

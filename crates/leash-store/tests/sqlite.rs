@@ -1,13 +1,26 @@
-//! The SQLite backend against the storage conformance suite.
+//! The SQLite backend against the storage conformance suite, alone and behind
+//! the hot cache, and what only the SQLite backend can be asked.
 
 mod conformance;
 
-use leash_store::SqliteStore;
+use std::sync::Arc;
+use std::time::Duration;
 
-#[tokio::test]
+use leash_store::{
+    HotCached, MetaStore, NewChange, Op, ProjectStore, Sealed, SecretStore, Selector, SqliteStore, Storage, TokenStore,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_passes_the_conformance_suite() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open_dir(dir.path()).await.unwrap();
+    conformance::run_all(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_behind_the_hot_cache_passes_the_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = HotCached::new(SqliteStore::open_dir(dir.path()).await.unwrap());
     conformance::run_all(store).await;
 }
 
@@ -15,9 +28,89 @@ async fn sqlite_passes_the_conformance_suite() {
 async fn sqlite_reopens_with_its_data() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open_dir(dir.path()).await.unwrap();
-    use leash_store::Storage;
     store.meta_put("k", b"v").await.unwrap();
     store.close().await;
     let again = SqliteStore::open_dir(dir.path()).await.unwrap();
     assert_eq!(again.meta_get("k").await.unwrap(), Some(b"v".to_vec()));
+}
+
+/// The server's handle: `Arc<dyn Storage>` reaches every aggregate's methods, upcasts to one
+/// aggregate's trait object, and can itself be put behind the cache.
+#[tokio::test]
+async fn a_dyn_storage_reaches_every_aggregate() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend: Arc<dyn Storage> = Arc::new(SqliteStore::open_dir(dir.path()).await.unwrap());
+    let store: Arc<dyn Storage> = Arc::new(HotCached::from_arc(backend.clone()));
+    store.meta_put("k", b"v").await.unwrap();
+    let p = store.project_create("dyn", 1).await.unwrap();
+    assert_eq!(store.project_get("dyn").await.unwrap(), Some(p));
+    let tokens: &dyn TokenStore = &*store;
+    assert_eq!(tokens.token_lookup("none").await.unwrap(), None);
+    let meta: Arc<dyn MetaStore> = backend;
+    assert_eq!(meta.meta_get("k").await.unwrap(), Some(b"v".to_vec()));
+}
+
+fn set(path: &str, version: i64, bytes: &[u8]) -> Op {
+    Op::Set {
+        path: path.into(),
+        version,
+        key_id: 1,
+        ciphertext: Sealed::from_stored(bytes.to_vec()),
+        description: None,
+    }
+}
+
+/// Regression: the cache was cleared by the caller's future after the write
+/// returned, so a caller that stopped waiting (a dropped request) after its
+/// change was queued left the old current version cached for good.
+#[tokio::test]
+async fn a_write_whose_caller_went_away_still_clears_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = HotCached::new(SqliteStore::open_dir(dir.path()).await.unwrap());
+    let p = store.project_create("gone", 1).await.unwrap();
+    let env = store.env_create(p.id, "prod", 1).await.unwrap();
+    let change = |ops| NewChange {
+        env_id: env.id,
+        expected_revision: None,
+        actor: "t".into(),
+        message: None,
+        created_at: 1,
+        ops,
+        e2e_recipients: None,
+    };
+    store.apply_change(change(vec![set("K", 1, b"one")])).await.unwrap();
+    let cached = store.read_version(env.id, "K", Selector::Current).await.unwrap();
+    assert_eq!(cached.unwrap().version, 1, "now cached");
+
+    // Start the write, let it be handed over, then stop waiting for it.
+    {
+        let write = store.apply_change(change(vec![set("K", 2, b"two")]));
+        let mut write = std::pin::pin!(write);
+        assert!(futures::poll!(write.as_mut()).is_pending());
+    }
+    // The write still happens (an uncached read shows it) ...
+    let mut revision = 1;
+    for _ in 0..500 {
+        revision = store.list_state(env.id, None, false).await.unwrap().0;
+        if revision == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(revision, 2, "the abandoned write was committed");
+    // ... and the cache follows it (at once: waiting only gives the write's task its turn).
+    let mut version = 1;
+    for _ in 0..500 {
+        version = store
+            .read_version(env.id, "K", Selector::Current)
+            .await
+            .unwrap()
+            .unwrap()
+            .version;
+        if version == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(version, 2, "the cache still holds the version the write replaced");
 }

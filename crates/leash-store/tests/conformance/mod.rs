@@ -35,6 +35,7 @@ pub async fn run_all<S: Storage>(store: S) {
     tokens(&store).await;
     projects_and_envs(&store).await;
     versions_and_revisions(&store).await;
+    many_paths(&store).await;
     point_in_time(&store).await;
     delete_undelete_destroy(&store).await;
     concurrency_checks(&store).await;
@@ -45,53 +46,449 @@ pub async fn run_all<S: Storage>(store: S) {
     concurrent_changes(&store).await;
     end_to_end_recipients(&store).await;
     reads_follow_every_write(&store).await;
+    change_rules(&store).await;
+    e2e_update_rules(&store).await;
+    reads_are_snapshots(&store).await;
 }
 
-/// A backend may keep hot rows in memory: every read right after a write,
-/// destroy or delete must still see it.
+/// A backend may keep hot rows in memory (and [`HotCached`] does): every read
+/// right after any write must still see it. Each step reads first, so a row
+/// is cached (where caching happens) before the write that must replace it.
 async fn reads_follow_every_write<S: Storage>(store: &S) {
-    let env = fresh_env(store, "follow").await;
+    let names = || store.env_by_names("follow", "prod");
+    let data = |v: Option<VersionRow>| v.and_then(|v| v.ciphertext).map(|c| c.as_bytes().to_vec());
+
+    assert_eq!(names().await.unwrap(), None);
+    let p = store.project_create("follow", 1).await.unwrap();
+    assert_eq!(names().await.unwrap(), Some((p.clone(), None)), "project_create");
+    let env = store.env_create(p.id, "prod", 1).await.unwrap();
+    assert_eq!(
+        names().await.unwrap(),
+        Some((p.clone(), Some(env.clone()))),
+        "env_create"
+    );
     let current = |path: &'static str| store.read_version(env.id, path, Selector::Current);
+    let revision = || async { names().await.unwrap().unwrap().1.unwrap().revision };
+
     assert_eq!(current("K").await.unwrap(), None);
     store
         .apply_change(change(env.id, vec![set("K", 1, b"one")]))
         .await
         .unwrap();
-    assert_eq!(
-        current("K")
-            .await
-            .unwrap()
-            .unwrap()
-            .ciphertext
-            .as_ref()
-            .map(Sealed::as_bytes),
-        Some(&b"one"[..])
-    );
+    assert_eq!(data(current("K").await.unwrap()), Some(b"one".to_vec()), "apply_change");
     store
         .apply_change(change(env.id, vec![set("K", 2, b"two")]))
         .await
         .unwrap();
-    assert_eq!(
-        current("K")
-            .await
-            .unwrap()
-            .unwrap()
-            .ciphertext
-            .as_ref()
-            .map(Sealed::as_bytes),
-        Some(&b"two"[..])
-    );
-    let (_, e) = store.env_by_names("follow", "prod").await.unwrap().unwrap();
-    assert_eq!(e.unwrap().revision, 2, "the environment's revision is current too");
+    assert_eq!(data(current("K").await.unwrap()), Some(b"two".to_vec()), "apply_change");
+    assert_eq!(revision().await, 2, "the environment's revision is current too");
+
     store.destroy_versions(env.id, "K", Some(&[2])).await.unwrap();
-    assert!(current("K").await.unwrap().unwrap().destroyed);
+    assert!(current("K").await.unwrap().unwrap().destroyed, "destroy_versions");
+
+    let row = rotation_row(env.id, "K", Some(5_000));
+    store.rotation_put(&row).await.unwrap();
+    store
+        .rotation_promote(change(env.id, vec![set("K", 3, b"three")]), &row)
+        .await
+        .unwrap();
+    assert_eq!(
+        data(current("K").await.unwrap()),
+        Some(b"three".to_vec()),
+        "rotation_promote"
+    );
+    assert_eq!(revision().await, 3, "rotation_promote");
+
+    assert_eq!(
+        store.heads(env.id, &["K".into()]).await.unwrap()[0].previous_withdrawn_for,
+        None
+    );
+    store.secret_withdraw_previous(env.id, "K", 3).await.unwrap();
+    assert_eq!(
+        store.heads(env.id, &["K".into()]).await.unwrap()[0].previous_withdrawn_for,
+        Some(3),
+        "secret_withdraw_previous"
+    );
+
+    assert_eq!(data(current("K").await.unwrap()), Some(b"three".to_vec()));
+    assert_eq!(revision().await, 3);
+    let recipients = Some(vec!["age1follow".to_owned()]);
+    store
+        .e2e_update(E2eChange {
+            env_id: env.id,
+            expected_revision: 3,
+            actor: "admin".into(),
+            message: None,
+            created_at: 2_000,
+            recipients: recipients.clone(),
+            rewrap: vec![Rewrap {
+                path: "K".into(),
+                version: 3,
+                key_id: 9,
+                ciphertext: Sealed::from_stored(b"THREE".to_vec()),
+            }],
+        })
+        .await
+        .unwrap();
+    let k = current("K").await.unwrap().unwrap();
+    assert_eq!((k.key_id, k.e2e), (9, true), "e2e_update");
+    assert_eq!(data(Some(k)), Some(b"THREE".to_vec()), "e2e_update");
+    let (_, e) = names().await.unwrap().unwrap();
+    assert_eq!(
+        e.map(|e| (e.revision, e.e2e_recipients)),
+        Some((4, recipients)),
+        "e2e_update"
+    );
+
     store
         .apply_change(change(env.id, vec![Op::Delete { path: "K".into() }]))
         .await
         .unwrap();
-    assert_eq!(current("K").await.unwrap(), None);
+    assert_eq!(current("K").await.unwrap(), None, "a delete");
+    assert_eq!(revision().await, 5);
     store.env_delete(env.id).await.unwrap();
-    assert_eq!(store.env_by_names("follow", "prod").await.unwrap().unwrap().1, None);
+    assert_eq!(names().await.unwrap(), Some((p.clone(), None)), "env_delete");
+    store.project_delete(p.id).await.unwrap();
+    assert_eq!(names().await.unwrap(), None, "project_delete");
+}
+
+/// The variant of a storage error, for tables of expected refusals.
+fn kind(e: &StoreError) -> &'static str {
+    match e {
+        StoreError::NotFound(_) => "NotFound",
+        StoreError::AlreadyExists(_) => "AlreadyExists",
+        StoreError::AlreadyInitialized => "AlreadyInitialized",
+        StoreError::CasMismatch { .. } => "CasMismatch",
+        StoreError::VersionConflict(_) => "VersionConflict",
+        StoreError::InvalidChange(_) => "InvalidChange",
+        StoreError::E2eMismatch { .. } => "E2eMismatch",
+        StoreError::E2eVersionsRetained(_) => "E2eVersionsRetained",
+        _ => "other",
+    }
+}
+
+/// Everything a refused change could have touched, for before/after comparisons.
+async fn env_snapshot<S: Storage>(store: &S, env_id: i64) -> impl PartialEq + std::fmt::Debug {
+    (
+        store.list_state(env_id, None, true).await.unwrap(),
+        store.retained_versions(env_id, false).await.unwrap(),
+        store.history(env_id, None, 1_000).await.unwrap(),
+        store.secret_paths(env_id).await.unwrap(),
+        store.rotation_get(env_id, "R").await.unwrap(),
+    )
+}
+
+/// The rules of a change set (the crate's `rules`, which every backend must
+/// call): each refused change is refused with its error, through
+/// `apply_change` and through `rotation_promote` alike, and changes nothing.
+async fn change_rules<S: Storage>(store: &S) {
+    let env = fresh_env(store, "rules").await;
+    // A at version 2, D deleted at version 1: revision 3.
+    for ops in [
+        vec![set("A", 1, b"a1"), set("D", 1, b"d1")],
+        vec![set("A", 2, b"a2")],
+        vec![Op::Delete { path: "D".into() }],
+    ] {
+        store.apply_change(change(env.id, ops)).await.unwrap();
+    }
+    let row = rotation_row(env.id, "R", None);
+    store.rotation_put(&row).await.unwrap();
+    let promoted = RotationRow {
+        state: "promoted".into(),
+        ..row.clone()
+    };
+    let del = |p: &str| Op::Delete { path: p.into() };
+    let undel = |p: &str| Op::Undelete { path: p.into() };
+    let check = |name: &'static str, change: NewChange, expected: &'static str| {
+        let promoted = promoted.clone();
+        async move {
+            let before = env_snapshot(store, env.id).await;
+            let applied = store.apply_change(change.clone()).await;
+            assert_eq!(
+                applied.as_ref().map_err(kind).err(),
+                Some(expected),
+                "{name}: {applied:?}"
+            );
+            let promote = store.rotation_promote(change, &promoted).await;
+            assert_eq!(
+                promote.as_ref().map_err(kind).err(),
+                Some(expected),
+                "{name} (promotion): {promote:?}"
+            );
+            assert_eq!(env_snapshot(store, env.id).await, before, "{name} changed something");
+        }
+    };
+    check("no operation", change(env.id, vec![]), "InvalidChange").await;
+    check(
+        "a path twice",
+        change(env.id, vec![set("B", 1, b"b"), del("B")]),
+        "InvalidChange",
+    )
+    .await;
+    check(
+        "the same set twice",
+        change(env.id, vec![set("A", 3, b"a3"), set("A", 3, b"a3")]),
+        "InvalidChange",
+    )
+    .await;
+    check(
+        "a version skipped",
+        change(env.id, vec![set("A", 4, b"a4")]),
+        "VersionConflict",
+    )
+    .await;
+    check(
+        "a version written again",
+        change(env.id, vec![set("A", 2, b"a2")]),
+        "VersionConflict",
+    )
+    .await;
+    check(
+        "a new path not at 1",
+        change(env.id, vec![set("N", 2, b"n")]),
+        "VersionConflict",
+    )
+    .await;
+    check(
+        "a deleted path written at its old number",
+        change(env.id, vec![set("D", 1, b"d")]),
+        "VersionConflict",
+    )
+    .await;
+    check(
+        "a good op before a bad one",
+        change(env.id, vec![set("N", 1, b"n"), set("A", 9, b"a9")]),
+        "VersionConflict",
+    )
+    .await;
+    check(
+        "a delete of a deleted secret",
+        change(env.id, vec![del("D")]),
+        "InvalidChange",
+    )
+    .await;
+    check(
+        "an undelete of a live secret",
+        change(env.id, vec![undel("A")]),
+        "InvalidChange",
+    )
+    .await;
+    check("a delete of nothing", change(env.id, vec![del("N")]), "NotFound").await;
+    check("an undelete of nothing", change(env.id, vec![undel("N")]), "NotFound").await;
+    check(
+        "a stale expected revision",
+        NewChange {
+            expected_revision: Some(2),
+            ..change(env.id, vec![set("A", 3, b"a3")])
+        },
+        "CasMismatch",
+    )
+    .await;
+    check(
+        "end-to-end values in an ordinary environment",
+        NewChange {
+            e2e_recipients: Some(vec!["age1x".into()]),
+            ..change(env.id, vec![set("A", 3, b"a3")])
+        },
+        "E2eMismatch",
+    )
+    .await;
+
+    // What the rules allow: the next number revives a deleted secret; an undelete restores its latest.
+    let applied = store
+        .apply_change(NewChange {
+            expected_revision: Some(3),
+            ..change(env.id, vec![set("D", 2, b"d2"), set("A", 3, b"a3")])
+        })
+        .await
+        .unwrap();
+    assert_eq!(applied.revision, 4);
+    assert_eq!(
+        applied
+            .entries
+            .iter()
+            .map(|e| (e.path.as_str(), e.action, e.version))
+            .collect::<Vec<_>>(),
+        [("D", Action::Set, Some(2)), ("A", Action::Set, Some(3))],
+        "entries in the change's order"
+    );
+    store.apply_change(change(env.id, vec![del("D")])).await.unwrap();
+    let undeleted = store
+        .rotation_promote(change(env.id, vec![undel("D")]), &promoted)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            undeleted.revision,
+            undeleted.entries[0].action,
+            undeleted.entries[0].version
+        ),
+        (6, Action::Undelete, Some(2))
+    );
+    assert_eq!(store.rotation_get(env.id, "R").await.unwrap(), Some(promoted));
+
+    // A destroy that names a version the secret never had destroys nothing.
+    let before = env_snapshot(store, env.id).await;
+    let err = store.destroy_versions(env.id, "A", Some(&[1, 9])).await.unwrap_err();
+    assert_eq!(kind(&err), "NotFound", "{err:?}");
+    let err = store.destroy_versions(env.id, "A", Some(&[0])).await.unwrap_err();
+    assert_eq!(kind(&err), "NotFound", "{err:?}");
+    assert_eq!(
+        env_snapshot(store, env.id).await,
+        before,
+        "a refused destroy changed something"
+    );
+}
+
+/// The rules of an end-to-end recipient change: each refused one is refused
+/// with its error and changes nothing (no data replaced, nothing destroyed,
+/// no revision, the recipients kept).
+async fn e2e_update_rules<S: Storage>(store: &S) {
+    let env = fresh_env(store, "e2e-rules").await;
+    // A: 1, 2 (current); B: 1 (deleted); C: 1 destroyed, 2 (current). Revision 5.
+    for ops in [
+        vec![set("A", 1, b"a1"), set("B", 1, b"b1"), set("C", 1, b"c1")],
+        vec![set("A", 2, b"a2")],
+        vec![Op::Delete { path: "B".into() }],
+        vec![set("C", 2, b"c2")],
+    ] {
+        store.apply_change(change(env.id, ops)).await.unwrap();
+    }
+    store.destroy_versions(env.id, "C", Some(&[1])).await.unwrap();
+    let revision = store.list_state(env.id, None, false).await.unwrap().0;
+    let rewrap = |path: &str, version: i64| Rewrap {
+        path: path.into(),
+        version,
+        key_id: 2,
+        ciphertext: Sealed::from_stored(format!("{path}{version}-e2e").into_bytes()),
+    };
+    let update = |expected_revision: i64, recipients: Option<&str>, rewrap: Vec<Rewrap>| E2eChange {
+        env_id: env.id,
+        expected_revision,
+        actor: "admin".into(),
+        message: None,
+        created_at: 3_000,
+        recipients: recipients.map(|r| vec![r.to_owned()]),
+        rewrap,
+    };
+    let recipients = || async {
+        store
+            .env_get(env.project_id, "prod")
+            .await
+            .unwrap()
+            .unwrap()
+            .e2e_recipients
+    };
+    let check = |name: &'static str, change: E2eChange, expected: &'static str| async move {
+        let before = (env_snapshot(store, env.id).await, recipients().await);
+        let result = store.e2e_update(change).await;
+        assert_eq!(
+            result.as_ref().map_err(kind).err(),
+            Some(expected),
+            "{name}: {result:?}"
+        );
+        assert_eq!(
+            (env_snapshot(store, env.id).await, recipients().await),
+            before,
+            "{name} changed something"
+        );
+    };
+    let both = || vec![rewrap("A", 2), rewrap("C", 2)];
+    check(
+        "a current version left out",
+        update(revision, Some("age1x"), vec![rewrap("A", 2)]),
+        "InvalidChange",
+    )
+    .await;
+    check(
+        "an old version instead of the current one",
+        update(revision, Some("age1x"), vec![rewrap("A", 1), rewrap("C", 2)]),
+        "InvalidChange",
+    )
+    .await;
+    check(
+        "a version twice",
+        update(revision, Some("age1x"), [both(), vec![rewrap("A", 2)]].concat()),
+        "InvalidChange",
+    )
+    .await;
+    check(
+        "a destroyed version",
+        update(revision, Some("age1x"), [both(), vec![rewrap("C", 1)]].concat()),
+        "NotFound",
+    )
+    .await;
+    check(
+        "a version that never was",
+        update(revision, Some("age1x"), [both(), vec![rewrap("A", 7)]].concat()),
+        "NotFound",
+    )
+    .await;
+    check(
+        "a stale revision",
+        update(revision - 1, Some("age1x"), both()),
+        "CasMismatch",
+    )
+    .await;
+    check(
+        "turning off with re-encryptions",
+        update(revision, None, both()),
+        "InvalidChange",
+    )
+    .await;
+
+    // Allowed: the current versions (and, if wanted, others) re-encrypted; every other retained version destroyed.
+    let applied = store
+        .e2e_update(update(revision, Some("age1x"), [both(), vec![rewrap("B", 1)]].concat()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (applied.revision, applied.rewrapped, applied.destroyed),
+        (revision + 1, 3, 1)
+    );
+    let (_, retained) = store.retained_versions(env.id, false).await.unwrap();
+    assert_eq!(
+        retained
+            .iter()
+            .map(|(v, current)| (v.path.as_str(), v.version, v.e2e, *current))
+            .collect::<Vec<_>>(),
+        [("A", 2, true, true), ("B", 1, true, false), ("C", 2, true, true)]
+    );
+    // Off is refused while end-to-end ciphertext is retained, and changes nothing.
+    check(
+        "turning off over e2e ciphertext",
+        update(revision + 1, None, vec![]),
+        "E2eVersionsRetained",
+    )
+    .await;
+}
+
+/// A read of several rows answers from one snapshot: under concurrent writes
+/// that each add one live secret, every listing has exactly as many secrets
+/// as the revision it reports.
+async fn reads_are_snapshots<S: Storage>(store: &S) {
+    const WRITES: usize = 120;
+    let env = fresh_env(store, "snapshots").await;
+    let writes = async {
+        for i in 0..WRITES {
+            store
+                .apply_change(change(env.id, vec![set(&format!("K{i:03}"), 1, b"v")]))
+                .await
+                .unwrap();
+        }
+    };
+    let reads = async {
+        let mut seen = 0;
+        while seen < WRITES as i64 {
+            let (revision, live) = store.list_state(env.id, None, false).await.unwrap();
+            assert_eq!(live.len() as i64, revision, "list_state mixed two states");
+            let (revision, retained) = store.retained_versions(env.id, false).await.unwrap();
+            assert_eq!(retained.len() as i64, revision, "retained_versions mixed two states");
+            seen = revision;
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::join!(writes, reads);
 }
 
 /// Many change sets at once (a backend may commit them together): each is
@@ -740,6 +1137,31 @@ async fn versions_and_revisions<S: Storage>(store: &S) {
     assert!(versions.iter().all(|v| v.ciphertext.is_none()));
     let heads = store.heads(env.id, &["A".into(), "missing".into()]).await.unwrap();
     assert_eq!(heads.len(), 1);
+    let heads = store.heads(env.id, &["db/URL".into(), "A".into()]).await.unwrap();
+    assert_eq!(
+        heads.iter().map(|h| h.path.as_str()).collect::<Vec<_>>(),
+        ["db/URL", "A"],
+        "in the order asked"
+    );
+}
+
+/// Large change sets and large lookups (more paths than one SQL statement may bind).
+async fn many_paths<S: Storage>(store: &S) {
+    const N: usize = 1_200;
+    let env = fresh_env(store, "many").await;
+    let paths: Vec<String> = (0..N).map(|i| format!("dir/K{i:04}")).collect();
+    let ops = paths.iter().map(|p| set(p, 1, b"v")).collect();
+    let applied = store.apply_change(change(env.id, ops)).await.unwrap();
+    assert_eq!(applied.entries.len(), N);
+    let mut asked: Vec<String> = paths.iter().rev().cloned().collect();
+    asked.insert(N / 2, "dir/missing".into());
+    let heads = store.heads(env.id, &asked).await.unwrap();
+    assert_eq!(
+        heads.iter().map(|h| h.path.clone()).collect::<Vec<_>>(),
+        paths.iter().rev().cloned().collect::<Vec<_>>()
+    );
+    assert_eq!(store.list_state(env.id, None, false).await.unwrap().1.len(), N);
+    assert_eq!(store.secret_paths(env.id).await.unwrap(), paths);
 }
 
 async fn point_in_time<S: Storage>(store: &S) {

@@ -1,35 +1,36 @@
-//! Group commit for SQLite change sets: concurrent `apply_change` calls are
-//! collected by one task and applied in one transaction (one WAL fsync for
-//! the whole batch), each inside its own savepoint so that one failing
-//! change (a CAS mismatch, a version conflict) does not undo the others.
-//! Each caller is answered only after the batch has committed, so an
-//! acknowledged change is as durable as before; only the fsyncs are shared.
+//! Group commit for SQLite change sets: concurrent `apply_change` (and
+//! `rotation_promote`) calls are collected by one task and applied in one
+//! transaction (one WAL fsync for the whole batch), each inside its own
+//! savepoint so that one failing change (a CAS mismatch, a version conflict)
+//! does not undo the others. Each caller is answered only after the batch has
+//! committed, so an acknowledged change is as durable as before; only the
+//! fsyncs are shared.
 //!
 //! It owns no rules of its own: every change is checked and applied by
-//! `sqlite::apply_change_in_tx`, exactly as a lone call would be.
-
-use std::sync::Arc;
+//! `changes::apply_change_in_tx`, exactly as a lone call would be. It knows
+//! nothing of the hot cache either: [`crate::HotCached`] invalidates after
+//! this task's answer and before its own caller's.
 
 use sqlx::{Connection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::hot_cache::HotCache;
+use super::changes::apply_change_in_tx;
+use super::rotation::put_rotation;
 use crate::model::{Applied, NewChange, RotationRow};
-use crate::sqlite::{apply_change_in_tx, put_rotation};
 use crate::{Result, StoreError};
 
 /// Most change sets in one transaction.
 const MAX_BATCH: usize = 256;
 
 /// One change set waiting to be committed (with the rotation state of a promotion).
-pub(crate) struct Job {
+pub(super) struct Job {
     pub change: NewChange,
     pub rotation: Option<RotationRow>,
     pub ack: oneshot::Sender<Result<Applied>>,
 }
 
 /// Starts the committer on the store's writer pool; it stops when every sender is gone.
-pub(crate) fn spawn(write: SqlitePool, hot: Arc<HotCache>) -> mpsc::Sender<Job> {
+pub(super) fn spawn(write: SqlitePool) -> mpsc::Sender<Job> {
     let (tx, mut rx) = mpsc::channel::<Job>(4096);
     tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
@@ -40,35 +41,37 @@ pub(crate) fn spawn(write: SqlitePool, hot: Arc<HotCache>) -> mpsc::Sender<Job> 
                     Err(_) => break,
                 }
             }
-            commit(&write, &hot, batch).await;
+            commit(&write, batch).await;
         }
     });
     tx
 }
 
-async fn commit(write: &SqlitePool, hot: &HotCache, batch: Vec<Job>) {
-    let mut results: Vec<Option<Result<Applied>>> = Vec::with_capacity(batch.len());
+/// One change set (and a promotion's rotation row) inside the batch's savepoint.
+async fn apply_one(conn: &mut sqlx::SqliteConnection, job: &Job) -> Result<Applied> {
+    let applied = apply_change_in_tx(&mut *conn, &job.change).await?;
+    if let Some(row) = &job.rotation {
+        put_rotation(conn, row).await?;
+    }
+    Ok(applied)
+}
+
+async fn commit(write: &SqlitePool, batch: Vec<Job>) {
+    let mut results: Vec<Result<Applied>> = Vec::with_capacity(batch.len());
     let outcome: Result<()> = async {
         let mut conn = write.acquire().await?;
         let mut tx = conn.begin().await?;
         for job in &batch {
             // A nested transaction is a savepoint: a failing change rolls back alone.
             let mut one = tx.begin().await?;
-            let applied = match apply_change_in_tx(&mut one, &job.change).await {
-                Ok(applied) => match &job.rotation {
-                    Some(row) => put_rotation(&mut one, row).await.map(|()| applied),
-                    None => Ok(applied),
-                },
-                Err(e) => Err(e),
-            };
-            match applied {
+            match apply_one(&mut one, job).await {
                 Ok(applied) => {
                     one.commit().await?;
-                    results.push(Some(Ok(applied)));
+                    results.push(Ok(applied));
                 }
                 Err(e) => {
                     one.rollback().await?;
-                    results.push(Some(Err(e)));
+                    results.push(Err(e));
                 }
             }
         }
@@ -76,14 +79,10 @@ async fn commit(write: &SqlitePool, hot: &HotCache, batch: Vec<Job>) {
         Ok(())
     }
     .await;
-    // Before anyone is told: a caller that reads right after its answer must not see cached rows from before.
-    hot.invalidate();
     match outcome {
         Ok(()) => {
             for (job, result) in batch.into_iter().zip(results) {
-                let _ = job
-                    .ack
-                    .send(result.unwrap_or_else(|| Err(StoreError::Commit("no result".into()))));
+                let _ = job.ack.send(result);
             }
         }
         Err(e) => {

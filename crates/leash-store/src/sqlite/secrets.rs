@@ -1,0 +1,458 @@
+//! [`SecretStore`] on SQLite: `secrets` (one row per path: head, description,
+//! deleted flag), `versions` (the sealed data as a BLOB), `changes` and
+//! `change_entries` (an environment's revisions). Reads of several statements
+//! run in one read transaction (a single statement is a snapshot of its own);
+//! change sets go to the group committer
+//! (`group_commit`, applied by `changes`); a destroy and an end-to-end update
+//! are each one write transaction whose rules come from `rules`.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+
+use super::SqliteStore;
+use super::changes::{env_state, record_revision};
+use super::projects::join_recipients;
+use crate::model::*;
+use crate::rules::{self, RetainedVersion};
+use crate::{Result, SecretStore, StoreError};
+
+/// One version of one secret, with its secret's path and description. No
+/// `Debug`: it holds ciphertext.
+#[derive(sqlx::FromRow)]
+struct VersionDb {
+    path: String,
+    version: i64,
+    revision: i64,
+    #[sqlx(try_from = "i64")]
+    key_id: u32,
+    ciphertext: Option<Vec<u8>>,
+    destroyed: bool,
+    actor: String,
+    created_at: i64,
+    description: Option<String>,
+    e2e: bool,
+}
+
+impl From<VersionDb> for VersionRow {
+    fn from(v: VersionDb) -> Self {
+        VersionRow {
+            path: v.path,
+            version: v.version,
+            revision: v.revision,
+            key_id: v.key_id,
+            ciphertext: v.ciphertext.map(Sealed::from_stored),
+            destroyed: v.destroyed,
+            actor: v.actor,
+            created_at: v.created_at,
+            description: v.description,
+            e2e: v.e2e,
+        }
+    }
+}
+
+/// A retained version and whether it is the current version of a live secret.
+#[derive(sqlx::FromRow)]
+struct RetainedDb {
+    #[sqlx(flatten)]
+    version: VersionDb,
+    current: bool,
+}
+
+/// A secret's head with its id.
+#[derive(sqlx::FromRow)]
+struct HeadWithIdDb {
+    id: i64,
+    #[sqlx(flatten)]
+    head: SecretHead,
+}
+
+/// A `changes` row (its entries are read separately).
+#[derive(sqlx::FromRow)]
+struct ChangeDb {
+    revision: i64,
+    actor: String,
+    message: Option<String>,
+    created_at: i64,
+}
+
+/// A `change_entries` row with its secret's path.
+#[derive(sqlx::FromRow)]
+struct EntryDb {
+    revision: i64,
+    path: String,
+    action: String,
+    version: Option<i64>,
+}
+
+/// What the end-to-end update reads of each retained version.
+#[derive(sqlx::FromRow)]
+struct RetainedKeyDb {
+    secret_id: i64,
+    version: i64,
+    path: String,
+    current: bool,
+    e2e: bool,
+}
+
+/// Fills in what each change did to each path (inside the caller's read transaction).
+async fn with_entries(conn: &mut SqliteConnection, env_id: i64, changes: Vec<ChangeDb>) -> Result<Vec<ChangeRow>> {
+    let mut changes: Vec<ChangeRow> = changes
+        .into_iter()
+        .map(|c| ChangeRow {
+            revision: c.revision,
+            actor: c.actor,
+            message: c.message,
+            created_at: c.created_at,
+            entries: Vec::new(),
+        })
+        .collect();
+    let revisions = changes.iter().map(|c| c.revision);
+    let (Some(low), Some(high)) = (revisions.clone().min(), revisions.max()) else {
+        return Ok(changes);
+    };
+    let entries: Vec<EntryDb> = sqlx::query_as(
+        "SELECT e.revision, s.path, e.action, e.version FROM change_entries e JOIN secrets s ON s.id = e.secret_id \
+         WHERE e.env_id = ? AND e.revision BETWEEN ? AND ? ORDER BY e.revision, s.path",
+    )
+    .bind(env_id)
+    .bind(low)
+    .bind(high)
+    .fetch_all(conn)
+    .await?;
+    let at: HashMap<i64, usize> = changes.iter().enumerate().map(|(i, c)| (c.revision, i)).collect();
+    for e in entries {
+        let action = Action::parse(&e.action)
+            .ok_or_else(|| StoreError::InvalidChange(format!("unknown action {:?} in the store", e.action)))?;
+        if let Some(&i) = at.get(&e.revision) {
+            changes[i].entries.push(AppliedEntry {
+                path: e.path,
+                action,
+                version: e.version,
+            });
+        }
+    }
+    Ok(changes)
+}
+
+/// Paths bound in one `heads` statement (SQLite allows 32,766 parameters).
+const PATHS_PER_STATEMENT: usize = 500;
+
+/// `SELECT` the heads of `paths` (only placeholders are added, one per path).
+fn heads_query(env_id: i64, paths: &[String]) -> QueryBuilder<'_, Sqlite> {
+    let mut query = QueryBuilder::new(
+        "SELECT path, description, latest_version, deleted, updated_at, previous_withdrawn_for FROM secrets \
+         WHERE env_id = ",
+    );
+    query.push_bind(env_id).push(" AND path IN (");
+    let mut list = query.separated(", ");
+    for path in paths {
+        list.push_bind(path);
+    }
+    list.push_unseparated(")");
+    query
+}
+
+#[async_trait]
+impl SecretStore for SqliteStore {
+    async fn heads(&self, env_id: i64, paths: &[String]) -> Result<Vec<SecretHead>> {
+        // One statement is one snapshot; only a list that needs several takes a read transaction.
+        let mut found: Vec<SecretHead> = if paths.len() <= PATHS_PER_STATEMENT {
+            heads_query(env_id, paths)
+                .build_query_as()
+                .fetch_all(&self.read)
+                .await?
+        } else {
+            let mut tx = self.read.begin().await?;
+            let mut found = Vec::with_capacity(paths.len());
+            for chunk in paths.chunks(PATHS_PER_STATEMENT) {
+                found.extend(
+                    heads_query(env_id, chunk)
+                        .build_query_as::<SecretHead>()
+                        .fetch_all(&mut *tx)
+                        .await?,
+                );
+            }
+            tx.commit().await?;
+            found
+        };
+        let asked: HashMap<&str, usize> = paths.iter().enumerate().map(|(i, p)| (p.as_str(), i)).collect();
+        found.sort_by_key(|h| asked.get(h.path.as_str()).copied());
+        Ok(found)
+    }
+
+    async fn apply_change(&self, change: NewChange) -> Result<Applied> {
+        self.commit(change, None).await
+    }
+
+    async fn read_version(&self, env_id: i64, path: &str, selector: Selector) -> Result<Option<VersionRow>> {
+        let row: Option<VersionDb> = match selector {
+            Selector::Current => {
+                sqlx::query_as(
+                    "SELECT s.path, v.version, v.revision, v.key_id, v.ciphertext, v.destroyed, v.actor, v.created_at, \
+                     s.description, v.e2e FROM secrets s \
+                     JOIN versions v ON v.secret_id = s.id AND v.version = s.latest_version \
+                     WHERE s.env_id = ? AND s.path = ? AND s.deleted = 0",
+                )
+                .bind(env_id)
+                .bind(path)
+                .fetch_optional(&self.read)
+                .await?
+            }
+            Selector::Version(n) => {
+                sqlx::query_as(
+                    "SELECT s.path, v.version, v.revision, v.key_id, v.ciphertext, v.destroyed, v.actor, v.created_at, \
+                     s.description, v.e2e FROM secrets s JOIN versions v ON v.secret_id = s.id \
+                     WHERE s.env_id = ? AND s.path = ? AND v.version = ?",
+                )
+                .bind(env_id)
+                .bind(path)
+                .bind(n)
+                .fetch_optional(&self.read)
+                .await?
+            }
+            Selector::AtRevision(r) => {
+                sqlx::query_as(
+                    "SELECT s.path, v.version, v.revision, v.key_id, v.ciphertext, v.destroyed, v.actor, v.created_at, \
+                     s.description, v.e2e FROM secrets s \
+                     JOIN change_entries e ON e.secret_id = s.id \
+                     JOIN versions v ON v.secret_id = s.id AND v.version = e.version \
+                     WHERE s.env_id = ? AND s.path = ? AND e.action <> 'delete' \
+                     AND e.revision = (SELECT MAX(revision) FROM change_entries WHERE secret_id = s.id AND revision <= ?)",
+                )
+                .bind(env_id)
+                .bind(path)
+                .bind(r)
+                .fetch_optional(&self.read)
+                .await?
+            }
+        };
+        Ok(row.map(VersionRow::from))
+    }
+
+    async fn list_state(
+        &self,
+        env_id: i64,
+        at_revision: Option<i64>,
+        with_data: bool,
+    ) -> Result<(i64, Vec<VersionRow>)> {
+        // One read transaction: the revision and the rows come from one snapshot.
+        let mut tx = self.read.begin().await?;
+        let current = env_state(&mut tx, env_id).await?.revision;
+        let rows: Vec<VersionDb> = match at_revision {
+            None => {
+                sqlx::query_as(
+                    "SELECT s.path, v.version, v.revision, v.key_id, CASE WHEN ? THEN v.ciphertext END AS ciphertext, \
+                     v.destroyed, v.actor, v.created_at, s.description, v.e2e FROM secrets s \
+                     JOIN versions v ON v.secret_id = s.id AND v.version = s.latest_version \
+                     WHERE s.env_id = ? AND s.deleted = 0 ORDER BY s.path",
+                )
+                .bind(with_data)
+                .bind(env_id)
+                .fetch_all(&mut *tx)
+                .await?
+            }
+            Some(r) => {
+                sqlx::query_as(
+                    "SELECT s.path, v.version, v.revision, v.key_id, CASE WHEN ? THEN v.ciphertext END AS ciphertext, \
+                     v.destroyed, v.actor, v.created_at, s.description, v.e2e FROM secrets s \
+                     JOIN change_entries e ON e.secret_id = s.id \
+                     JOIN versions v ON v.secret_id = s.id AND v.version = e.version \
+                     WHERE s.env_id = ? AND e.action <> 'delete' \
+                     AND e.revision = (SELECT MAX(revision) FROM change_entries WHERE secret_id = s.id AND revision <= ?) \
+                     ORDER BY s.path",
+                )
+                .bind(with_data)
+                .bind(env_id)
+                .bind(r)
+                .fetch_all(&mut *tx)
+                .await?
+            }
+        };
+        tx.commit().await?;
+        let versions = rows.into_iter().map(VersionRow::from).collect();
+        Ok((at_revision.unwrap_or(current), versions))
+    }
+
+    async fn secret_paths(&self, env_id: i64) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT path FROM secrets WHERE env_id = ? ORDER BY path")
+                .bind(env_id)
+                .fetch_all(&self.read)
+                .await?,
+        )
+    }
+
+    async fn secret_versions(&self, env_id: i64, path: &str) -> Result<Option<(SecretHead, Vec<VersionRow>)>> {
+        let mut tx = self.read.begin().await?;
+        let head: Option<HeadWithIdDb> = sqlx::query_as(
+            "SELECT id, path, description, latest_version, deleted, updated_at, previous_withdrawn_for FROM secrets \
+             WHERE env_id = ? AND path = ?",
+        )
+        .bind(env_id)
+        .bind(path)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(HeadWithIdDb { id, head }) = head else {
+            return Ok(None);
+        };
+        let rows: Vec<VersionDb> = sqlx::query_as(
+            "SELECT s.path, v.version, v.revision, v.key_id, NULL AS ciphertext, v.destroyed, v.actor, v.created_at, \
+             s.description, v.e2e FROM secrets s JOIN versions v ON v.secret_id = s.id WHERE s.id = ? ORDER BY v.version",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some((head, rows.into_iter().map(VersionRow::from).collect())))
+    }
+
+    async fn destroy_versions(&self, env_id: i64, path: &str, versions: Option<&[i64]>) -> Result<Vec<i64>> {
+        let mut tx = self.write.begin().await?;
+        let head: Option<(i64, i64)> =
+            sqlx::query_as("SELECT id, latest_version FROM secrets WHERE env_id = ? AND path = ?")
+                .bind(env_id)
+                .bind(path)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (secret_id, latest) = head.ok_or_else(|| StoreError::NotFound(format!("secret {path}")))?;
+        let mut destroyed = Vec::new();
+        for version in rules::destroy_targets(path, latest, versions)? {
+            let done = sqlx::query(
+                "UPDATE versions SET ciphertext = NULL, destroyed = 1 WHERE secret_id = ? AND version = ? AND destroyed = 0",
+            )
+            .bind(secret_id)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() > 0 {
+                destroyed.push(version);
+            }
+        }
+        tx.commit().await?;
+        Ok(destroyed)
+    }
+
+    async fn retained_versions(&self, env_id: i64, current_only: bool) -> Result<(i64, Vec<(VersionRow, bool)>)> {
+        // One read transaction: the revision and the rows come from one snapshot.
+        let mut tx = self.read.begin().await?;
+        let revision = env_state(&mut tx, env_id).await?.revision;
+        let rows: Vec<RetainedDb> = sqlx::query_as(
+            "SELECT s.path, v.version, v.revision, v.key_id, v.ciphertext, v.destroyed, v.actor, v.created_at, \
+             s.description, v.e2e, (v.version = s.latest_version AND s.deleted = 0) AS current \
+             FROM secrets s JOIN versions v ON v.secret_id = s.id \
+             WHERE s.env_id = ? AND v.destroyed = 0 \
+             AND (? = 0 OR (v.version = s.latest_version AND s.deleted = 0)) ORDER BY s.path, v.version",
+        )
+        .bind(env_id)
+        .bind(current_only)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let versions = rows.into_iter().map(|r| (r.version.into(), r.current)).collect();
+        Ok((revision, versions))
+    }
+
+    async fn e2e_version_count(&self, env_id: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM versions v JOIN secrets s ON s.id = v.secret_id \
+             WHERE s.env_id = ? AND v.e2e = 1 AND v.destroyed = 0",
+        )
+        .bind(env_id)
+        .fetch_one(&self.read)
+        .await?)
+    }
+
+    async fn e2e_update(&self, change: E2eChange) -> Result<E2eApplied> {
+        let mut tx = self.write.begin().await?;
+        let revision = env_state(&mut tx, change.env_id).await?.revision;
+        let retained: Vec<RetainedKeyDb> = sqlx::query_as(
+            "SELECT s.id AS secret_id, v.version, s.path, (v.version = s.latest_version AND s.deleted = 0) AS current, \
+             v.e2e FROM secrets s JOIN versions v ON v.secret_id = s.id WHERE s.env_id = ? AND v.destroyed = 0",
+        )
+        .bind(change.env_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let retained: Vec<RetainedVersion<(i64, i64)>> = retained
+            .into_iter()
+            .map(|r| RetainedVersion {
+                key: (r.secret_id, r.version),
+                path: r.path,
+                version: r.version,
+                current: r.current,
+                e2e: r.e2e,
+            })
+            .collect();
+        let plan = rules::plan_e2e_update(&change, revision, &retained)?;
+        for (rewrap, (secret_id, version)) in &plan.rewrap {
+            sqlx::query("UPDATE versions SET ciphertext = ?, key_id = ?, e2e = 1 WHERE secret_id = ? AND version = ?")
+                .bind(rewrap.ciphertext.as_bytes())
+                .bind(i64::from(rewrap.key_id))
+                .bind(secret_id)
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (secret_id, version) in &plan.destroy {
+            sqlx::query("UPDATE versions SET ciphertext = NULL, destroyed = 1 WHERE secret_id = ? AND version = ?")
+                .bind(secret_id)
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
+        }
+        record_revision(
+            &mut tx,
+            change.env_id,
+            plan.revision,
+            &change.actor,
+            &change.message,
+            change.created_at,
+        )
+        .await?;
+        sqlx::query("UPDATE environments SET e2e_recipients = ? WHERE id = ?")
+            .bind(join_recipients(&change.recipients))
+            .bind(change.env_id)
+            .execute(&mut *tx)
+            .await?;
+        let applied = E2eApplied {
+            revision: plan.revision,
+            rewrapped: plan.rewrap.len(),
+            destroyed: plan.destroy.len(),
+        };
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    async fn changes_since(&self, env_id: i64, after: i64, limit: i64) -> Result<Vec<ChangeRow>> {
+        let mut tx = self.read.begin().await?;
+        let changes: Vec<ChangeDb> = sqlx::query_as(
+            "SELECT revision, actor, message, created_at FROM changes WHERE env_id = ? AND revision > ? \
+             ORDER BY revision LIMIT ?",
+        )
+        .bind(env_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let changes = with_entries(&mut tx, env_id, changes).await?;
+        tx.commit().await?;
+        Ok(changes)
+    }
+
+    async fn history(&self, env_id: i64, before: Option<i64>, limit: i64) -> Result<Vec<ChangeRow>> {
+        let mut tx = self.read.begin().await?;
+        let changes: Vec<ChangeDb> = sqlx::query_as(
+            "SELECT revision, actor, message, created_at FROM changes WHERE env_id = ? AND revision < ? \
+             ORDER BY revision DESC LIMIT ?",
+        )
+        .bind(env_id)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let changes = with_entries(&mut tx, env_id, changes).await?;
+        tx.commit().await?;
+        Ok(changes)
+    }
+}
