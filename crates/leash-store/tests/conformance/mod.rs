@@ -515,7 +515,9 @@ async fn concurrent_changes<S: Storage>(store: &S) {
     let (k0_wins, k0_refused): (Vec<_>, Vec<_>) = k0.partition(Result::is_ok);
     assert_eq!(k0_wins.len(), 1, "exactly one write of K0 version 1 succeeds");
     assert!(
-        k0_refused.iter().all(|r| matches!(r, Err(StoreError::VersionConflict(_)))),
+        k0_refused
+            .iter()
+            .all(|r| matches!(r, Err(StoreError::VersionConflict(_)))),
         "every other write of the same version number is refused as stale"
     );
     let mut revisions: Vec<i64> = ok.map(|r| r.unwrap().revision).collect();
