@@ -57,15 +57,67 @@ enum State {
 #[derive(Clone)]
 pub struct Keys(Arc<Keyring>);
 
+/// The secret version a stored value belongs to: what its ciphertext is bound to.
+#[derive(Debug, Clone, Copy)]
+pub struct VersionAddress<'a> {
+    pub project: &'a str,
+    pub env: &'a str,
+    pub path: &'a str,
+    pub version: i64,
+}
+
+impl VersionAddress<'_> {
+    fn aad(&self) -> Aad<'_> {
+        Aad::SecretVersion {
+            project: self.project,
+            env: self.env,
+            path: self.path,
+            version: self.version,
+        }
+    }
+}
+
+/// What a rotation's pending value is bound to (its secret; it is not a
+/// version yet): moved to another secret, it does not decrypt.
+fn pending_aad(project: &str, env: &str, path: &str) -> String {
+    format!("rotation-pending\0{project}\0{env}\0{path}")
+}
+
 impl Keys {
-    /// Seals `plaintext` under the active key, bound to `aad`.
-    pub fn seal(&self, aad: &Aad<'_>, plaintext: &[u8]) -> Sealed {
-        self.0.seal(aad, plaintext)
+    /// Seals the value of a secret version under the active key, bound to its address.
+    pub fn seal_version(&self, at: VersionAddress<'_>, value: &str) -> Sealed {
+        self.0.seal(&at.aad(), value.as_bytes())
+    }
+
+    /// Opens a secret version's value, checking it was sealed for this address.
+    pub fn open_version(
+        &self,
+        at: VersionAddress<'_>,
+        sealed: &Sealed,
+    ) -> Result<Zeroizing<String>, leash_core::Error> {
+        self.open_text(&at.aad(), sealed)
+    }
+
+    /// Seals a rotation's pending value for `project/env/path`.
+    pub fn seal_pending(&self, project: &str, env: &str, path: &str, value: &str) -> Sealed {
+        self.0
+            .seal(&Aad::Internal(&pending_aad(project, env, path)), value.as_bytes())
+    }
+
+    /// Opens a rotation's pending value kept for `project/env/path`.
+    pub fn open_pending(
+        &self,
+        project: &str,
+        env: &str,
+        path: &str,
+        sealed: &Sealed,
+    ) -> Result<Zeroizing<String>, leash_core::Error> {
+        self.open_text(&Aad::Internal(&pending_aad(project, env, path)), sealed)
     }
 
     /// Opens `sealed` as text, checking it was bound to `aad`. Every failure
     /// is one opaque error (no oracle); the plaintext stays zeroizing.
-    pub fn open_text(&self, aad: &Aad<'_>, sealed: &Sealed) -> Result<Zeroizing<String>, leash_core::Error> {
+    fn open_text(&self, aad: &Aad<'_>, sealed: &Sealed) -> Result<Zeroizing<String>, leash_core::Error> {
         let plain = self.0.open(aad, sealed)?;
         match std::str::from_utf8(&plain) {
             Ok(text) => Ok(Zeroizing::new(text.to_owned())),

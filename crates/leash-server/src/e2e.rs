@@ -207,7 +207,7 @@ pub async fn update(
             path: path.as_str().to_owned(),
             version: item.version,
             key_id: keyring.active_id(),
-            ciphertext: keyring.seal(&service::aad(env, path.as_str(), item.version), item.value.as_bytes()),
+            ciphertext: keyring.seal_version(service::address(env, path.as_str(), item.version), &item.value),
         });
     }
     let list = recipients.to_strings();

@@ -8,12 +8,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::barrier::{Keys, VersionAddress};
 use leash_core::api::{
     Change, ChangeEntry, ChangeResult, DestroyResult, History, SecretMetadata, SecretSummary, SecretValue, VersionInfo,
 };
-use leash_core::crypto::Aad;
-
-use crate::barrier::Keys;
 use leash_core::e2e::Recipients;
 use leash_core::names::{EnvName, PathPrefix, ProjectName, SecretPath};
 use leash_store::{
@@ -111,8 +109,9 @@ pub async fn environment(state: &AppState, project: &str, env: &str) -> Result<E
     Ok(EnvRef { project, env, row })
 }
 
-pub(crate) fn aad<'a>(env: &'a EnvRef, path: &'a str, version: i64) -> Aad<'a> {
-    Aad::SecretVersion {
+/// Where version `version` of `path` in `env` lives (what the barrier binds its value to).
+pub(crate) fn address<'a>(env: &'a EnvRef, path: &'a str, version: i64) -> VersionAddress<'a> {
+    VersionAddress {
         project: env.project.as_str(),
         env: env.env.as_str(),
         path,
@@ -225,7 +224,7 @@ pub async fn write_with_rotation(
                         path: path.as_str().to_owned(),
                         version,
                         key_id: keyring.active_id(),
-                        ciphertext: keyring.seal(&aad(env, path.as_str(), version), value.as_bytes()),
+                        ciphertext: keyring.seal_version(address(env, path.as_str(), version), value),
                         description: description.clone(),
                     }
                 }
@@ -312,7 +311,7 @@ pub fn decrypt(keyring: &Keys, env: &EnvRef, row: &VersionRow) -> Result<Zeroizi
         ));
     };
     keyring
-        .open_text(&aad(env, &row.path, row.version), ciphertext)
+        .open_version(address(env, &row.path, row.version), ciphertext)
         .map_err(|e| {
             ApiError::internal(
                 "decrypting a secret",

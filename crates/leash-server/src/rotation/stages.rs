@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use leash_core::api::SecretValue;
-use leash_core::crypto::{Aad, Sealed};
+use leash_core::crypto::Sealed;
 
 use crate::barrier::Keys;
 use leash_core::names::SecretPath;
@@ -110,25 +110,18 @@ pub async fn previous_version(state: &AppState, env: &EnvRef, path: &SecretPath)
     Ok(previous.version)
 }
 
-/// What a pending value is bound to: moved to another secret, it does not decrypt.
-pub fn pending_aad(env: &EnvRef, path: &str) -> String {
-    format!("rotation-pending\0{}\0{}\0{path}", env.project, env.env)
-}
-
-/// Encrypts a pending value for the rotation state.
+/// Encrypts a pending value for the rotation state (through the barrier, bound to its secret).
 pub fn seal_pending(keyring: &Keys, env: &EnvRef, path: &str, value: &str) -> (u32, Sealed) {
-    let aad = pending_aad(env, path);
     (
         keyring.active_id(),
-        keyring.seal(&Aad::Internal(&aad), value.as_bytes()),
+        keyring.seal_pending(env.project.as_str(), env.env.as_str(), path, value),
     )
 }
 
 /// Decrypts a pending value kept in the rotation state.
 pub fn open_pending(keyring: &Keys, env: &EnvRef, path: &str, sealed: &Sealed) -> Result<Zeroizing<String>, ApiError> {
-    let aad = pending_aad(env, path);
     keyring
-        .open_text(&Aad::Internal(&aad), sealed)
+        .open_pending(env.project.as_str(), env.env.as_str(), path, sealed)
         .map_err(|e| ApiError::internal("decrypting a pending rotation value", format!("{e} (path {path})")))
 }
 
