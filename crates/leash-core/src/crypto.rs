@@ -159,10 +159,16 @@ pub fn open(key: &Key256, aad: &Aad<'_>, envelope: &[u8]) -> Result<Zeroizing<Ve
     aes256gcm_decrypt(key, &nonce, &aad.to_bytes(), &envelope[HEADER_LEN..])
 }
 
-/// Data sealed under a [`Keyring`] key and bound to its [`Aad`]: the envelope
+/// The key id of an envelope sealed under an outer key rather than a keyring
+/// key (keyring ids start at 1).
+pub const OUTER_KEY_ID: u32 = 0;
+
+/// Data sealed under a [`Keyring`] key (or, for the key hierarchy itself,
+/// under one outer key) and bound to its [`Aad`]: the envelope
 /// `version | key id | nonce | AES-256-GCM bytes`. The only form in which
-/// encrypted data crosses into storage: [`Keyring::seal`] is the only way to
-/// make one from plaintext, and [`Keyring::open`] the only way back.
+/// encrypted data crosses into storage: [`Keyring::seal`] and
+/// [`Sealed::seal_under`] are the only ways to make one from plaintext, and
+/// [`Keyring::open`] and [`Sealed::open_under`] the only ways back.
 /// [`Sealed::from_stored`] re-wraps bytes read back from storage (opening
 /// them checks format, key and AAD; a test keeps it out of every crate but
 /// the store). No `Display`, and `Debug` shows only the length.
@@ -173,6 +179,17 @@ impl Sealed {
     /// Bytes a store read back; only storage backends call this.
     pub fn from_stored(bytes: Vec<u8>) -> Self {
         Self(bytes)
+    }
+
+    /// Encrypts under one key outside any keyring (key id [`OUTER_KEY_ID`]):
+    /// the root key under the unseal key, the keyring under the root key.
+    pub fn seal_under(key: &Key256, aad: &Aad<'_>, plaintext: &[u8]) -> Self {
+        Self(seal(key, OUTER_KEY_ID, aad, plaintext))
+    }
+
+    /// Decrypts what [`Sealed::seal_under`] made with the same key and AAD.
+    pub fn open_under(&self, key: &Key256, aad: &Aad<'_>) -> Result<Zeroizing<Vec<u8>>, Error> {
+        open(key, aad, &self.0)
     }
 
     /// The envelope bytes, for storage to write.

@@ -29,13 +29,13 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ErrorKind};
 use crate::grants::{self, Grant, Stage, authorize_grants};
 use crate::identities::{self, GroupName, IdentityName, check_policies};
-use crate::state::AppState;
+use crate::state::Domain;
 use crate::time::{now_millis, rfc3339};
 
 // ---- identities ----
 
 /// The stored identity called `name` (not found if there is none).
-async fn identity_row(state: &AppState, name: &IdentityName) -> Result<IdentityRow, ApiError> {
+async fn identity_row(state: &Domain, name: &IdentityName) -> Result<IdentityRow, ApiError> {
     state
         .store
         .identity_get(name.as_str())
@@ -44,7 +44,7 @@ async fn identity_row(state: &AppState, name: &IdentityName) -> Result<IdentityR
 }
 
 /// Every identity.
-pub async fn list_identities(state: &AppState) -> Result<IdentityList, ApiError> {
+pub async fn list_identities(state: &Domain) -> Result<IdentityList, ApiError> {
     let rows = state.store.identity_list().await?;
     Ok(IdentityList {
         identities: rows.iter().map(|r| identities::info(state, r)).collect(),
@@ -54,7 +54,7 @@ pub async fn list_identities(state: &AppState) -> Result<IdentityList, ApiError>
 /// Creates a user or service, if the caller may hand out its policies; a
 /// service's client id and secret come back once.
 pub async fn create_identity(
-    state: &AppState,
+    state: &Domain,
     caller: &Caller,
     req: IdentityCreate,
 ) -> Result<IdentityCreated, ApiError> {
@@ -81,14 +81,14 @@ pub async fn create_identity(
 }
 
 /// One identity.
-pub async fn show_identity(state: &AppState, name: &IdentityName) -> Result<IdentityInfo, ApiError> {
+pub async fn show_identity(state: &Domain, name: &IdentityName) -> Result<IdentityInfo, ApiError> {
     let row = identity_row(state, name).await?;
     Ok(identities::info(state, &row))
 }
 
 /// Changes an identity, if the caller may manage it as it is and as it will be.
 pub async fn update_identity(
-    state: &AppState,
+    state: &Domain,
     caller: &Caller,
     name: &IdentityName,
     req: IdentityUpdate,
@@ -109,7 +109,7 @@ pub async fn update_identity(
 }
 
 /// Deletes an identity and revokes its tokens, if the caller may manage it.
-pub async fn delete_identity(state: &AppState, caller: &Caller, name: &IdentityName) -> Result<(), ApiError> {
+pub async fn delete_identity(state: &Domain, caller: &Caller, name: &IdentityName) -> Result<(), ApiError> {
     let lock = grants::lock().await;
     let row = identity_row(state, name).await?;
     let groups = state.store.group_list().await?;
@@ -122,7 +122,7 @@ pub async fn delete_identity(state: &AppState, caller: &Caller, name: &IdentityN
 
 /// Gives a service a new client secret (returned once), if the caller may manage it.
 pub async fn rotate_identity_secret(
-    state: &AppState,
+    state: &Domain,
     caller: &Caller,
     name: &IdentityName,
 ) -> Result<ClientCredentials, ApiError> {
@@ -143,7 +143,7 @@ pub async fn rotate_identity_secret(
 /// Revokes every token of an identity at once. Not judged by the grant rule:
 /// revoking takes rights away and gives the caller nothing
 /// (docs/policies.md#administration).
-pub async fn revoke_identity_tokens(state: &AppState, name: &IdentityName) -> Result<(), ApiError> {
+pub async fn revoke_identity_tokens(state: &Domain, name: &IdentityName) -> Result<(), ApiError> {
     let row = identity_row(state, name).await?;
     let revoked = state.store.tokens_delete_for_identity(row.id).await?;
     state.tokens.clear();
@@ -152,7 +152,7 @@ pub async fn revoke_identity_tokens(state: &AppState, name: &IdentityName) -> Re
 }
 
 /// Whether an identity may do something, and why: for operators debugging access.
-pub async fn check_policy(state: &AppState, req: PolicyCheck) -> Result<PolicyCheckResult, ApiError> {
+pub async fn check_policy(state: &Domain, req: PolicyCheck) -> Result<PolicyCheckResult, ApiError> {
     let capability: Capability = req
         .capability
         .parse()
@@ -193,7 +193,7 @@ enum Put {
 }
 
 async fn put_group(
-    state: &AppState,
+    state: &Domain,
     caller: &Caller,
     name: &GroupName,
     req: GroupWrite,
@@ -232,14 +232,14 @@ async fn put_group(
 }
 
 /// Every group.
-pub async fn list_groups(state: &AppState) -> Result<GroupList, ApiError> {
+pub async fn list_groups(state: &Domain) -> Result<GroupList, ApiError> {
     let groups = state.store.group_list().await?.into_iter().map(group_info).collect();
     Ok(GroupList { groups })
 }
 
 /// Creates the group `req.name` (a conflict if it exists), if the caller may
 /// hand out its policies to its members.
-pub async fn create_group(state: &AppState, caller: &Caller, req: GroupWrite) -> Result<GroupInfo, ApiError> {
+pub async fn create_group(state: &Domain, caller: &Caller, req: GroupWrite) -> Result<GroupInfo, ApiError> {
     let name = GroupName::parse(&req.name)?;
     put_group(state, caller, &name, req, Put::Create).await
 }
@@ -247,7 +247,7 @@ pub async fn create_group(state: &AppState, caller: &Caller, req: GroupWrite) ->
 /// Creates or replaces the group `name` (`req.name` is not read), if the
 /// caller may manage it and its members as they are and as they will be.
 pub async fn replace_group(
-    state: &AppState,
+    state: &Domain,
     caller: &Caller,
     name: &GroupName,
     req: GroupWrite,
@@ -256,7 +256,7 @@ pub async fn replace_group(
 }
 
 /// One group.
-pub async fn show_group(state: &AppState, name: &GroupName) -> Result<GroupInfo, ApiError> {
+pub async fn show_group(state: &Domain, name: &GroupName) -> Result<GroupInfo, ApiError> {
     let row = state
         .store
         .group_get(name.as_str())
@@ -266,7 +266,7 @@ pub async fn show_group(state: &AppState, name: &GroupName) -> Result<GroupInfo,
 }
 
 /// Deletes a group, if the caller may manage it and what its members lose.
-pub async fn delete_group(state: &AppState, caller: &Caller, name: &GroupName) -> Result<(), ApiError> {
+pub async fn delete_group(state: &Domain, caller: &Caller, name: &GroupName) -> Result<(), ApiError> {
     let lock = grants::lock().await;
     let before = state.store.group_list().await?;
     if !before.iter().any(|g| g.name == name.as_str()) {
@@ -296,7 +296,7 @@ fn policy_info(doc: NamedDocument) -> PolicyInfo {
 }
 
 /// The names of every policy.
-pub async fn list_policies(state: &AppState) -> Result<PolicyList, ApiError> {
+pub async fn list_policies(state: &Domain) -> Result<PolicyList, ApiError> {
     let docs = state.store.document_list(DocumentKind::Policy).await?;
     Ok(PolicyList {
         policies: docs.into_iter().map(|d| d.name).collect(),
@@ -306,7 +306,7 @@ pub async fn list_policies(state: &AppState) -> Result<PolicyList, ApiError> {
 /// Writes a policy (`root` is reserved; the body must parse), unless it is in
 /// force for the caller.
 pub async fn write_policy(
-    state: &AppState,
+    state: &Domain,
     caller: &Caller,
     name: &PolicyName,
     req: PolicyWrite,
@@ -331,7 +331,7 @@ pub async fn write_policy(
 }
 
 /// One policy, as written.
-pub async fn read_policy(state: &AppState, name: &PolicyName) -> Result<PolicyInfo, ApiError> {
+pub async fn read_policy(state: &Domain, name: &PolicyName) -> Result<PolicyInfo, ApiError> {
     let doc = state
         .store
         .document_get(DocumentKind::Policy, name.as_str())
@@ -341,7 +341,7 @@ pub async fn read_policy(state: &AppState, name: &PolicyName) -> Result<PolicyIn
 }
 
 /// Deletes a policy, unless it is in force for the caller.
-pub async fn delete_policy(state: &AppState, caller: &Caller, name: &PolicyName) -> Result<(), ApiError> {
+pub async fn delete_policy(state: &Domain, caller: &Caller, name: &PolicyName) -> Result<(), ApiError> {
     let lock = grants::lock().await;
     let document = Grant::PolicyDocument {
         name: name.as_str().to_owned(),
@@ -369,7 +369,7 @@ fn issuer_from(doc: NamedDocument) -> Result<JwtIssuer, ApiError> {
 /// Writing or deleting an issuer decides who can log in as the identities bound to it.
 async fn authorize_issuer_change(
     lock: &grants::AdminLock,
-    state: &AppState,
+    state: &Domain,
     caller: &Caller,
     issuer: &str,
 ) -> Result<(), ApiError> {
@@ -384,7 +384,7 @@ async fn authorize_issuer_change(
 }
 
 /// Every JWT issuer.
-pub async fn list_jwt_issuers(state: &AppState) -> Result<JwtIssuerList, ApiError> {
+pub async fn list_jwt_issuers(state: &Domain) -> Result<JwtIssuerList, ApiError> {
     let docs = state.store.document_list(DocumentKind::JwtIssuer).await?;
     let issuers = docs.into_iter().map(issuer_from).collect::<Result<_, _>>()?;
     Ok(JwtIssuerList { issuers })
@@ -393,7 +393,7 @@ pub async fn list_jwt_issuers(state: &AppState) -> Result<JwtIssuerList, ApiErro
 /// Writes the JWT issuer `name` (named like a project; `req.name` is not
 /// read), if the caller may manage every identity bound to it.
 pub async fn write_jwt_issuer(
-    state: &AppState,
+    state: &Domain,
     caller: &Caller,
     name: &str,
     req: JwtIssuer,
@@ -418,7 +418,7 @@ pub async fn write_jwt_issuer(
 }
 
 /// Deletes the JWT issuer `name`, if the caller may manage every identity bound to it.
-pub async fn delete_jwt_issuer(state: &AppState, caller: &Caller, name: &str) -> Result<(), ApiError> {
+pub async fn delete_jwt_issuer(state: &Domain, caller: &Caller, name: &str) -> Result<(), ApiError> {
     let lock = grants::lock().await;
     authorize_issuer_change(&lock, state, caller, name).await?;
     if !state.store.document_delete(DocumentKind::JwtIssuer, name).await? {

@@ -13,29 +13,17 @@
 use std::sync::{Arc, RwLock};
 
 use leash_core::api::{GenerateRootStatus, InitResponse, KeyInfo, KeyringStatus, SealStatus};
-use leash_core::crypto::{self, Aad, Key256, Keyring, Sealed};
+use leash_core::crypto::{Aad, Key256, Keyring, Sealed};
 use leash_core::{shamir, token};
-use leash_store::{Storage, TokenRecord};
-use serde::{Deserialize, Serialize};
+use leash_store::{KeyHierarchy, SealParams as SealConfig, Storage, TokenRecord};
 use zeroize::Zeroizing;
 
 use crate::error::{ApiError, ErrorKind};
 use crate::time::{now_millis, rfc3339};
 
-/// Meta keys the barrier owns in storage.
-const META_SEAL_CONFIG: &str = "seal_config";
-const META_ROOT_KEY: &str = "root_key";
-const META_KEYRING: &str = "keyring";
-const META_AUDIT_KEYS: &str = "audit_keys";
-/// Key id written into envelopes sealed by the unseal or root key (not keyring keys).
-const OUTER_KEY_ID: u32 = 0;
-
-/// How the unseal key was split, stored in clear (it is not secret).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-struct SealConfig {
-    shares: u8,
-    threshold: u8,
-}
+/// What the audit keys are bound to when sealed under the keyring (the
+/// stored form's name, kept so older data directories still open).
+const AUDIT_KEYS_AAD: &str = "audit_keys";
 
 enum State {
     Uninitialized,
@@ -208,11 +196,10 @@ pub struct Barrier {
 impl Barrier {
     /// Reads the seal configuration; the barrier starts sealed (or uninitialised).
     pub async fn load(store: Arc<dyn Storage>) -> Result<Self, ApiError> {
-        let state = match store.meta_get(META_SEAL_CONFIG).await? {
+        let state = match store.key_hierarchy().await? {
             None => State::Uninitialized,
-            Some(bytes) => State::Sealed {
-                config: serde_json::from_slice(&bytes)
-                    .map_err(|e| ApiError::internal("reading the seal configuration", e))?,
+            Some(stored) => State::Sealed {
+                config: stored.params,
                 shares: Vec::new(),
             },
         };
@@ -288,22 +275,13 @@ impl Barrier {
         let printed_shares = shamir::split(&unseal_key, shares, threshold)?;
         let config = SealConfig { shares, threshold };
         let root_token = token::generate_token();
-        let meta = [
-            (
-                META_SEAL_CONFIG,
-                serde_json::to_vec(&config).map_err(|e| ApiError::internal("encoding the seal configuration", e))?,
-            ),
-            (
-                META_ROOT_KEY,
-                crypto::seal(&unseal_key, OUTER_KEY_ID, &Aad::RootKey, root_key.expose_secret()),
-            ),
-            (
-                META_KEYRING,
-                crypto::seal(&root_key, OUTER_KEY_ID, &Aad::Keyring, &keyring.to_bytes()),
-            ),
-        ];
+        let hierarchy = KeyHierarchy {
+            params: config,
+            root_key: Sealed::seal_under(&unseal_key, &Aad::RootKey, root_key.expose_secret()),
+            keyring: Sealed::seal_under(&root_key, &Aad::Keyring, &keyring.to_bytes()),
+        };
         let record = root_token_record(&root_token, now);
-        self.store.initialize(META_SEAL_CONFIG, &meta, &record).await?;
+        self.store.initialize(&hierarchy, &record).await?;
         *self.write_state() = State::Sealed {
             config,
             shares: Vec::new(),
@@ -416,15 +394,18 @@ impl Barrier {
             )
         };
         let unseal_key = shamir::combine(shares, config.threshold).map_err(|_| failed())?;
-        let sealed_root = self.meta(META_ROOT_KEY).await?;
-        let root_bytes = crypto::open(&unseal_key, &Aad::RootKey, &sealed_root).map_err(|_| failed())?;
+        let stored = self.stored_hierarchy().await?;
+        let root_bytes = stored
+            .root_key
+            .open_under(&unseal_key, &Aad::RootKey)
+            .map_err(|_| failed())?;
         Ok(Key256::from_slice(&root_bytes)?)
     }
 
     async fn unseal_with(&self, config: SealConfig, shares: &[Zeroizing<String>]) -> Result<(), ApiError> {
         let root_key = self.open_root_key(config, shares).await?;
-        let sealed_ring = self.meta(META_KEYRING).await?;
-        let keyring = Keyring::from_bytes(&crypto::open(&root_key, &Aad::Keyring, &sealed_ring)?)?;
+        let sealed_ring = self.stored_hierarchy().await?.keyring;
+        let keyring = Keyring::from_bytes(&sealed_ring.open_under(&root_key, &Aad::Keyring)?)?;
         let audit = self.load_audit_keys(&keyring).await?;
         *self.write_state() = State::Unsealed {
             config,
@@ -438,22 +419,18 @@ impl Barrier {
 
     /// Reads the audit keys, creating them the first time.
     async fn load_audit_keys(&self, keyring: &Keyring) -> Result<AuditKeys, ApiError> {
-        let aad = Aad::Internal(META_AUDIT_KEYS);
-        if let Some(sealed) = self.store.meta_get(META_AUDIT_KEYS).await? {
-            return AuditKeys::from_bytes(&keyring.open(&aad, &Sealed::from_stored(sealed))?);
-        }
-        let keys = AuditKeys::generate();
-        self.store
-            .meta_put(META_AUDIT_KEYS, keyring.seal(&aad, &keys.to_bytes()).as_bytes())
-            .await?;
-        Ok(keys)
+        let aad = Aad::Internal(AUDIT_KEYS_AAD);
+        let candidate = keyring.seal(&aad, &AuditKeys::generate().to_bytes());
+        // On a shared store another node may have created them first: use the stored ones.
+        let stored = self.store.audit_keys_get_or_put(&candidate).await?;
+        AuditKeys::from_bytes(&keyring.open(&aad, &stored)?)
     }
 
-    async fn meta(&self, key: &str) -> Result<Vec<u8>, ApiError> {
+    async fn stored_hierarchy(&self) -> Result<KeyHierarchy, ApiError> {
         self.store
-            .meta_get(key)
+            .key_hierarchy()
             .await?
-            .ok_or_else(|| ApiError::internal("unsealing", format!("meta key {key} is missing from storage")))
+            .ok_or_else(|| ApiError::internal("unsealing", "the key hierarchy is missing from storage"))
     }
 
     /// Drops all key material; every secret route answers 503 until unsealed.
@@ -479,8 +456,8 @@ impl Barrier {
             State::Uninitialized => return Err(ApiError::not_initialized()),
         };
         let id = keyring.rotate(now_millis());
-        let sealed = crypto::seal(&root_key, OUTER_KEY_ID, &Aad::Keyring, &keyring.to_bytes());
-        self.store.meta_put(META_KEYRING, &sealed).await?;
+        let sealed = Sealed::seal_under(&root_key, &Aad::Keyring, &keyring.to_bytes());
+        self.store.keyring_put(&sealed).await?;
         if let State::Unsealed { keyring: live, .. } = &mut *self.write_state() {
             *live = Arc::new(keyring);
         }

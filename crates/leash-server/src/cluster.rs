@@ -5,10 +5,13 @@
 //! own channel (LISTEN/NOTIFY), and nothing above this module changes.
 //!
 //! What crosses it ([`Notice`]): committed changes (watch streams follow
-//! them) and access changes (a token revoked or renewed, the directory of
+//! them), access changes (a token revoked or renewed, the directory of
 //! identities, groups and policies changed), which every node must apply to
-//! its token cache, its directory and its open streams. Notices carry ids,
-//! revisions, paths and token hashes, never a value or a token.
+//! its token cache, its directory and its open streams, and "this node wrote
+//! to the store", after which every other node clears its hot cache (only
+//! sent when the notifier is shared: a single node has no one to tell).
+//! Notices carry ids, revisions, paths and token hashes, never a value or a
+//! token.
 
 use std::sync::Arc;
 
@@ -52,6 +55,8 @@ pub enum AccessChange {
 pub enum Notice {
     Committed(ChangeEvent),
     Access(AccessChange),
+    /// The origin node wrote to the shared store: forget cached rows.
+    Stored,
 }
 
 /// A notice with the node it came from.
@@ -65,6 +70,8 @@ pub struct Envelope {
 pub trait Notifier: Send + Sync {
     fn publish(&self, envelope: Envelope);
     fn subscribe(&self) -> broadcast::Receiver<Envelope>;
+    /// Whether other nodes share the store (then each write is announced).
+    fn shared(&self) -> bool;
 }
 
 /// One node: a broadcast channel inside the process.
@@ -88,6 +95,10 @@ impl Notifier for LocalNotifier {
 
     fn subscribe(&self) -> broadcast::Receiver<Envelope> {
         self.tx.subscribe()
+    }
+
+    fn shared(&self) -> bool {
+        false
     }
 }
 
@@ -118,6 +129,11 @@ impl Cluster {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Envelope> {
         self.notifier.subscribe()
+    }
+
+    /// Whether other nodes share this node's store.
+    pub fn shared(&self) -> bool {
+        self.notifier.shared()
     }
 }
 

@@ -21,7 +21,7 @@ use leash_store::{E2eChange, Rewrap, StoreError};
 use crate::authz::{Authorized, Capability, Touches};
 use crate::error::{ApiError, ErrorKind};
 use crate::service::{self, EnvRef, check_text};
-use crate::state::AppState;
+use crate::state::Domain;
 use crate::time::now_millis;
 
 fn describe(env: &EnvRef) -> String {
@@ -86,7 +86,7 @@ pub fn recipients_changed(env: &EnvRef, current: Option<Vec<String>>) -> ApiErro
 }
 
 /// Checks one end-to-end encrypted value (413 when too large, 400 when not a fitting age file).
-pub fn check_value(state: &AppState, recipients: &Recipients, path: &SecretPath, value: &str) -> Result<(), ApiError> {
+pub fn check_value(state: &Domain, recipients: &Recipients, path: &SecretPath, value: &str) -> Result<(), ApiError> {
     let max_plain = state.limits.max_value_bytes;
     let limit = recipients.max_ciphertext_bytes(max_plain);
     if value.len() > limit {
@@ -107,7 +107,7 @@ pub fn check_value(state: &AppState, recipients: &Recipients, path: &SecretPath,
 }
 
 /// `GET .../e2e`.
-pub async fn status(state: &AppState, env: &EnvRef) -> Result<E2eStatus, ApiError> {
+pub async fn status(state: &Domain, env: &EnvRef) -> Result<E2eStatus, ApiError> {
     Ok(E2eStatus {
         enabled: env.row.e2e_recipients.is_some(),
         recipients: env.row.e2e_recipients.clone().unwrap_or_default(),
@@ -141,7 +141,7 @@ impl Touches for RecipientChange {
 }
 
 /// Works out what `request` would touch; nothing is written.
-pub async fn plan_update(state: &AppState, env: &EnvRef, request: E2eUpdate) -> Result<RecipientChange, ApiError> {
+pub async fn plan_update(state: &Domain, env: &EnvRef, request: E2eUpdate) -> Result<RecipientChange, ApiError> {
     let (_, retained) = state.store.retained_versions(env.row.id, false).await?;
     let rewrapped: std::collections::BTreeSet<(&str, i64)> =
         request.values.iter().map(|v| (v.path.as_str(), v.version)).collect();
@@ -162,7 +162,7 @@ pub async fn plan_update(state: &AppState, env: &EnvRef, request: E2eUpdate) -> 
 }
 
 /// `GET .../e2e/values`: what a client re-encrypts (barrier-decrypted; age files stay age files).
-pub async fn values(state: &AppState, keyring: &Keys, env: &EnvRef, all_versions: bool) -> Result<E2eValues, ApiError> {
+pub async fn values(state: &Domain, keyring: &Keys, env: &EnvRef, all_versions: bool) -> Result<E2eValues, ApiError> {
     let (revision, rows) = state.store.retained_versions(env.row.id, !all_versions).await?;
     let mut values = Vec::with_capacity(rows.len());
     for (row, current) in rows {
@@ -184,7 +184,7 @@ pub async fn values(state: &AppState, keyring: &Keys, env: &EnvRef, all_versions
 
 /// `PUT .../e2e`: enable end-to-end encryption or change the recipients, in one atomic change.
 pub async fn update(
-    state: &AppState,
+    state: &Domain,
     keyring: &Keys,
     env: &EnvRef,
     change: Authorized<RecipientChange>,
@@ -236,7 +236,7 @@ pub async fn update(
 }
 
 /// `DELETE .../e2e`: turn end-to-end encryption off, once no end-to-end ciphertext is retained.
-pub async fn disable(state: &AppState, env: &EnvRef, cas: Option<i64>, actor: &str) -> Result<E2eResult, ApiError> {
+pub async fn disable(state: &Domain, env: &EnvRef, cas: Option<i64>, actor: &str) -> Result<E2eResult, ApiError> {
     if env.row.e2e_recipients.is_none() {
         return Err(ApiError::new(
             ErrorKind::Conflict,

@@ -28,7 +28,7 @@ use leash_store::{GroupRow, IdentityRow};
 use crate::auth::Caller;
 use crate::directory::Snapshot;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::Domain;
 
 /// Whether a [`Grant`] describes the state before the change or after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,12 +231,7 @@ const SEE: &str = "see docs/policies.md#administration";
 /// Root tokens and callers with `admin` on `**` and no deny rule pass. The
 /// caller's policies are read again from the directory under `_lock`, so a
 /// change that took them away a moment ago counts.
-pub fn authorize_grants(
-    _lock: &AdminLock,
-    state: &AppState,
-    caller: &Caller,
-    grants: &[Grant],
-) -> Result<(), ApiError> {
+pub fn authorize_grants(_lock: &AdminLock, state: &Domain, caller: &Caller, grants: &[Grant]) -> Result<(), ApiError> {
     let snapshot = state.directory.snapshot();
     let caller = Caller::new(caller.token.clone(), &snapshot);
     if unrestricted(&caller) {

@@ -21,7 +21,7 @@ use leash_store::{DocumentKind, IdentityRow, TokenRecord};
 use zeroize::Zeroizing;
 
 use crate::error::{ApiError, ErrorKind};
-use crate::state::AppState;
+use crate::state::Domain;
 use crate::time::{now_millis, rfc3339};
 
 /// Marker for identity names (same charset as project names).
@@ -110,7 +110,7 @@ pub async fn verify_password(password: Zeroizing<String>, stored: Option<String>
 }
 
 /// Checks that every named policy exists (and none is the reserved `root`).
-pub fn check_policies(state: &AppState, names: &[String]) -> Result<(), ApiError> {
+pub fn check_policies(state: &Domain, names: &[String]) -> Result<(), ApiError> {
     let snapshot = state.directory.snapshot();
     for name in names {
         if name == "root" {
@@ -149,7 +149,7 @@ fn check_cidrs(cidrs: &[String]) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn check_jwt_binding(state: &AppState, binding: &Option<JwtBinding>) -> Result<Option<String>, ApiError> {
+async fn check_jwt_binding(state: &Domain, binding: &Option<JwtBinding>) -> Result<Option<String>, ApiError> {
     let Some(b) = binding else { return Ok(None) };
     crate::jwt::validate_binding(b).map_err(|e| ApiError::bad_request(format!("jwt: {e}")))?;
     if state
@@ -195,10 +195,7 @@ fn new_client_secret(row: &mut IdentityRow, options: &ClientSecretOptions, now: 
 
 /// Validates a creation request and stores the identity; returns the client
 /// id and secret (shown once) for services.
-pub async fn create(
-    state: &AppState,
-    req: IdentityCreate,
-) -> Result<(IdentityRow, Option<(String, String)>), ApiError> {
+pub async fn create(state: &Domain, req: IdentityCreate) -> Result<(IdentityRow, Option<(String, String)>), ApiError> {
     let name = IdentityName::parse(&req.name)?;
     check_policies(state, &req.policies)?;
     let metadata = check_metadata(&req.metadata)?;
@@ -261,7 +258,7 @@ pub async fn create(
 }
 
 /// Applies an update request to a stored identity.
-pub async fn update(state: &AppState, mut row: IdentityRow, req: IdentityUpdate) -> Result<IdentityRow, ApiError> {
+pub async fn update(state: &Domain, mut row: IdentityRow, req: IdentityUpdate) -> Result<IdentityRow, ApiError> {
     if let Some(policies) = req.policies {
         check_policies(state, &policies)?;
         row.policies = policies;
@@ -296,7 +293,7 @@ pub async fn update(state: &AppState, mut row: IdentityRow, req: IdentityUpdate)
 }
 
 /// Replaces a service's client secret (keeping its limits); the old one stops working.
-pub async fn rotate_secret(state: &AppState, mut row: IdentityRow) -> Result<(String, String), ApiError> {
+pub async fn rotate_secret(state: &Domain, mut row: IdentityRow) -> Result<(String, String), ApiError> {
     if row.kind != "service" {
         return Err(ApiError::bad_request("only services have a client secret"));
     }
@@ -316,7 +313,7 @@ pub async fn rotate_secret(state: &AppState, mut row: IdentityRow) -> Result<(St
 }
 
 /// An identity as the API shows it.
-pub fn info(state: &AppState, row: &IdentityRow) -> IdentityInfo {
+pub fn info(state: &Domain, row: &IdentityRow) -> IdentityInfo {
     let snapshot = state.directory.snapshot();
     let groups = snapshot
         .identities
@@ -377,7 +374,7 @@ pub fn check_client_secret(row: &IdentityRow, presented: &str, source: IpAddr) -
 }
 
 /// Stores and returns a new login token for `row`.
-pub async fn issue_login_token(state: &AppState, row: &IdentityRow, method: &str) -> Result<TokenCreated, ApiError> {
+pub async fn issue_login_token(state: &Domain, row: &IdentityRow, method: &str) -> Result<TokenCreated, ApiError> {
     let now = now_millis();
     let secret = token::generate_token();
     let record = TokenRecord {
@@ -430,7 +427,7 @@ pub fn login_failed() -> ApiError {
 }
 
 /// Deletes an identity and everything tied to it.
-pub async fn delete(state: &AppState, row: &IdentityRow) -> Result<(), ApiError> {
+pub async fn delete(state: &Domain, row: &IdentityRow) -> Result<(), ApiError> {
     state.store.identity_delete(row.id).await?;
     state.tokens.clear();
     state.directory.reload(&*state.store).await?;
@@ -438,23 +435,23 @@ pub async fn delete(state: &AppState, row: &IdentityRow) -> Result<(), ApiError>
 }
 
 /// The user (not service) identity with this name, if any.
-pub async fn user(state: &AppState, name: &str) -> Result<Option<IdentityRow>, ApiError> {
+pub async fn user(state: &Domain, name: &str) -> Result<Option<IdentityRow>, ApiError> {
     Ok(state.store.identity_get(name).await?.filter(|r| r.kind == "user"))
 }
 
 /// The service identity with this client id, if any.
-pub async fn by_client_id(state: &AppState, client_id: &str) -> Result<Option<IdentityRow>, ApiError> {
+pub async fn by_client_id(state: &Domain, client_id: &str) -> Result<Option<IdentityRow>, ApiError> {
     Ok(state.store.identity_get_by_client_id(client_id).await?)
 }
 
 /// Counts one use of an identity's client secret; `false` when it has none left.
-pub async fn use_client_secret(state: &AppState, identity_id: i64) -> Result<bool, ApiError> {
+pub async fn use_client_secret(state: &Domain, identity_id: i64) -> Result<bool, ApiError> {
     Ok(state.store.client_secret_use(identity_id).await?)
 }
 
 /// The identity a JWT login names, its binding and its issuer; or why there is none.
 pub async fn jwt_identity(
-    state: &AppState,
+    state: &Domain,
     name: &str,
 ) -> Result<Result<(leash_store::IdentityRow, JwtBinding, JwtIssuer), String>, ApiError> {
     let Some(row) = state.store.identity_get(name).await? else {

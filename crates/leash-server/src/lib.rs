@@ -41,7 +41,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use leash_store::{HotCached, SqliteStore, Storage};
+use leash_store::{CacheInvalidator, HotCached, SqliteStore, Storage};
 use zeroize::Zeroizing;
 
 pub use config::ServerConfig;
@@ -121,7 +121,14 @@ impl AppState {
     }
 }
 
-async fn open_store(config: &ServerConfig, dev_dir: Option<&Path>) -> Result<Arc<dyn Storage>, ServerError> {
+/// Opens the backend behind the hot cache. On a shared store every write is
+/// announced to the other nodes, which clear their caches (the returned
+/// invalidator is this node's end of that).
+async fn open_store(
+    config: &ServerConfig,
+    dev_dir: Option<&Path>,
+    cluster: &cluster::Cluster,
+) -> Result<(Arc<dyn Storage>, CacheInvalidator), ServerError> {
     let store = match (dev_dir, &config.storage) {
         (Some(dir), _) => SqliteStore::open_dir(dir).await?,
         (None, Some(url)) => {
@@ -132,7 +139,13 @@ async fn open_store(config: &ServerConfig, dev_dir: Option<&Path>) -> Result<Arc
         }
         (None, None) => SqliteStore::open_dir(&config.data_dir).await?,
     };
-    Ok(Arc::new(HotCached::new(store)))
+    let mut cached = HotCached::new(store);
+    if cluster.shared() {
+        let cluster = cluster.clone();
+        cached = cached.with_write_hook(Arc::new(move || cluster.announce(cluster::Notice::Stored)));
+    }
+    let invalidator = cached.invalidator();
+    Ok((Arc::new(cached), invalidator))
 }
 
 /// Reads unseal shares from a file: one per line, blank lines and `#` comments skipped.
@@ -162,10 +175,11 @@ fn read_unseal_file(path: &Path) -> Result<Vec<Zeroizing<String>>, ServerError> 
     Ok(shares)
 }
 
-/// Applies the access changes other nodes announce to this node's token
-/// cache and directory (which also re-checks its open streams). A lagging
-/// receiver forgets every cached token and re-reads the directory.
-fn apply_remote_access_changes(state: AppState, cluster: cluster::Cluster) {
+/// Applies what other nodes announce: access changes to this node's token
+/// cache and directory (which also re-checks its open streams), their writes
+/// to its hot cache. A lagging receiver forgets every cached token and row
+/// and re-reads the directory.
+fn apply_remote_notices(state: AppState, cluster: cluster::Cluster, cache: CacheInvalidator) {
     use cluster::{AccessChange, Notice};
     use tokio::sync::broadcast::error::RecvError;
     let mut notices = cluster.subscribe();
@@ -178,9 +192,15 @@ fn apply_remote_access_changes(state: AppState, cluster: cluster::Cluster) {
                     Ok(envelope) if envelope.origin == cluster.node => continue,
                     Ok(envelope) => match envelope.notice {
                         Notice::Access(change) => Some(change),
-                        Notice::Committed(_) => continue,
+                        Notice::Committed(_) | Notice::Stored => {
+                            cache.invalidate();
+                            continue;
+                        }
                     },
-                    Err(RecvError::Lagged(_)) => None,
+                    Err(RecvError::Lagged(_)) => {
+                        cache.invalidate();
+                        None
+                    }
                     Err(RecvError::Closed) => return,
                 },
             };
@@ -238,7 +258,9 @@ pub async fn start_with_clock(
             }
         }
     }
-    let store = open_store(&config, dev_dir.as_ref().map(|d| d.path())).await?;
+    // One node on its own store; a shared store brings its own `cluster::Notifier`.
+    let cluster = cluster::Cluster::local();
+    let (store, cache) = open_store(&config, dev_dir.as_ref().map(|d| d.path()), &cluster).await?;
     let barrier = Arc::new(
         Barrier::load(store.clone())
             .await
@@ -269,8 +291,6 @@ pub async fn start_with_clock(
                 reason: e.message,
             })?;
     }
-    // One node on its own store; a shared store brings its own `cluster::Notifier`.
-    let cluster = cluster::Cluster::local();
     let epoch = auth::AccessEpoch::with_cluster(cluster.clone());
     let directory = Arc::new(directory::Directory::new(epoch.clone()));
     directory
@@ -315,10 +335,13 @@ pub async fn start_with_clock(
             ))
         })?;
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
-    // A single-node store: no other node can hold a rotation lease, so one left
-    // by a crash is stale and its attempt resumes now.
-    store.rotation_release_leases().await?;
-    let state = AppState::new(state::SharedState {
+    // A store only this process can open: no other node can hold a rotation
+    // lease, so one left by a crash is stale and its attempt resumes now. On a
+    // shared store, other nodes' leases are live; a dead node's expire.
+    if store.exclusive() {
+        store.rotation_release_leases().await?;
+    }
+    let domain = Arc::new(state::Domain {
         clock,
         rotation: RotationSettings {
             default_grace: config.rotation_grace(),
@@ -326,8 +349,7 @@ pub async fn start_with_clock(
             webhook_allow,
         },
         changes: changes::ChangeFeed::new(cluster.clone()),
-        shutdown: shutdown_rx.clone(),
-        audit,
+        node: cluster.node.clone(),
         store,
         barrier,
         limits: Limits {
@@ -335,10 +357,8 @@ pub async fn start_with_clock(
             max_request_bytes: config.max_request_bytes,
             max_change_ops: config.max_change_ops,
         },
-        allowed_origins: config.allowed_origins.clone(),
         directory,
         tokens: Arc::new(auth::TokenCache::new(epoch)),
-        logins: Arc::default(),
         jwt: Arc::new(jwt::JwtVerifier::new(
             reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
@@ -346,7 +366,14 @@ pub async fn start_with_clock(
                 .map_err(|e| ServerError::Startup(format!("cannot build the HTTP client for JWKS: {e}")))?,
         )),
     });
-    apply_remote_access_changes(state.clone(), cluster);
+    let state = AppState::new(state::SharedState {
+        domain,
+        shutdown: shutdown_rx.clone(),
+        audit,
+        allowed_origins: config.allowed_origins.clone(),
+        logins: Arc::default(),
+    });
+    apply_remote_notices(state.clone(), cluster, cache);
     let listener = std::net::TcpListener::bind(&config.listen).map_err(|source| ServerError::Listen {
         addr: config.listen.clone(),
         source,

@@ -10,7 +10,7 @@ use leash_store::{EnvRow, ProjectRow};
 use crate::authz::{Authorized, Capability, Touches};
 use crate::error::{ApiError, ErrorKind};
 use crate::service::{self, EnvRef};
-use crate::state::AppState;
+use crate::state::Domain;
 use crate::time::now_millis;
 
 /// Deleting one environment: every secret path in it is destroyed.
@@ -26,12 +26,12 @@ impl Touches for Teardown {
 }
 
 /// Every project.
-pub async fn list(state: &AppState) -> Result<Vec<ProjectRow>, ApiError> {
+pub async fn list(state: &Domain) -> Result<Vec<ProjectRow>, ApiError> {
     Ok(state.store.project_list().await?)
 }
 
 /// Creates a project (409 if it exists; `sys` is reserved).
-pub async fn create(state: &AppState, name: &ProjectName) -> Result<ProjectRow, ApiError> {
+pub async fn create(state: &Domain, name: &ProjectName) -> Result<ProjectRow, ApiError> {
     if name.as_str() == "sys" {
         return Err(ApiError::new(
             ErrorKind::InvalidInput,
@@ -43,32 +43,32 @@ pub async fn create(state: &AppState, name: &ProjectName) -> Result<ProjectRow, 
 }
 
 /// The environments of a project (404 if the project does not exist).
-pub async fn environments(state: &AppState, project: &str) -> Result<(ProjectName, ProjectRow, Vec<EnvRow>), ApiError> {
+pub async fn environments(state: &Domain, project: &str) -> Result<(ProjectName, ProjectRow, Vec<EnvRow>), ApiError> {
     let (name, row) = service::project(state, project).await?;
     let envs = state.store.env_list(row.id).await?;
     Ok((name, row, envs))
 }
 
 /// Creates an environment in a project.
-pub async fn create_env(state: &AppState, project: &str, name: &EnvName) -> Result<EnvRow, ApiError> {
+pub async fn create_env(state: &Domain, project: &str, name: &EnvName) -> Result<EnvRow, ApiError> {
     let (_, row) = service::project(state, project).await?;
     Ok(state.store.env_create(row.id, name.as_str(), now_millis()).await?)
 }
 
 /// What deleting `env` would destroy; nothing is changed.
-pub async fn plan_teardown(state: &AppState, env: EnvRow) -> Result<Teardown, ApiError> {
+pub async fn plan_teardown(state: &Domain, env: EnvRow) -> Result<Teardown, ApiError> {
     let paths = state.store.secret_paths(env.id).await?;
     Ok(Teardown { env, paths })
 }
 
 /// Deletes an environment whose teardown was authorized.
-pub async fn delete_env(state: &AppState, teardown: Authorized<Teardown>) -> Result<(), ApiError> {
+pub async fn delete_env(state: &Domain, teardown: Authorized<Teardown>) -> Result<(), ApiError> {
     Ok(state.store.env_delete(teardown.get().env.id).await?)
 }
 
 /// Deletes a project once the teardown of each of its environments was
 /// authorized (refused if one is missing: an environment created meanwhile).
-pub async fn delete(state: &AppState, project: &ProjectRow, envs: Vec<Authorized<Teardown>>) -> Result<(), ApiError> {
+pub async fn delete(state: &Domain, project: &ProjectRow, envs: Vec<Authorized<Teardown>>) -> Result<(), ApiError> {
     let now = state.store.env_list(project.id).await?;
     let covered = |e: &EnvRow| envs.iter().any(|t| t.get().env.id == e.id);
     if let Some(missed) = now.iter().find(|e| !covered(e)) {
@@ -81,6 +81,6 @@ pub async fn delete(state: &AppState, project: &ProjectRow, envs: Vec<Authorized
 }
 
 /// An environment by its names (404 naming which is absent).
-pub async fn environment(state: &AppState, project: &str, env: &str) -> Result<EnvRef, ApiError> {
+pub async fn environment(state: &Domain, project: &str, env: &str) -> Result<EnvRef, ApiError> {
     service::environment(state, project, env).await
 }

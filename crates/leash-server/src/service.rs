@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 
 use crate::authz::{Authorized, Capability, Touches, Visibility};
 use crate::error::{ApiError, ErrorKind};
-use crate::state::AppState;
+use crate::state::Domain;
 use crate::time::rfc3339;
 
 /// How often a write is retried when another writer bumped a version first.
@@ -85,7 +85,7 @@ pub struct WriteMeta<'a> {
 }
 
 /// Looks up a project by name (404 if absent).
-pub async fn project(state: &AppState, name: &str) -> Result<(ProjectName, leash_store::ProjectRow), ApiError> {
+pub async fn project(state: &Domain, name: &str) -> Result<(ProjectName, leash_store::ProjectRow), ApiError> {
     let name = ProjectName::parse(name)?;
     let row = state
         .store
@@ -97,7 +97,7 @@ pub async fn project(state: &AppState, name: &str) -> Result<(ProjectName, leash
 
 /// Looks up an environment by project and name (404 naming which is absent).
 /// One storage lookup for both (this runs on every secret request).
-pub async fn environment(state: &AppState, project: &str, env: &str) -> Result<EnvRef, ApiError> {
+pub async fn environment(state: &Domain, project: &str, env: &str) -> Result<EnvRef, ApiError> {
     let project = ProjectName::parse(project)?;
     let env = EnvName::parse(env)?;
     let (_, row) = state
@@ -120,7 +120,7 @@ pub(crate) fn address<'a>(env: &'a EnvRef, path: &'a str, version: i64) -> Versi
 }
 
 /// Checks a value against the configured limit (413 naming the path).
-pub fn check_value_size(state: &AppState, path: &SecretPath, value: &str) -> Result<(), ApiError> {
+pub fn check_value_size(state: &Domain, path: &SecretPath, value: &str) -> Result<(), ApiError> {
     let limit = state.limits.max_value_bytes;
     if value.len() > limit {
         return Err(ApiError::too_large(format!(
@@ -144,7 +144,7 @@ pub fn check_text(what: &str, text: &Option<String>) -> Result<(), ApiError> {
 /// encrypting each new version under the active keyring key bound to its
 /// project/env/path/version.
 pub async fn write(
-    state: &AppState,
+    state: &Domain,
     keyring: &Keys,
     env: &EnvRef,
     ops: Authorized<ChangeSet>,
@@ -156,7 +156,7 @@ pub async fn write(
 /// [`write`], also storing `rotation` in the same transaction (a promotion:
 /// the new current value and the rotation state land together or not at all).
 pub async fn write_with_rotation(
-    state: &AppState,
+    state: &Domain,
     keyring: &Keys,
     env: &EnvRef,
     ops: Authorized<ChangeSet>,
@@ -325,7 +325,7 @@ pub fn decrypt(keyring: &Keys, env: &EnvRef, row: &VersionRow) -> Result<Zeroizi
 
 /// Reads one version of one secret, decrypted.
 pub async fn read(
-    state: &AppState,
+    state: &Domain,
     keyring: &Keys,
     env: &EnvRef,
     path: &SecretPath,
@@ -360,7 +360,7 @@ pub async fn read(
 
 /// Lists the live secrets under `prefix`, with values when `keyring` is given.
 pub async fn list(
-    state: &AppState,
+    state: &Domain,
     keyring: Option<&Keys>,
     env: &EnvRef,
     prefix: &PathPrefix,
@@ -421,7 +421,7 @@ impl Touches for RollbackPlan {
 }
 
 /// Plans a rollback to revision `to`; nothing is written.
-pub async fn plan_rollback(state: &AppState, keyring: &Keys, env: &EnvRef, to: i64) -> Result<RollbackPlan, ApiError> {
+pub async fn plan_rollback(state: &Domain, keyring: &Keys, env: &EnvRef, to: i64) -> Result<RollbackPlan, ApiError> {
     check_revision(env, to)?;
     let (_, then) = state.store.list_state(env.row.id, Some(to), true).await?;
     let (planned_at, now) = state.store.list_state(env.row.id, None, false).await?;
@@ -469,7 +469,7 @@ pub async fn plan_rollback(state: &AppState, keyring: &Keys, env: &EnvRef, to: i
 /// at the caller's `cas`, when given), so the paths authorized are the paths
 /// changed.
 pub async fn rollback(
-    state: &AppState,
+    state: &Domain,
     keyring: &Keys,
     env: &EnvRef,
     plan: Authorized<RollbackPlan>,
@@ -503,7 +503,7 @@ pub async fn rollback(
 
 /// Wipes the data of `versions` of `path` (all when `None`); metadata stays.
 pub async fn destroy(
-    state: &AppState,
+    state: &Domain,
     env: &EnvRef,
     path: &SecretPath,
     versions: Option<&[i64]>,
@@ -519,7 +519,7 @@ pub async fn destroy(
 }
 
 /// A secret's versions and description, without values.
-pub async fn metadata(state: &AppState, env: &EnvRef, path: &SecretPath) -> Result<SecretMetadata, ApiError> {
+pub async fn metadata(state: &Domain, env: &EnvRef, path: &SecretPath) -> Result<SecretMetadata, ApiError> {
     let (head, versions) = state
         .store
         .secret_versions(env.row.id, path.as_str())
@@ -549,7 +549,7 @@ pub async fn metadata(state: &AppState, env: &EnvRef, path: &SecretPath) -> Resu
 /// them: entries it may not see are dropped, and a change none of whose paths
 /// it may see is left out whole.
 pub async fn history(
-    state: &AppState,
+    state: &Domain,
     env: &EnvRef,
     before: Option<i64>,
     limit: i64,
@@ -581,6 +581,6 @@ pub async fn history(
 }
 
 /// The environment's changes after revision `after`, oldest first, at most `limit` (watch backlogs).
-pub async fn changes_since(state: &AppState, env_id: i64, after: i64, limit: i64) -> Result<Vec<ChangeRow>, ApiError> {
+pub async fn changes_since(state: &Domain, env_id: i64, after: i64, limit: i64) -> Result<Vec<ChangeRow>, ApiError> {
     Ok(state.store.changes_since(env_id, after, limit).await?)
 }

@@ -1,4 +1,5 @@
-//! What every request handler shares.
+//! What every request handler shares ([`AppState`]), and the part of it the
+//! domain services may use ([`Domain`]).
 
 use std::sync::Arc;
 
@@ -35,7 +36,9 @@ pub struct RotationSettings {
     pub webhook_allow: Arc<leash_rotate::webhook::Allowlist>,
 }
 
-/// Shared server state: storage, the barrier, caches and limits. Cloned by
+/// Shared server state: the domain layer's dependencies ([`Domain`]) plus
+/// what only the HTTP edge uses (the audit log the middleware writes, login
+/// rate limiting, allowed browser origins, the shutdown signal). Cloned by
 /// every extractor of every request, so it is one `Arc` (a clone is one
 /// atomic increment, not one per field).
 #[derive(Clone)]
@@ -55,8 +58,35 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// What [`AppState`] shares.
+/// What [`AppState`] shares. It derefs to its [`Domain`], so a route hands
+/// `&state` to a service, which sees the domain's dependencies and no more.
 pub struct SharedState {
+    pub domain: Arc<Domain>,
+    /// Failed-login counting.
+    pub logins: Arc<LoginLimiter>,
+    /// The audit log writer.
+    pub audit: AuditLog,
+    /// Browser origins allowed besides the server's own (`allowed_origins`).
+    pub allowed_origins: Vec<String>,
+    /// Turns true when the server shuts down (ends watch streams).
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl std::ops::Deref for SharedState {
+    type Target = Domain;
+
+    fn deref(&self) -> &Domain {
+        &self.domain
+    }
+}
+
+/// The explicit dependencies of the domain services (`service`, `projects`,
+/// `identities`, `tokens`, `access`, `grants`, `e2e`, `rotation`): storage,
+/// the barrier, the clock, the change feed, the directory and token cache
+/// (which a service that changes access refreshes itself), and the limits
+/// and settings the rules need. Nothing here knows HTTP; a test
+/// (`tests/structure.rs`) keeps `AppState` out of those modules.
+pub struct Domain {
     pub store: Arc<dyn Storage>,
     pub barrier: Arc<Barrier>,
     pub limits: Limits,
@@ -64,19 +94,13 @@ pub struct SharedState {
     pub directory: Arc<Directory>,
     /// Token lookups.
     pub tokens: Arc<TokenCache>,
-    /// Failed-login counting.
-    pub logins: Arc<LoginLimiter>,
     /// JWT/OIDC verification with its JWKS cache.
     pub jwt: Arc<JwtVerifier>,
-    /// The audit log writer.
-    pub audit: AuditLog,
     /// Committed changes, for watchers.
     pub changes: ChangeFeed,
     /// The time as rotation sees it (movable in tests).
     pub clock: Arc<dyn Clock>,
     pub rotation: RotationSettings,
-    /// Browser origins allowed besides the server's own (`allowed_origins`).
-    pub allowed_origins: Vec<String>,
-    /// Turns true when the server shuts down (ends watch streams).
-    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// This node's id in the cluster (rotation leases name it).
+    pub node: crate::cluster::NodeId,
 }

@@ -15,7 +15,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ErrorKind};
 use crate::grants::{self, Grant, Stage, authorize_grants};
 use crate::identities::{IdentityName, check_policies, parse_duration};
-use crate::state::AppState;
+use crate::state::Domain;
 use crate::time::{now_millis, rfc3339};
 
 /// Default TTL and max TTL of tokens made with `token create`.
@@ -25,7 +25,7 @@ const DIRECT_TOKEN_MAX_TTL: &str = "32d";
 /// `token create` by `caller`: the new token may carry only what the caller
 /// could grant (`grants::authorize_grants`, under the admin lock).
 pub async fn create(
-    state: &AppState,
+    state: &Domain,
     caller: &Caller,
     request: TokenCreate,
 ) -> Result<(Zeroizing<String>, TokenRecord), ApiError> {
@@ -56,7 +56,7 @@ pub async fn create(
 
 /// Makes a token carrying `policies` (which must exist); returns its secret, shown once, and its record.
 async fn create_direct(
-    state: &AppState,
+    state: &Domain,
     display_name: String,
     policies: Vec<String>,
     ttl: Option<&str>,
@@ -88,7 +88,7 @@ async fn create_direct(
 }
 
 /// A token record as the API shows it, with the policies in force.
-pub fn info(state: &AppState, record: &Arc<TokenRecord>) -> TokenInfo {
+pub fn info(state: &Domain, record: &Arc<TokenRecord>) -> TokenInfo {
     let snapshot = state.directory.snapshot();
     let caller = Caller::new(record.clone(), &snapshot);
     let identity = record
@@ -114,7 +114,7 @@ pub fn info(state: &AppState, record: &Arc<TokenRecord>) -> TokenInfo {
 }
 
 /// Extends a token by `increment` (its own TTL when `None`), never past its max TTL.
-pub async fn renew(state: &AppState, record: &TokenRecord, increment: Option<&str>) -> Result<TokenInfo, ApiError> {
+pub async fn renew(state: &Domain, record: &TokenRecord, increment: Option<&str>) -> Result<TokenInfo, ApiError> {
     let mut renewed = record.clone();
     if record.expires_at.is_some() {
         let now = now_millis();
@@ -145,7 +145,7 @@ pub async fn renew(state: &AppState, record: &TokenRecord, increment: Option<&st
 }
 
 /// Revokes a token at once.
-pub async fn revoke(state: &AppState, record: &TokenRecord) -> Result<(), ApiError> {
+pub async fn revoke(state: &Domain, record: &TokenRecord) -> Result<(), ApiError> {
     state.store.token_delete(&record.hash).await?;
     state.tokens.invalidate(&record.hash);
     tracing::info!(accessor = %record.accessor, "token revoked");
@@ -153,7 +153,7 @@ pub async fn revoke(state: &AppState, record: &TokenRecord) -> Result<(), ApiErr
 }
 
 /// Finds the token a `TokenRef` names (by value or accessor).
-pub async fn referenced(state: &AppState, reference: &TokenRef) -> Result<TokenRecord, ApiError> {
+pub async fn referenced(state: &Domain, reference: &TokenRef) -> Result<TokenRecord, ApiError> {
     let found = match (&reference.token, &reference.accessor) {
         (Some(t), None) => {
             if !token::is_well_formed(t) {

@@ -46,11 +46,18 @@ fn files_with(dir: &str, needle: &str) -> Vec<String> {
 fn only_the_barrier_encrypts_or_decrypts_stored_data() {
     // The keyring type and the raw envelope functions appear in the server only inside the barrier;
     // every other module gets a `barrier::Keys`, whose methods are the only way to seal or open.
-    for needle in ["Keyring", "crypto::seal", "crypto::open"] {
+    for needle in ["Keyring", "crypto::seal", "crypto::open", "seal_under", "open_under"] {
+        let found = files_with("crates/leash-server/src", needle);
+        assert!(
+            found.iter().all(|f| f == "crates/leash-server/src/barrier.rs"),
+            "`{needle}` outside the barrier: {found:?}"
+        );
+    }
+    // The barrier does hold the keyring and the outer keys (the scan above finds real names).
+    for needle in ["Keyring", "seal_under", "open_under"] {
         assert_eq!(
             files_with("crates/leash-server/src", needle),
-            ["crates/leash-server/src/barrier.rs"],
-            "`{needle}` outside the barrier"
+            ["crates/leash-server/src/barrier.rs"]
         );
     }
 }
@@ -103,4 +110,41 @@ fn route_handlers_never_touch_storage_or_caches() {
         }
     }
     assert!(found.is_empty(), "route handlers doing the domain's job: {found:?}");
+}
+
+#[test]
+fn domain_services_take_their_dependencies_not_the_http_state() {
+    // The services see `Domain` (store, barrier, clock, change feed, directory, token cache,
+    // limits), never `AppState`, which also carries the HTTP edge's audit middleware log,
+    // login limiter, allowed origins and shutdown signal; nor do they know axum.
+    let root = workspace();
+    let src = root.join("crates/leash-server/src");
+    let domain = [
+        "service.rs",
+        "projects.rs",
+        "identities.rs",
+        "tokens.rs",
+        "access.rs",
+        "grants.rs",
+        "e2e.rs",
+        "rotation/admin.rs",
+        "rotation/engine.rs",
+        "rotation/policy.rs",
+        "rotation/stages.rs",
+        "audit/query.rs",
+    ];
+    let mut found = Vec::new();
+    for file in domain {
+        let text = std::fs::read_to_string(src.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(contains_name(&text, "Domain"), "{file} does not take `Domain`");
+        for needle in ["AppState", "axum", "StatusCode", "HeaderMap"] {
+            if contains_name(&text, needle) {
+                found.push(format!("{file}: {needle}"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "domain services reaching for the HTTP layer: {found:?}"
+    );
 }

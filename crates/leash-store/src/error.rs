@@ -30,6 +30,15 @@ pub enum StoreError {
     /// Turning end-to-end encryption off while versions still hold age ciphertext.
     #[error("{0} retained versions hold end-to-end ciphertext")]
     E2eVersionsRetained(i64),
+    /// Stored data that does not have the form this version writes (names the row, never its content).
+    #[error("the store holds damaged data: {0}")]
+    Corrupt(String),
+    /// Another process holds the lock of an SQLite store.
+    #[error(
+        "the store at {0} is in use by another Leash server (one process per SQLite data directory; \
+         run several nodes on PostgreSQL)"
+    )]
+    InUse(String),
     #[error("cannot open the store at {path}: {source}")]
     Open { path: String, source: sqlx::Error },
     #[error("cannot migrate the store schema: {0}")]

@@ -22,8 +22,14 @@
 //! The backend knows nothing of the cache: its group committer answers a
 //! change after the batch commits, and the invalidation happens between that
 //! answer and the caller's. The cache holds only what the backend returned
-//! (ciphertext envelopes, never plaintext), and is per process: a store shared
-//! by several nodes must not be wrapped without cross-node invalidation.
+//! (ciphertext envelopes, never plaintext), and is per process. On a store
+//! shared by several nodes, each node's cache must also forget what another
+//! node wrote: [`HotCached::with_write_hook`] tells the other nodes after
+//! every write of this one (the server announces it through its cluster
+//! seam), and a node that hears of another's write calls
+//! [`CacheInvalidator::invalidate`]. Closing the window between the other
+//! node's answer and this node hearing of it is the shared backend's job
+//! (see ARCHITECTURE.md, "Cluster seams").
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -47,6 +53,24 @@ const MAX_ENTRIES: usize = 10_000;
 pub struct HotCached<S: ?Sized> {
     cache: Arc<HotCache>,
     inner: Arc<S>,
+    /// Run after every write and its invalidation (`with_write_hook`).
+    on_write: Option<WriteHook>,
+}
+
+/// What [`HotCached`] runs after each write it made, once its own cache is
+/// cleared: on a shared store, how the other nodes learn of the write.
+pub type WriteHook = Arc<dyn Fn() + Send + Sync>;
+
+/// A handle that clears a [`HotCached`]'s memory from outside: for a node
+/// that hears another node wrote to the shared store. Cheap to clone.
+#[derive(Clone)]
+pub struct CacheInvalidator(Arc<HotCache>);
+
+impl CacheInvalidator {
+    /// Forgets every cached row and refuses the fills of reads already running.
+    pub fn invalidate(&self) {
+        self.0.invalidate();
+    }
 }
 
 impl<S: ?Sized> std::fmt::Debug for HotCached<S> {
@@ -69,7 +93,20 @@ impl<S: Storage + ?Sized> HotCached<S> {
         Self {
             cache: Arc::new(HotCache::default()),
             inner,
+            on_write: None,
         }
+    }
+
+    /// Runs `hook` after every write (and this cache's invalidation), before
+    /// the write is answered.
+    pub fn with_write_hook(mut self, hook: WriteHook) -> Self {
+        self.on_write = Some(hook);
+        self
+    }
+
+    /// A handle that clears this cache (for writes other nodes made).
+    pub fn invalidator(&self) -> CacheInvalidator {
+        CacheInvalidator(self.cache.clone())
     }
 
     /// Runs one write of the backend and then invalidates the cache, in a task
@@ -83,11 +120,11 @@ impl<S: Storage + ?Sized> HotCached<S> {
         T: Send + 'static,
     {
         let pending = write(self.inner.clone());
-        let cache = self.cache.clone();
+        let invalidate = InvalidateOnDrop(self.cache.clone(), self.on_write.clone());
         let task = tokio::spawn(
             async move {
                 // Dropped when the write is done or unwinds: the cache is cleared either way.
-                let _invalidate = InvalidateOnDrop(cache);
+                let _invalidate = invalidate;
                 pending.await
             }
             .in_current_span(),
@@ -100,11 +137,14 @@ impl<S: Storage + ?Sized> HotCached<S> {
     }
 }
 
-struct InvalidateOnDrop(Arc<HotCache>);
+struct InvalidateOnDrop(Arc<HotCache>, Option<WriteHook>);
 
 impl Drop for InvalidateOnDrop {
     fn drop(&mut self) {
         self.0.invalidate();
+        if let Some(hook) = &self.1 {
+            hook();
+        }
     }
 }
 
@@ -302,8 +342,8 @@ impl<S: Storage + ?Sized> RotationStore for HotCached<S> {
         self.inner.rotation_delete(env_id, path).await
     }
 
-    async fn rotation_claim(&self, env_id: i64, path: &str, attempt: i64, now: i64, lease_until: i64) -> Result<bool> {
-        self.inner.rotation_claim(env_id, path, attempt, now, lease_until).await
+    async fn rotation_claim(&self, env_id: i64, path: &str, attempt: i64, lease: &Lease, now: i64) -> Result<bool> {
+        self.inner.rotation_claim(env_id, path, attempt, lease, now).await
     }
 
     async fn rotation_due(&self, now: i64, limit: i64) -> Result<Vec<DueRotation>> {
@@ -338,16 +378,24 @@ impl<S: Storage + ?Sized> RotationStore for HotCached<S> {
 
 #[async_trait]
 impl<S: Storage + ?Sized> MetaStore for HotCached<S> {
-    async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.inner.meta_get(key).await
+    async fn key_hierarchy(&self) -> Result<Option<KeyHierarchy>> {
+        self.inner.key_hierarchy().await
     }
 
-    async fn meta_put(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.inner.meta_put(key, value).await
+    async fn initialize(&self, keys: &KeyHierarchy, root_token: &TokenRecord) -> Result<()> {
+        self.inner.initialize(keys, root_token).await
     }
 
-    async fn initialize(&self, marker_key: &str, meta: &[(&str, Vec<u8>)], root_token: &TokenRecord) -> Result<()> {
-        self.inner.initialize(marker_key, meta, root_token).await
+    async fn keyring_put(&self, keyring: &Sealed) -> Result<()> {
+        self.inner.keyring_put(keyring).await
+    }
+
+    async fn audit_keys_get_or_put(&self, candidate: &Sealed) -> Result<Sealed> {
+        self.inner.audit_keys_get_or_put(candidate).await
+    }
+
+    fn exclusive(&self) -> bool {
+        self.inner.exclusive()
     }
 
     async fn close(&self) {

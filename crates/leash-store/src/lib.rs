@@ -41,7 +41,7 @@ mod rules;
 mod sqlite;
 
 pub use error::StoreError;
-pub use hot_cache::HotCached;
+pub use hot_cache::{CacheInvalidator, HotCached, WriteHook};
 pub use model::*;
 pub use sqlite::{DB_FILE, SqliteStore};
 
@@ -67,19 +67,29 @@ impl<T> Storage for T where
 {
 }
 
-/// Server-internal values (seal configuration, encrypted root key and keyring,
-/// ...), the one-time initialisation, and the store's lifetime.
+/// The barrier's own state (the seal parameters, the sealed root key and
+/// keyring, the sealed audit keys), the one-time initialisation, and the
+/// store's lifetime. Every key arrives and leaves as [`Sealed`].
 #[async_trait]
 pub trait MetaStore: Send + Sync + 'static {
-    /// The value stored under `key`, if any.
-    async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
-    /// Inserts or replaces the value under `key`.
-    async fn meta_put(&self, key: &str, value: &[u8]) -> Result<()>;
-    /// Writes the initial meta values and the root token, once, together.
-    /// Fails with [`StoreError::AlreadyInitialized`] (writing nothing) if
-    /// `marker_key` is already set.
-    async fn initialize(&self, marker_key: &str, meta: &[(&str, Vec<u8>)], root_token: &TokenRecord) -> Result<()>;
-    /// Flushes and closes connections; called once at shutdown, after every other call.
+    /// The stored key hierarchy; `None` before initialisation.
+    async fn key_hierarchy(&self) -> Result<Option<KeyHierarchy>>;
+    /// Writes the key hierarchy and the root token, once, together. Fails
+    /// with [`StoreError::AlreadyInitialized`] (writing nothing) if a key
+    /// hierarchy is already stored.
+    async fn initialize(&self, keys: &KeyHierarchy, root_token: &TokenRecord) -> Result<()>;
+    /// Replaces the sealed keyring (after a key rotation); `NotFound` before
+    /// initialisation.
+    async fn keyring_put(&self, keyring: &Sealed) -> Result<()>;
+    /// The sealed audit keys: the stored ones, or else `candidate`, stored
+    /// now. Whichever node asks first decides; every later caller gets that one.
+    async fn audit_keys_get_or_put(&self, candidate: &Sealed) -> Result<Sealed>;
+    /// Whether this process is the only one that can use the data (SQLite
+    /// holds a lock on its file for the store's lifetime). A shared backend
+    /// answers `false`: other nodes may be running, holding leases.
+    fn exclusive(&self) -> bool;
+    /// Flushes and closes connections (and gives up an exclusive lock);
+    /// called once at shutdown, after every other call.
     async fn close(&self);
 }
 
@@ -245,13 +255,16 @@ pub trait RotationStore: Send + Sync + 'static {
     async fn rotation_put(&self, row: &RotationRow) -> Result<()>;
     /// Deletes a rotation row; `false` if there was none.
     async fn rotation_delete(&self, env_id: i64, path: &str) -> Result<bool>;
-    /// Takes the lease of a rotation row until `lease_until`, if its attempt is
-    /// still `attempt` and no other lease is live at `now`. `false` = someone else has it.
-    async fn rotation_claim(&self, env_id: i64, path: &str, attempt: i64, now: i64, lease_until: i64) -> Result<bool>;
+    /// Takes `lease` on a rotation row, if its attempt is still `attempt` and
+    /// no lease (this node's or another's) is live at `now`. `false` =
+    /// someone else has it, or the attempt moved on.
+    async fn rotation_claim(&self, env_id: i64, path: &str, attempt: i64, lease: &Lease, now: i64) -> Result<bool>;
     /// Rows with no live lease at `now` whose schedule, retry or retirement is
     /// due (or whose attempt was left running), oldest first, at most `limit`.
     async fn rotation_due(&self, now: i64, limit: i64) -> Result<Vec<DueRotation>>;
-    /// Drops every lease (start-up of a single-node store: no other node can hold one).
+    /// Drops every lease, whoever holds it. Only for a store no other process
+    /// can open ([`MetaStore::exclusive`]): at its start, any lease is a
+    /// crashed predecessor's. A shared store's leases expire instead.
     async fn rotation_release_leases(&self) -> Result<()>;
     /// A promotion: applies `change` exactly as [`SecretStore::apply_change`]
     /// does (same checks, same errors) and writes `row`, in one transaction;

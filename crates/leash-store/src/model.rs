@@ -9,6 +9,25 @@
 
 pub use leash_core::crypto::Sealed;
 
+/// How the unseal key was split: `threshold` of `shares` open it. Stored in
+/// clear (it is not secret; a sealed server shows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealParams {
+    pub shares: u8,
+    pub threshold: u8,
+}
+
+/// The key hierarchy as stored: what unsealing reads. Both keys are sealed
+/// by the barrier; storage never sees the unseal key or the root key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyHierarchy {
+    pub params: SealParams,
+    /// The root key, sealed under the unseal key (rebuilt from the shares).
+    pub root_key: Sealed,
+    /// The keyring (the data keys), sealed under the root key.
+    pub keyring: Sealed,
+}
+
 /// A stored token: only the hash of the token itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
@@ -332,8 +351,8 @@ pub struct RotationRow {
     pub failures: i64,
     pub retry_at: Option<i64>,
     pub last_error: Option<String>,
-    /// Held by the node running an attempt until this time.
-    pub lease_until: Option<i64>,
+    /// The node running an attempt, and until when; `None` when no attempt runs.
+    pub lease: Option<Lease>,
     pub last_rotated_at: Option<i64>,
     /// When the rotator's `retire` step is due for `retire_version`.
     pub retire_at: Option<i64>,
@@ -359,13 +378,30 @@ impl RotationRow {
             failures: 0,
             retry_at: None,
             last_error: None,
-            lease_until: None,
+            lease: None,
             last_rotated_at: None,
             retire_at: None,
             retire_version: None,
             created_at: now,
             updated_at: now,
         }
+    }
+}
+
+/// A node's hold on a rotation row while it runs an attempt. Another node
+/// may take the row over only once `until` has passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The id of the node (server process) holding it.
+    pub holder: String,
+    /// Unix milliseconds.
+    pub until: i64,
+}
+
+impl Lease {
+    /// Whether the lease still holds at `now`.
+    pub fn live_at(&self, now: i64) -> bool {
+        self.until > now
     }
 }
 

@@ -8,7 +8,8 @@
 //!   response). If a needed record cannot be written the client gets 503 and
 //!   nothing happens (fail closed), unless `audit_fail_open`.
 //! - [`query`] reads the log back (list, checkpoint, verify).
-//! - [`writer`] is the single task that numbers and chains records, batches
+//! - `chain` numbers and links records and knows where the chain resumes.
+//! - [`writer`] is the single task that chains records (through `chain`), batches
 //!   them (group commit: one file fsync per batch, the durability point),
 //!   writes signed checkpoints, and recovers by itself when the file comes back.
 //! - [`table`] copies durable batches into the queryable table behind the
@@ -17,6 +18,7 @@
 //! It must never record a secret value, a token, a password or a client
 //! secret: tokens appear only as an HMAC under the audit key.
 
+mod chain;
 pub mod middleware;
 pub mod query;
 mod table;

@@ -10,8 +10,9 @@ use leash_core::policy::{IdentityContext, Pattern};
 use leash_store::AuditFilter;
 use serde::Deserialize;
 
+use super::AuditLog;
 use crate::error::{ApiError, ErrorKind};
-use crate::state::AppState;
+use crate::state::Domain;
 use crate::time::now_millis;
 
 #[derive(Deserialize)]
@@ -43,10 +44,8 @@ fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
 }
 
 /// The records `q` asks for, newest first.
-pub async fn list(state: &AppState, q: ListQuery) -> Result<AuditList, ApiError> {
-    state
-        .audit
-        .flush_table()
+pub async fn list(state: &Domain, log: &AuditLog, q: ListQuery) -> Result<AuditList, ApiError> {
+    log.flush_table()
         .await
         .map_err(|e| ApiError::new(ErrorKind::Unavailable, "audit_unavailable", e.to_string()))?;
     let limit = q.limit.unwrap_or(100);
@@ -105,10 +104,9 @@ fn record_of(line: &str) -> Result<AuditRecord, ApiError> {
 }
 
 /// Writes a checkpoint now and returns it with the public key that checks it.
-pub async fn checkpoint(state: &AppState) -> Result<AuditCheckpoint, ApiError> {
+pub async fn checkpoint(state: &Domain, log: &AuditLog) -> Result<AuditCheckpoint, ApiError> {
     let keys = state.barrier.audit_keys().ok_or_else(ApiError::sealed)?;
-    let point = state
-        .audit
+    let point = log
         .checkpoint()
         .await
         .ok_or_else(|| ApiError::internal("writing an audit checkpoint", "no checkpoint could be written"))?;
@@ -120,8 +118,8 @@ pub async fn checkpoint(state: &AppState) -> Result<AuditCheckpoint, ApiError> {
 }
 
 /// Verifies the database sink and the file, against a fresh checkpoint.
-pub async fn verify(state: &AppState) -> Result<AuditVerifyResult, ApiError> {
-    let checkpoint = checkpoint(state).await?;
+pub async fn verify(state: &Domain, log: &AuditLog) -> Result<AuditVerifyResult, ApiError> {
+    let checkpoint = checkpoint(state, log).await?;
     let key = parse_public_key(&checkpoint.public_key).map_err(|e| ApiError::internal("reading the audit key", e))?;
     let tail = ChainPoint {
         seq: checkpoint.seq,
@@ -136,7 +134,7 @@ pub async fn verify(state: &AppState) -> Result<AuditVerifyResult, ApiError> {
         lines.extend(rows.into_iter().map(|r| r.line));
     }
     let database = verify_lines(lines.iter().map(String::as_str), Some(&key), Some(&tail));
-    let path = state.audit.file.clone();
+    let path = log.file.clone();
     let file = tokio::task::spawn_blocking(move || {
         let file = std::fs::File::open(&path).ok()?;
         let lines: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
@@ -147,6 +145,6 @@ pub async fn verify(state: &AppState) -> Result<AuditVerifyResult, ApiError> {
     Ok(AuditVerifyResult {
         database,
         file,
-        file_path: Some(state.audit.file.display().to_string()),
+        file_path: Some(log.file.display().to_string()),
     })
 }

@@ -8,15 +8,16 @@
 //! read-only disk that recovers needs no restart.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use leash_core::audit::{AuditRecord, ChainPoint, GENESIS, RecordKind, seal_line, sign_checkpoint};
+use leash_core::audit::{AuditRecord, ChainPoint, RecordKind, sign_checkpoint};
 use leash_store::{AuditRow, Storage};
 use tokio::sync::mpsc;
 
+use super::chain::{Chain, row_of};
 use super::table::TableJob;
 use super::{AuditConfig, AuditError, Command};
 use crate::barrier::Barrier;
@@ -92,67 +93,9 @@ pub(super) struct Writer {
     barrier: Arc<Barrier>,
     config: AuditConfig,
     file: FileSink,
-    next_seq: u64,
-    head: String,
+    chain: Chain,
     since_checkpoint: u64,
     last_checkpoint: Arc<Mutex<Option<ChainPoint>>>,
-}
-
-/// The database row of a sealed record.
-fn row_of(record: &AuditRecord, hash: String, line: String, time_ms: i64) -> AuditRow {
-    let resource = match (&record.project, &record.env, &record.path) {
-        (Some(p), Some(e), Some(path)) => Some(format!("{p}/{e}/{path}")),
-        (Some(p), Some(e), None) => Some(format!("{p}/{e}")),
-        (Some(p), None, _) => Some(p.clone()),
-        _ => None,
-    };
-    AuditRow {
-        seq: record.seq as i64,
-        time_ms,
-        kind: record.kind.unwrap_or(RecordKind::Request).as_str().into(),
-        identity: record.identity.clone(),
-        operation: record.operation.clone(),
-        resource,
-        status: record.status.map(i64::from),
-        hash,
-        line,
-    }
-}
-
-/// The records of the file after `after_seq`, as database rows (to copy back
-/// what the table lost), and the file's last (seq, hash).
-fn file_tail(path: &PathBuf, after_seq: u64) -> (Vec<AuditRow>, Option<(u64, String)>) {
-    // Only a regular file has a tail to resume from (a device like /dev/full reads forever).
-    let Ok(file) = File::open(path).and_then(|f| {
-        if f.metadata()?.is_file() {
-            Ok(f)
-        } else {
-            Err(std::io::Error::other("not a regular file"))
-        }
-    }) else {
-        return (Vec::new(), None);
-    };
-    let mut rows = Vec::new();
-    let mut last = None;
-    for line in BufReader::new(file).lines().map_while(Result::ok) {
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        let (Some(hash), Ok(record)) = (
-            value["hash"].as_str().map(str::to_owned),
-            serde_json::from_value::<AuditRecord>(value["record"].clone()),
-        ) else {
-            continue;
-        };
-        last = Some((record.seq, hash.clone()));
-        if record.seq > after_seq {
-            let time_ms = time::OffsetDateTime::parse(&record.time, &time::format_description::well_known::Rfc3339)
-                .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-                .unwrap_or_else(|_| now_millis());
-            rows.push(row_of(&record, hash, line, time_ms));
-        }
-    }
-    (rows, last)
 }
 
 impl Writer {
@@ -163,24 +106,12 @@ impl Writer {
         config: AuditConfig,
         last_checkpoint: Arc<Mutex<Option<ChainPoint>>>,
     ) -> Result<Self, AuditError> {
-        let db_err = |e: leash_store::StoreError| AuditError(format!("reading the audit table: {e}"));
-        let last = store.audit_last(false).await.map_err(db_err)?;
-        let (mut seq, mut head) = last.map_or((0, GENESIS.to_owned()), |r| (r.seq as u64, r.hash));
-        let (missing, file_last) = file_tail(&config.file, seq);
-        if let Some((file_seq, file_hash)) = file_last
-            && file_seq > seq
+        let chain = Chain::resume(&*store, &config.file).await?;
+        if let Some(cp) = store
+            .audit_last(true)
+            .await
+            .map_err(|e| AuditError(format!("reading the audit table: {e}")))?
         {
-            // the table lost its last batches (a power failure after the file's fsync): copy them back
-            tracing::warn!(
-                file_seq,
-                db_seq = seq,
-                "the audit table is behind the audit file; copying the missing records back"
-            );
-            store.audit_append(&missing).await.map_err(db_err)?;
-            seq = file_seq;
-            head = file_hash;
-        }
-        if let Some(cp) = store.audit_last(true).await.map_err(db_err)? {
             *last_checkpoint.lock().unwrap_or_else(|p| p.into_inner()) = Some(ChainPoint {
                 seq: cp.seq as u64,
                 hash: cp.hash,
@@ -197,8 +128,7 @@ impl Writer {
             barrier,
             config,
             file,
-            next_seq: seq + 1,
-            head,
+            chain,
             since_checkpoint: 0,
             last_checkpoint,
         })
@@ -276,32 +206,26 @@ impl Writer {
 
     /// Chains, writes and acknowledges one batch (plus a checkpoint if asked and unsealed).
     async fn write_batch(&mut self, batch: Vec<Pending>, checkpoint: bool) {
-        let (start_seq, start_head) = (self.next_seq, self.head.clone());
+        let start = self.chain.position();
         let mut text = String::new();
         let mut rows = Vec::with_capacity(batch.len() + 1);
         let mut acks = Vec::with_capacity(batch.len());
         let mut checkpoint_point = None;
         for (mut record, ack) in batch {
-            record.seq = self.next_seq;
-            record.prev_hash = self.head.clone();
-            self.push(&record, &mut text, &mut rows);
+            self.push(&mut record, &mut text, &mut rows);
             acks.push(ack);
         }
         let keys = self.barrier.audit_keys();
         if let (true, Some(keys)) = (checkpoint, keys) {
-            let record = AuditRecord {
-                seq: self.next_seq,
+            let (seq, head) = self.chain.next();
+            let mut record = AuditRecord {
                 kind: Some(RecordKind::Checkpoint),
                 time: rfc3339(now_millis()),
-                signature: Some(sign_checkpoint(&keys.signing, self.next_seq, &self.head)),
-                prev_hash: self.head.clone(),
+                signature: Some(sign_checkpoint(&keys.signing, seq, head)),
                 ..Default::default()
             };
-            self.push(&record, &mut text, &mut rows);
-            checkpoint_point = Some(ChainPoint {
-                seq: record.seq,
-                hash: self.head.clone(),
-            });
+            let hash = self.push(&mut record, &mut text, &mut rows);
+            checkpoint_point = Some(ChainPoint { seq: record.seq, hash });
         }
         if rows.is_empty() {
             return;
@@ -319,8 +243,7 @@ impl Writer {
                 }
             }
             Err(e) => {
-                self.next_seq = start_seq;
-                self.head = start_head;
+                self.chain.rewind(start);
                 if self.config.fail_open {
                     tracing::error!(error = %e, lost = acks.len(), "AUDIT RECORDS LOST: answering anyway because audit_fail_open is set");
                 } else {
@@ -337,13 +260,13 @@ impl Writer {
         }
     }
 
-    fn push(&mut self, record: &AuditRecord, text: &mut String, rows: &mut Vec<AuditRow>) {
-        let (line, hash) = seal_line(record);
+    /// Links `record` into the chain and adds its line and row to the batch; returns its hash.
+    fn push(&mut self, record: &mut AuditRecord, text: &mut String, rows: &mut Vec<AuditRow>) -> String {
+        let (line, hash) = self.chain.link(record);
         text.push_str(&line);
         text.push('\n');
         rows.push(row_of(record, hash.clone(), line, now_millis()));
-        self.head = hash;
-        self.next_seq += 1;
+        hash
     }
 
     /// A receiver answered once the table holds every row sent so far.

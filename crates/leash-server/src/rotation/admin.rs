@@ -12,12 +12,12 @@ use super::policy::{CheckedPolicy, check_destination};
 use super::stages;
 use crate::error::ApiError;
 use crate::service::EnvRef;
-use crate::state::AppState;
+use crate::state::Domain;
 use crate::time::rfc3339;
 
 /// Refuses to change a policy while an attempt holds its lease.
 fn check_not_running(row: Option<&RotationRow>, now: i64, path: &SecretPath) -> Result<(), ApiError> {
-    if row.is_some_and(|r| r.lease_until.is_some_and(|l| l > now)) {
+    if row.is_some_and(|r| r.lease.as_ref().is_some_and(|l| l.live_at(now))) {
         return Err(ApiError::conflict(format!(
             "{path} is being rotated right now; change its policy when the attempt has finished"
         )));
@@ -26,13 +26,13 @@ fn check_not_running(row: Option<&RotationRow>, now: i64, path: &SecretPath) -> 
 }
 
 /// The stored policy of `path`, if any.
-pub async fn stored(state: &AppState, env: &EnvRef, path: &SecretPath) -> Result<Option<RotationRow>, ApiError> {
+pub async fn stored(state: &Domain, env: &EnvRef, path: &SecretPath) -> Result<Option<RotationRow>, ApiError> {
     Ok(state.store.rotation_get(env.row.id, path.as_str()).await?)
 }
 
 /// Stores `checked` as the policy of `path` (replacing `existing`, read by [`stored`]).
 pub async fn set(
-    state: &AppState,
+    state: &Domain,
     env: &EnvRef,
     path: &SecretPath,
     checked: CheckedPolicy,
@@ -68,14 +68,14 @@ pub async fn set(
 }
 
 /// Where rotation of `path` stands.
-pub async fn show(state: &AppState, env: &EnvRef, path: &SecretPath) -> Result<RotationStatus, ApiError> {
+pub async fn show(state: &Domain, env: &EnvRef, path: &SecretPath) -> Result<RotationStatus, ApiError> {
     let row = stored(state, env, path).await?;
     status(state, env, path, row).await
 }
 
 /// Removes the policy `stored` (read by [`stored`]) of `path`.
 pub async fn remove(
-    state: &AppState,
+    state: &Domain,
     env: &EnvRef,
     path: &SecretPath,
     stored: &RotationRow,
@@ -86,12 +86,7 @@ pub async fn remove(
 }
 
 /// The latest `limit` attempts on `path`, newest first.
-pub async fn history(
-    state: &AppState,
-    env: &EnvRef,
-    path: &SecretPath,
-    limit: i64,
-) -> Result<RotationHistory, ApiError> {
+pub async fn history(state: &Domain, env: &EnvRef, path: &SecretPath, limit: i64) -> Result<RotationHistory, ApiError> {
     let attempts = state
         .store
         .rotation_log(env.row.id, path.as_str(), limit)
@@ -118,7 +113,7 @@ pub async fn history(
 
 /// Where rotation of one secret stands (404 when it has neither a policy nor a value).
 async fn status(
-    state: &AppState,
+    state: &Domain,
     env: &EnvRef,
     path: &SecretPath,
     row: Option<RotationRow>,

@@ -10,7 +10,7 @@ use crate::barrier::Keys;
 use leash_core::api::{RotateRequest, RotateResult};
 use leash_core::names::SecretPath;
 use leash_rotate::{GeneratorRotator, Rotator, Step, Target};
-use leash_store::{RotationLogRow, RotationRow, Selector};
+use leash_store::{Lease, RotationLogRow, RotationRow, Selector};
 use zeroize::Zeroizing;
 
 use super::policy::{CheckedPolicy, build_rotator};
@@ -18,7 +18,7 @@ use super::stages::{grace_of, open_pending, previous, seal_pending};
 use crate::authz::Authorized;
 use crate::error::{ApiError, ErrorKind};
 use crate::service::{self, EnvRef, WriteMeta, WriteOp};
-use crate::state::AppState;
+use crate::state::Domain;
 use crate::time::rfc3339;
 
 /// How long a node holds a rotation before another may take it over.
@@ -65,13 +65,20 @@ fn step_failed(step: Step, message: impl std::fmt::Display) -> ApiError {
     )
 }
 
+/// This node's lease on a rotation row taken at `now`.
+fn lease(state: &Domain, now: i64) -> Lease {
+    Lease {
+        holder: state.node.as_str().to_owned(),
+        until: now + LEASE.as_millis() as i64,
+    }
+}
+
 /// Takes the lease of a secret's rotation row for this node, or answers
 /// [`BUSY`] when another request or node holds it (or moved it on).
-async fn claim(state: &AppState, env: &EnvRef, path: &SecretPath, attempt: i64, now: i64) -> Result<(), ApiError> {
-    let until = now + LEASE.as_millis() as i64;
+async fn claim(state: &Domain, env: &EnvRef, path: &SecretPath, attempt: i64, now: i64) -> Result<(), ApiError> {
     if state
         .store
-        .rotation_claim(env.row.id, path.as_str(), attempt, now, until)
+        .rotation_claim(env.row.id, path.as_str(), attempt, &lease(state, now), now)
         .await?
     {
         return Ok(());
@@ -88,7 +95,7 @@ async fn claim(state: &AppState, env: &EnvRef, path: &SecretPath, attempt: i64, 
 
 /// Reads the current value (none when absent, deleted or destroyed).
 async fn current_value(
-    state: &AppState,
+    state: &Domain,
     keyring: &Keys,
     env: &EnvRef,
     path: &SecretPath,
@@ -126,7 +133,7 @@ pub fn refuse_e2e(env: &EnvRef, path: &SecretPath) -> Result<(), ApiError> {
 /// Rotates one secret now. With a policy, the attempt holds the policy's
 /// lease; without one, only a one-off `generator` is possible.
 pub async fn rotate(
-    state: &AppState,
+    state: &Domain,
     env: &EnvRef,
     path: &SecretPath,
     trigger: Trigger,
@@ -186,7 +193,7 @@ pub async fn rotate(
             r.attempt += 1;
             r.state = "running".into();
             r.step = None;
-            r.lease_until = Some(now + LEASE.as_millis() as i64);
+            r.lease = Some(lease(state, now));
             r.updated_at = now;
             state.store.rotation_put(&r).await?;
             Some(r)
@@ -257,7 +264,7 @@ pub async fn rotate(
                 r.retry_at = Some(finished + retry_delay(r.failures).as_millis() as i64);
                 r.last_error = Some(e.message.clone());
                 r.step = log.step.clone();
-                r.lease_until = None;
+                r.lease = None;
                 r.updated_at = finished;
                 state.store.rotation_put(&r).await?;
                 return Err(ApiError {
@@ -282,7 +289,7 @@ pub async fn rotate(
 /// Records an attempt that could not start (its rotator could not be built)
 /// as a failed attempt of the policy's row, and returns the error to report.
 async fn record_setup_failure(
-    state: &AppState,
+    state: &Domain,
     env: &EnvRef,
     path: &SecretPath,
     mut row: RotationRow,
@@ -299,7 +306,7 @@ async fn record_setup_failure(
     row.failures += 1;
     row.retry_at = Some(now + retry_delay(row.failures).as_millis() as i64);
     row.last_error = Some(format!("the rotator could not be set up: {}", e.message));
-    row.lease_until = None;
+    row.lease = None;
     row.updated_at = now;
     let log = RotationLogRow {
         env_id: env.row.id,
@@ -328,7 +335,7 @@ async fn record_setup_failure(
 
 /// The parts of one attempt.
 struct Attempt<'a> {
-    state: &'a AppState,
+    state: &'a Domain,
     keyring: &'a Keys,
     env: &'a EnvRef,
     path: &'a SecretPath,
@@ -401,7 +408,7 @@ impl Attempt<'_> {
             r.failures = 0;
             r.retry_at = None;
             r.last_error = None;
-            r.lease_until = None;
+            r.lease = None;
             r.last_rotated_at = Some(now);
             r.next_due_at = self
                 .checked
@@ -473,7 +480,7 @@ impl Attempt<'_> {
 }
 
 /// Runs the rotator's retire step for `old`; on failure, schedules a retry.
-async fn retire_now(state: &AppState, rotator: &dyn Rotator, target: &Target, row: &mut RotationRow, old: &str) {
+async fn retire_now(state: &Domain, rotator: &dyn Rotator, target: &Target, row: &mut RotationRow, old: &str) {
     let now = state.clock.now_ms();
     match rotator.retire(target, old).await {
         Ok(()) => {
@@ -494,12 +501,7 @@ async fn retire_now(state: &AppState, rotator: &dyn Rotator, target: &Target, ro
 
 /// The retirement of a previous value whose grace period is over: the rotator
 /// makes it stop working, and the `previous` stage is withdrawn.
-pub async fn retire_due(
-    state: &AppState,
-    env: &EnvRef,
-    path: &SecretPath,
-    mut row: RotationRow,
-) -> Result<(), ApiError> {
+pub async fn retire_due(state: &Domain, env: &EnvRef, path: &SecretPath, mut row: RotationRow) -> Result<(), ApiError> {
     let now = state.clock.now_ms();
     claim(state, env, path, row.attempt, now).await?;
     let checked = CheckedPolicy::from_stored(state, &row.policy)?;
@@ -546,7 +548,7 @@ pub async fn retire_due(
         _ => None,
     };
     let rotator = build_rotator(state, env, &checked).await;
-    row.lease_until = None;
+    row.lease = None;
     match (rotator, old) {
         (Ok(rotator), Some(old)) => retire_now(state, rotator.as_ref(), &target, &mut row, &old).await,
         (Err(e), Some(_)) => {

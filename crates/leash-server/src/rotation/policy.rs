@@ -25,7 +25,7 @@ use leash_store::Selector;
 use crate::authz::{Capability, Touches};
 use crate::error::ApiError;
 use crate::service::{self, EnvRef};
-use crate::state::AppState;
+use crate::state::Domain;
 
 /// The generator a policy uses when it names none.
 pub const DEFAULT_GENERATOR: &str = "password:32";
@@ -43,7 +43,7 @@ pub struct CheckedPolicy {
 
 impl CheckedPolicy {
     /// Checks a policy as a caller sent it (or as it was stored).
-    pub fn check(state: &AppState, policy: RotationPolicy) -> Result<Self, ApiError> {
+    pub fn check(state: &Domain, policy: RotationPolicy) -> Result<Self, ApiError> {
         let schedule = match (&policy.every, &policy.cron) {
             (None, None) => None,
             (every, cron) => Some(Schedule::parse(every.as_deref(), cron.as_deref())?),
@@ -70,7 +70,7 @@ impl CheckedPolicy {
     }
 
     /// Parses a stored policy.
-    pub fn from_stored(state: &AppState, json: &str) -> Result<Self, ApiError> {
+    pub fn from_stored(state: &Domain, json: &str) -> Result<Self, ApiError> {
         let policy: RotationPolicy = serde_json::from_str(json)
             .map_err(|e| ApiError::internal("reading a stored rotation policy", e.to_string()))?;
         Self::check(state, policy)
@@ -137,7 +137,7 @@ impl Touches for PolicyChange<'_> {
 /// webhook URL must pass `rotation_webhook_allow` now, its host resolving to
 /// an allowed address (400 naming the problem, never the URL's path, query
 /// or userinfo). The same checks run again at every attempt.
-pub async fn check_destination(state: &AppState, policy: &CheckedPolicy) -> Result<(), ApiError> {
+pub async fn check_destination(state: &Domain, policy: &CheckedPolicy) -> Result<(), ApiError> {
     if let Some(RotatorConfig::Webhook { url, .. }) = &policy.policy.rotator {
         leash_rotate::webhook::check_destination(&state.rotation.webhook_allow, url)
             .await
@@ -146,7 +146,7 @@ pub async fn check_destination(state: &AppState, policy: &CheckedPolicy) -> Resu
     Ok(())
 }
 
-fn check_rotator(state: &AppState, rotator: &RotatorConfig) -> Result<(), ApiError> {
+fn check_rotator(state: &Domain, rotator: &RotatorConfig) -> Result<(), ApiError> {
     match rotator {
         RotatorConfig::Postgres {
             admin_secret, roles, ..
@@ -189,7 +189,7 @@ fn check_rotator(state: &AppState, rotator: &RotatorConfig) -> Result<(), ApiErr
 }
 
 /// The executable a `command` rotator names, inside the configured directory.
-fn command_path(state: &AppState, command: &str) -> Result<std::path::PathBuf, ApiError> {
+fn command_path(state: &Domain, command: &str) -> Result<std::path::PathBuf, ApiError> {
     let Some(dir) = &state.rotation.commands_dir else {
         return Err(ApiError::bad_request(
             "command rotators are off on this server: the operator must set rotation_commands_dir",
@@ -211,7 +211,7 @@ fn command_path(state: &AppState, command: &str) -> Result<std::path::PathBuf, A
 }
 
 /// Reads a secret a rotator needs (same environment), decrypted.
-async fn referenced_value(state: &AppState, env: &EnvRef, path: &str) -> Result<zeroize::Zeroizing<String>, ApiError> {
+async fn referenced_value(state: &Domain, env: &EnvRef, path: &str) -> Result<zeroize::Zeroizing<String>, ApiError> {
     let keyring = state.barrier.keyring()?;
     let path = SecretPath::parse(path)?;
     let value = service::read(state, &keyring, env, &path, Selector::Current)
@@ -221,11 +221,7 @@ async fn referenced_value(state: &AppState, env: &EnvRef, path: &str) -> Result<
 }
 
 /// Builds the rotator a checked policy describes (or a one-off generator).
-pub async fn build_rotator(
-    state: &AppState,
-    env: &EnvRef,
-    policy: &CheckedPolicy,
-) -> Result<Box<dyn Rotator>, ApiError> {
+pub async fn build_rotator(state: &Domain, env: &EnvRef, policy: &CheckedPolicy) -> Result<Box<dyn Rotator>, ApiError> {
     let generator = policy.generator.clone();
     let config = |e: leash_rotate::Error| ApiError::bad_request(e.to_string());
     Ok(match &policy.policy.rotator {

@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{ApiError, ErrorKind};
 use crate::service::EnvRef;
-use crate::state::AppState;
+use crate::state::Domain;
 use crate::time::rfc3339;
 
 /// Which stage a read asks for.
@@ -75,14 +75,14 @@ pub fn previous(head: &SecretHead, versions: &[VersionRow], grace: Duration) -> 
 }
 
 /// The grace period of a secret: its policy's, else the server default.
-pub fn grace_of(state: &AppState, rotation: Option<&RotationRow>) -> Duration {
+pub fn grace_of(state: &Domain, rotation: Option<&RotationRow>) -> Duration {
     rotation.map_or(state.rotation.default_grace, |r| {
         Duration::from_millis(r.grace_ms.max(0) as u64)
     })
 }
 
 /// The version number served as `previous` now, or why there is none.
-pub async fn previous_version(state: &AppState, env: &EnvRef, path: &SecretPath) -> Result<i64, ApiError> {
+pub async fn previous_version(state: &Domain, env: &EnvRef, path: &SecretPath) -> Result<i64, ApiError> {
     let not_found = || ApiError::not_found(format!("secret {path} has no previous version"));
     let (head, versions) = state
         .store
@@ -127,7 +127,7 @@ pub fn open_pending(keyring: &Keys, env: &EnvRef, path: &str, sealed: &Sealed) -
 
 /// The pending value of a rotation in flight (or kept after a failure).
 pub async fn pending_value(
-    state: &AppState,
+    state: &Domain,
     keyring: &Keys,
     env: &EnvRef,
     path: &SecretPath,

@@ -24,18 +24,18 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<AuditList>, ApiError> {
     admin(&caller)?;
-    Ok(Json(query::list(&state, q).await?))
+    Ok(Json(query::list(&state, &state.audit, q).await?))
 }
 
 pub async fn checkpoint(State(state): State<AppState>, caller: Caller) -> Result<Json<AuditCheckpoint>, ApiError> {
     admin(&caller)?;
-    Ok(Json(query::checkpoint(&state).await?))
+    Ok(Json(query::checkpoint(&state, &state.audit).await?))
 }
 
 /// Verifies the database sink and the file, against a fresh checkpoint.
 pub async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Json<AuditVerifyResult>, ApiError> {
     admin(&caller)?;
-    Ok(Json(query::verify(&state).await?))
+    Ok(Json(query::verify(&state, &state.audit).await?))
 }
 
 /// HMAC of a value under the audit key, to match `token_hmac` fields.

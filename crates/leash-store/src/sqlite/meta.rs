@@ -1,60 +1,122 @@
-//! [`MetaStore`] on SQLite: the `meta` table, the one-time initialisation
-//! (meta values and the root token in one transaction), closing the pools.
+//! [`MetaStore`] on SQLite: the `meta` table (one row per part of the key
+//! hierarchy, plus the audit keys), the one-time initialisation (the key
+//! hierarchy and the root token in one transaction), closing the pools.
 
 use async_trait::async_trait;
+use sqlx::{Sqlite, Transaction};
 
 use super::SqliteStore;
 use super::tokens::insert_token;
-use crate::model::TokenRecord;
-use crate::{MetaStore, Result, StoreError};
+use crate::model::{KeyHierarchy, SealParams, TokenRecord};
+use crate::{MetaStore, Result, Sealed, StoreError};
+
+/// The row keys; the names are the stored format (older data directories use them too).
+const SEAL_PARAMS: &str = "seal_config";
+const ROOT_KEY: &str = "root_key";
+const KEYRING: &str = "keyring";
+const AUDIT_KEYS: &str = "audit_keys";
+
+/// The stored form of [`SealParams`]: `{"shares":N,"threshold":M}`.
+fn params_to_json(params: SealParams) -> Vec<u8> {
+    serde_json::json!({ "shares": params.shares, "threshold": params.threshold })
+        .to_string()
+        .into_bytes()
+}
+
+fn params_from_json(bytes: &[u8]) -> Result<SealParams> {
+    let corrupt = |reason: String| StoreError::Corrupt(format!("stored seal parameters: {reason}"));
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let field = |name: &str| {
+        value
+            .get(name)
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|n| u8::try_from(n).ok())
+            .ok_or_else(|| corrupt(format!("`{name}` is missing or not a number from 0 to 255")))
+    };
+    Ok(SealParams {
+        shares: field("shares")?,
+        threshold: field("threshold")?,
+    })
+}
+
+async fn get(tx: &mut Transaction<'_, Sqlite>, key: &str) -> Result<Option<Vec<u8>>> {
+    Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+        .bind(key)
+        .fetch_optional(&mut **tx)
+        .await?)
+}
+
+async fn put(tx: &mut Transaction<'_, Sqlite>, key: &str, value: &[u8]) -> Result<()> {
+    sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+        .bind(key)
+        .bind(value)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
 
 #[async_trait]
 impl MetaStore for SqliteStore {
-    async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
-            .bind(key)
-            .fetch_optional(&self.read)
-            .await?)
+    async fn key_hierarchy(&self) -> Result<Option<KeyHierarchy>> {
+        let mut tx = self.read.begin().await?;
+        let Some(params) = get(&mut tx, SEAL_PARAMS).await? else {
+            return Ok(None);
+        };
+        let missing = |key: &str| StoreError::Corrupt(format!("the key hierarchy has no `{key}` row"));
+        let root_key = get(&mut tx, ROOT_KEY).await?.ok_or_else(|| missing(ROOT_KEY))?;
+        let keyring = get(&mut tx, KEYRING).await?.ok_or_else(|| missing(KEYRING))?;
+        tx.commit().await?;
+        Ok(Some(KeyHierarchy {
+            params: params_from_json(&params)?,
+            root_key: Sealed::from_stored(root_key),
+            keyring: Sealed::from_stored(keyring),
+        }))
     }
 
-    async fn meta_put(&self, key: &str, value: &[u8]) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(key)
-        .bind(value)
-        .execute(&self.write)
-        .await?;
-        Ok(())
-    }
-
-    async fn initialize(&self, marker_key: &str, meta: &[(&str, Vec<u8>)], root_token: &TokenRecord) -> Result<()> {
+    async fn initialize(&self, keys: &KeyHierarchy, root_token: &TokenRecord) -> Result<()> {
         let mut tx = self.write.begin().await?;
-        let existing: Option<i64> = sqlx::query_scalar("SELECT 1 FROM meta WHERE key = ?")
-            .bind(marker_key)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if existing.is_some() {
+        if get(&mut tx, SEAL_PARAMS).await?.is_some() {
             return Err(StoreError::AlreadyInitialized);
         }
-        for (key, value) in meta {
-            sqlx::query(
-                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            )
-            .bind(key)
-            .bind(value)
-            .execute(&mut *tx)
-            .await?;
-        }
+        put(&mut tx, SEAL_PARAMS, &params_to_json(keys.params)).await?;
+        put(&mut tx, ROOT_KEY, keys.root_key.as_bytes()).await?;
+        put(&mut tx, KEYRING, keys.keyring.as_bytes()).await?;
         insert_token(&mut tx, root_token).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Closes the pools, checkpointing the WALs.
+    async fn keyring_put(&self, keyring: &Sealed) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        if get(&mut tx, SEAL_PARAMS).await?.is_none() {
+            return Err(StoreError::NotFound(
+                "the key hierarchy (the store is not initialised)".into(),
+            ));
+        }
+        put(&mut tx, KEYRING, keyring.as_bytes()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn audit_keys_get_or_put(&self, candidate: &Sealed) -> Result<Sealed> {
+        let mut tx = self.write.begin().await?;
+        if let Some(stored) = get(&mut tx, AUDIT_KEYS).await? {
+            return Ok(Sealed::from_stored(stored));
+        }
+        put(&mut tx, AUDIT_KEYS, candidate.as_bytes()).await?;
+        tx.commit().await?;
+        Ok(candidate.clone())
+    }
+
+    fn exclusive(&self) -> bool {
+        true
+    }
+
+    /// Closes the pools, checkpointing the WALs, then gives up the lock.
     async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
         self.audit.close().await;
+        self.lock.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 }

@@ -34,6 +34,8 @@ mod rotation;
 mod secrets;
 mod tokens;
 
+use std::sync::{Arc, Mutex};
+
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
@@ -56,6 +58,9 @@ pub struct SqliteStore {
     /// Change sets go through one committer task: concurrent changes share a
     /// transaction (group commit, see `group_commit`).
     commits: mpsc::Sender<group_commit::Job>,
+    /// The exclusive lock on `<db>.lock`, held until `close` (or drop): no
+    /// second process can open the same store and race this one.
+    lock: Arc<Mutex<Option<std::fs::File>>>,
 }
 
 impl SqliteStore {

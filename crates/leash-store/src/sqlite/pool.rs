@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::SqlitePool;
@@ -35,6 +36,7 @@ impl SqliteStore {
     /// table's file beside it, each created 0600 whatever the umask, and
     /// brings both schemas up to date.
     pub async fn open_file(path: &Path) -> Result<Self> {
+        let lock = lock_exclusively(path)?;
         let audit_path = audit_file_for(path);
         create_private(path)?;
         create_private(&audit_path)?;
@@ -61,7 +63,30 @@ impl SqliteStore {
             read,
             audit,
             commits,
+            lock: Arc::new(Mutex::new(Some(lock))),
         })
+    }
+}
+
+/// Opens `<db>.lock` (0600) and locks it for this process, or fails with
+/// [`StoreError::InUse`] when another process (or another open store in this
+/// one) holds it. The OS drops the lock if the process dies.
+fn lock_exclusively(db: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut name = db.as_os_str().to_owned();
+    name.push(".lock");
+    let path = PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| open_error(&path, sqlx::Error::Io(e)))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse(db.display().to_string())),
+        Err(std::fs::TryLockError::Error(e)) => Err(open_error(&path, sqlx::Error::Io(e))),
     }
 }
 

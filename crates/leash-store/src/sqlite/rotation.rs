@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use sqlx::SqliteConnection;
 
 use super::SqliteStore;
-use crate::model::{Applied, DueRotation, NewChange, RotationLogRow, RotationRow, Sealed};
+use crate::model::{Applied, DueRotation, Lease, NewChange, RotationLogRow, RotationRow, Sealed};
 use crate::{Result, RotationStore, StoreError};
 
 /// A `rotation_state` row. No `Debug`: it holds the pending value's ciphertext.
@@ -26,6 +26,7 @@ struct RotationDb {
     failures: i64,
     retry_at: Option<i64>,
     last_error: Option<String>,
+    lease_holder: Option<String>,
     lease_until: Option<i64>,
     last_rotated_at: Option<i64>,
     retire_at: Option<i64>,
@@ -57,7 +58,15 @@ impl TryFrom<RotationDb> for RotationRow {
             failures: r.failures,
             retry_at: r.retry_at,
             last_error: r.last_error,
-            lease_until: r.lease_until,
+            lease: match (r.lease_holder, r.lease_until) {
+                (Some(holder), Some(until)) => Some(Lease { holder, until }),
+                // A lease taken before leases named their holder (schema 0005).
+                (None, Some(until)) => Some(Lease {
+                    holder: String::new(),
+                    until,
+                }),
+                (_, None) => None,
+            },
             last_rotated_at: r.last_rotated_at,
             retire_at: r.retire_at,
             retire_version: r.retire_version,
@@ -80,8 +89,9 @@ struct DueDb {
 pub(super) async fn put_rotation(conn: &mut SqliteConnection, r: &RotationRow) -> Result<()> {
     sqlx::query(
         "INSERT OR REPLACE INTO rotation_state (env_id, path, policy, next_due_at, grace_ms, attempt, state, step, \
-         pending_key_id, pending_ciphertext, failures, retry_at, last_error, lease_until, last_rotated_at, retire_at, \
-         retire_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         pending_key_id, pending_ciphertext, failures, retry_at, last_error, lease_holder, lease_until, \
+         last_rotated_at, retire_at, retire_version, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(r.env_id)
     .bind(&r.path)
@@ -96,7 +106,8 @@ pub(super) async fn put_rotation(conn: &mut SqliteConnection, r: &RotationRow) -
     .bind(r.failures)
     .bind(r.retry_at)
     .bind(&r.last_error)
-    .bind(r.lease_until)
+    .bind(r.lease.as_ref().map(|l| l.holder.as_str()))
+    .bind(r.lease.as_ref().map(|l| l.until))
     .bind(r.last_rotated_at)
     .bind(r.retire_at)
     .bind(r.retire_version)
@@ -112,8 +123,8 @@ impl RotationStore for SqliteStore {
     async fn rotation_get(&self, env_id: i64, path: &str) -> Result<Option<RotationRow>> {
         let row: Option<RotationDb> = sqlx::query_as(
             "SELECT env_id, path, policy, next_due_at, grace_ms, attempt, state, step, pending_key_id, \
-             pending_ciphertext, failures, retry_at, last_error, lease_until, last_rotated_at, retire_at, \
-             retire_version, created_at, updated_at FROM rotation_state WHERE env_id = ? AND path = ?",
+             pending_ciphertext, failures, retry_at, last_error, lease_holder, lease_until, last_rotated_at, \
+             retire_at, retire_version, created_at, updated_at FROM rotation_state WHERE env_id = ? AND path = ?",
         )
         .bind(env_id)
         .bind(path)
@@ -136,12 +147,13 @@ impl RotationStore for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn rotation_claim(&self, env_id: i64, path: &str, attempt: i64, now: i64, lease_until: i64) -> Result<bool> {
+    async fn rotation_claim(&self, env_id: i64, path: &str, attempt: i64, lease: &Lease, now: i64) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE rotation_state SET lease_until = ? WHERE env_id = ? AND path = ? AND attempt = ? \
-             AND (lease_until IS NULL OR lease_until <= ?)",
+            "UPDATE rotation_state SET lease_holder = ?, lease_until = ? WHERE env_id = ? AND path = ? \
+             AND attempt = ? AND (lease_until IS NULL OR lease_until <= ?)",
         )
-        .bind(lease_until)
+        .bind(&lease.holder)
+        .bind(lease.until)
         .bind(env_id)
         .bind(path)
         .bind(attempt)
@@ -154,7 +166,7 @@ impl RotationStore for SqliteStore {
     async fn rotation_due(&self, now: i64, limit: i64) -> Result<Vec<DueRotation>> {
         let rows: Vec<DueDb> = sqlx::query_as(
             "SELECT r.env_id, r.path, r.policy, r.next_due_at, r.grace_ms, r.attempt, r.state, r.step, \
-             r.pending_key_id, r.pending_ciphertext, r.failures, r.retry_at, r.last_error, r.lease_until, \
+             r.pending_key_id, r.pending_ciphertext, r.failures, r.retry_at, r.last_error, r.lease_holder, r.lease_until, \
              r.last_rotated_at, r.retire_at, r.retire_version, r.created_at, r.updated_at, \
              p.name AS project, e.name AS env FROM rotation_state r \
              JOIN environments e ON e.id = r.env_id JOIN projects p ON p.id = e.project_id \
@@ -179,7 +191,7 @@ impl RotationStore for SqliteStore {
     }
 
     async fn rotation_release_leases(&self) -> Result<()> {
-        sqlx::query("UPDATE rotation_state SET lease_until = NULL WHERE lease_until IS NOT NULL")
+        sqlx::query("UPDATE rotation_state SET lease_holder = NULL, lease_until = NULL WHERE lease_until IS NOT NULL")
             .execute(&self.write)
             .await?;
         Ok(())

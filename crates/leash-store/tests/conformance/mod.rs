@@ -570,12 +570,40 @@ async fn rotation_state<S: Storage>(store: &S) {
         ("rotation", "prod", "K")
     );
 
-    // One claim wins; a live lease hides the row from `due` and from other claims.
-    assert!(store.rotation_claim(env.id, "K", 0, 5_000, 8_000).await.unwrap());
-    assert!(!store.rotation_claim(env.id, "K", 0, 5_000, 8_000).await.unwrap());
+    // One claim wins (even the same node's second one); a live lease hides the row from `due`
+    // and from other claims, and the row names its holder.
+    let lease = |holder: &str, until: i64| Lease {
+        holder: holder.into(),
+        until,
+    };
     assert!(
-        !store.rotation_claim(env.id, "K", 7, 9_000, 12_000).await.unwrap(),
+        store
+            .rotation_claim(env.id, "K", 0, &lease("node-a", 8_000), 5_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .rotation_claim(env.id, "K", 0, &lease("node-b", 8_000), 5_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .rotation_claim(env.id, "K", 0, &lease("node-a", 8_000), 5_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .rotation_claim(env.id, "K", 7, &lease("node-b", 12_000), 9_000)
+            .await
+            .unwrap(),
         "attempt moved on"
+    );
+    assert_eq!(
+        store.rotation_get(env.id, "K").await.unwrap().unwrap().lease,
+        Some(lease("node-a", 8_000))
     );
     assert!(store.rotation_due(6_000, 10).await.unwrap().is_empty());
     // An expired lease can be taken over.
@@ -591,8 +619,21 @@ async fn rotation_state<S: Storage>(store: &S) {
         ["K"],
         "a stale running attempt"
     );
+    // The node whose lease expired lost it: another takes the attempt over.
+    assert!(
+        store
+            .rotation_claim(env.id, "K", 1, &lease("node-b", 11_000), 8_000)
+            .await
+            .unwrap()
+    );
     store.rotation_release_leases().await.unwrap();
-    assert!(store.rotation_claim(env.id, "K", 1, 6_000, 9_000).await.unwrap());
+    assert_eq!(store.rotation_get(env.id, "K").await.unwrap().unwrap().lease, None);
+    assert!(
+        store
+            .rotation_claim(env.id, "K", 1, &lease("node-c", 9_000), 6_000)
+            .await
+            .unwrap()
+    );
 
     // A promotion writes the value and the rotation state together, or neither.
     store
@@ -602,7 +643,7 @@ async fn rotation_state<S: Storage>(store: &S) {
     let mut promoted = running.clone();
     promoted.state = "idle".into();
     promoted.pending_ciphertext = None;
-    promoted.lease_until = None;
+    promoted.lease = None;
     promoted.next_due_at = Some(99_000);
     let conflict = store
         .rotation_promote(change(env.id, vec![set("K", 1, b"stale")]), &promoted)
@@ -997,10 +1038,13 @@ async fn identities_groups_documents<S: Storage>(store: &S) {
 }
 
 async fn meta_and_initialize<S: Storage>(store: &S) {
-    assert_eq!(store.meta_get("x").await.unwrap(), None);
-    store.meta_put("x", b"1").await.unwrap();
-    store.meta_put("x", b"2").await.unwrap();
-    assert_eq!(store.meta_get("x").await.unwrap(), Some(b"2".to_vec()));
+    let sealed = |b: &[u8]| Sealed::from_stored(b.to_vec());
+    assert_eq!(store.key_hierarchy().await.unwrap(), None);
+    assert!(
+        matches!(store.keyring_put(&sealed(b"early")).await, Err(StoreError::NotFound(_))),
+        "a keyring cannot be stored before the hierarchy"
+    );
+    assert_eq!(store.key_hierarchy().await.unwrap(), None);
     let root = TokenRecord {
         hash: "h-root".into(),
         accessor: "acc-root".into(),
@@ -1014,16 +1058,52 @@ async fn meta_and_initialize<S: Storage>(store: &S) {
         ttl_ms: None,
         max_expires_at: None,
     };
-    store
-        .initialize("seal", &[("seal", b"cfg".to_vec())], &root)
-        .await
-        .unwrap();
+    let first = KeyHierarchy {
+        params: SealParams {
+            shares: 5,
+            threshold: 3,
+        },
+        root_key: sealed(b"root-under-unseal"),
+        keyring: sealed(b"ring-under-root"),
+    };
+    store.initialize(&first, &root).await.unwrap();
+    let other = KeyHierarchy {
+        params: SealParams {
+            shares: 1,
+            threshold: 1,
+        },
+        root_key: sealed(b"other-root"),
+        keyring: sealed(b"other-ring"),
+    };
+    let mut other_root = root.clone();
+    other_root.hash = "h-other".into();
+    other_root.accessor = "acc-other".into();
     assert!(matches!(
-        store.initialize("seal", &[("seal", b"other".to_vec())], &root).await,
+        store.initialize(&other, &other_root).await,
         Err(StoreError::AlreadyInitialized)
     ));
-    assert_eq!(store.meta_get("seal").await.unwrap(), Some(b"cfg".to_vec()));
+    assert_eq!(store.key_hierarchy().await.unwrap(), Some(first.clone()));
     assert_eq!(store.token_lookup("h-root").await.unwrap(), Some(root));
+    assert_eq!(
+        store.token_lookup("h-other").await.unwrap(),
+        None,
+        "a refused init writes no token"
+    );
+
+    store.keyring_put(&sealed(b"ring-rotated")).await.unwrap();
+    let rotated = store.key_hierarchy().await.unwrap().unwrap();
+    assert_eq!(rotated.keyring, sealed(b"ring-rotated"));
+    assert_eq!((rotated.params, rotated.root_key), (first.params, first.root_key));
+
+    // The first audit keys stored win; a later candidate (another node's) gets them back.
+    assert_eq!(
+        store.audit_keys_get_or_put(&sealed(b"audit-a")).await.unwrap(),
+        sealed(b"audit-a")
+    );
+    assert_eq!(
+        store.audit_keys_get_or_put(&sealed(b"audit-b")).await.unwrap(),
+        sealed(b"audit-a")
+    );
 }
 
 async fn tokens<S: Storage>(store: &S) {
