@@ -149,3 +149,21 @@ async fn key_rotation_keeps_old_versions_readable_across_restarts() {
     assert_eq!(t.value("K").await.1["value"], "after-rotation");
     assert_eq!(t.value("L").await.1["value"], "new-key-only");
 }
+
+/// Two servers on one data directory would number the audit chain twice and release each
+/// other's rotation leases: the second refuses to start and names the reason, and the
+/// directory is usable again once the first has shut down.
+#[tokio::test]
+async fn a_second_server_on_the_same_data_directory_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = common::fresh(dir.path()).await;
+    let refused = leash_server::start(common::config(Some(dir.path())), false).await;
+    let message = match refused {
+        Ok(_) => panic!("a second server started on a data directory in use"),
+        Err(e) => e.to_string(),
+    };
+    assert!(message.contains("in use by another Leash server"), "{message}");
+    first.server.shutdown().await.unwrap();
+    let again = common::fresh(dir.path()).await;
+    again.server.shutdown().await.unwrap();
+}
