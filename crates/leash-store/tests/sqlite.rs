@@ -79,15 +79,7 @@ async fn a_write_whose_caller_went_away_still_clears_the_cache() {
     let store = HotCached::new(SqliteStore::open_dir(dir.path()).await.unwrap());
     let p = store.project_create("gone", 1).await.unwrap();
     let env = store.env_create(p.id, "prod", 1).await.unwrap();
-    let change = |ops| NewChange {
-        env_id: env.id,
-        expected_revision: None,
-        actor: "t".into(),
-        message: None,
-        created_at: 1,
-        ops,
-        e2e_recipients: None,
-    };
+    let change = |ops| change_of(env.id, ops);
     store.apply_change(change(vec![set("K", 1, b"one")])).await.unwrap();
     let cached = store.read_version(env.id, "K", Selector::Current).await.unwrap();
     assert_eq!(cached.unwrap().version, 1, "now cached");
@@ -139,15 +131,7 @@ async fn a_write_hook_clears_another_nodes_cache() {
 
     let p = node_a.project_create("shared", 1).await.unwrap();
     let env = node_a.env_create(p.id, "prod", 1).await.unwrap();
-    let change = |ops| NewChange {
-        env_id: env.id,
-        expected_revision: None,
-        actor: "t".into(),
-        message: None,
-        created_at: 1,
-        ops,
-        e2e_recipients: None,
-    };
+    let change = |ops| change_of(env.id, ops);
     node_a.apply_change(change(vec![set("K", 1, b"one")])).await.unwrap();
     assert_eq!(current(&node_b, env.id).await, 1, "node B caches version 1");
     assert_eq!(
@@ -186,4 +170,16 @@ async fn a_second_open_of_the_same_store_is_refused_until_the_first_closes() {
     first.close().await;
     let again = SqliteStore::open_dir(dir.path()).await.unwrap();
     again.close().await;
+}
+
+fn change_of(env_id: i64, ops: Vec<Op>) -> NewChange {
+    NewChange {
+        env_id,
+        expected_revision: None,
+        actor: "t".into(),
+        message: None,
+        created_at: 1,
+        ops,
+        e2e_recipients: None,
+    }
 }
