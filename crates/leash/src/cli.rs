@@ -21,7 +21,7 @@ use crate::output::OutputMode;
 /// in the current directory or a parent) and the per-user config written by
 /// `leash login`.
 #[derive(Parser)]
-#[command(name = "leash", version, max_term_width = 100)]
+#[command(name = "leash", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("LEASH_COMMIT"), ")"), max_term_width = 100)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

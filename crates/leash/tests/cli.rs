@@ -424,3 +424,24 @@ async fn https_servers_are_trusted_through_ca_cert_only() {
     assert!(missing.contains("/nonexistent.pem"), "{missing}");
     server.shutdown().await.unwrap();
 }
+
+/// `leash --version` names the version and the commit it was built from.
+#[test]
+fn version_names_the_commit() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_leash"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (name, rest) = text.trim().split_once(' ').unwrap();
+    assert_eq!(name, "leash");
+    let (version, commit) = rest.split_once(' ').unwrap();
+    assert_eq!(version, env!("CARGO_PKG_VERSION"));
+    let commit = commit.strip_prefix('(').and_then(|c| c.strip_suffix(')')).unwrap();
+    let hash = commit.strip_suffix("-dirty").unwrap_or(commit);
+    assert!(
+        hash == "unknown" || (hash.len() >= 7 && hash.chars().all(|c| c.is_ascii_hexdigit())),
+        "{text}"
+    );
+}
