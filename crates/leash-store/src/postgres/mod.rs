@@ -1,0 +1,71 @@
+//! The PostgreSQL backend: one database shared by every node of a cluster.
+//!
+//! One module per aggregate, each implementing its trait on [`PostgresStore`],
+//! like `sqlite/`: `pool` (connecting, migrations), `meta`, `tokens`,
+//! `identities`, `projects`, `secrets`, `changes` (one change set inside a
+//! transaction, by `rules`), `rotation`, `audit`. Rows are mapped by sqlx
+//! (`FromRow`, the structs of `rows`, shared with SQLite: the columns and their
+//! encodings are the same). SQL is written out in full; a list of paths is
+//! bound as one array (`= ANY($2)`), and only `audit_append` adds placeholders
+//! (sqlx's `QueryBuilder`, one row of binds per record).
+//!
+//! Isolation. Several nodes write at once, so nothing here relies on being
+//! alone:
+//! - A method that reads more than one statement runs in one `REPEATABLE READ
+//!   READ ONLY` transaction (one snapshot); a single statement is a snapshot
+//!   of its own.
+//! - Every write that depends on an environment's state (a change set, a
+//!   promotion, a destroy, an end-to-end update) runs in a `READ COMMITTED`
+//!   transaction that first locks the environment's row (`SELECT ... FOR NO
+//!   KEY UPDATE`, `changes::lock_env`). Writers of one environment thus run
+//!   one after another, and each reads the state its predecessor committed:
+//!   the same order SQLite's single writer gives, so the rules (CAS, version
+//!   numbering, recipients) decide exactly as they do there. `NO KEY` leaves
+//!   foreign-key checks of other tables (a rotation row, say) unblocked.
+//! - One-row writes are one statement (an `UPDATE ... WHERE` that re-checks its
+//!   condition on the locked row, an upsert); races on a unique key (two nodes
+//!   initialising, storing audit keys, creating a project) are settled by the
+//!   key itself.
+//!
+//! Durability: a commit returns after PostgreSQL's WAL flush
+//! (`synchronous_commit`; `pool` raises a connection's `off` to `on`). There is
+//! no group commit: concurrent transactions share WAL flushes in PostgreSQL
+//! itself. No cache of its own: wrap it in [`crate::HotCached`].
+//!
+//! Never logs a value, and no error carries one: errors name rows by name and
+//! number, and encrypted data is only ever bound or read as `BYTEA`.
+
+mod audit;
+mod changes;
+mod identities;
+mod meta;
+mod pool;
+mod projects;
+mod rotation;
+mod secrets;
+mod tokens;
+
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::Result;
+
+/// A [`crate::Storage`] on a PostgreSQL database that other nodes may share.
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// A read transaction: one snapshot for every statement in it.
+    async fn snapshot(&self) -> Result<Transaction<'static, Postgres>> {
+        Ok(self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await?)
+    }
+
+    /// A write transaction (`READ COMMITTED`; writers of an environment lock its row first).
+    async fn write(&self) -> Result<Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+}

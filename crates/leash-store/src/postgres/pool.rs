@@ -1,0 +1,80 @@
+//! Connecting to PostgreSQL: the pool, the per-connection durability setting,
+//! and the migrations (`migrations/postgres`; sqlx holds an advisory lock while
+//! it migrates, so nodes starting together migrate once).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::Executor;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use super::PostgresStore;
+use crate::{Result, StoreError};
+
+/// Connections per node.
+const CONNECTIONS: u32 = 16;
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user@host/db`) and brings
+    /// its schema up to date. The database must exist; other nodes may be
+    /// connected to it already.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url).map_err(|source| open_error(url, source))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // A commit is acknowledged only once it is durable: never run with
+                    // `synchronous_commit = off`, whatever the database's default.
+                    let setting: String = sqlx::query_scalar("SELECT current_setting('synchronous_commit')")
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    if setting == "off" {
+                        conn.execute("SET synchronous_commit = on").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|source| open_error(url, source))?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+/// The URL without its password (`postgres://user:***@host/db`), for errors.
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "the configured PostgreSQL URL".into();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_url_in_an_error_has_no_password() {
+        let check = |url: &str, expected: &str| assert_eq!(super::redacted(url), expected);
+        check("postgres://leash:s3cret@db:5432/leash", "postgres://leash:***@db:5432/leash");
+        check("postgres://leash@db/leash?sslmode=require", "postgres://leash@db/leash?sslmode=require");
+        check("postgres://db/leash", "postgres://db/leash");
+        check("postgres://u:p@ss@db/x", "postgres://u:***@db/x");
+        check("not a url", "the configured PostgreSQL URL");
+    }
+}
+
+fn open_error(url: &str, source: sqlx::Error) -> StoreError {
+    StoreError::Open {
+        path: redacted(url),
+        source,
+    }
+}
