@@ -59,7 +59,9 @@ impl MetaStore for PostgresStore {
         insert(&mut tx, SEAL_PARAMS, &params_to_json(keys.params))
             .await
             .map_err(first)?;
-        insert(&mut tx, ROOT_KEY, keys.root_key.as_bytes()).await.map_err(first)?;
+        insert(&mut tx, ROOT_KEY, keys.root_key.as_bytes())
+            .await
+            .map_err(first)?;
         insert(&mut tx, KEYRING, keys.keyring.as_bytes()).await.map_err(first)?;
         insert_token(&mut tx, root_token).await?;
         tx.commit().await?;

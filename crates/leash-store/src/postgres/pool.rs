@@ -44,18 +44,37 @@ impl PostgresStore {
     }
 }
 
-/// The URL without its password (`postgres://user:***@host/db`), for errors.
+/// The URL without its password (`postgres://user:***@host/db`, a `password=`
+/// parameter likewise), for errors. Errs on the side of hiding: everything
+/// between the first `:` and the last `@` after the scheme goes.
 fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "the configured PostgreSQL URL".into();
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    match rest[..authority_end].rsplit_once('@') {
-        Some((userinfo, host)) if userinfo.contains(':') => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..])
+    let (user, rest) = match rest.rsplit_once('@') {
+        Some((userinfo, rest)) => match userinfo.split_once(':') {
+            Some((user, _password)) => (format!("{user}:***@"), rest),
+            None => (format!("{userinfo}@"), rest),
+        },
+        None => (String::new(), rest),
+    };
+    let rest = match rest.split_once('?') {
+        Some((path, query)) => {
+            let params: Vec<&str> = query
+                .split('&')
+                .map(|p| if p.starts_with("password=") { "password=***" } else { p })
+                .collect();
+            format!("{path}?{}", params.join("&"))
         }
-        _ => url.to_owned(),
+        None => rest.to_owned(),
+    };
+    format!("{scheme}://{user}{rest}")
+}
+
+fn open_error(url: &str, source: sqlx::Error) -> StoreError {
+    StoreError::Open {
+        path: redacted(url),
+        source,
     }
 }
 
@@ -64,17 +83,21 @@ mod tests {
     #[test]
     fn a_url_in_an_error_has_no_password() {
         let check = |url: &str, expected: &str| assert_eq!(super::redacted(url), expected);
-        check("postgres://leash:s3cret@db:5432/leash", "postgres://leash:***@db:5432/leash");
-        check("postgres://leash@db/leash?sslmode=require", "postgres://leash@db/leash?sslmode=require");
+        check(
+            "postgres://leash:s3cret@db:5432/leash",
+            "postgres://leash:***@db:5432/leash",
+        );
+        check(
+            "postgres://leash@db/leash?sslmode=require",
+            "postgres://leash@db/leash?sslmode=require",
+        );
         check("postgres://db/leash", "postgres://db/leash");
         check("postgres://u:p@ss@db/x", "postgres://u:***@db/x");
+        check("postgres://u:pa/ss?@db/x", "postgres://u:***@db/x");
+        check(
+            "postgres://db/x?sslmode=require&password=s3cret",
+            "postgres://db/x?sslmode=require&password=***",
+        );
         check("not a url", "the configured PostgreSQL URL");
-    }
-}
-
-fn open_error(url: &str, source: sqlx::Error) -> StoreError {
-    StoreError::Open {
-        path: redacted(url),
-        source,
     }
 }

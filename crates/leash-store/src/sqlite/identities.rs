@@ -11,7 +11,6 @@ use crate::model::{DocumentKind, GroupRow, IdentityRow, NamedDocument};
 use crate::rows::{GroupDb, IdentityDb, groups_with_members, join_list};
 use crate::{IdentityStore, Result, StoreError};
 
-
 /// The member names of one group, sorted.
 async fn group_members(conn: &mut SqliteConnection, group_id: i64) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar(

@@ -76,4 +76,3 @@ impl SqliteStore {
         done.await.map_err(|_| stopped())?
     }
 }
-
