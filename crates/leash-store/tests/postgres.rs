@@ -213,6 +213,40 @@ async fn two_nodes_on_one_database_see_each_others_writes() {
     b.close().await;
 }
 
+/// Two nodes' hot caches over their own connections to one database, wired
+/// as the server wires a shared store: node A's write hook clears node B's
+/// cache before A's write is answered, so B never serves the replaced row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_hook_clears_another_nodes_cache_over_postgres() {
+    let db = TestDb::create().await;
+    let node_b = HotCached::new(db.connect().await);
+    let tell_b = node_b.invalidator();
+    let node_a = HotCached::new(db.connect().await).with_write_hook(std::sync::Arc::new(move || tell_b.invalidate()));
+
+    let p = node_a.project_create("cached", 1).await.unwrap();
+    let env = node_a.env_create(p.id, "prod", 1).await.unwrap();
+    node_a
+        .apply_change(change(env.id, vec![set("K", 1, b"one")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        current(&node_b, env.id, "K").await.as_deref(),
+        Some(&b"one"[..]),
+        "B caches version 1"
+    );
+    node_a
+        .apply_change(change(env.id, vec![set("K", 2, b"two")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        current(&node_b, env.id, "K").await.as_deref(),
+        Some(&b"two"[..]),
+        "B was told"
+    );
+    node_a.close().await;
+    node_b.close().await;
+}
+
 /// Nodes initialising one fresh store at once: exactly one wins, every other
 /// gets `AlreadyInitialized`, and only the winner's keys and root token exist.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
