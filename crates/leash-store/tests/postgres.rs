@@ -213,6 +213,68 @@ async fn two_nodes_on_one_database_see_each_others_writes() {
     b.close().await;
 }
 
+/// Batches of change sets over many environments, from two nodes at once, and
+/// a project deleted under them: every lock is taken in one order, so nothing
+/// deadlocks (PostgreSQL would abort one side with an error); each change
+/// either lands or finds its environment gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_batching_over_many_environments_never_deadlock() {
+    const ENVS: usize = 8;
+    const CHANGES: usize = 96;
+    let db = TestDb::create().await;
+    let (a, b) = (db.connect().await, db.connect().await);
+    let mut envs = Vec::new();
+    for project in ["kept", "doomed"] {
+        let p = a.project_create(project, 1).await.unwrap();
+        for e in 0..ENVS {
+            envs.push((project, a.env_create(p.id, &format!("e{e}"), 1).await.unwrap().id));
+        }
+    }
+    let doomed = a.project_get("doomed").await.unwrap().unwrap();
+    let writes = |node: &PostgresStore, tag: &'static str| {
+        let node = node.clone();
+        let envs = envs.clone();
+        (0..CHANGES).map(move |i| {
+            let node = node.clone();
+            // Each change names a different environment than the last, in no particular order.
+            let (project, env_id) = envs[(i * 7 + tag.len()) % envs.len()];
+            async move {
+                let result = node
+                    .apply_change(change(env_id, vec![set(&format!("{tag}{i}"), 1, b"v")]))
+                    .await;
+                (project, result)
+            }
+        })
+    };
+    let (from_a, from_b, deleted) = tokio::join!(
+        futures::future::join_all(writes(&a, "a")),
+        futures::future::join_all(writes(&b, "bb")),
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            b.project_delete(doomed.id).await
+        },
+    );
+    deleted.unwrap();
+    for (project, result) in from_a.into_iter().chain(from_b) {
+        match (project, result) {
+            (_, Ok(_)) | ("doomed", Err(StoreError::NotFound(_))) => {}
+            (project, Err(e)) => panic!("a change in {project} failed: {e}"),
+        }
+    }
+    for (project, env_id) in envs.iter().filter(|(p, _)| *p == "kept") {
+        let history = a.history(*env_id, None, 1_000).await.unwrap();
+        let revisions: Vec<i64> = history.iter().rev().map(|c| c.revision).collect();
+        assert_eq!(
+            revisions,
+            (1..=revisions.len() as i64).collect::<Vec<_>>(),
+            "{project}: no gaps"
+        );
+    }
+    assert_eq!(a.project_get("doomed").await.unwrap(), None);
+    a.close().await;
+    b.close().await;
+}
+
 /// Two nodes' hot caches over their own connections to one database, wired
 /// as the server wires a shared store: node A's write hook clears node B's
 /// cache before A's write is answered, so B never serves the replaced row.

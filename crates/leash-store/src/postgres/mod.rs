@@ -3,7 +3,8 @@
 //! One module per aggregate, each implementing its trait on [`PostgresStore`],
 //! like `sqlite/`: `pool` (connecting, migrations), `meta`, `tokens`,
 //! `identities`, `projects`, `secrets`, `changes` (one change set inside a
-//! transaction, by `rules`), `rotation`, `audit`. Rows are mapped by sqlx
+//! transaction, by `rules`), `group_commit` (the tasks that commit concurrent
+//! change sets together), `rotation`, `audit`. Rows are mapped by sqlx
 //! (`FromRow`, the structs of `rows`, shared with SQLite: the columns and their
 //! encodings are the same). SQL is written out in full; a list of paths is
 //! bound as one array (`= ANY($2)`), and only `audit_append` adds placeholders
@@ -18,7 +19,9 @@
 //!   promotion, a destroy, an end-to-end update) runs in a `READ COMMITTED`
 //!   transaction that first locks the environment's row (`SELECT ... FOR NO
 //!   KEY UPDATE`, `changes::lock_env`). Writers of one environment thus run
-//!   one after another, and each reads the state its predecessor committed:
+//!   one after another (a batch of the group committer locks all of its
+//!   environments at once, in id order), and each reads the state its
+//!   predecessor committed:
 //!   the same order SQLite's single writer gives, so the rules (CAS, version
 //!   numbering, recipients) decide exactly as they do there. `NO KEY` leaves
 //!   foreign-key checks of other tables (a rotation row, say) unblocked.
@@ -28,15 +31,17 @@
 //!   key itself.
 //!
 //! Durability: a commit returns after PostgreSQL's WAL flush
-//! (`synchronous_commit`; `pool` raises a connection's `off` to `on`). There is
-//! no group commit: concurrent transactions share WAL flushes in PostgreSQL
-//! itself. No cache of its own: wrap it in [`crate::HotCached`].
+//! (`synchronous_commit`; `pool` raises a connection's `off` to `on`). Change
+//! sets are group-committed (`group_commit`): writers of one environment hold
+//! its lock until their commit, so batching them is what shares the flush. No
+//! cache of its own: wrap it in [`crate::HotCached`].
 //!
 //! Never logs a value, and no error carries one: errors name rows by name and
 //! number, and encrypted data is only ever bound or read as `BYTEA`.
 
 mod audit;
 mod changes;
+mod group_commit;
 mod identities;
 mod meta;
 mod pool;
@@ -46,16 +51,33 @@ mod secrets;
 mod tokens;
 
 use sqlx::{PgPool, Postgres, Transaction};
+use tokio::sync::oneshot;
 
-use crate::Result;
+use crate::model::{Applied, NewChange, RotationRow};
+use crate::{Result, StoreError};
 
 /// A [`crate::Storage`] on a PostgreSQL database that other nodes may share.
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Change sets go through the committers: concurrent changes share a
+    /// transaction (group commit, see `group_commit`).
+    commits: group_commit::Committers,
 }
 
 impl PostgresStore {
+    /// Hands a change set (with the rotation state of a promotion) to the
+    /// committers and waits until its batch is durable.
+    async fn commit(&self, change: NewChange, rotation: Option<RotationRow>) -> Result<Applied> {
+        let stopped = || StoreError::Commit("the store is closed".into());
+        let (ack, done) = oneshot::channel();
+        self.commits
+            .send(group_commit::Job { change, rotation, ack })
+            .await
+            .map_err(|_| stopped())?;
+        done.await.map_err(|_| stopped())?
+    }
+
     /// A read transaction: one snapshot for every statement in it.
     async fn snapshot(&self) -> Result<Transaction<'static, Postgres>> {
         Ok(self

@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::Executor;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use super::PostgresStore;
+use super::{PostgresStore, group_commit};
 use crate::{Result, StoreError};
 
 /// Connections per node.
@@ -40,7 +40,8 @@ impl PostgresStore {
             .await
             .map_err(|source| open_error(url, source))?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        let commits = group_commit::Committers::spawn(&pool);
+        Ok(Self { pool, commits })
     }
 }
 

@@ -40,10 +40,17 @@ impl ProjectStore for PostgresStore {
     }
 
     async fn project_delete(&self, project_id: i64) -> Result<()> {
+        let mut tx = self.write().await?;
+        // The environments first, in id order, as the group committer locks them: never a cycle.
+        sqlx::query("SELECT id FROM environments WHERE project_id = $1 ORDER BY id FOR UPDATE")
+            .bind(project_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM projects WHERE id = $1")
             .bind(project_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! [`RotationStore`] on PostgreSQL: `rotation_state` (one row per policy, the
 //! pending value sealed as `BYTEA`, the lease naming its node), `rotation_log`,
-//! and the promotion, which applies its change set and writes its row in one
-//! transaction. A claim is one `UPDATE` whose condition (the attempt, no live
+//! and the promotion, which goes through the group committer with its row so
+//! that the new version and the rotation state commit together. A claim is one `UPDATE` whose condition (the attempt, no live
 //! lease) PostgreSQL re-checks on the locked row, so of two nodes claiming at
 //! once exactly one gets the row.
 
@@ -9,13 +9,13 @@ use async_trait::async_trait;
 use sqlx::PgConnection;
 
 use super::PostgresStore;
-use super::changes::apply_change_in_tx;
 use crate::model::{Applied, DueRotation, Lease, NewChange, RotationLogRow, RotationRow, Sealed};
 use crate::rows::{DueDb, RotationDb};
 use crate::{Result, RotationStore};
 
-/// Creates or replaces a rotation row (every field) on the caller's connection.
-async fn put_rotation(conn: &mut PgConnection, r: &RotationRow) -> Result<()> {
+/// Creates or replaces a rotation row (every field) on the caller's connection
+/// (also used by the group committer).
+pub(super) async fn put_rotation(conn: &mut PgConnection, r: &RotationRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO rotation_state (env_id, path, policy, next_due_at, grace_ms, attempt, state, step, \
          pending_key_id, pending_ciphertext, failures, retry_at, last_error, lease_holder, lease_until, \
@@ -127,11 +127,7 @@ impl RotationStore for PostgresStore {
     }
 
     async fn rotation_promote(&self, change: NewChange, row: &RotationRow) -> Result<Applied> {
-        let mut tx = self.write().await?;
-        let applied = apply_change_in_tx(&mut tx, &change).await?;
-        put_rotation(&mut tx, row).await?;
-        tx.commit().await?;
-        Ok(applied)
+        self.commit(change, Some(row.clone())).await
     }
 
     async fn secret_withdraw_previous(&self, env_id: i64, path: &str, current_version: i64) -> Result<()> {

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use sqlx::PgConnection;
 
 use super::PostgresStore;
-use super::changes::{apply_change_in_tx, env_revision, lock_env, record_revision};
+use super::changes::{env_revision, lock_env, record_revision};
 use crate::model::*;
 use crate::rows::{
     ChangeDb, EntryDb, HeadWithIdDb, RetainedDb, RetainedKeyDb, VersionDb, join_recipients, revision_span, with_entries,
@@ -55,10 +55,7 @@ impl SecretStore for PostgresStore {
     }
 
     async fn apply_change(&self, change: NewChange) -> Result<Applied> {
-        let mut tx = self.write().await?;
-        let applied = apply_change_in_tx(&mut tx, &change).await?;
-        tx.commit().await?;
-        Ok(applied)
+        self.commit(change, None).await
     }
 
     async fn read_version(&self, env_id: i64, path: &str, selector: Selector) -> Result<Option<VersionRow>> {
