@@ -15,6 +15,9 @@ use std::hash::{BuildHasher, Hasher};
 use leash_store::*;
 use sqlx::Connection;
 
+/// Enough for the group committers and a few readers.
+const CONNECTIONS_PER_NODE: u32 = 6;
+
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 fn admin_url() -> String {
@@ -44,8 +47,10 @@ impl TestDb {
         Self { name, url }
     }
 
+    /// A node on this database, with a small pool: tests run in parallel
+    /// against one server's `max_connections`.
     async fn connect(&self) -> PostgresStore {
-        PostgresStore::connect(&self.url)
+        PostgresStore::connect_with(&self.url, CONNECTIONS_PER_NODE)
             .await
             .expect("connect to the test database")
     }
@@ -380,7 +385,7 @@ async fn concurrent_initialize_has_exactly_one_winner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_reconnects_with_its_data() {
     let db = TestDb::create().await;
-    let store = db.connect().await;
+    let store = PostgresStore::connect(&db.url).await.unwrap();
     let project = store.project_create("kept", 1).await.unwrap();
     store.close().await;
     let again = db.connect().await;

@@ -11,17 +11,26 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use super::{PostgresStore, group_commit};
 use crate::{Result, StoreError};
 
-/// Connections per node.
-const CONNECTIONS: u32 = 16;
-
 impl PostgresStore {
-    /// Connects to the database at `url` (`postgres://user@host/db`) and brings
-    /// its schema up to date. The database must exist; other nodes may be
-    /// connected to it already.
+    /// Connections per node unless the caller says otherwise.
+    pub const DEFAULT_CONNECTIONS: u32 = 16;
+
+    /// Connects to the database at `url` (`postgres://user@host/db`) with at
+    /// most [`Self::DEFAULT_CONNECTIONS`] connections and brings its schema up to
+    /// date. The database must exist; other nodes may be connected to it
+    /// already. A server that is not up yet is waited for (up to 30 s).
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, Self::DEFAULT_CONNECTIONS).await
+    }
+
+    /// [`PostgresStore::connect`] with at most `connections` connections (at
+    /// least 1; the group committers use up to four of them at once, the
+    /// reads and other writes the rest). Every node counts against the
+    /// server's `max_connections`.
+    pub async fn connect_with(url: &str, connections: u32) -> Result<Self> {
         let options = PgConnectOptions::from_str(url).map_err(|source| open_error(url, source))?;
         let pool = PgPoolOptions::new()
-            .max_connections(CONNECTIONS)
+            .max_connections(connections.max(1))
             .acquire_timeout(Duration::from_secs(30))
             .after_connect(|conn, _| {
                 Box::pin(async move {
