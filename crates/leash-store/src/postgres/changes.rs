@@ -1,7 +1,11 @@
 //! Applying one change set inside the caller's transaction: lock the
-//! environment's row, read each secret's head, ask `rules` what is allowed,
-//! write what it answers. Also the helpers the other writers of an
+//! environment's row, read the heads of its paths, ask `rules` what each
+//! operation may do, write what it answers. The statements do not grow with
+//! the change: each kind of row is written by one statement over arrays
+//! (`UNNEST`), however many paths the change names. Also the helpers the other writers of an
 //! environment share (`lock_env`, `record_revision`).
+
+use std::collections::HashMap;
 
 use sqlx::PgConnection;
 
@@ -47,41 +51,66 @@ pub(super) async fn record_revision(
     message: &Option<String>,
     created_at: i64,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO changes (env_id, revision, actor, message, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(env_id)
-        .bind(revision)
-        .bind(actor)
-        .bind(message)
-        .bind(created_at)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("UPDATE environments SET revision = $1 WHERE id = $2")
-        .bind(revision)
-        .bind(env_id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "WITH recorded AS (INSERT INTO changes (env_id, revision, actor, message, created_at) \
+         VALUES ($1, $2, $3, $4, $5)) UPDATE environments SET revision = $2 WHERE id = $1",
+    )
+    .bind(env_id)
+    .bind(revision)
+    .bind(actor)
+    .bind(message)
+    .bind(created_at)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
-async fn stored_head(conn: &mut PgConnection, env_id: i64, path: &str) -> Result<Option<StoredHead<i64>>> {
-    let row: Option<StoredHeadDb> =
-        sqlx::query_as("SELECT id, latest_version, deleted FROM secrets WHERE env_id = $1 AND path = $2")
+/// A secret's head with its path, as a change set reads it.
+#[derive(sqlx::FromRow)]
+struct PathHeadDb {
+    path: String,
+    #[sqlx(flatten)]
+    head: StoredHeadDb,
+}
+
+/// The stored heads of `paths` in an environment, by path (one statement).
+async fn stored_heads(
+    conn: &mut PgConnection,
+    env_id: i64,
+    paths: &[&str],
+) -> Result<HashMap<String, StoredHead<i64>>> {
+    let rows: Vec<PathHeadDb> =
+        sqlx::query_as("SELECT id, path, latest_version, deleted FROM secrets WHERE env_id = $1 AND path = ANY($2)")
             .bind(env_id)
-            .bind(path)
-            .fetch_optional(conn)
+            .bind(paths)
+            .fetch_all(conn)
             .await?;
-    Ok(row.map(|h| StoredHead {
-        key: h.id,
-        latest_version: h.latest_version,
-        deleted: h.deleted,
-    }))
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let head = StoredHead {
+                key: r.head.id,
+                latest_version: r.head.latest_version,
+                deleted: r.head.deleted,
+            };
+            (r.path, head)
+        })
+        .collect())
 }
 
 /// Applies one change set inside the caller's transaction; on `Err` the
-/// caller rolls the transaction back.
+/// caller rolls the transaction (savepoint) back.
 pub(super) async fn apply_change_in_tx(tx: &mut PgConnection, change: &NewChange) -> Result<Applied> {
     let env = lock_env(&mut *tx, change.env_id).await?;
     let revision = rules::check_change(change, &env)?;
+    let paths: Vec<&str> = change.ops.iter().map(Op::path).collect();
+    let heads = stored_heads(&mut *tx, change.env_id, &paths).await?;
+    // Every operation's plan first: a refused one fails the change before anything is written.
+    let plans = change
+        .ops
+        .iter()
+        .map(|op| rules::plan_op(op, heads.get(op.path()).copied()))
+        .collect::<Result<Vec<OpPlan<i64>>>>()?;
     record_revision(
         &mut *tx,
         change.env_id,
@@ -91,12 +120,24 @@ pub(super) async fn apply_change_in_tx(tx: &mut PgConnection, change: &NewChange
         change.created_at,
     )
     .await?;
+    let created = create_secrets(&mut *tx, change, &plans).await?;
+    update_secrets(&mut *tx, change, &plans).await?;
+    let secret_id = |op: &Op, plan: &OpPlan<i64>| -> Result<i64> {
+        match plan {
+            OpPlan::Create => created
+                .get(op.path())
+                .copied()
+                .ok_or_else(|| StoreError::Commit(format!("secret {} was not created", op.path()))),
+            OpPlan::Append { key, .. } | OpPlan::Delete { key } | OpPlan::Undelete { key, .. } => Ok(*key),
+        }
+    };
+
+    // The new versions (one per `Set`) and one entry per operation.
+    let (mut v_secret, mut v_version, mut v_key, mut v_data) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut e_secret, mut e_action, mut e_version) = (Vec::new(), Vec::new(), Vec::new());
     let mut entries = Vec::with_capacity(change.ops.len());
-    for op in &change.ops {
-        let head = stored_head(&mut *tx, change.env_id, op.path()).await?;
-        let plan = rules::plan_op(op, head)?;
-        let entry = plan.entry(op.path());
-        let secret_id = write_secret(&mut *tx, change, op, plan).await?;
+    for (op, plan) in change.ops.iter().zip(&plans) {
+        let id = secret_id(op, plan)?;
         if let Op::Set {
             version,
             key_id,
@@ -104,80 +145,135 @@ pub(super) async fn apply_change_in_tx(tx: &mut PgConnection, change: &NewChange
             ..
         } = op
         {
-            sqlx::query(
-                "INSERT INTO versions (secret_id, version, revision, key_id, ciphertext, destroyed, actor, created_at, e2e) \
-                 VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7, $8)",
-            )
-            .bind(secret_id)
-            .bind(version)
-            .bind(revision)
-            .bind(i64::from(*key_id))
-            .bind(ciphertext.as_bytes())
-            .bind(&change.actor)
-            .bind(change.created_at)
-            .bind(change.e2e_recipients.is_some())
-            .execute(&mut *tx)
-            .await?;
+            v_secret.push(id);
+            v_version.push(*version);
+            v_key.push(i64::from(*key_id));
+            v_data.push(ciphertext.as_bytes());
         }
-        sqlx::query(
-            "INSERT INTO change_entries (env_id, revision, secret_id, action, version) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(change.env_id)
-        .bind(revision)
-        .bind(secret_id)
-        .bind(entry.action.as_str())
-        .bind(entry.version)
-        .execute(&mut *tx)
-        .await?;
+        let entry = plan.entry(op.path());
+        e_secret.push(id);
+        e_action.push(entry.action.as_str());
+        e_version.push(entry.version);
         entries.push(entry);
     }
+    if !v_secret.is_empty() {
+        sqlx::query(
+            "INSERT INTO versions (secret_id, version, revision, key_id, ciphertext, destroyed, actor, created_at, e2e) \
+             SELECT t.secret_id, t.version, $1, t.key_id, t.ciphertext, FALSE, $2, $3, $4 \
+             FROM UNNEST($5::BIGINT[], $6::BIGINT[], $7::BIGINT[], $8::BYTEA[]) AS t(secret_id, version, key_id, ciphertext)",
+        )
+        .bind(revision)
+        .bind(&change.actor)
+        .bind(change.created_at)
+        .bind(change.e2e_recipients.is_some())
+        .bind(&v_secret)
+        .bind(&v_version)
+        .bind(&v_key)
+        .bind(&v_data)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO change_entries (env_id, revision, secret_id, action, version) \
+         SELECT $1, $2, t.secret_id, t.action, t.version \
+         FROM UNNEST($3::BIGINT[], $4::TEXT[], $5::BIGINT[]) AS t(secret_id, action, version)",
+    )
+    .bind(change.env_id)
+    .bind(revision)
+    .bind(&e_secret)
+    .bind(&e_action)
+    .bind(&e_version)
+    .execute(&mut *tx)
+    .await?;
     Ok(Applied { revision, entries })
 }
 
-/// Writes the `secrets` row as `plan` says; returns the secret's id.
-async fn write_secret(conn: &mut PgConnection, change: &NewChange, op: &Op, plan: OpPlan<i64>) -> Result<i64> {
-    let now = change.created_at;
-    let description = match op {
+/// The `Set` description of an operation (`None`: keep the stored one).
+fn description(op: &Op) -> Option<&str> {
+    match op {
         Op::Set { description, .. } => description.as_deref(),
         Op::Delete { .. } | Op::Undelete { .. } => None,
-    };
-    let set_deleted = |id: i64, deleted: bool| {
-        sqlx::query("UPDATE secrets SET deleted = $1, updated_at = $2 WHERE id = $3")
-            .bind(deleted)
-            .bind(now)
-            .bind(id)
-    };
-    match plan {
-        OpPlan::Create => Ok(sqlx::query_scalar(
-            "INSERT INTO secrets (env_id, path, description, latest_version, deleted, updated_at) \
-             VALUES ($1, $2, $3, 1, FALSE, $4) RETURNING id",
-        )
-        .bind(change.env_id)
-        .bind(op.path())
-        .bind(description)
-        .bind(now)
-        .fetch_one(conn)
-        .await?),
-        OpPlan::Append { key, version } => {
-            sqlx::query(
-                "UPDATE secrets SET latest_version = $1, deleted = FALSE, updated_at = $2, \
-                 description = COALESCE($3, description) WHERE id = $4",
-            )
-            .bind(version)
-            .bind(now)
-            .bind(description)
-            .bind(key)
-            .execute(conn)
-            .await?;
-            Ok(key)
-        }
-        OpPlan::Delete { key } => {
-            set_deleted(key, true).execute(conn).await?;
-            Ok(key)
-        }
-        OpPlan::Undelete { key, .. } => {
-            set_deleted(key, false).execute(conn).await?;
-            Ok(key)
+    }
+}
+
+/// Inserts the secrets the plans create (at version 1, live); their ids by path.
+async fn create_secrets(
+    conn: &mut PgConnection,
+    change: &NewChange,
+    plans: &[OpPlan<i64>],
+) -> Result<HashMap<String, i64>> {
+    let new: Vec<&Op> = change
+        .ops
+        .iter()
+        .zip(plans)
+        .filter(|(_, plan)| matches!(plan, OpPlan::Create))
+        .map(|(op, _)| op)
+        .collect();
+    if new.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let paths: Vec<&str> = new.iter().map(|op| op.path()).collect();
+    let descriptions: Vec<Option<&str>> = new.iter().map(|op| description(op)).collect();
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "INSERT INTO secrets (env_id, path, description, latest_version, deleted, updated_at) \
+         SELECT $1, t.path, t.description, 1, FALSE, $2 FROM UNNEST($3::TEXT[], $4::TEXT[]) AS t(path, description) \
+         RETURNING id, path",
+    )
+    .bind(change.env_id)
+    .bind(change.created_at)
+    .bind(&paths)
+    .bind(&descriptions)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(id, path)| (path, id)).collect())
+}
+
+/// Updates the stored secrets as the plans say: a new latest version (live
+/// again, the description replaced when given), or deleted / live again.
+async fn update_secrets(conn: &mut PgConnection, change: &NewChange, plans: &[OpPlan<i64>]) -> Result<()> {
+    let (mut a_id, mut a_version, mut a_description) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut d_id, mut d_deleted) = (Vec::new(), Vec::new());
+    for (op, plan) in change.ops.iter().zip(plans) {
+        match plan {
+            OpPlan::Create => {}
+            OpPlan::Append { key, version } => {
+                a_id.push(*key);
+                a_version.push(*version);
+                a_description.push(description(op));
+            }
+            OpPlan::Delete { key } => {
+                d_id.push(*key);
+                d_deleted.push(true);
+            }
+            OpPlan::Undelete { key, .. } => {
+                d_id.push(*key);
+                d_deleted.push(false);
+            }
         }
     }
+    if !a_id.is_empty() {
+        sqlx::query(
+            "UPDATE secrets s SET latest_version = t.version, deleted = FALSE, updated_at = $1, \
+             description = COALESCE(t.description, s.description) \
+             FROM UNNEST($2::BIGINT[], $3::BIGINT[], $4::TEXT[]) AS t(id, version, description) WHERE s.id = t.id",
+        )
+        .bind(change.created_at)
+        .bind(&a_id)
+        .bind(&a_version)
+        .bind(&a_description)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !d_id.is_empty() {
+        sqlx::query(
+            "UPDATE secrets s SET deleted = t.deleted, updated_at = $1 \
+             FROM UNNEST($2::BIGINT[], $3::BOOLEAN[]) AS t(id, deleted) WHERE s.id = t.id",
+        )
+        .bind(change.created_at)
+        .bind(&d_id)
+        .bind(&d_deleted)
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
 }

@@ -7,8 +7,9 @@
 //! change sets together), `rotation`, `audit`. Rows are mapped by sqlx
 //! (`FromRow`, the structs of `rows`, shared with SQLite: the columns and their
 //! encodings are the same). SQL is written out in full; a list of paths is
-//! bound as one array (`= ANY($2)`), and only `audit_append` adds placeholders
-//! (sqlx's `QueryBuilder`, one row of binds per record).
+//! bound as one array (`= ANY($2)`), the rows a change set writes as one array
+//! per column (`UNNEST`), and only `audit_append` adds placeholders (sqlx's
+//! `QueryBuilder`, one row of binds per record).
 //!
 //! Isolation. Several nodes write at once, so nothing here relies on being
 //! alone:
