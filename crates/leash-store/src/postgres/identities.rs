@@ -163,6 +163,12 @@ impl IdentityStore for PostgresStore {
 
     async fn identity_delete(&self, identity_id: i64) -> Result<()> {
         let mut tx = self.write().await?;
+        // Memberships before the identity, in the order `group_put` locks them
+        // (memberships, then the identity its insert checks): never a cycle.
+        sqlx::query("DELETE FROM group_members WHERE identity_id = $1")
+            .bind(identity_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM tokens WHERE identity_id = $1")
             .bind(identity_id)
             .execute(&mut *tx)

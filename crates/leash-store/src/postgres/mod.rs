@@ -22,10 +22,13 @@
 //!   KEY UPDATE`, `changes::lock_env`). Writers of one environment thus run
 //!   one after another (a batch of the group committer locks all of its
 //!   environments at once, in id order), and each reads the state its
-//!   predecessor committed:
-//!   the same order SQLite's single writer gives, so the rules (CAS, version
-//!   numbering, recipients) decide exactly as they do there. `NO KEY` leaves
-//!   foreign-key checks of other tables (a rotation row, say) unblocked.
+//!   predecessor committed: the same order SQLite's single writer gives, so
+//!   the rules (CAS, version numbering, recipients) decide exactly as they do
+//!   there. `NO KEY` leaves foreign-key checks of other tables (a rotation
+//!   row, say) unblocked.
+//! - Writers that lock several rows take them in one order everywhere
+//!   (environments by id; memberships before identities), so concurrent
+//!   writers on any nodes queue, never deadlock.
 //! - One-row writes are one statement (an `UPDATE ... WHERE` that re-checks its
 //!   condition on the locked row, an upsert); races on a unique key (two nodes
 //!   initialising, storing audit keys, creating a project) are settled by the
