@@ -49,3 +49,16 @@ pub enum StoreError {
     #[error("storage error: the change could not be committed: {0}")]
     Commit(String),
 }
+
+/// Whether a database error is a unique-key violation (any sqlx backend).
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// `AlreadyExists(what)` for a unique violation, the database error otherwise.
+pub(crate) fn exists_or(what: impl FnOnce() -> String) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| match e {
+        e if is_unique_violation(&e) => StoreError::AlreadyExists(what()),
+        e => e.into(),
+    }
+}

@@ -1,12 +1,13 @@
 //! `leash-store`: where Leash keeps its data.
 //!
 //! It owns the storage traits, the row types that cross them, the rules of a
-//! change that every backend applies, the hot cache, and the backends (SQLite
-//! today; PostgreSQL for clusters). Storage is *untrusted*: it only ever sees
-//! ciphertext produced by the server's barrier (as [`Sealed`]) and the metadata
-//! needed to find it (names, versions, revisions, actors, times). It must never
-//! see, hold or log a plaintext secret value or key, and never decides who may
-//! do what: authentication and authorization live above it.
+//! change that every backend applies, the hot cache, and the backends (SQLite,
+//! embedded, one process; PostgreSQL, shared by the nodes of a cluster).
+//! Storage is *untrusted*: it only ever sees ciphertext produced by the
+//! server's barrier (as [`Sealed`]) and the metadata needed to find it
+//! (names, versions, revisions, actors, times). It must never see, hold or log
+//! a plaintext secret value or key, and never decides who may do what:
+//! authentication and authorization live above it.
 //!
 //! # Layout
 //!
@@ -23,13 +24,18 @@
 //!   needs in memory and forgets them after each write, before that write is
 //!   answered.
 //! - [`SqliteStore`] (`sqlite/`): the embedded backend, one module per aggregate.
+//! - [`PostgresStore`] (`postgres/`): the shared backend for several nodes on one
+//!   PostgreSQL database, one module per aggregate; writers of an environment
+//!   lock its row, reads of several statements share one snapshot.
+//! - `rows`: the stored form of rows both SQL backends map (`FromRow` structs and
+//!   column encodings; the two schemas are the same column for column).
 //!
 //! # The contract every method keeps
 //!
 //! **One method = one transaction**: a method that writes either happens
-//! completely and durably before it returns `Ok` (SQLite: the WAL is fsynced),
-//! or not at all; a method that reads answers from one consistent snapshot,
-//! never a mix of states before and after a concurrent write. Errors name rows
+//! completely and durably before it returns `Ok` (SQLite: the WAL is fsynced;
+//! PostgreSQL: the commit's WAL is flushed), or not at all; a method that
+//! reads answers from one consistent snapshot, never a mix of states before and after a concurrent write. Errors name rows
 //! by their names and numbers, never by content. Every backend must pass the
 //! conformance suite in `tests/conformance/`, and so must [`HotCached`] over it.
 #![forbid(unsafe_code)]
@@ -37,12 +43,15 @@
 mod error;
 mod hot_cache;
 mod model;
+mod postgres;
+mod rows;
 mod rules;
 mod sqlite;
 
 pub use error::StoreError;
 pub use hot_cache::{CacheInvalidator, HotCached, WriteHook};
 pub use model::*;
+pub use postgres::PostgresStore;
 pub use sqlite::{DB_FILE, SqliteStore};
 
 use async_trait::async_trait;

@@ -5,8 +5,8 @@
 
 use sqlx::SqliteConnection;
 
-use super::projects::split_recipients;
 use crate::model::{Applied, NewChange, Op};
+use crate::rows::{StoredHeadDb, split_recipients};
 use crate::rules::{self, EnvState, OpPlan, StoredHead};
 use crate::{Result, StoreError};
 
@@ -49,14 +49,6 @@ pub(super) async fn record_revision(
         .execute(&mut *conn)
         .await?;
     Ok(())
-}
-
-/// A secret's id and head, as an operation sees it.
-#[derive(sqlx::FromRow)]
-struct StoredHeadDb {
-    id: i64,
-    latest_version: i64,
-    deleted: bool,
 }
 
 async fn stored_head(conn: &mut SqliteConnection, env_id: i64, path: &str) -> Result<Option<StoredHead<i64>>> {

@@ -2,76 +2,14 @@
 //! and CIDRs comma-joined), `groups` with `group_members`, and the two tables
 //! of named documents (`policies.source`, `jwt_issuers.config`).
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use sqlx::SqliteConnection;
 
-use super::{SqliteStore, exists_or, join_list, split_list};
+use super::SqliteStore;
+use crate::error::exists_or;
 use crate::model::{DocumentKind, GroupRow, IdentityRow, NamedDocument};
+use crate::rows::{GroupDb, IdentityDb, groups_with_members, join_list};
 use crate::{IdentityStore, Result, StoreError};
-
-/// An `identities` row.
-#[derive(sqlx::FromRow)]
-struct IdentityDb {
-    id: i64,
-    name: String,
-    kind: String,
-    policies: String,
-    metadata: String,
-    password_hash: Option<String>,
-    client_id: Option<String>,
-    client_secret_hash: Option<String>,
-    client_secret_expires_at: Option<i64>,
-    client_secret_uses_left: Option<i64>,
-    allowed_cidrs: String,
-    jwt_binding: Option<String>,
-    token_ttl_ms: i64,
-    token_max_ttl_ms: i64,
-    created_at: i64,
-}
-
-impl From<IdentityDb> for IdentityRow {
-    fn from(i: IdentityDb) -> Self {
-        IdentityRow {
-            id: i.id,
-            name: i.name,
-            kind: i.kind,
-            policies: split_list(&i.policies),
-            metadata: i.metadata,
-            password_hash: i.password_hash,
-            client_id: i.client_id,
-            client_secret_hash: i.client_secret_hash,
-            client_secret_expires_at: i.client_secret_expires_at,
-            client_secret_uses_left: i.client_secret_uses_left,
-            allowed_cidrs: split_list(&i.allowed_cidrs),
-            jwt_binding: i.jwt_binding,
-            token_ttl_ms: i.token_ttl_ms,
-            token_max_ttl_ms: i.token_max_ttl_ms,
-            created_at: i.created_at,
-        }
-    }
-}
-
-/// A `groups` row (members come from `group_members`).
-#[derive(sqlx::FromRow)]
-struct GroupDb {
-    id: i64,
-    name: String,
-    policies: String,
-    created_at: i64,
-}
-
-impl GroupDb {
-    fn with_members(self, members: Vec<String>) -> GroupRow {
-        GroupRow {
-            name: self.name,
-            policies: split_list(&self.policies),
-            members,
-            created_at: self.created_at,
-        }
-    }
-}
 
 /// The member names of one group, sorted.
 async fn group_members(conn: &mut SqliteConnection, group_id: i64) -> Result<Vec<String>> {
@@ -306,17 +244,7 @@ impl IdentityStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let mut members: HashMap<i64, Vec<String>> = HashMap::new();
-        for (group_id, name) in memberships {
-            members.entry(group_id).or_default().push(name);
-        }
-        Ok(groups
-            .into_iter()
-            .map(|g| {
-                let of_group = members.remove(&g.id).unwrap_or_default();
-                g.with_members(of_group)
-            })
-            .collect())
+        Ok(groups_with_members(groups, memberships))
     }
 
     async fn group_delete(&self, name: &str) -> Result<bool> {

@@ -7,37 +7,10 @@ use sqlx::{Sqlite, Transaction};
 
 use super::SqliteStore;
 use super::tokens::insert_token;
-use crate::model::{KeyHierarchy, SealParams, TokenRecord};
+use crate::model::{KeyHierarchy, TokenRecord};
+use crate::rows::meta_keys::{AUDIT_KEYS, KEYRING, ROOT_KEY, SEAL_PARAMS};
+use crate::rows::{key_hierarchy_from, params_to_json};
 use crate::{MetaStore, Result, Sealed, StoreError};
-
-/// The row keys; the names are the stored format (older data directories use them too).
-const SEAL_PARAMS: &str = "seal_config";
-const ROOT_KEY: &str = "root_key";
-const KEYRING: &str = "keyring";
-const AUDIT_KEYS: &str = "audit_keys";
-
-/// The stored form of [`SealParams`]: `{"shares":N,"threshold":M}`.
-fn params_to_json(params: SealParams) -> Vec<u8> {
-    serde_json::json!({ "shares": params.shares, "threshold": params.threshold })
-        .to_string()
-        .into_bytes()
-}
-
-fn params_from_json(bytes: &[u8]) -> Result<SealParams> {
-    let corrupt = |reason: String| StoreError::Corrupt(format!("stored seal parameters: {reason}"));
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
-    let field = |name: &str| {
-        value
-            .get(name)
-            .and_then(serde_json::Value::as_u64)
-            .and_then(|n| u8::try_from(n).ok())
-            .ok_or_else(|| corrupt(format!("`{name}` is missing or not a number from 0 to 255")))
-    };
-    Ok(SealParams {
-        shares: field("shares")?,
-        threshold: field("threshold")?,
-    })
-}
 
 async fn get(tx: &mut Transaction<'_, Sqlite>, key: &str) -> Result<Option<Vec<u8>>> {
     Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
@@ -59,18 +32,11 @@ async fn put(tx: &mut Transaction<'_, Sqlite>, key: &str, value: &[u8]) -> Resul
 impl MetaStore for SqliteStore {
     async fn key_hierarchy(&self) -> Result<Option<KeyHierarchy>> {
         let mut tx = self.read.begin().await?;
-        let Some(params) = get(&mut tx, SEAL_PARAMS).await? else {
-            return Ok(None);
-        };
-        let missing = |key: &str| StoreError::Corrupt(format!("the key hierarchy has no `{key}` row"));
-        let root_key = get(&mut tx, ROOT_KEY).await?.ok_or_else(|| missing(ROOT_KEY))?;
-        let keyring = get(&mut tx, KEYRING).await?.ok_or_else(|| missing(KEYRING))?;
+        let params = get(&mut tx, SEAL_PARAMS).await?;
+        let root_key = get(&mut tx, ROOT_KEY).await?;
+        let keyring = get(&mut tx, KEYRING).await?;
         tx.commit().await?;
-        Ok(Some(KeyHierarchy {
-            params: params_from_json(&params)?,
-            root_key: Sealed::from_stored(root_key),
-            keyring: Sealed::from_stored(keyring),
-        }))
+        key_hierarchy_from(params, root_key, keyring)
     }
 
     async fn initialize(&self, keys: &KeyHierarchy, root_token: &TokenRecord) -> Result<()> {

@@ -76,24 +76,3 @@ impl SqliteStore {
         done.await.map_err(|_| stopped())?
     }
 }
-
-/// Names are restricted to `[A-Za-z0-9_.-]`, so a comma-joined list is unambiguous.
-fn join_list(items: &[String]) -> String {
-    items.join(",")
-}
-
-fn split_list(joined: &str) -> Vec<String> {
-    joined.split(',').filter(|p| !p.is_empty()).map(str::to_owned).collect()
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-/// `AlreadyExists(what)` for a unique violation, the database error otherwise.
-fn exists_or(what: impl FnOnce() -> String) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |e| match e {
-        e if is_unique_violation(&e) => StoreError::AlreadyExists(what()),
-        e => e.into(),
-    }
-}

@@ -3,77 +3,11 @@
 
 use async_trait::async_trait;
 
-use super::{SqliteStore, exists_or};
+use super::SqliteStore;
+use crate::error::exists_or;
 use crate::model::{EnvRow, ProjectRow};
+use crate::rows::{EnvDb, ProjectEnvDb};
 use crate::{ProjectStore, Result};
-
-/// An `environments` row.
-#[derive(sqlx::FromRow)]
-pub(super) struct EnvDb {
-    id: i64,
-    project_id: i64,
-    name: String,
-    revision: i64,
-    created_at: i64,
-    e2e_recipients: Option<String>,
-}
-
-impl From<EnvDb> for EnvRow {
-    fn from(e: EnvDb) -> Self {
-        EnvRow {
-            id: e.id,
-            project_id: e.project_id,
-            name: e.name,
-            revision: e.revision,
-            created_at: e.created_at,
-            e2e_recipients: split_recipients(e.e2e_recipients),
-        }
-    }
-}
-
-/// Recipients are stored one per line (an age or SSH public key holds no newline).
-pub(super) fn join_recipients(recipients: &Option<Vec<String>>) -> Option<String> {
-    recipients.as_ref().map(|r| r.join("\n"))
-}
-
-pub(super) fn split_recipients(joined: Option<String>) -> Option<Vec<String>> {
-    joined.map(|j| j.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect())
-}
-
-/// A project left-joined with one of its environments (all `e_` columns NULL when it has no such environment).
-#[derive(sqlx::FromRow)]
-struct ProjectEnvDb {
-    p_id: i64,
-    p_name: String,
-    p_created_at: i64,
-    e_id: Option<i64>,
-    e_name: Option<String>,
-    e_revision: Option<i64>,
-    e_created_at: Option<i64>,
-    e_recipients: Option<String>,
-}
-
-impl ProjectEnvDb {
-    fn split(self) -> (ProjectRow, Option<EnvRow>) {
-        let project = ProjectRow {
-            id: self.p_id,
-            name: self.p_name,
-            created_at: self.p_created_at,
-        };
-        let env = match (self.e_id, self.e_name, self.e_revision, self.e_created_at) {
-            (Some(id), Some(name), Some(revision), Some(created_at)) => Some(EnvRow {
-                id,
-                project_id: project.id,
-                name,
-                revision,
-                created_at,
-                e2e_recipients: split_recipients(self.e_recipients),
-            }),
-            _ => None,
-        };
-        (project, env)
-    }
-}
 
 #[async_trait]
 impl ProjectStore for SqliteStore {

@@ -8,82 +8,8 @@ use sqlx::SqliteConnection;
 
 use super::SqliteStore;
 use crate::model::{Applied, DueRotation, Lease, NewChange, RotationLogRow, RotationRow, Sealed};
-use crate::{Result, RotationStore, StoreError};
-
-/// A `rotation_state` row. No `Debug`: it holds the pending value's ciphertext.
-#[derive(sqlx::FromRow)]
-struct RotationDb {
-    env_id: i64,
-    path: String,
-    policy: String,
-    next_due_at: Option<i64>,
-    grace_ms: i64,
-    attempt: i64,
-    state: String,
-    step: Option<String>,
-    pending_key_id: Option<i64>,
-    pending_ciphertext: Option<Vec<u8>>,
-    failures: i64,
-    retry_at: Option<i64>,
-    last_error: Option<String>,
-    lease_holder: Option<String>,
-    lease_until: Option<i64>,
-    last_rotated_at: Option<i64>,
-    retire_at: Option<i64>,
-    retire_version: Option<i64>,
-    created_at: i64,
-    updated_at: i64,
-}
-
-impl TryFrom<RotationDb> for RotationRow {
-    type Error = StoreError;
-
-    fn try_from(r: RotationDb) -> Result<Self> {
-        let pending_key_id = r
-            .pending_key_id
-            .map(u32::try_from)
-            .transpose()
-            .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?;
-        Ok(RotationRow {
-            env_id: r.env_id,
-            path: r.path,
-            policy: r.policy,
-            next_due_at: r.next_due_at,
-            grace_ms: r.grace_ms,
-            attempt: r.attempt,
-            state: r.state,
-            step: r.step,
-            pending_key_id,
-            pending_ciphertext: r.pending_ciphertext.map(Sealed::from_stored),
-            failures: r.failures,
-            retry_at: r.retry_at,
-            last_error: r.last_error,
-            lease: match (r.lease_holder, r.lease_until) {
-                (Some(holder), Some(until)) => Some(Lease { holder, until }),
-                // A lease taken before leases named their holder (schema 0005).
-                (None, Some(until)) => Some(Lease {
-                    holder: String::new(),
-                    until,
-                }),
-                (_, None) => None,
-            },
-            last_rotated_at: r.last_rotated_at,
-            retire_at: r.retire_at,
-            retire_version: r.retire_version,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        })
-    }
-}
-
-/// A due rotation row with its environment's names.
-#[derive(sqlx::FromRow)]
-struct DueDb {
-    #[sqlx(flatten)]
-    row: RotationDb,
-    project: String,
-    env: String,
-}
+use crate::rows::{DueDb, RotationDb};
+use crate::{Result, RotationStore};
 
 /// Creates or replaces a rotation row on the caller's connection (also used by the group committer).
 pub(super) async fn put_rotation(conn: &mut SqliteConnection, r: &RotationRow) -> Result<()> {
@@ -179,15 +105,7 @@ impl RotationStore for SqliteStore {
         .bind(limit)
         .fetch_all(&self.read)
         .await?;
-        rows.into_iter()
-            .map(|d| {
-                Ok(DueRotation {
-                    project: d.project,
-                    env: d.env,
-                    row: d.row.try_into()?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(DueRotation::try_from).collect()
     }
 
     async fn rotation_release_leases(&self) -> Result<()> {

@@ -13,104 +13,17 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::SqliteStore;
 use super::changes::{env_state, record_revision};
-use super::projects::join_recipients;
 use crate::model::*;
+use crate::rows::{
+    ChangeDb, EntryDb, HeadWithIdDb, RetainedDb, RetainedKeyDb, VersionDb, join_recipients, revision_span, with_entries,
+};
 use crate::rules::{self, RetainedVersion};
 use crate::{Result, SecretStore, StoreError};
 
-/// One version of one secret, with its secret's path and description. No
-/// `Debug`: it holds ciphertext.
-#[derive(sqlx::FromRow)]
-struct VersionDb {
-    path: String,
-    version: i64,
-    revision: i64,
-    #[sqlx(try_from = "i64")]
-    key_id: u32,
-    ciphertext: Option<Vec<u8>>,
-    destroyed: bool,
-    actor: String,
-    created_at: i64,
-    description: Option<String>,
-    e2e: bool,
-}
-
-impl From<VersionDb> for VersionRow {
-    fn from(v: VersionDb) -> Self {
-        VersionRow {
-            path: v.path,
-            version: v.version,
-            revision: v.revision,
-            key_id: v.key_id,
-            ciphertext: v.ciphertext.map(Sealed::from_stored),
-            destroyed: v.destroyed,
-            actor: v.actor,
-            created_at: v.created_at,
-            description: v.description,
-            e2e: v.e2e,
-        }
-    }
-}
-
-/// A retained version and whether it is the current version of a live secret.
-#[derive(sqlx::FromRow)]
-struct RetainedDb {
-    #[sqlx(flatten)]
-    version: VersionDb,
-    current: bool,
-}
-
-/// A secret's head with its id.
-#[derive(sqlx::FromRow)]
-struct HeadWithIdDb {
-    id: i64,
-    #[sqlx(flatten)]
-    head: SecretHead,
-}
-
-/// A `changes` row (its entries are read separately).
-#[derive(sqlx::FromRow)]
-struct ChangeDb {
-    revision: i64,
-    actor: String,
-    message: Option<String>,
-    created_at: i64,
-}
-
-/// A `change_entries` row with its secret's path.
-#[derive(sqlx::FromRow)]
-struct EntryDb {
-    revision: i64,
-    path: String,
-    action: String,
-    version: Option<i64>,
-}
-
-/// What the end-to-end update reads of each retained version.
-#[derive(sqlx::FromRow)]
-struct RetainedKeyDb {
-    secret_id: i64,
-    version: i64,
-    path: String,
-    current: bool,
-    e2e: bool,
-}
-
 /// Fills in what each change did to each path (inside the caller's read transaction).
-async fn with_entries(conn: &mut SqliteConnection, env_id: i64, changes: Vec<ChangeDb>) -> Result<Vec<ChangeRow>> {
-    let mut changes: Vec<ChangeRow> = changes
-        .into_iter()
-        .map(|c| ChangeRow {
-            revision: c.revision,
-            actor: c.actor,
-            message: c.message,
-            created_at: c.created_at,
-            entries: Vec::new(),
-        })
-        .collect();
-    let revisions = changes.iter().map(|c| c.revision);
-    let (Some(low), Some(high)) = (revisions.clone().min(), revisions.max()) else {
-        return Ok(changes);
+async fn read_entries(conn: &mut SqliteConnection, env_id: i64, changes: Vec<ChangeDb>) -> Result<Vec<ChangeRow>> {
+    let Some((low, high)) = revision_span(&changes) else {
+        return Ok(Vec::new());
     };
     let entries: Vec<EntryDb> = sqlx::query_as(
         "SELECT e.revision, s.path, e.action, e.version FROM change_entries e JOIN secrets s ON s.id = e.secret_id \
@@ -121,19 +34,7 @@ async fn with_entries(conn: &mut SqliteConnection, env_id: i64, changes: Vec<Cha
     .bind(high)
     .fetch_all(conn)
     .await?;
-    let at: HashMap<i64, usize> = changes.iter().enumerate().map(|(i, c)| (c.revision, i)).collect();
-    for e in entries {
-        let action = Action::parse(&e.action)
-            .ok_or_else(|| StoreError::InvalidChange(format!("unknown action {:?} in the store", e.action)))?;
-        if let Some(&i) = at.get(&e.revision) {
-            changes[i].entries.push(AppliedEntry {
-                path: e.path,
-                action,
-                version: e.version,
-            });
-        }
-    }
-    Ok(changes)
+    with_entries(changes, entries)
 }
 
 /// Paths bound in one `heads` statement (SQLite allows 32,766 parameters).
@@ -435,7 +336,7 @@ impl SecretStore for SqliteStore {
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
-        let changes = with_entries(&mut tx, env_id, changes).await?;
+        let changes = read_entries(&mut tx, env_id, changes).await?;
         tx.commit().await?;
         Ok(changes)
     }
@@ -451,7 +352,7 @@ impl SecretStore for SqliteStore {
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
-        let changes = with_entries(&mut tx, env_id, changes).await?;
+        let changes = read_entries(&mut tx, env_id, changes).await?;
         tx.commit().await?;
         Ok(changes)
     }

@@ -3,45 +3,14 @@
 use async_trait::async_trait;
 use sqlx::SqliteConnection;
 
-use super::{SqliteStore, join_list, split_list};
+use super::SqliteStore;
+use crate::error::exists_or;
 use crate::model::TokenRecord;
+use crate::rows::{TokenDb, join_list};
 use crate::{Result, TokenStore};
 
-/// A `tokens` row.
-#[derive(sqlx::FromRow)]
-struct TokenDb {
-    hash: String,
-    accessor: String,
-    display_name: String,
-    policies: String,
-    is_root: bool,
-    created_at: i64,
-    expires_at: Option<i64>,
-    identity_id: Option<i64>,
-    auth_method: String,
-    ttl_ms: Option<i64>,
-    max_expires_at: Option<i64>,
-}
-
-impl From<TokenDb> for TokenRecord {
-    fn from(t: TokenDb) -> Self {
-        TokenRecord {
-            hash: t.hash,
-            accessor: t.accessor,
-            display_name: t.display_name,
-            policies: split_list(&t.policies),
-            is_root: t.is_root,
-            created_at: t.created_at,
-            expires_at: t.expires_at,
-            identity_id: t.identity_id,
-            auth_method: t.auth_method,
-            ttl_ms: t.ttl_ms,
-            max_expires_at: t.max_expires_at,
-        }
-    }
-}
-
-/// Inserts a token on the caller's connection (also used by `initialize`).
+/// Inserts a token on the caller's connection (also used by `initialize`);
+/// `AlreadyExists` if its hash or accessor is taken.
 pub(super) async fn insert_token(conn: &mut SqliteConnection, t: &TokenRecord) -> Result<()> {
     sqlx::query(
         "INSERT INTO tokens (hash, accessor, display_name, policies, is_root, created_at, expires_at, identity_id, \
@@ -59,7 +28,8 @@ pub(super) async fn insert_token(conn: &mut SqliteConnection, t: &TokenRecord) -
     .bind(t.ttl_ms)
     .bind(t.max_expires_at)
     .execute(conn)
-    .await?;
+    .await
+    .map_err(exists_or(|| format!("token {}", t.accessor)))?;
     Ok(())
 }
 
