@@ -50,6 +50,13 @@ impl<'a> Context<'a> {
         while end > 0 && matches!(before[end - 1], b'"' | b'\'' | b'`' | b' ' | b'\t' | b'=' | b':' | b'>' | b'<' | b'?') {
             end -= 1;
         }
+        // A type annotation between the name and the operator (`const KEY: &str = "..."`).
+        for annotation in [": &'static str", ":&'static str", ": &str", ":&str", ": String", ": string", ": str"] {
+            if before[..end].ends_with(annotation.as_bytes()) {
+                end -= annotation.len();
+                break;
+            }
+        }
         // A call around the value: `key = env("...")` is not a literal; the value check sees the rest.
         let mut start = end;
         while start > 0 && (before[start - 1].is_ascii_alphanumeric() || matches!(before[start - 1], b'_' | b'.' | b'-')) {
@@ -80,6 +87,14 @@ impl<'a> Context<'a> {
         let trimmed = before.trim_ascii_start();
         let trimmed = trimmed.strip_prefix(b"\"").or(trimmed.strip_prefix(b"'")).unwrap_or(trimmed);
         trimmed.starts_with(b"-")
+    }
+
+    /// Whether the secret sits in a `.netrc` file or `.netrc`-style text.
+    pub fn netrc(&self) -> bool {
+        self.path.ends_with("netrc") || {
+            let lower = self.around.to_ascii_lowercase();
+            memchr::memmem::find(&lower, b"machine ").is_some() || memchr::memmem::find(&lower, b"login ").is_some()
+        }
     }
 
     /// Whether the value was written between quotes.
@@ -302,12 +317,16 @@ fn key_is_strong(key: &str) -> bool {
     .any(|w| joined.contains(w))
 }
 
-/// Whether the value refers to a secret kept elsewhere instead of holding one.
+/// Whether the value refers to a secret kept elsewhere instead of holding one:
+/// `$VAR`, `%VAR%`, `${...}`, `{{ ... }}`, `process.env.X`, `os.environ[...]` and the like.
 pub fn is_reference(value: &[u8]) -> bool {
     let lower = value.to_ascii_lowercase();
     let has = |needle: &[u8]| memchr::memmem::find(&lower, needle).is_some();
-    if matches!(lower.first(), Some(b'$' | b'%' | b'!' | b'&' | b'*' | b'@')) {
-        return true;
+    let ident = |s: &[u8]| !s.is_empty() && s.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_');
+    match lower.first() {
+        Some(b'$') if ident(&lower[1..]) => return true,
+        Some(b'%') if lower.len() > 2 && lower.ends_with(b"%") && ident(&lower[1..lower.len() - 1]) => return true,
+        _ => {}
     }
     const MARKERS: &[&str] = &[
         "${",
@@ -428,6 +447,12 @@ pub fn entropy_floor(class: ValueClass, len: usize) -> f64 {
     }
 }
 
+/// A YAML tag, anchor or alias (`!vault |`, `&default`, `*default_password`)
+/// or an annotation (`@Value`) where an unquoted value would be.
+fn is_sigil(value: &[u8], quoted: bool) -> bool {
+    !quoted && matches!(value.first(), Some(b'!' | b'&' | b'*' | b'@'))
+}
+
 /// The checks every keyed candidate goes through: the value is not a
 /// reference, a public identifier, a UUID, a digest or a published example.
 pub fn value_is_not_secret(value: &[u8]) -> bool {
@@ -442,7 +467,7 @@ pub fn value_is_not_secret(value: &[u8]) -> bool {
 /// value looks machine-generated and clears its class's entropy floor.
 pub fn generic_secret_ok(ctx: &Context<'_>, value: &[u8]) -> bool {
     let key = ctx.key();
-    if key_is_not_secret(&key) || value_is_not_secret(value) {
+    if key_is_not_secret(&key) || value_is_not_secret(value) || is_sigil(value, ctx.quoted()) {
         return false;
     }
     let class = value_class(value);
@@ -466,7 +491,7 @@ pub fn generic_secret_ok(ctx: &Context<'_>, value: &[u8]) -> bool {
 /// Keyed provider rules (a provider name next to `key`/`secret`): the key
 /// must not name a public or descriptive property, the value must not be a reference.
 pub fn keyed_ok(ctx: &Context<'_>, value: &[u8]) -> bool {
-    !key_is_not_secret(&ctx.key()) && !value_is_not_secret(value)
+    !key_is_not_secret(&ctx.key()) && !value_is_not_secret(value) && !is_sigil(value, ctx.quoted())
 }
 
 /// Files whose assignments are code: there, only quoted literals are values.
@@ -509,7 +534,7 @@ pub fn is_code_path(path: &str) -> bool {
 /// placeholder, a default, a type name, an expression or a digest).
 pub fn config_password_ok(ctx: &Context<'_>, value: &[u8]) -> bool {
     let key = ctx.key();
-    if !key_names_password(&key) || value_is_not_secret(value) {
+    if !key_names_password(&key) || value_is_not_secret(value) || is_sigil(value, ctx.quoted()) {
         return false;
     }
     if filter::is_password_placeholder(value) || !value.is_ascii() {
@@ -518,8 +543,9 @@ pub fn config_password_ok(ctx: &Context<'_>, value: &[u8]) -> bool {
     if is_code_path(ctx.path) && !ctx.quoted() {
         return false;
     }
-    // `pass something` in prose: a blank separates key and value only after a flag.
-    if ctx.blank_operator() && !ctx.flag() {
+    // `pass something` in prose: a blank separates key and value only after a
+    // flag or in a `.netrc` (`machine host login user password secret`).
+    if ctx.blank_operator() && !ctx.flag() && !ctx.netrc() {
         return false;
     }
     if value.ends_with(b":") {
@@ -541,7 +567,7 @@ pub fn config_password_ok(ctx: &Context<'_>, value: &[u8]) -> bool {
     {
         return false;
     }
-    if matches!(value.first(), Some(b'/' | b'.' | b'~' | b'-' | b'=' | b'+' | b'#' | b'"' | b'\''))
+    if matches!(value.first(), Some(b'/' | b'.' | b'~' | b'-' | b'=' | b'+' | b'"' | b'\''))
         || lower.starts_with(b"http")
     {
         return false;
@@ -621,7 +647,7 @@ mod tests {
             "process.env.API_KEY",
             "os.environ['X']",
             "$SECRET",
-            "!vault",
+            "%DB_PASSWORD%",
         ] {
             assert!(is_reference(r.as_bytes()), "{r}");
         }
