@@ -47,11 +47,24 @@ impl<'a> Context<'a> {
         let before = &self.matched[..self.secret_start.min(self.matched.len())];
         let mut end = before.len();
         // Skip the opening quote, spaces, the operator and the key's closing quote.
-        while end > 0 && matches!(before[end - 1], b'"' | b'\'' | b'`' | b' ' | b'\t' | b'=' | b':' | b'>' | b'<' | b'?') {
+        while end > 0
+            && matches!(
+                before[end - 1],
+                b'"' | b'\'' | b'`' | b' ' | b'\t' | b'=' | b':' | b'>' | b'<' | b'?'
+            )
+        {
             end -= 1;
         }
         // A type annotation between the name and the operator (`const KEY: &str = "..."`).
-        for annotation in [": &'static str", ":&'static str", ": &str", ":&str", ": String", ": string", ": str"] {
+        for annotation in [
+            ": &'static str",
+            ":&'static str",
+            ": &str",
+            ":&str",
+            ": String",
+            ": string",
+            ": str",
+        ] {
             if before[..end].ends_with(annotation.as_bytes()) {
                 end -= annotation.len();
                 break;
@@ -59,11 +72,16 @@ impl<'a> Context<'a> {
         }
         // A call around the value: `key = env("...")` is not a literal; the value check sees the rest.
         let mut start = end;
-        while start > 0 && (before[start - 1].is_ascii_alphanumeric() || matches!(before[start - 1], b'_' | b'.' | b'-')) {
+        while start > 0
+            && (before[start - 1].is_ascii_alphanumeric() || matches!(before[start - 1], b'_' | b'.' | b'-'))
+        {
             start -= 1;
         }
         let key = &before[start..end];
-        let key = key.strip_prefix(b"--").or_else(|| key.strip_prefix(b"-")).unwrap_or(key);
+        let key = key
+            .strip_prefix(b"--")
+            .or_else(|| key.strip_prefix(b"-"))
+            .unwrap_or(key);
         String::from_utf8_lossy(key).into_owned()
     }
 
@@ -85,7 +103,10 @@ impl<'a> Context<'a> {
     pub fn flag(&self) -> bool {
         let before = &self.matched[..self.secret_start.min(self.matched.len())];
         let trimmed = before.trim_ascii_start();
-        let trimmed = trimmed.strip_prefix(b"\"").or(trimmed.strip_prefix(b"'")).unwrap_or(trimmed);
+        let trimmed = trimmed
+            .strip_prefix(b"\"")
+            .or(trimmed.strip_prefix(b"'"))
+            .unwrap_or(trimmed);
         trimmed.starts_with(b"-")
     }
 
@@ -266,7 +287,10 @@ const DESCRIPTIVE_TAILS: &[&str] = &[
 pub fn key_is_not_secret(key: &str) -> bool {
     let segs = key_segments(key);
     let Some(last) = segs.last() else { return false };
-    if segs.iter().any(|s| PUBLIC_SEGMENTS.contains(&s.as_str()) || HASH_SEGMENTS.contains(&s.as_str())) {
+    if segs
+        .iter()
+        .any(|s| PUBLIC_SEGMENTS.contains(&s.as_str()) || HASH_SEGMENTS.contains(&s.as_str()))
+    {
         return true;
     }
     if DESCRIPTIVE_TAILS.contains(&last.as_str()) {
@@ -364,7 +388,10 @@ pub fn is_reference(value: &[u8]) -> bool {
 pub fn is_uuid(value: &[u8]) -> bool {
     let parts: Vec<&[u8]> = value.split(|&b| b == b'-').collect();
     parts.len() == 5
-        && parts.iter().zip([8, 4, 4, 4, 12]).all(|(p, n)| p.len() == n && p.iter().all(u8::is_ascii_hexdigit))
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.iter().all(u8::is_ascii_hexdigit))
 }
 
 /// Prefixes of identifiers that providers publish on purpose: Stripe (and
@@ -383,9 +410,29 @@ pub fn is_public_identifier(value: &[u8]) -> bool {
 pub fn is_hash_notation(value: &[u8]) -> bool {
     let lower = value.to_ascii_lowercase();
     [
-        "sha1:", "sha256:", "sha384:", "sha512:", "md5:", "sha1-", "sha256-", "sha384-", "sha512-", "$2a$", "$2b$",
-        "$2y$", "$argon2", "$1$", "$5$", "$6$", "$pbkdf2", "pbkdf2_sha256$", "{ssha}", "{sha}", "{bcrypt}",
-        "{noop}", "scrypt:",
+        "sha1:",
+        "sha256:",
+        "sha384:",
+        "sha512:",
+        "md5:",
+        "sha1-",
+        "sha256-",
+        "sha384-",
+        "sha512-",
+        "$2a$",
+        "$2b$",
+        "$2y$",
+        "$argon2",
+        "$1$",
+        "$5$",
+        "$6$",
+        "$pbkdf2",
+        "pbkdf2_sha256$",
+        "{ssha}",
+        "{sha}",
+        "{bcrypt}",
+        "{noop}",
+        "scrypt:",
     ]
     .iter()
     .any(|p| lower.starts_with(p.as_bytes()))
@@ -553,9 +600,27 @@ pub fn config_password_ok(ctx: &Context<'_>, value: &[u8]) -> bool {
     }
     let lower = value.to_ascii_lowercase();
     const WEAK_DEFAULTS: &[&str] = &[
-        "p@ssw0rd", "p@ssword", "passw0rd", "changeit", "secret123", "admin123", "root123", "qwerty123", "welcome1",
-        "s3cret", "adm1n", "t0ps3cret", "topsecret", "letmein1", "required", "optional", "string", "true", "false",
-        "undefined", "nullable",
+        "p@ssw0rd",
+        "p@ssword",
+        "passw0rd",
+        "changeit",
+        "secret123",
+        "admin123",
+        "root123",
+        "qwerty123",
+        "welcome1",
+        "s3cret",
+        "adm1n",
+        "t0ps3cret",
+        "topsecret",
+        "letmein1",
+        "required",
+        "optional",
+        "string",
+        "true",
+        "false",
+        "undefined",
+        "nullable",
     ];
     if WEAK_DEFAULTS.contains(&String::from_utf8_lossy(&lower).as_ref()) {
         return false;
@@ -567,8 +632,10 @@ pub fn config_password_ok(ctx: &Context<'_>, value: &[u8]) -> bool {
     {
         return false;
     }
-    if matches!(value.first(), Some(b'/' | b'.' | b'~' | b'-' | b'=' | b'+' | b'"' | b'\''))
-        || lower.starts_with(b"http")
+    if matches!(
+        value.first(),
+        Some(b'/' | b'.' | b'~' | b'-' | b'=' | b'+' | b'"' | b'\'')
+    ) || lower.starts_with(b"http")
     {
         return false;
     }
@@ -581,7 +648,11 @@ pub fn config_password_ok(ctx: &Context<'_>, value: &[u8]) -> bool {
         return false; // self.password, req.body.pwd
     }
     // CONSTANT_CASE names of variables that hold the password elsewhere.
-    if value.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_') && value.contains(&b'_') {
+    if value
+        .iter()
+        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_')
+        && value.contains(&b'_')
+    {
         return false;
     }
     let lower_c = value.iter().any(u8::is_ascii_lowercase);
@@ -599,7 +670,9 @@ pub fn config_password_ok(ctx: &Context<'_>, value: &[u8]) -> bool {
     }
     // Snake-case identifiers with a digit (`field_2`, `user_id_1`) are code.
     if classes == 2 && symbol_c && !digit_c {
-        let separators_only = value.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        let separators_only = value
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
         if separators_only {
             return false;
         }
@@ -614,7 +687,11 @@ mod tests {
     fn ctx<'a>(path: &'a str, line: &'a str) -> (Context<'a>, &'a [u8]) {
         // The value is what follows the last operator (test helper: `key = value`).
         let at = line.rfind(['=', ':', ' ']).unwrap() + 1;
-        let at = if line[at..].starts_with(['"', '\'']) { at + 1 } else { at };
+        let at = if line[at..].starts_with(['"', '\'']) {
+            at + 1
+        } else {
+            at
+        };
         let end = line[at..].find(['"', '\'']).map_or(line.len(), |e| at + e);
         (Context::bare(path, line.as_bytes(), at), &line.as_bytes()[at..end])
     }
@@ -625,13 +702,34 @@ mod tests {
         assert_eq!(Context::bare("a", b"--password x", 11).key(), "password");
         assert_eq!(Context::bare("a", b"\"apiKey\": \"x\"", 11).key(), "apiKey");
         assert_eq!(key_segments("stripePublishableKey"), ["stripe", "publishable", "key"]);
-        for k in ["db.password", "DB_PASS", "PGPASSWORD", "adminPwd", "smtp-passwd", "passwords"] {
+        for k in [
+            "db.password",
+            "DB_PASS",
+            "PGPASSWORD",
+            "adminPwd",
+            "smtp-passwd",
+            "passwords",
+        ] {
             assert!(key_names_password(k), "{k}");
         }
-        for k in ["password_hash", "password_min_length", "compass", "bypass", "passwordless", "password_file"] {
+        for k in [
+            "password_hash",
+            "password_min_length",
+            "compass",
+            "bypass",
+            "passwordless",
+            "password_file",
+        ] {
             assert!(!key_names_password(k), "{k}");
         }
-        for k in ["STRIPE_PUBLISHABLE_KEY", "client_id", "api_key_id", "integrity", "token_url", "author"] {
+        for k in [
+            "STRIPE_PUBLISHABLE_KEY",
+            "client_id",
+            "api_key_id",
+            "integrity",
+            "token_url",
+            "author",
+        ] {
             assert!(key_is_not_secret(k), "{k}");
         }
         for k in ["api_key", "client_secret", "AWS_SECRET_ACCESS_KEY", "authToken"] {

@@ -313,7 +313,9 @@ fn generate(spec: &str, rng: &mut Rng) -> String {
         }
         "human" => {
             // A password a person picks: words, a digit swapped in, a number and a symbol.
-            const WORDS: &[&str] = &["harbour", "winter", "lantern", "copper", "falcon", "meadow", "orchid", "granite"];
+            const WORDS: &[&str] = &[
+                "harbour", "winter", "lantern", "copper", "falcon", "meadow", "orchid", "granite",
+            ];
             let w1 = WORDS[(rng.next() % WORDS.len() as u64) as usize];
             let w2 = WORDS[(rng.next() % WORDS.len() as u64) as usize];
             let mut first = w1[..1].to_ascii_uppercase();

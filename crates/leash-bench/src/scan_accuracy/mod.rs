@@ -28,8 +28,8 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 
-use values::Rng;
 use kinds::{KEYED, Layout, Place};
+use values::Rng;
 
 /// A labelled location: a planted secret or a hard negative.
 #[derive(Debug, Clone)]
@@ -107,7 +107,11 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
     let (planted, negatives) = plant(&tree, &files, &mut rng, o.per_kind)?;
     if o.keep.is_some() {
         let mut labels = String::new();
-        for (l, what) in planted.iter().map(|l| (l, "secret")).chain(negatives.iter().map(|l| (l, "negative"))) {
+        for (l, what) in planted
+            .iter()
+            .map(|l| (l, "secret"))
+            .chain(negatives.iter().map(|l| (l, "negative")))
+        {
             labels.push_str(&format!("{what}\t{}\t{}\t{}\t{}\n", l.kind, l.path, l.start, l.end));
         }
         std::fs::write(root.join("labels.tsv"), labels)?;
@@ -135,7 +139,10 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
             results.insert(t.name.clone(), r);
         }
     }
-    println!("| tool | recall | precision | F1 | findings (file, line) | wall (median of {}) |", o.runs.max(1));
+    println!(
+        "| tool | recall | precision | F1 | findings (file, line) | wall (median of {}) |",
+        o.runs.max(1)
+    );
     println!("|---|---|---|---|---|---|");
     let mut misses: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut alarms: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -398,11 +405,23 @@ fn expand(layout: &Layout, key: &str, secret: &str, rng: &mut Rng) -> (String, V
 fn new_file_path(files: &[String], suffix: &str, rng: &mut Rng, n: usize) -> String {
     let file = &files[rng.below(files.len())];
     let package = file.split('/').next().expect("paths start with the package");
-    let dir = *rng.pick(&["config/", "deploy/", "ops/", "scripts/", "ci/", "docs/", "examples/", "src/", ""]);
+    let dir = *rng.pick(&[
+        "config/",
+        "deploy/",
+        "ops/",
+        "scripts/",
+        "ci/",
+        "docs/",
+        "examples/",
+        "src/",
+        "",
+    ]);
     let name = if suffix.starts_with('.') && matches!(suffix, ".pypirc" | ".netrc" | ".env") && rng.below(2) == 0 {
         format!("home{n}/{suffix}")
     } else if suffix.starts_with('.') || suffix.starts_with('-') || suffix.starts_with('_') {
-        let base = *rng.pick(&["settings", "app", "service", "prod", "local", "deploy", "billing", "worker"]);
+        let base = *rng.pick(&[
+            "settings", "app", "service", "prod", "local", "deploy", "billing", "worker",
+        ]);
         format!("{base}{n}{suffix}")
     } else {
         format!("svc{n}/{suffix}")
@@ -411,12 +430,7 @@ fn new_file_path(files: &[String], suffix: &str, rng: &mut Rng, n: usize) -> Str
 }
 
 /// Plants every kind and negative; returns the labels.
-fn plant(
-    tree: &Path,
-    files: &[String],
-    rng: &mut Rng,
-    per_kind: usize,
-) -> anyhow::Result<(Vec<Label>, Vec<Label>)> {
+fn plant(tree: &Path, files: &[String], rng: &mut Rng, per_kind: usize) -> anyhow::Result<(Vec<Label>, Vec<Label>)> {
     let mut planted = Vec::new();
     let mut negatives = Vec::new();
     let mut used: HashSet<String> = HashSet::new();
@@ -550,7 +564,15 @@ impl Tool {
             ),
             (
                 "gitleaks",
-                &["dir", "{path}", "--no-banner", "--report-format", "json", "--report-path", "{report}"],
+                &[
+                    "dir",
+                    "{path}",
+                    "--no-banner",
+                    "--report-format",
+                    "json",
+                    "--report-path",
+                    "{report}",
+                ],
                 &[0, 1],
                 "version",
             ),

@@ -72,7 +72,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -106,7 +110,10 @@ pub fn pypi(rng: &mut Rng) -> String {
     m.extend_from_slice(&[0x02, 0x20]);
     m.extend_from_slice(&rng.bytes(32));
     m.push(0x00);
-    let caveat = format!(r#"{{"version": 1, "permissions": {{"projects": ["{}"]}}}}"#, rng.s(b"abcdefghijklmnop", 8));
+    let caveat = format!(
+        r#"{{"version": 1, "permissions": {{"projects": ["{}"]}}}}"#,
+        rng.s(b"abcdefghijklmnop", 8)
+    );
     m.extend_from_slice(&[0x02, caveat.len() as u8]);
     m.extend_from_slice(caveat.as_bytes());
     m.push(0x00);
@@ -159,7 +166,10 @@ pub fn pem(rng: &mut Rng, label: &str) -> String {
         "OPENSSH PRIVATE KEY" => (380, b"openssh-key-v1\0\0\0\0\x04none"),
         "EC PRIVATE KEY" => (110, b"\x30\x77\x02\x01\x01\x04\x20"),
         "RSA PRIVATE KEY" => (1180, b"\x30\x82\x04\xa4\x02\x01\x00\x02\x82\x01\x01\x00"),
-        _ => (1200, b"\x30\x82\x04\xbe\x02\x01\x00\x30\x0d\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01"),
+        _ => (
+            1200,
+            b"\x30\x82\x04\xbe\x02\x01\x00\x30\x0d\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01",
+        ),
     };
     let body = pem_body(rng, n, magic);
     format!("-----BEGIN {label}-----\n{}\n-----END {label}-----", body.join("\n"))
@@ -176,12 +186,23 @@ pub fn human_password(rng: &mut Rng) -> String {
     let sym = *rng.pick(&["!", "#", "$", "@", "%", "&", "*", "?"]);
     match rng.below(6) {
         0 => format!("{w1}{}{sym}", rng.s(DIGITS, 4)),
-        1 => format!("{}-{w2}-{}", w1.replacen('a', "4", 1).replacen('o', "0", 1), rng.s(DIGITS, 2)),
+        1 => format!(
+            "{}-{w2}-{}",
+            w1.replacen('a', "4", 1).replacen('o', "0", 1),
+            rng.s(DIGITS, 2)
+        ),
         2 => format!("{w1}{sym}{w2}{}", rng.s(DIGITS, 2)),
         // `openssl rand -base64 12`
         3 => base64(&rng.bytes(12), B64, true),
         // A password manager's output.
-        4 => rng.s(b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789!#%&*+-=?@^_", 20),
-        _ => format!("{}{sym}{}", w1.to_ascii_lowercase().replacen('e', "3", 2), rng.s(DIGITS, 3)),
+        4 => rng.s(
+            b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789!#%&*+-=?@^_",
+            20,
+        ),
+        _ => format!(
+            "{}{sym}{}",
+            w1.to_ascii_lowercase().replacen('e', "3", 2),
+            rng.s(DIGITS, 3)
+        ),
     }
 }
