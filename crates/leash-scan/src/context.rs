@@ -495,9 +495,11 @@ pub fn entropy_floor(class: ValueClass, len: usize) -> f64 {
 }
 
 /// A YAML tag, anchor or alias (`!vault |`, `&default`, `*default_password`)
-/// or an annotation (`@Value`) where an unquoted value would be.
-fn is_sigil(value: &[u8], quoted: bool) -> bool {
-    !quoted && matches!(value.first(), Some(b'!' | b'&' | b'*' | b'@'))
+/// where an unquoted value would be. Elsewhere (`.env`, INI) these
+/// characters are just the first of a password.
+fn is_sigil(path: &str, value: &[u8], quoted: bool) -> bool {
+    let yaml = path.ends_with(".yaml") || path.ends_with(".yml");
+    yaml && !quoted && matches!(value.first(), Some(b'!' | b'&' | b'*' | b'@'))
 }
 
 /// The checks every keyed candidate goes through: the value is not a
@@ -514,7 +516,7 @@ pub fn value_is_not_secret(value: &[u8]) -> bool {
 /// value looks machine-generated and clears its class's entropy floor.
 pub fn generic_secret_ok(ctx: &Context<'_>, value: &[u8]) -> bool {
     let key = ctx.key();
-    if key_is_not_secret(&key) || value_is_not_secret(value) || is_sigil(value, ctx.quoted()) {
+    if key_is_not_secret(&key) || value_is_not_secret(value) || is_sigil(ctx.path, value, ctx.quoted()) {
         return false;
     }
     let class = value_class(value);
@@ -538,7 +540,7 @@ pub fn generic_secret_ok(ctx: &Context<'_>, value: &[u8]) -> bool {
 /// Keyed provider rules (a provider name next to `key`/`secret`): the key
 /// must not name a public or descriptive property, the value must not be a reference.
 pub fn keyed_ok(ctx: &Context<'_>, value: &[u8]) -> bool {
-    !key_is_not_secret(&ctx.key()) && !value_is_not_secret(value) && !is_sigil(value, ctx.quoted())
+    !key_is_not_secret(&ctx.key()) && !value_is_not_secret(value) && !is_sigil(ctx.path, value, ctx.quoted())
 }
 
 /// Files whose assignments are code: there, only quoted literals are values.
@@ -581,7 +583,7 @@ pub fn is_code_path(path: &str) -> bool {
 /// placeholder, a default, a type name, an expression or a digest).
 pub fn config_password_ok(ctx: &Context<'_>, value: &[u8]) -> bool {
     let key = ctx.key();
-    if !key_names_password(&key) || value_is_not_secret(value) || is_sigil(value, ctx.quoted()) {
+    if !key_names_password(&key) || value_is_not_secret(value) || is_sigil(ctx.path, value, ctx.quoted()) {
         return false;
     }
     if filter::is_password_placeholder(value) || !value.is_ascii() {
@@ -595,7 +597,8 @@ pub fn config_password_ok(ctx: &Context<'_>, value: &[u8]) -> bool {
     if ctx.blank_operator() && !ctx.flag() && !ctx.netrc() {
         return false;
     }
-    if value.ends_with(b":") {
+    // A trailing colon is prose; `&next=...` is an empty query parameter.
+    if value.ends_with(b":") || (value.starts_with(b"&") && value.contains(&b'=')) {
         return false;
     }
     let lower = value.to_ascii_lowercase();
