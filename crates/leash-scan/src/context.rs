@@ -597,6 +597,16 @@ pub fn config_password_ok(ctx: &Context<'_>, value: &[u8]) -> bool {
     if ctx.blank_operator() && !ctx.flag() && !ctx.netrc() {
         return false;
     }
+    // A generator spec or a `host:port`-like pair (`bytes:48:base64url`, `24:no-symbols`), not a password.
+    if value.contains(&b':') {
+        let segs: Vec<&[u8]> = value.split(|&b| b == b':').collect();
+        let plain = segs
+            .iter()
+            .all(|s| s.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_')));
+        if plain && segs.iter().any(|s| !s.is_empty() && s.iter().all(u8::is_ascii_digit)) {
+            return false;
+        }
+    }
     // A trailing colon is prose; `&next=...` is an empty query parameter.
     if value.ends_with(b":") || (value.starts_with(b"&") && value.contains(&b'=')) {
         return false;
