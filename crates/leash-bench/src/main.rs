@@ -11,6 +11,7 @@
 
 mod load;
 mod openbao;
+mod scan_accuracy;
 mod scenarios;
 mod server;
 
@@ -73,6 +74,9 @@ fn main() -> anyhow::Result<()> {
     if args.first().map(String::as_str) == Some("baseline-server") {
         let len = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(200);
         return server::serve_baseline(len);
+    }
+    if args.first().map(String::as_str) == Some("scan-accuracy") {
+        return scan_accuracy::main(&args[1..]);
     }
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!(

@@ -23,7 +23,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use crate::decode;
 use crate::filter::{self, Allowlist, Candidate};
 use crate::known::KnownSecrets;
-use crate::rules::{Rule, Severity};
+use crate::rules::{Heuristic, Rule, Severity};
 use crate::validate::Check;
 
 /// Where a fragment of text came from.
@@ -293,7 +293,8 @@ impl Scanner {
                     let whole = caps.get(0).expect("group 0 always exists");
                     let group = match rule.secret_group {
                         Some(g) => caps.get(g),
-                        None if caps.len() > 1 => caps.get(1),
+                        // The first group that took part (alternatives such as quoted or bare values).
+                        None if caps.len() > 1 => caps.iter().skip(1).flatten().next(),
                         None => Some(whole),
                     };
                     let Some(group) = group else { continue };
@@ -310,20 +311,31 @@ impl Scanner {
                             continue;
                         }
                         Some(Check::Valid) => true,
-                        None => false,
+                        Some(Check::Unknown) | None => false,
                     };
                     let ent = filter::entropy(secret);
-                    if !verified {
-                        if rule.entropy.is_some_and(|min| ent < min) {
-                            continue;
-                        }
-                        if filter::is_placeholder(secret) || !filter::heuristic_ok(rule.heuristic, secret) {
-                            continue;
-                        }
+                    if !verified && (rule.entropy.is_some_and(|min| ent < min) || filter::is_placeholder(secret)) {
+                        continue;
+                    }
+                    if crate::context::is_published_example(secret) {
+                        continue;
                     }
                     let lines = lines.get_or_insert_with(|| Lines::new(text));
                     let (line_idx, line_start, line_end) = lines.locate(text, group.start());
                     let line_text = &text[line_start..line_end];
+                    if !verified && rule.heuristic != Heuristic::None {
+                        let around_start = lines.starts[line_idx.saturating_sub(1)];
+                        let around_end = lines.starts.get(line_idx + 2).map_or(text.len(), |&s| s - 1);
+                        let ctx = crate::context::Context {
+                            path: &origin.path,
+                            matched: whole.as_bytes(),
+                            secret_start: group.start() - whole.start(),
+                            around: &text[around_start..around_end.max(around_start)],
+                        };
+                        if !filter::heuristic_ok(rule.heuristic, secret, &ctx) {
+                            continue;
+                        }
+                    }
                     if decoded.is_none() && inline_allowed(line_text) {
                         continue;
                     }
@@ -460,6 +472,22 @@ fn dedup(out: &mut Vec<Finding>) {
             || !specific
                 .iter()
                 .any(|(line, s)| *line == f.line && (s.contains(&f.secret) || f.secret.contains(s.as_str())))
+    });
+    // Two generic rules on one span (a password that is also a high-entropy value): report it once.
+    let mut generic_spans: Vec<(usize, usize, usize)> = Vec::new();
+    out.retain(|f| {
+        if !is_generic(&f.rule_id) {
+            return true;
+        }
+        let span = (f.line, f.column, f.end_column);
+        if generic_spans
+            .iter()
+            .any(|&(l, c, e)| l == span.0 && c < span.2 && span.1 < e)
+        {
+            return false;
+        }
+        generic_spans.push(span);
+        true
     });
 }
 

@@ -7,6 +7,7 @@
 
 use regex::bytes::Regex;
 
+use crate::context::{self, Context};
 use crate::rules::Heuristic;
 
 /// Shannon entropy in bits per byte.
@@ -253,11 +254,13 @@ fn has_mixed_case(s: &[u8]) -> bool {
 }
 
 /// Applies a rule's heuristic to a candidate.
-pub fn heuristic_ok(h: Heuristic, secret: &[u8]) -> bool {
+pub fn heuristic_ok(h: Heuristic, secret: &[u8], ctx: &Context<'_>) -> bool {
     match h {
         Heuristic::None => true,
-        Heuristic::GenericValue => generic_value_ok(secret),
-        Heuristic::Password => !is_password_placeholder(secret),
+        Heuristic::GenericValue => context::generic_secret_ok(ctx, secret),
+        Heuristic::Password => !is_password_placeholder(secret) && !context::is_reference(secret),
+        Heuristic::ConfigPassword => context::config_password_ok(ctx, secret),
+        Heuristic::Keyed => context::keyed_ok(ctx, secret),
     }
 }
 

@@ -12,6 +12,7 @@
 //! - [`rules`]: the rule model and the built-in rule table (`rules/default.toml`).
 //! - [`validate`]: offline checksum and structure checks (GitHub, npm, PyPI, JWT, Leash).
 //! - [`filter`]: entropy, placeholders, allowlists.
+//! - [`context`]: context-aware judgement of `key = value` assignments (key names, value classes).
 //! - [`engine`]: the [`Scanner`] that turns bytes into [`Finding`]s.
 //! - [`decode`]: base64 and percent-decoding of blobs, to a bounded depth.
 //! - [`source`]: the targets (working tree, git history, staged changes, a reader).
@@ -26,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod context;
 pub mod decode;
 pub mod engine;
 mod error;

@@ -67,6 +67,12 @@ pub enum Heuristic {
     GenericValue,
     /// Passwords inside URLs and connection strings: not a placeholder or a default.
     Password,
+    /// `password = ...` in configuration and code: the key names a password and
+    /// the value is a chosen literal (see [`crate::context::config_password_ok`]).
+    ConfigPassword,
+    /// Provider rules keyed on a name (`ALGOLIA_ADMIN_KEY=...`): the key is not a
+    /// public or descriptive property and the value is not a reference.
+    Keyed,
 }
 
 /// One detection rule.
@@ -225,7 +231,8 @@ pub fn builtin() -> Vec<Rule> {
 
 /// Expands an example template: `{{alnum:36}}`, `{{hex:32}}`, `{{HEX:32}}`,
 /// `{{upper:16}}` (A-Z0-9), `{{lower:20}}` (a-z0-9), `{{alpha:34}}`,
-/// `{{digits:10}}`, `{{b64:40}}`, `{{b64url:43}}`, `{{base32:16}}`, `{{bech32:58}}`, `{{uuid}}`,
+/// `{{digits:10}}`, `{{b64:40}}`, `{{b64url:43}}`, `{{base32:16}}`, `{{b32lower:52}}`, `{{bech32:58}}`, `{{uuid}}`,
+/// `{{discord}}` (a structurally valid Discord bot token), `{{human}}` (a human-chosen password),
 /// and checksum-valid tokens `{{github:ghp_}}`, `{{npm}}`, `{{pypi}}`,
 /// `{{leash}}`, `{{leash-client}}`, `{{jwt}}`, `{{pem}}`. Deterministic for a
 /// given seed, so examples are stable. Examples are templates so that the
@@ -293,6 +300,30 @@ fn generate(spec: &str, rng: &mut Rng) -> String {
             s
         }
         "base32" => rng.pick(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", n),
+        "b32lower" => rng.pick(b"abcdefghijklmnopqrstuvwxyz234567", n),
+        "discord" => {
+            // base64 of an 18-digit user id, then a 6-character timestamp part and an HMAC part.
+            let id = format!("1{}", rng.pick(b"0123456789", 17));
+            format!(
+                "{}.{}.{}",
+                base64::engine::general_purpose::STANDARD_NO_PAD.encode(id),
+                rng.pick(ALNUM, 6),
+                rng.pick(ALNUM, 38)
+            )
+        }
+        "human" => {
+            // A password a person picks: words, a digit swapped in, a number and a symbol.
+            const WORDS: &[&str] = &[
+                "harbour", "winter", "lantern", "copper", "falcon", "meadow", "orchid", "granite",
+            ];
+            let w1 = WORDS[(rng.next() % WORDS.len() as u64) as usize];
+            let w2 = WORDS[(rng.next() % WORDS.len() as u64) as usize];
+            let mut first = w1[..1].to_ascii_uppercase();
+            first.push_str(&w1[1..].replacen('o', "0", 1).replacen('e', "3", 1));
+            let sep = ["-", "_", ".", ""][(rng.next() % 4) as usize];
+            let sym = ["!", "#", "$", "%", "?"][(rng.next() % 5) as usize];
+            format!("{first}{sep}{w2}{}{sym}", rng.pick(b"0123456789", 3))
+        }
         "bech32" => rng.pick(b"QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L", n),
         "uuid" => {
             let h = rng.pick(b"0123456789abcdef", 32);

@@ -8,8 +8,14 @@
 //! - Leash tokens (`lsh_`) and client secrets (`lsc_`): `leash_core::token`.
 //! - PyPI upload tokens: `pypi-` + a base64url macaroon (v2 binary format)
 //!   whose location is `pypi.org`.
+//!   A string with the PyPI prefix whose macaroon does not parse is still
+//!   reported, unverified ([`Check::Unknown`]): the prefix alone is the
+//!   base64 of a `pypi.org` location, and a truncated or re-encoded token is
+//!   still one to revoke.
 //! - JWTs: three base64url parts; header and payload are JSON objects, the
 //!   header names an `alg`.
+//! - Discord bot tokens: the first part is the base64 of the bot's numeric
+//!   user id (a snowflake of 17 to 20 digits).
 //!
 //! This module must never log or keep the candidate.
 
@@ -26,6 +32,7 @@ pub enum Validator {
     Jwt,
     Leash,
     LeashClientSecret,
+    Discord,
 }
 
 /// The verdict of a validator.
@@ -35,13 +42,17 @@ pub enum Check {
     Valid,
     /// The checksum or structure is wrong: not a real credential.
     Invalid,
+    /// Neither proven nor disproven: apply the usual entropy and placeholder filters.
+    Unknown,
 }
 
 impl Validator {
     pub fn check(self, candidate: &str) -> Check {
         let ok = match self {
             Validator::Github | Validator::Npm => github_checksum_ok(candidate),
-            Validator::Pypi => pypi_macaroon_ok(candidate),
+            Validator::Pypi if pypi_macaroon_ok(candidate) => true,
+            Validator::Pypi => return Check::Unknown,
+            Validator::Discord => discord_user_id_ok(candidate),
             Validator::Jwt => jwt_structure_ok(candidate),
             Validator::Leash => leash_core::token::is_well_formed(candidate),
             Validator::LeashClientSecret => leash_core::token::is_well_formed_client_secret(candidate),
@@ -168,6 +179,21 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The first of a Discord token's three dot-separated parts is the base64
+/// (unpadded) of the bot's user id: 17 to 20 ASCII digits.
+pub fn discord_user_id_ok(token: &str) -> bool {
+    let Some((first, rest)) = token.split_once('.') else {
+        return false;
+    };
+    if rest.split('.').count() != 2 {
+        return false;
+    }
+    let Ok(id) = base64::engine::general_purpose::STANDARD_NO_PAD.decode(first.trim_end_matches('=')) else {
+        return false;
+    };
+    (17..=20).contains(&id.len()) && id.iter().all(u8::is_ascii_digit) && id[0] != b'0'
+}
+
 /// Three base64url segments; header and payload decode to JSON objects; the header has `alg`.
 pub fn jwt_structure_ok(token: &str) -> bool {
     let mut parts = token.split('.');
@@ -214,7 +240,7 @@ mod tests {
 
     #[test]
     fn malformed_tokens_are_invalid() {
-        assert_eq!(Validator::Pypi.check("pypi-AgEIcHlwaS5vcmcAAAA"), Check::Invalid);
+        assert_eq!(Validator::Pypi.check("pypi-AgEIcHlwaS5vcmcAAAA"), Check::Unknown);
         assert_eq!(Validator::Jwt.check("eyJhbGciOi.eyJzdWIi.sig"), Check::Invalid);
         assert_eq!(
             Validator::Npm.check("npm_abcdefghijABCDEFGHIJ0123456789abcdef"),
