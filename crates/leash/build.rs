@@ -14,15 +14,21 @@ fn git(args: &[&str]) -> Option<String> {
 
 fn main() {
     println!("cargo:rerun-if-env-changed=LEASH_COMMIT");
-    let commit = std::env::var("LEASH_COMMIT").ok().filter(|c| !c.is_empty()).or_else(|| {
-        let head = git(&["rev-parse", "--short=12", "HEAD"])?;
-        let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-        // Rebuild when HEAD moves (a commit, a checkout).
-        if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {
-            println!("cargo:rerun-if-changed={dir}/HEAD");
-            println!("cargo:rerun-if-changed={dir}/refs");
-        }
-        Some(if dirty { format!("{head}-dirty") } else { head })
-    });
-    println!("cargo:rustc-env=LEASH_COMMIT={}", commit.as_deref().unwrap_or("unknown"));
+    let commit = std::env::var("LEASH_COMMIT")
+        .ok()
+        .filter(|c| !c.is_empty())
+        .or_else(|| {
+            let head = git(&["rev-parse", "--short=12", "HEAD"])?;
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+            // Rebuild when HEAD moves (a commit, a checkout).
+            if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {
+                println!("cargo:rerun-if-changed={dir}/HEAD");
+                println!("cargo:rerun-if-changed={dir}/refs");
+            }
+            Some(if dirty { format!("{head}-dirty") } else { head })
+        });
+    println!(
+        "cargo:rustc-env=LEASH_COMMIT={}",
+        commit.as_deref().unwrap_or("unknown")
+    );
 }

@@ -122,7 +122,7 @@ async fn no_value_token_or_password_reaches_either_sink_and_hashes_match() {
         "",
         Method::POST,
         "/api/v1/auth/userpass/login",
-        Some(json!({"username": "alice", "password": "PLANTED-wrong"})),
+        Some(json!({"username": "alice", "password": "PLANTED-wrong"})), // leash:allow (a planted test value)
     )
     .await;
     let bogus = leash_core::token::generate_token();
