@@ -450,14 +450,22 @@ impl Barrier {
     /// Adds a keyring key that new writes use; older versions stay readable.
     pub async fn rotate_key(&self) -> Result<KeyringStatus, ApiError> {
         let _serial = self.rotation.lock().await;
-        let (root_key, mut keyring) = match &*self.read_state() {
-            State::Unsealed { root_key, keyring, .. } => (root_key.clone(), Keyring::clone(keyring)),
+        let root_key = match &*self.read_state() {
+            State::Unsealed { root_key, .. } => root_key.clone(),
             State::Sealed { .. } => return Err(ApiError::sealed()),
             State::Uninitialized => return Err(ApiError::not_initialized()),
         };
+        // Rotate the stored keyring, not this node's copy: on a shared store another node
+        // may have added a key since this one unsealed.
+        let stored = self.stored_hierarchy().await?.keyring;
+        let mut keyring = Keyring::from_bytes(&stored.open_under(&root_key, &Aad::Keyring)?)?;
         let id = keyring.rotate(now_millis());
         let sealed = Sealed::seal_under(&root_key, &Aad::Keyring, &keyring.to_bytes());
-        self.store.keyring_put(&sealed).await?;
+        if !self.store.keyring_replace(&stored, &sealed).await? {
+            return Err(ApiError::conflict(
+                "the keyring changed while this rotation ran (another node rotated it); rotate again",
+            ));
+        }
         if let State::Unsealed { keyring: live, .. } = &mut *self.write_state() {
             *live = Arc::new(keyring);
         }

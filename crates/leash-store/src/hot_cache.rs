@@ -386,8 +386,8 @@ impl<S: Storage + ?Sized> MetaStore for HotCached<S> {
         self.inner.initialize(keys, root_token).await
     }
 
-    async fn keyring_put(&self, keyring: &Sealed) -> Result<()> {
-        self.inner.keyring_put(keyring).await
+    async fn keyring_replace(&self, expected: &Sealed, keyring: &Sealed) -> Result<bool> {
+        self.inner.keyring_replace(expected, keyring).await
     }
 
     async fn audit_keys_get_or_put(&self, candidate: &Sealed) -> Result<Sealed> {

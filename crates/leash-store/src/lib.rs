@@ -87,9 +87,11 @@ pub trait MetaStore: Send + Sync + 'static {
     /// with [`StoreError::AlreadyInitialized`] (writing nothing) if a key
     /// hierarchy is already stored.
     async fn initialize(&self, keys: &KeyHierarchy, root_token: &TokenRecord) -> Result<()>;
-    /// Replaces the sealed keyring (after a key rotation); `NotFound` before
+    /// Replaces the sealed keyring (after a key rotation) if the stored one is
+    /// still `expected`; `false` (nothing written) when another node replaced
+    /// it first, so no node's new key is ever overwritten. `NotFound` before
     /// initialisation.
-    async fn keyring_put(&self, keyring: &Sealed) -> Result<()>;
+    async fn keyring_replace(&self, expected: &Sealed, keyring: &Sealed) -> Result<bool>;
     /// The sealed audit keys: the stored ones, or else `candidate`, stored
     /// now. Whichever node asks first decides; every later caller gets that one.
     async fn audit_keys_get_or_put(&self, candidate: &Sealed) -> Result<Sealed>;

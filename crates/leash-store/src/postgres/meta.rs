@@ -68,20 +68,21 @@ impl MetaStore for PostgresStore {
         Ok(())
     }
 
-    async fn keyring_put(&self, keyring: &Sealed) -> Result<()> {
+    async fn keyring_replace(&self, expected: &Sealed, keyring: &Sealed) -> Result<bool> {
         let mut tx = self.write().await?;
         if get(&mut tx, SEAL_PARAMS).await?.is_none() {
             return Err(StoreError::NotFound(
                 "the key hierarchy (the store is not initialised)".into(),
             ));
         }
-        sqlx::query("UPDATE meta SET value = $1 WHERE key = $2")
+        let done = sqlx::query("UPDATE meta SET value = $1 WHERE key = $2 AND value = $3")
             .bind(keyring.as_bytes())
             .bind(KEYRING)
+            .bind(expected.as_bytes())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     async fn audit_keys_get_or_put(&self, candidate: &Sealed) -> Result<Sealed> {

@@ -52,16 +52,21 @@ impl MetaStore for SqliteStore {
         Ok(())
     }
 
-    async fn keyring_put(&self, keyring: &Sealed) -> Result<()> {
+    async fn keyring_replace(&self, expected: &Sealed, keyring: &Sealed) -> Result<bool> {
         let mut tx = self.write.begin().await?;
         if get(&mut tx, SEAL_PARAMS).await?.is_none() {
             return Err(StoreError::NotFound(
                 "the key hierarchy (the store is not initialised)".into(),
             ));
         }
-        put(&mut tx, KEYRING, keyring.as_bytes()).await?;
+        let done = sqlx::query("UPDATE meta SET value = ? WHERE key = ? AND value = ?")
+            .bind(keyring.as_bytes())
+            .bind(KEYRING)
+            .bind(expected.as_bytes())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     async fn audit_keys_get_or_put(&self, candidate: &Sealed) -> Result<Sealed> {

@@ -1041,7 +1041,10 @@ async fn meta_and_initialize<S: Storage>(store: &S) {
     let sealed = |b: &[u8]| Sealed::from_stored(b.to_vec());
     assert_eq!(store.key_hierarchy().await.unwrap(), None);
     assert!(
-        matches!(store.keyring_put(&sealed(b"early")).await, Err(StoreError::NotFound(_))),
+        matches!(
+            store.keyring_replace(&sealed(b"none"), &sealed(b"early")).await,
+            Err(StoreError::NotFound(_))
+        ),
         "a keyring cannot be stored before the hierarchy"
     );
     assert_eq!(store.key_hierarchy().await.unwrap(), None);
@@ -1090,7 +1093,20 @@ async fn meta_and_initialize<S: Storage>(store: &S) {
         "a refused init writes no token"
     );
 
-    store.keyring_put(&sealed(b"ring-rotated")).await.unwrap();
+    // A rotation replaces the keyring it read; one based on a keyring another node already
+    // replaced writes nothing (that node's new key is kept).
+    assert!(
+        store
+            .keyring_replace(&first.keyring, &sealed(b"ring-rotated"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .keyring_replace(&first.keyring, &sealed(b"ring-stale"))
+            .await
+            .unwrap()
+    );
     let rotated = store.key_hierarchy().await.unwrap().unwrap();
     assert_eq!(rotated.keyring, sealed(b"ring-rotated"));
     assert_eq!((rotated.params, rotated.root_key), (first.params, first.root_key));
