@@ -55,6 +55,7 @@ pub use leash_core::api::WatchEvent;
 pub use path::ApiPath;
 pub use secrecy;
 pub use secrets::{ListOptions, ReadOptions};
+pub use sys::SnapshotDownload;
 pub use watch::WatchStream;
 
 /// How long to wait for a TCP/TLS connection before giving up.
@@ -195,6 +196,19 @@ impl Client {
         body: Option<&(impl Serialize + ?Sized)>,
         route: &str,
     ) -> Result<Answer, Error> {
+        let request = self.request(method, path, query, body)?;
+        let response = request.send().await.map_err(|e| self.send_error(route, e))?;
+        self.read_answer(response, route).await
+    }
+
+    /// A request with the token (marked sensitive) and the JSON body, not sent yet.
+    fn request(
+        &self,
+        method: Method,
+        path: &ApiPath,
+        query: &[(&str, String)],
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<reqwest::RequestBuilder, Error> {
         let mut request = self
             .http
             .request(method, self.url(path, query))
@@ -207,7 +221,11 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|e| self.send_error(route, e))?;
+        Ok(request)
+    }
+
+    /// Reads a whole answer.
+    async fn read_answer(&self, response: reqwest::Response, route: &str) -> Result<Answer, Error> {
         let status = response.status();
         let retry_after = response
             .headers()

@@ -15,7 +15,66 @@ use crate::{ApiPath, Client, Error};
 /// Stand-in body type for requests without a body.
 const NO_BODY: Option<&()> = None;
 
+/// A snapshot being downloaded: read it with [`SnapshotDownload::chunk`].
+pub struct SnapshotDownload {
+    response: reqwest::Response,
+    addr: String,
+    /// The size the server announced.
+    pub bytes: Option<u64>,
+    /// The SHA-256 of the whole file the server announced (hex).
+    pub sha256: Option<String>,
+}
+
+impl SnapshotDownload {
+    /// The next piece of the file; `None` at the end.
+    pub async fn chunk(&mut self) -> Result<Option<Vec<u8>>, Error> {
+        self.response
+            .chunk()
+            .await
+            .map(|c| c.map(|b| b.to_vec()))
+            .map_err(|e| Error::Transport {
+                addr: self.addr.clone(),
+                route: SNAPSHOT_ROUTE.to_owned(),
+                reason: crate::error::root_cause(&e),
+                source: e,
+            })
+    }
+}
+
+const SNAPSHOT_ROUTE: &str = "GET /api/v1/sys/snapshot";
+/// How long a whole snapshot download may take.
+const SNAPSHOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
+
 impl Client {
+    /// `GET /api/v1/sys/snapshot` (admin on `sys/snapshot`): starts an online
+    /// snapshot download. The caller decides where the bytes go.
+    pub async fn snapshot(&self) -> Result<SnapshotDownload, Error> {
+        let path = ApiPath::api().lit("sys/snapshot");
+        let response = self
+            .request(Method::GET, &path, &[], NO_BODY)?
+            .timeout(SNAPSHOT_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| self.send_error(SNAPSHOT_ROUTE, e))?;
+        if !response.status().is_success() {
+            let answer = self.read_answer(response, SNAPSHOT_ROUTE).await?;
+            return Err(self.error_from(SNAPSHOT_ROUTE, &answer));
+        }
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        Ok(SnapshotDownload {
+            bytes: header("content-length").and_then(|v| v.parse().ok()),
+            sha256: header("x-leash-snapshot-sha256"),
+            addr: self.addr(),
+            response,
+        })
+    }
+
     /// `GET /api/v1/sys/health` (open). Answers with the health for 200
     /// (unsealed), 503 (sealed) and 501 (not initialised) alike; the three
     /// are told apart by [`Health::initialized`] and [`Health::sealed`].

@@ -199,6 +199,7 @@ impl From<StoreError> for ApiError {
                      destroy them (`leash secrets destroy KEY --yes`) before turning end-to-end encryption off"
                 ),
             ),
+            StoreError::Unsupported(msg) => ApiError::new(ErrorKind::InvalidInput, "unsupported_by_backend", msg),
             e => ApiError::internal("accessing storage", e),
         }
     }

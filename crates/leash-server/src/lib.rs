@@ -32,6 +32,7 @@ pub mod ratelimit;
 pub mod rotation;
 pub mod routes;
 pub mod service;
+pub mod snapshot;
 pub mod state;
 pub mod time;
 pub mod tokens;
@@ -220,6 +221,21 @@ fn apply_remote_notices(state: AppState, cluster: cluster::Cluster, cache: Cache
     });
 }
 
+/// Where a snapshot makes its copies: beside the SQLite file (its directory
+/// is the data's disk and as private), else the data directory.
+fn scratch_dir(config: &ServerConfig, dev_dir: Option<&Path>) -> std::path::PathBuf {
+    if let Some(dir) = dev_dir {
+        return dir.to_owned();
+    }
+    match config.storage.as_deref().and_then(|url| url.strip_prefix("sqlite://")) {
+        Some(file) => Path::new(file)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| std::path::PathBuf::from("."), Path::to_owned),
+        None => config.data_dir.clone(),
+    }
+}
+
 /// Opens storage, prepares the barrier and starts serving. With `dev`, the
 /// store is a throwaway temp directory, initialised and unsealed, and the
 /// root token is returned in [`Server::dev_root_token`].
@@ -372,6 +388,7 @@ pub async fn start_with_clock(
         audit,
         allowed_origins: config.allowed_origins.clone(),
         logins: Arc::default(),
+        scratch_dir: scratch_dir(&config, dev_dir.as_ref().map(|d| d.path())),
     });
     apply_remote_notices(state.clone(), cluster, cache);
     let listener = std::net::TcpListener::bind(&config.listen).map_err(|source| ServerError::Listen {

@@ -70,6 +70,8 @@ pub struct SharedState {
     pub allowed_origins: Vec<String>,
     /// Turns true when the server shuts down (ends watch streams).
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// A private directory on the data's disk for the copies a snapshot makes.
+    pub scratch_dir: std::path::PathBuf,
 }
 
 impl std::ops::Deref for SharedState {

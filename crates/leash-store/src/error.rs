@@ -39,6 +39,13 @@ pub enum StoreError {
          run several nodes on PostgreSQL)"
     )]
     InUse(String),
+    /// A snapshot file that cannot be written or read back: damaged, foreign,
+    /// of a newer format, or its files unreadable. Names the part, never content.
+    #[error("snapshot: {0}")]
+    Snapshot(String),
+    /// The backend cannot do this; the message says what to use instead.
+    #[error("{0}")]
+    Unsupported(String),
     #[error("cannot open the store at {path}: {source}")]
     Open { path: String, source: sqlx::Error },
     #[error("cannot migrate the store schema: {0}")]

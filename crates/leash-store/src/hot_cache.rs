@@ -398,6 +398,10 @@ impl<S: Storage + ?Sized> MetaStore for HotCached<S> {
         self.inner.exclusive()
     }
 
+    async fn snapshot_into(&self, dir: &std::path::Path) -> Result<crate::StoreSnapshot> {
+        self.inner.snapshot_into(dir).await
+    }
+
     async fn close(&self) {
         self.inner.close().await;
     }

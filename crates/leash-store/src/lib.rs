@@ -46,13 +46,22 @@ mod model;
 mod postgres;
 mod rows;
 mod rules;
+pub mod snapshot;
 mod sqlite;
 
 pub use error::StoreError;
 pub use hot_cache::{CacheInvalidator, HotCached, WriteHook};
 pub use model::*;
 pub use postgres::PostgresStore;
-pub use sqlite::{DB_FILE, SqliteStore};
+pub use sqlite::{AUDIT_DB_FILE, DB_FILE, SqliteStore};
+
+/// The files a backend copied for a snapshot.
+#[derive(Debug, Clone)]
+pub struct StoreSnapshot {
+    /// The backend's name in the snapshot manifest (`sqlite`).
+    pub backend: &'static str,
+    pub parts: Vec<snapshot::SnapshotPart>,
+}
 
 use async_trait::async_trait;
 
@@ -99,6 +108,13 @@ pub trait MetaStore: Send + Sync + 'static {
     /// holds a lock on its file for the store's lifetime). A shared backend
     /// answers `false`: other nodes may be running, holding leases.
     fn exclusive(&self) -> bool;
+    /// Copies the store's files, as stored and from one consistent moment
+    /// each, into the empty directory `dir` while the store keeps serving,
+    /// for a snapshot ([`snapshot`]). The data file is copied before the
+    /// audit table, so the table never holds records of a change the data
+    /// lacks. [`StoreError::Unsupported`] for a backend that is backed up by
+    /// its own tools (PostgreSQL).
+    async fn snapshot_into(&self, dir: &std::path::Path) -> Result<StoreSnapshot>;
     /// Flushes and closes connections (and gives up an exclusive lock);
     /// called once at shutdown, after every other call.
     async fn close(&self);

@@ -138,6 +138,8 @@ pub enum Command {
     EnvExample(commands::transfer::EnvExampleArgs),
     /// Print a shell completion script
     Completions(commands::completions::CompletionsArgs),
+    /// Write the manual pages (leash.1 and one per command) into a directory
+    Man(commands::man::ManArgs),
     /// Run a command with the environment's secrets as environment variables
     ///
     /// `leash run [--path PREFIX] [--only VAR,…] -- CMD ARGS…` fetches every

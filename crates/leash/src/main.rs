@@ -61,6 +61,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => transfer::export(args, &ctx).await.map(done),
         Command::EnvExample(args) => transfer::env_example(args, &ctx).await.map(done),
         Command::Completions(args) => completions::run(args).map(done),
+        Command::Man(args) => man::run(args).map(done),
         Command::Run(args) => run::run(args, &ctx).await,
         Command::Agent(args) => agent::run(args, &ctx).await,
         Command::Scan(args) => Ok(scan::run(args, &ctx).await),

@@ -49,6 +49,9 @@ pub struct ServerArgs {
     /// Answer requests even when their audit record cannot be written (not recommended).
     #[arg(long)]
     pub audit_fail_open: bool,
+    /// Log lines as text or as one JSON object per line [default: text]
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
 }
 
 impl ServerArgs {
@@ -80,6 +83,9 @@ impl ServerArgs {
         }
         if self.audit_fail_open {
             config.audit_fail_open = true;
+        }
+        if let Some(v) = &self.log_format {
+            config.log_format = v.clone();
         }
         config.validate()?;
         Ok(config)

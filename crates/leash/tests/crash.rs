@@ -4,90 +4,14 @@
 //! query string), a start that fails at once when the audit file cannot be
 //! written, and warnings for files others can read.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-/// Starts `leash server` on a free port and returns it with its base URL.
-fn spawn_server(data_dir: &Path, extra: &[&str]) -> (Child, String) {
-    let (child, url, _) = spawn_server_logged(data_dir, extra, "info");
-    (child, url)
-}
-
-/// Like [`spawn_server`], also collecting everything the server logs.
-fn spawn_server_logged(data_dir: &Path, extra: &[&str], level: &str) -> (Child, String, Arc<Mutex<String>>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_leash"))
-        .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .args(extra)
-        .env("LEASH_LOG", level)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("leash binary runs");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let log = Arc::new(Mutex::new(String::new()));
-    let url = loop {
-        let line = lines.next().expect("server exited before listening").unwrap();
-        log.lock().unwrap().push_str(&line);
-        if let Some(rest) = line.split("url=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            let mut log = sink.lock().unwrap();
-            log.push_str(&line);
-            log.push('\n');
-        }
-    });
-    (child, url, log)
-}
-
-async fn call(http: &reqwest::Client, token: &str, method: reqwest::Method, url: String, body: Value) -> (u16, Value) {
-    let mut req = http.request(method, url).json(&body);
-    if !token.is_empty() {
-        req = req.bearer_auth(token);
-    }
-    match req.send().await {
-        Ok(resp) => {
-            let status = resp.status().as_u16();
-            (status, resp.json().await.unwrap_or(Value::Null))
-        }
-        Err(_) => (0, Value::Null),
-    }
-}
-
-/// Initialises the server with `shares` shares (all needed) and unseals it; returns the root token and the shares.
-async fn init_and_unseal(http: &reqwest::Client, url: &str, shares: u8) -> (String, Vec<String>) {
-    let post = reqwest::Method::POST;
-    let body = json!({"shares": shares, "threshold": shares});
-    let (_, init) = call(http, "", post.clone(), format!("{url}/api/v1/sys/init"), body).await;
-    let root = init["root_token"].as_str().unwrap().to_owned();
-    let shares: Vec<String> = init["unseal_shares"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().into())
-        .collect();
-    for share in &shares {
-        call(
-            http,
-            "",
-            post.clone(),
-            format!("{url}/api/v1/sys/unseal"),
-            json!({"share": share}),
-        )
-        .await;
-    }
-    (root, shares)
-}
+mod common;
+use common::process::{call, init_and_unseal, spawn_server, spawn_server_logged};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_acknowledged_write_survives_sigkill() {
@@ -278,6 +202,52 @@ async fn sigterm_stops_cleanly_and_debug_logs_hold_no_values() {
             "the server log holds a secret ({needle}):\n{log}"
         );
     }
+}
+
+#[tokio::test]
+async fn every_log_line_of_a_request_and_its_audit_records_carry_its_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut server, url, log) = spawn_server_logged(&data, &["--log-format", "json"], "debug");
+    let http = reqwest::Client::new();
+    let (token, _) = init_and_unseal(&http, &url, 1).await;
+    let response = http
+        .get(format!("{url}/api/v1/projects/nope/envs"))
+        .bearer_auth(&token)
+        .header("x-request-id", "client-chosen-id")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_ne!(id, "client-chosen-id", "a client's request id is not trusted");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    server.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let log = log.lock().unwrap().clone();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}")))
+        .collect();
+    let of_request: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["span"]["path"] == "/api/v1/projects/nope/envs")
+        .collect();
+    assert!(!of_request.is_empty(), "no log line of the request:\n{log}");
+    for line in of_request {
+        assert_eq!(line["span"]["request_id"], id.as_str(), "{line}");
+    }
+    let audit = std::fs::read_to_string(data.join("audit.jsonl")).unwrap();
+    let record = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["record"]["route"] == "/api/v1/projects/{project}/envs")
+        .expect("the request's audit record");
+    assert_eq!(record["record"]["request_id"], id.as_str());
 }
 
 #[tokio::test]

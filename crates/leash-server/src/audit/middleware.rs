@@ -77,8 +77,27 @@ fn operations() -> &'static HashMap<(Method, String), &'static str> {
     })
 }
 
-fn request_id() -> String {
-    token::generate_accessor()
+/// A request's id, made once by the router's outermost layer and kept in the
+/// request's extensions: the audit records, the log span and the
+/// `X-Request-Id` header carry the same one.
+#[derive(Debug, Clone)]
+pub struct RequestId(String);
+
+impl RequestId {
+    /// A new random id.
+    pub fn new() -> Self {
+        RequestId(token::generate_accessor())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for RequestId {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Whether a request of this method may change state (and so needs an intent record first).
@@ -118,7 +137,7 @@ pub async fn audit_layer(State(state): State<AppState>, request: Request, next: 
         .as_ref()
         .and_then(|r| operations().get(&(method.clone(), r.clone())).copied())
         .unwrap_or("unknown_route");
-    let id = request_id();
+    let id = parts.extensions.get::<RequestId>().cloned().unwrap_or_default().0;
     let base = AuditRecord {
         kind: Some(RecordKind::Request),
         request_id: Some(id.clone()),

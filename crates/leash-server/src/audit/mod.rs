@@ -32,7 +32,7 @@ use leash_core::audit::{AuditRecord, ChainPoint};
 use leash_store::Storage;
 use tokio::sync::{mpsc, oneshot};
 
-pub use middleware::{AuditNote, audit_layer};
+pub use middleware::{AuditNote, RequestId, audit_layer};
 
 use crate::barrier::Barrier;
 

@@ -34,6 +34,7 @@ use axum::routing::{MethodFilter, on};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::audit::RequestId;
 use crate::error::{ApiError, ErrorKind};
 use crate::state::AppState;
 
@@ -128,6 +129,13 @@ fn routes() -> Routes {
     )
     .add(Method::POST, "/api/v1/sys/seal", Admin, "sys.seal", sys::seal)
     .add(Method::GET, "/api/v1/sys/keyring", Admin, "sys.keyring", sys::keyring)
+    .add(
+        Method::GET,
+        "/api/v1/sys/snapshot",
+        Admin,
+        "sys.snapshot",
+        sys::snapshot,
+    )
     .add(
         Method::POST,
         "/api/v1/sys/rotate-key",
@@ -490,13 +498,28 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(middleware::from_fn(assign_request_id))
         .with_state(state)
 }
 
-/// The span of a request's log lines: method and path only. The query string
-/// is left out (it may carry a token or a value).
+/// Gives every request its id ([`RequestId`]) before anything else runs: the
+/// log span, the audit records and the `X-Request-Id` answer header all carry
+/// it. The server makes it; a client's `X-Request-Id` is not trusted.
+async fn assign_request_id(mut request: Request, next: Next) -> Response {
+    request.extensions_mut().insert(RequestId::new());
+    next.run(request).await
+}
+
+/// The span of a request's log lines, so every line names its request: the
+/// request id, method and path. The query string is left out (it may carry
+/// a token or a value).
 fn request_span(request: &Request) -> tracing::Span {
-    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+    let id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(RequestId::as_str)
+        .unwrap_or("");
+    tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
 }
 
 /// Whether `origin` is this server's own (the `Host` it was reached at) or one the operator allowed.

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use leash_core::api::{
     GenerateRootRequest, GenerateRootStatus, Health, InitRequest, KeyringStatus, SealStatus, UnsealRequest,
@@ -69,6 +69,23 @@ pub async fn keyring(State(state): State<AppState>, caller: Caller) -> Result<Js
 pub async fn rotate_key(State(state): State<AppState>, caller: Caller) -> Result<Json<KeyringStatus>, ApiError> {
     authorize(&caller, Capability::Admin, Resource::System("keyring"))?;
     Ok(Json(state.barrier.rotate_key().await?))
+}
+
+/// An online snapshot of the store and the audit file, as stored (see `crate::snapshot`).
+pub async fn snapshot(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    authorize(&caller, Capability::Admin, Resource::System("snapshot"))?;
+    let taken = crate::snapshot::take(&state, &state.audit.file, &state.scratch_dir).await?;
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(taken.file)));
+    let headers = [
+        (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+        (header::CONTENT_LENGTH, taken.bytes.to_string()),
+        (
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"leash.snapshot\"".to_owned(),
+        ),
+        (header::HeaderName::from_static("x-leash-snapshot-sha256"), taken.sha256),
+    ];
+    Ok((headers, body).into_response())
 }
 
 /// Rebuilds a root token from a threshold of unseal shares (after the root token was revoked).

@@ -105,6 +105,14 @@ impl MetaStore for PostgresStore {
         false
     }
 
+    async fn snapshot_into(&self, _dir: &std::path::Path) -> Result<crate::StoreSnapshot> {
+        Err(StoreError::Unsupported(
+            "a PostgreSQL store is backed up with PostgreSQL's own tools (pg_dump, or base backups with \
+             WAL archiving for point-in-time recovery); see docs/operations.md"
+                .into(),
+        ))
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }

@@ -42,7 +42,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::model::{Applied, NewChange, RotationRow};
 use crate::{Result, StoreError};
 
-pub use pool::DB_FILE;
+pub use pool::{AUDIT_DB_FILE, DB_FILE};
 
 /// A [`crate::Storage`] on an SQLite file.
 #[derive(Clone, Debug)]

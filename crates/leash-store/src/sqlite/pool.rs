@@ -15,6 +15,8 @@ use crate::{Result, StoreError};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "leash.db";
+/// File name of the audit table's database beside [`DB_FILE`] (`<stem>-audit.db`).
+pub const AUDIT_DB_FILE: &str = "leash-audit.db";
 
 /// Readers in the read-only pool.
 const READERS: u32 = 8;

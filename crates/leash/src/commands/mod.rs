@@ -12,6 +12,7 @@ pub mod group;
 pub mod identity;
 pub mod jwt;
 pub mod login;
+pub mod man;
 pub mod operator;
 pub mod policy;
 pub mod project;
@@ -19,6 +20,7 @@ pub mod rotation;
 pub mod run;
 pub mod scan;
 pub mod secrets;
+pub mod snapshot;
 pub mod token;
 pub mod transfer;
 

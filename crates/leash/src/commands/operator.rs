@@ -1,5 +1,5 @@
-//! `leash operator`: init, unseal, seal, status, key rotation and
-//! generating a new root token from unseal shares.
+//! `leash operator`: init, unseal, seal, status, key rotation,
+//! generating a new root token from unseal shares, and snapshots (`snapshot`).
 //!
 //! It owns how the unseal shares and root tokens are shown (once, with a
 //! warning) and the exit codes of `status` (0 unsealed, 2 sealed, 1 error).
@@ -37,6 +37,9 @@ pub enum OperatorCommand {
     /// (as it should be after setup) and an administrator login is lost.
     /// Revoke the new token as soon as the job is done.
     GenerateRoot(GenerateRootArgs),
+    /// Back up and restore: online snapshots of the store and the audit file
+    #[command(subcommand)]
+    Snapshot(super::snapshot::SnapshotCommand),
 }
 
 #[derive(Args)]
@@ -71,7 +74,8 @@ pub struct UnsealArgs {
 }
 
 pub async fn run(command: OperatorCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
-    let client = ctx.client()?;
+    // made only by the commands that talk to a server (snapshot restore and inspect work offline)
+    let client = || ctx.client();
     let mode = ctx.output();
     match command {
         OperatorCommand::Init(args) => {
@@ -79,7 +83,7 @@ pub async fn run(command: OperatorCommand, ctx: &Context) -> anyhow::Result<Exit
                 shares: args.shares,
                 threshold: args.threshold,
             };
-            let response = client.init(&request).await?;
+            let response = client()?.init(&request).await?;
             match mode {
                 OutputMode::Json => output::print_json(&response)?,
                 OutputMode::Text => {
@@ -120,17 +124,17 @@ pub async fn run(command: OperatorCommand, ctx: &Context) -> anyhow::Result<Exit
                     reset: false,
                 }
             };
-            let status = client.unseal(&request).await?;
+            let status = client()?.unseal(&request).await?;
             output::emit(mode, &status, describe_seal_status)?;
             Ok(ExitCode::SUCCESS)
         }
         OperatorCommand::Seal => {
-            let status = client.seal().await?;
+            let status = client()?.seal().await?;
             output::emit(mode, &status, describe_seal_status)?;
             Ok(ExitCode::SUCCESS)
         }
         OperatorCommand::Status => {
-            let status = client.seal_status().await?;
+            let status = client()?.seal_status().await?;
             output::emit(mode, &status, describe_seal_status)?;
             Ok(if status.sealed {
                 ExitCode::from(2)
@@ -139,13 +143,17 @@ pub async fn run(command: OperatorCommand, ctx: &Context) -> anyhow::Result<Exit
             })
         }
         OperatorCommand::RotateKey => {
-            let keyring = client.rotate_key().await?;
+            let keyring = client()?.rotate_key().await?;
             output::emit(mode, &keyring, describe_keyring)?;
             Ok(ExitCode::SUCCESS)
         }
         OperatorCommand::GenerateRoot(args) => {
-            let status = generate_root(&client, args).await?;
+            let status = generate_root(&client()?, args).await?;
             output::emit(mode, &status, describe_generate_root)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        OperatorCommand::Snapshot(command) => {
+            super::snapshot::run(command, ctx).await?;
             Ok(ExitCode::SUCCESS)
         }
     }

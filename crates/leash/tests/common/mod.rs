@@ -2,6 +2,8 @@
 //! command and a server configuration on a free loopback port.
 #![allow(dead_code)]
 
+pub mod process;
+
 use leash_server::ServerConfig;
 
 /// A finished `leash` run.
