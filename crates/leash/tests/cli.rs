@@ -369,6 +369,37 @@ async fn completions_need_no_server() {
         .await
         .ok();
     assert!(out.contains("leash"), "{out}");
+    assert!(out.contains("snapshot"), "completions cover the nested commands");
+}
+
+#[tokio::test]
+async fn man_pages_cover_every_command_and_need_no_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let pages = dir.path().join("man");
+    let out = run_in(
+        dir.path(),
+        "http://127.0.0.1:1",
+        &["man", "--dir", pages.to_str().unwrap()],
+        None,
+        None,
+    )
+    .await
+    .ok();
+    assert!(out.contains("manual pages"), "{out}");
+    for page in [
+        "leash.1",
+        "leash-server.1",
+        "leash-operator-snapshot-restore.1",
+        "leash-secrets-get.1",
+    ] {
+        let roff = std::fs::read_to_string(pages.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(
+            roff.starts_with(".ie") || roff.contains(".TH"),
+            "{page} is not a man page"
+        );
+    }
+    let restore = std::fs::read_to_string(pages.join("leash-operator-snapshot-restore.1")).unwrap();
+    assert!(restore.contains("data\\-dir"), "the page lists the command's flags");
 }
 
 #[tokio::test]
