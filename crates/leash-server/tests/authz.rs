@@ -162,6 +162,7 @@ fn table(fx: &Fixtures) -> Vec<Valid> {
         // no token: answered to anyone
         valid(M::GET, "/api/v1/sys/health"),
         valid(M::GET, "/api/v1/sys/seal-status"),
+        valid(M::GET, "/api/v1/openapi.json"),
         // a dev server is initialised: 409 already_initialized is the only answer init has left
         valid(M::POST, "/api/v1/sys/init")
             .body(json!({"shares": 1, "threshold": 1}))

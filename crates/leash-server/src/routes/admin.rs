@@ -5,9 +5,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use leash_core::api::{ErrorBody, 
-    ClientCredentials, GroupInfo, GroupList, GroupWrite, IdentityCreate, IdentityCreated, IdentityInfo, IdentityList,
-    IdentityUpdate, JwtIssuer, JwtIssuerList, PolicyCheck, PolicyCheckResult, PolicyInfo, PolicyList, PolicyWrite,
+use leash_core::api::{
+    ClientCredentials, ErrorBody, GroupInfo, GroupList, GroupWrite, IdentityCreate, IdentityCreated, IdentityInfo,
+    IdentityList, IdentityUpdate, JwtIssuer, JwtIssuerList, PolicyCheck, PolicyCheckResult, PolicyInfo, PolicyList,
+    PolicyWrite,
 };
 use leash_core::policy::{Capability, PolicyName};
 

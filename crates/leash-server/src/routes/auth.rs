@@ -16,9 +16,9 @@ use std::net::{IpAddr, SocketAddr};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
-use leash_core::api::{ErrorBody, 
-    ClientLogin, JwtBinding, JwtIssuer, JwtLogin, TokenCreate, TokenCreated, TokenInfo, TokenRef, TokenRenew,
-    UserpassLogin,
+use leash_core::api::{
+    ClientLogin, ErrorBody, JwtBinding, JwtIssuer, JwtLogin, TokenCreate, TokenCreated, TokenInfo, TokenRef,
+    TokenRenew, UserpassLogin,
 };
 use zeroize::Zeroizing;
 

@@ -7,7 +7,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use leash_core::api::{ErrorBody, E2eResult, E2eStatus, E2eUpdate, E2eValues};
+use leash_core::api::{E2eResult, E2eStatus, E2eUpdate, E2eValues, ErrorBody};
 use serde::Deserialize;
 
 use crate::auth::Caller;

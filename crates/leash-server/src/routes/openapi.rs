@@ -155,7 +155,9 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         ),
     );
     for (name, description) in ERROR_RESPONSES {
-        components.responses.insert((*name).to_owned(), RefOr::T(error_response(description)));
+        components
+            .responses
+            .insert((*name).to_owned(), RefOr::T(error_response(description)));
     }
     for route in route_table() {
         if let Some(operation) = api
@@ -188,7 +190,9 @@ fn error_response(description: &str) -> utoipa::openapi::Response {
         .description(description)
         .content(
             "application/json",
-            ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build(),
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Error")))
+                .build(),
         )
         .build()
 }

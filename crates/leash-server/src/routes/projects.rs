@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use leash_core::api::{ErrorBody, CreateNamed, EnvInfo, EnvList, ProjectInfo, ProjectList};
+use leash_core::api::{CreateNamed, EnvInfo, EnvList, ErrorBody, ProjectInfo, ProjectList};
 use leash_core::names::{EnvName, ProjectName};
 
 use crate::auth::Caller;

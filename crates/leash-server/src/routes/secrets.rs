@@ -4,9 +4,9 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use leash_core::api::{ErrorBody, 
-    ChangeKind, ChangeRequest, ChangeResult, DestroyRequest, DestroyResult, History, RollbackRequest, SecretList,
-    SecretMetadata, SecretValue, SecretWrite, UndeleteRequest,
+use leash_core::api::{
+    ChangeKind, ChangeRequest, ChangeResult, DestroyRequest, DestroyResult, ErrorBody, History, RollbackRequest,
+    SecretList, SecretMetadata, SecretValue, SecretWrite, UndeleteRequest,
 };
 use leash_core::names::{PathPrefix, SecretPath};
 use leash_store::Selector;

@@ -5,7 +5,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use leash_core::api::{
-    ErrorBody, GenerateRootRequest, GenerateRootStatus, Health, InitRequest, InitResponse, KeyringStatus, SealStatus, UnsealRequest,
+    ErrorBody, GenerateRootRequest, GenerateRootStatus, Health, InitRequest, InitResponse, KeyringStatus, SealStatus,
+    UnsealRequest,
 };
 
 use crate::auth::Caller;
