@@ -26,6 +26,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 
 /// What a record is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RecordKind {
     /// One HTTP request.
@@ -56,6 +57,7 @@ impl RecordKind {
 
 /// One audit record. Optional fields are omitted from the JSON when absent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditRecord {
     pub seq: u64,
     #[serde(rename = "type")]
@@ -160,6 +162,7 @@ pub struct ChainPoint {
 
 /// The outcome of verifying a log.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerifyReport {
     pub records: u64,
     pub first_seq: Option<u64>,
@@ -177,6 +180,7 @@ pub struct VerifyReport {
 
 /// The first thing found wrong, with where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Problem {
     /// 1-based line number in the file (or position in the listing).
     pub line: u64,

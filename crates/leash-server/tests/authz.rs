@@ -162,6 +162,7 @@ fn table(fx: &Fixtures) -> Vec<Valid> {
         // no token: answered to anyone
         valid(M::GET, "/api/v1/sys/health"),
         valid(M::GET, "/api/v1/sys/seal-status"),
+        valid(M::GET, "/api/v1/openapi.json"),
         // a dev server is initialised: 409 already_initialized is the only answer init has left
         valid(M::POST, "/api/v1/sys/init")
             .body(json!({"shares": 1, "threshold": 1}))
@@ -176,6 +177,7 @@ fn table(fx: &Fixtures) -> Vec<Valid> {
         valid(M::POST, "/api/v1/auth/token/renew-self").body(json!({"increment": "1h"})),
         // server administration
         valid(M::GET, "/api/v1/sys/keyring"),
+        valid(M::GET, "/api/v1/sys/snapshot"),
         valid(M::POST, "/api/v1/sys/rotate-key"),
         valid(M::GET, "/api/v1/auth/jwt/issuers"),
         valid(M::PUT, "/api/v1/auth/jwt/issuers/{name}")

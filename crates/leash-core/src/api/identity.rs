@@ -10,6 +10,7 @@ use super::REDACTED;
 
 /// `user` (a person with a password) or `service` (client id/secret or JWT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum IdentityKind {
     User,
@@ -19,6 +20,7 @@ pub enum IdentityKind {
 /// Binds JWT logins to a service identity: the token must come from `issuer`
 /// (a configured issuer's name) and carry every claim in `bound_claims`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct JwtBinding {
     pub issuer: String,
@@ -32,6 +34,7 @@ pub struct JwtBinding {
 
 /// Limits on a service identity's client secret.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ClientSecretOptions {
     /// Source networks allowed to log in with the secret (`10.0.0.0/8`); empty = any.
@@ -47,6 +50,7 @@ pub struct ClientSecretOptions {
 
 /// `POST /api/v1/identities`.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IdentityCreate {
     pub name: String,
@@ -74,6 +78,7 @@ pub struct IdentityCreate {
 
 /// `PATCH /api/v1/identities/{name}`: fields present are replaced.
 #[derive(Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IdentityUpdate {
     #[serde(default)]
@@ -92,6 +97,7 @@ pub struct IdentityUpdate {
 
 /// An identity as listed and shown (never a password or secret).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IdentityInfo {
     pub name: String,
     pub kind: IdentityKind,
@@ -110,12 +116,14 @@ pub struct IdentityInfo {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IdentityList {
     pub identities: Vec<IdentityInfo>,
 }
 
 /// Answer to identity creation and secret rotation: the client secret is shown once.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientCredentials {
     pub identity: String,
     pub client_id: String,
@@ -124,6 +132,7 @@ pub struct ClientCredentials {
 
 /// Answer to `POST /api/v1/identities`.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IdentityCreated {
     pub identity: IdentityInfo,
     /// For services with a client secret: shown once, stored only hashed.
@@ -135,6 +144,7 @@ pub struct IdentityCreated {
 
 /// `POST /api/v1/groups`, and `PUT /api/v1/groups/{name}` (name ignored there).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GroupWrite {
     #[serde(default)]
@@ -146,6 +156,7 @@ pub struct GroupWrite {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupInfo {
     pub name: String,
     pub policies: Vec<String>,
@@ -154,18 +165,21 @@ pub struct GroupInfo {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupList {
     pub groups: Vec<GroupInfo>,
 }
 
 /// `PUT /api/v1/policies/{name}`: the TOML document.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PolicyWrite {
     pub policy: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PolicyInfo {
     pub name: String,
     /// The TOML document as written.
@@ -175,12 +189,14 @@ pub struct PolicyInfo {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PolicyList {
     pub policies: Vec<String>,
 }
 
 /// `POST /api/v1/policies/check`: would `identity` be allowed `capability` on `path`?
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PolicyCheck {
     pub identity: String,
@@ -190,6 +206,7 @@ pub struct PolicyCheck {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PolicyCheckResult {
     pub allowed: bool,
     /// Which policy and rule decided, in words.
@@ -200,6 +217,7 @@ pub struct PolicyCheckResult {
 
 /// `POST /api/v1/auth/userpass/login`.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UserpassLogin {
     pub username: String,
@@ -208,6 +226,7 @@ pub struct UserpassLogin {
 
 /// `POST /api/v1/auth/client/login`.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ClientLogin {
     pub client_id: String,
@@ -216,6 +235,7 @@ pub struct ClientLogin {
 
 /// `POST /api/v1/auth/jwt/login`.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct JwtLogin {
     /// The service identity to log in as.
@@ -225,6 +245,7 @@ pub struct JwtLogin {
 
 /// Answer to every login and to token creation: the token is shown once.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenCreated {
     pub token: String,
     pub accessor: String,
@@ -237,6 +258,7 @@ pub struct TokenCreated {
 /// `POST /api/v1/auth/token/create`: a token not tied to a login (discouraged
 /// for services: prefer an identity). Needs `admin` on `sys/tokens`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TokenCreate {
     #[serde(default)]
@@ -251,6 +273,7 @@ pub struct TokenCreate {
 
 /// `POST /api/v1/auth/token/lookup|renew|revoke`: the token, or its accessor.
 #[derive(Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TokenRef {
     #[serde(default)]
@@ -264,6 +287,7 @@ pub struct TokenRef {
 
 /// `POST /api/v1/auth/token/renew-self`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TokenRenew {
     #[serde(default)]
@@ -273,6 +297,7 @@ pub struct TokenRenew {
 /// A configured JWT/OIDC issuer (`PUT /api/v1/auth/jwt/issuers/{name}`).
 /// Exactly one key source: `jwks` (inline JSON), `jwks_file`, `jwks_url` or `pem_keys`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct JwtIssuer {
     #[serde(default)]
@@ -295,12 +320,14 @@ pub struct JwtIssuer {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JwtIssuerList {
     pub issuers: Vec<JwtIssuer>,
 }
 
 /// `POST /api/v1/sys/generate-root`: one unseal share per call, or `reset`.
 #[derive(Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GenerateRootRequest {
     #[serde(default)]
@@ -311,6 +338,7 @@ pub struct GenerateRootRequest {
 
 /// Progress of root-token generation; `root_token` once the threshold is met.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GenerateRootStatus {
     pub progress: u8,
     pub threshold: u8,

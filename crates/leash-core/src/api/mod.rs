@@ -21,11 +21,13 @@ pub(crate) const REDACTED: &str = "<redacted>";
 
 /// Body of every error response: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Error))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// Stable machine-readable code (`not_found`, `sealed`, `cas_mismatch`, ...).
     pub code: String,
@@ -35,6 +37,7 @@ pub struct ErrorDetail {
 
 /// `GET /api/v1/sys/health`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     pub initialized: bool,
     pub sealed: bool,
@@ -43,6 +46,7 @@ pub struct Health {
 
 /// `GET /api/v1/sys/seal-status`, and the answer to `POST /api/v1/sys/unseal`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SealStatus {
     pub initialized: bool,
     pub sealed: bool,
@@ -56,6 +60,7 @@ pub struct SealStatus {
 
 /// `POST /api/v1/sys/init`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InitRequest {
     #[serde(default = "default_shares")]
     pub shares: u8,
@@ -72,6 +77,7 @@ fn default_threshold() -> u8 {
 
 /// Answer to `POST /api/v1/sys/init`: shown once, never stored.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InitResponse {
     pub unseal_shares: Vec<String>,
     pub threshold: u8,
@@ -80,6 +86,7 @@ pub struct InitResponse {
 
 /// `POST /api/v1/sys/unseal`: one share, or `reset` to discard the shares given so far.
 #[derive(Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UnsealRequest {
     #[serde(default)]
     pub share: Option<String>,
@@ -89,12 +96,14 @@ pub struct UnsealRequest {
 
 /// `GET /api/v1/sys/keyring` and the answer to `POST /api/v1/sys/rotate-key`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyringStatus {
     pub active_key_id: u32,
     pub keys: Vec<KeyInfo>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyInfo {
     pub id: u32,
     pub created_at: String,
@@ -102,6 +111,7 @@ pub struct KeyInfo {
 
 /// `GET /api/v1/auth/token/lookup-self` and the other token lookups.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenInfo {
     pub accessor: String,
     pub display_name: String,
@@ -126,22 +136,26 @@ pub struct TokenInfo {
 
 /// `POST /api/v1/projects` and `POST /api/v1/projects/{p}/envs`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateNamed {
     pub name: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProjectInfo {
     pub name: String,
     pub created_at: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProjectList {
     pub projects: Vec<ProjectInfo>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnvInfo {
     pub name: String,
     /// The environment's latest revision (0 before the first change).
@@ -154,12 +168,14 @@ pub struct EnvInfo {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnvList {
     pub envs: Vec<EnvInfo>,
 }
 
 /// `PUT /api/v1/projects/{p}/envs/{e}/secrets/{path}`.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SecretWrite {
     pub value: String,
     #[serde(default)]
@@ -175,6 +191,7 @@ pub struct SecretWrite {
 
 /// One operation of an atomic change set.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangeOp {
     pub path: String,
     #[serde(flatten)]
@@ -182,6 +199,7 @@ pub struct ChangeOp {
 }
 
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum ChangeKind {
     /// Writes a new version.
@@ -196,6 +214,7 @@ pub enum ChangeKind {
 
 /// `POST /api/v1/projects/{p}/envs/{e}/changes`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangeRequest {
     pub changes: Vec<ChangeOp>,
     #[serde(default)]
@@ -210,6 +229,7 @@ pub struct ChangeRequest {
 
 /// `POST /api/v1/projects/{p}/envs/{e}/rollback`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RollbackRequest {
     pub to: i64,
     #[serde(default)]
@@ -220,6 +240,7 @@ pub struct RollbackRequest {
 
 /// What one change did to one path.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangeEntry {
     pub path: String,
     /// `set`, `delete` or `undelete`.
@@ -230,6 +251,7 @@ pub struct ChangeEntry {
 
 /// The result of any write: the new revision and what changed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangeResult {
     pub revision: i64,
     pub entries: Vec<ChangeEntry>,
@@ -237,6 +259,7 @@ pub struct ChangeResult {
 
 /// One revision of an environment, as listed by `GET .../history`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Change {
     pub revision: i64,
     pub actor: String,
@@ -246,12 +269,14 @@ pub struct Change {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct History {
     pub changes: Vec<Change>,
 }
 
 /// `GET .../secrets/{path}`: one version with its value.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SecretValue {
     pub path: String,
     pub env_var: String,
@@ -260,6 +285,7 @@ pub struct SecretValue {
     pub revision: i64,
     /// The value; for an end-to-end encrypted version, the ASCII-armored age file.
     /// Zeroized when dropped, on both sides of the wire.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub value: Zeroizing<String>,
     pub description: Option<String>,
     pub created_at: String,
@@ -270,6 +296,7 @@ pub struct SecretValue {
 
 /// One secret in a listing; `value` only with `include_values=true`.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SecretSummary {
     pub path: String,
     pub env_var: String,
@@ -278,6 +305,7 @@ pub struct SecretSummary {
     pub updated_at: String,
     /// With `include_values`; zeroized when dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub value: Option<Zeroizing<String>>,
     /// Present when `value` is end-to-end encrypted: the recipients it is encrypted to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -286,6 +314,7 @@ pub struct SecretSummary {
 
 /// `GET .../secrets?prefix=&include_values=&at_revision=`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SecretList {
     /// The revision this listing reflects.
     pub revision: i64,
@@ -294,6 +323,7 @@ pub struct SecretList {
 
 /// `GET .../metadata/{path}`: a secret's versions, without values.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SecretMetadata {
     pub path: String,
     pub env_var: String,
@@ -304,6 +334,7 @@ pub struct SecretMetadata {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionInfo {
     pub version: i64,
     pub revision: i64,
@@ -315,6 +346,7 @@ pub struct VersionInfo {
 
 /// `POST .../undelete/{path}` (the body is optional).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UndeleteRequest {
     #[serde(default)]
@@ -323,12 +355,14 @@ pub struct UndeleteRequest {
 
 /// `POST .../destroy/{path}`: `versions` to wipe, or every version when absent.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DestroyRequest {
     #[serde(default)]
     pub versions: Option<Vec<i64>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DestroyResult {
     pub path: String,
     pub destroyed: Vec<i64>,
@@ -336,6 +370,7 @@ pub struct DestroyResult {
 
 /// `GET .../e2e`: whether an environment is end-to-end encrypted, and to whom.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct E2eStatus {
     pub enabled: bool,
     /// The age recipients every value is encrypted to (empty when not enabled).
@@ -349,6 +384,7 @@ pub struct E2eStatus {
 /// `GET .../e2e/values?all_versions=`: the retained values a client must
 /// re-encrypt to change the recipients (or to enable end-to-end encryption).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct E2eValues {
     /// The revision the answer reflects: pass it as `cas` to `PUT .../e2e`.
     pub revision: i64,
@@ -359,6 +395,7 @@ pub struct E2eValues {
 
 /// One retained version in [`E2eValues`].
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct E2eStoredValue {
     pub path: String,
     pub version: i64,
@@ -366,6 +403,7 @@ pub struct E2eStoredValue {
     pub current: bool,
     /// Whether `value` is end-to-end ciphertext (else plaintext, before enabling).
     pub e2e: bool,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub value: Zeroizing<String>,
 }
 
@@ -376,6 +414,7 @@ pub struct E2eStoredValue {
 /// stored value is replaced by its new ciphertext, and every other retained
 /// version is destroyed. The current version of every live secret must be listed.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct E2eUpdate {
     pub recipients: Vec<String>,
     /// The revision the values were read at (from `GET .../e2e/values`); 409 if it moved on.
@@ -388,6 +427,7 @@ pub struct E2eUpdate {
 
 /// One version re-encrypted by the client.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct E2eRewrap {
     pub path: String,
     pub version: i64,
@@ -397,6 +437,7 @@ pub struct E2eRewrap {
 
 /// The answer to `PUT .../e2e` and `DELETE .../e2e`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct E2eResult {
     pub revision: i64,
     /// The recipients now in force (empty after disabling).
@@ -545,6 +586,7 @@ mod tests {
 
 /// `GET /api/v1/audit`: records, newest first; `next_before` pages on.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditList {
     pub records: Vec<crate::audit::AuditRecord>,
     pub next_before: Option<u64>,
@@ -552,6 +594,7 @@ pub struct AuditList {
 
 /// `POST /api/v1/audit/checkpoint`: the newest signed chain head and the key to check it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditCheckpoint {
     pub seq: u64,
     pub hash: String,
@@ -561,6 +604,7 @@ pub struct AuditCheckpoint {
 
 /// `POST /api/v1/audit/verify`: the server checks its own sinks.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditVerifyResult {
     pub database: crate::audit::VerifyReport,
     pub file: Option<crate::audit::VerifyReport>,
@@ -569,11 +613,13 @@ pub struct AuditVerifyResult {
 
 /// `POST /api/v1/audit/hash`.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditHashRequest {
     pub value: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditHash {
     pub hmac: String,
 }
@@ -587,6 +633,7 @@ impl fmt::Debug for AuditHashRequest {
 /// One change event of `GET .../watch` (SSE `event: change`, `id: <revision>`).
 /// Carries the paths the caller may read that the change touched; never values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WatchEvent {
     pub revision: i64,
     pub paths: Vec<String>,
@@ -597,6 +644,7 @@ pub struct WatchEvent {
 /// The key is fresh for every answer, so fingerprints cannot be linked across
 /// requests; values shorter than `min_length` are left out.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FingerprintList {
     /// Base64 of the 32-byte HMAC-SHA256 key.
     pub key: String,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// `PUT .../rotation/{path}`: how and when a secret is rotated.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RotationPolicy {
     /// Rotate this long after the last rotation (`30d`). Exclusive with `cron`.
@@ -28,6 +29,7 @@ pub struct RotationPolicy {
 
 /// Where a rotated credential must also be changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RotatorConfig {
     /// A PostgreSQL role's password, changed with `ALTER ROLE`.
@@ -74,6 +76,7 @@ impl RotatorConfig {
 
 /// What the PostgreSQL rotator stores as the secret's value.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ValueFormat {
     #[default]
@@ -83,6 +86,7 @@ pub enum ValueFormat {
 
 /// `GET .../rotation/{path}`: the policy and where rotation stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RotationStatus {
     pub path: String,
     /// `None` when the secret has no rotation policy (only one-off rotations).
@@ -110,6 +114,7 @@ pub struct RotationStatus {
 
 /// `POST .../rotate/{path}`: rotate now.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
     /// A one-off generator instead of the policy's (only without a rotator).
@@ -125,6 +130,7 @@ pub struct RotateRequest {
 
 /// The answer to a successful rotation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RotateResult {
     pub path: String,
     pub attempt: i64,
@@ -138,6 +144,7 @@ pub struct RotateResult {
 
 /// One rotation attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RotationAttempt {
     pub attempt: i64,
     /// `manual`, `schedule`, `retry` or `retire`.
@@ -157,6 +164,7 @@ pub struct RotationAttempt {
 
 /// `GET .../rotation-history/{path}`, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RotationHistory {
     pub path: String,
     pub attempts: Vec<RotationAttempt>,

@@ -15,7 +15,8 @@ use crate::error::{ApiError, ErrorKind};
 use crate::state::Domain;
 use crate::time::now_millis;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub identity: Option<String>,

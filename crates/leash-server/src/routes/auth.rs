@@ -17,8 +17,8 @@ use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use leash_core::api::{
-    ClientLogin, JwtBinding, JwtIssuer, JwtLogin, TokenCreate, TokenCreated, TokenInfo, TokenRef, TokenRenew,
-    UserpassLogin,
+    ClientLogin, ErrorBody, JwtBinding, JwtIssuer, JwtLogin, TokenCreate, TokenCreated, TokenInfo, TokenRef,
+    TokenRenew, UserpassLogin,
 };
 use zeroize::Zeroizing;
 
@@ -66,6 +66,14 @@ pub fn failed_login(
     identities::login_failed()
 }
 
+/// Logs a user in with a password.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/userpass/login",
+    tag = "auth",
+    request_body = UserpassLogin,
+    responses((status = 200, description = "The login token (shown once)", body = TokenCreated), (status = 401, description = "Refused (`login_failed`, whatever the reason)", body = ErrorBody), (status = 429, description = "Too many failed logins; see `Retry-After`", body = ErrorBody))
+)]
 pub async fn userpass_login(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
@@ -91,6 +99,14 @@ pub async fn userpass_login(
     Ok(Json(identities::issue_login_token(&state, &row, "userpass").await?))
 }
 
+/// Logs a service identity in with its client id and secret.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/client/login",
+    tag = "auth",
+    request_body = ClientLogin,
+    responses((status = 200, description = "The login token (shown once)", body = TokenCreated), (status = 401, description = "Refused (`login_failed`, whatever the reason)", body = ErrorBody), (status = 429, description = "Too many failed logins; see `Retry-After`", body = ErrorBody))
+)]
 pub async fn client_login(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
@@ -125,6 +141,14 @@ pub async fn client_login(
     Ok(Json(identities::issue_login_token(&state, &row, "client").await?))
 }
 
+/// Logs a service identity in with a JWT from a configured issuer (OIDC).
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/jwt/login",
+    tag = "auth",
+    request_body = JwtLogin,
+    responses((status = 200, description = "The login token (shown once)", body = TokenCreated), (status = 401, description = "Refused (`login_failed`, whatever the reason)", body = ErrorBody), (status = 429, description = "Too many failed logins; see `Retry-After`", body = ErrorBody))
+)]
 pub async fn jwt_login(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
@@ -202,10 +226,25 @@ fn dummy_binding() -> &'static JwtBinding {
     })
 }
 
+/// The calling token's metadata (never the token itself).
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/token/lookup-self",
+    tag = "auth",
+    responses((status = 200, description = "The token", body = TokenInfo))
+)]
 pub async fn lookup_self(State(state): State<AppState>, caller: Caller) -> Json<TokenInfo> {
     Json(tokens::info(&state, &caller.token))
 }
 
+/// Extends the calling token, up to its max TTL (the body is optional).
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/token/renew-self",
+    tag = "auth",
+    request_body = Option<TokenRenew>,
+    responses((status = 200, description = "The token after renewal", body = TokenInfo))
+)]
 pub async fn renew_self(
     State(state): State<AppState>,
     caller: Caller,
@@ -215,11 +254,26 @@ pub async fn renew_self(
     Ok(Json(tokens::renew(&state, &caller.token, increment.as_deref()).await?))
 }
 
+/// Revokes the calling token.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/token/revoke-self",
+    tag = "auth",
+    responses((status = 204, description = "Revoked"))
+)]
 pub async fn revoke_self(State(state): State<AppState>, caller: Caller) -> Result<StatusCode, ApiError> {
     tokens::revoke(&state, &caller.token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Creates a token not tied to a login.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/token/create",
+    tag = "auth",
+    request_body = TokenCreate,
+    responses((status = 201, description = "The new token (shown once)", body = TokenCreated))
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -234,6 +288,14 @@ pub async fn create(
     ))
 }
 
+/// Another token's metadata, by token or accessor.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/token/lookup",
+    tag = "auth",
+    request_body = TokenRef,
+    responses((status = 200, description = "The token", body = TokenInfo))
+)]
 pub async fn lookup(
     State(state): State<AppState>,
     caller: Caller,
@@ -244,6 +306,14 @@ pub async fn lookup(
     Ok(Json(tokens::info(&state, &std::sync::Arc::new(record))))
 }
 
+/// Extends another token, by token or accessor.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/token/renew",
+    tag = "auth",
+    request_body = TokenRef,
+    responses((status = 200, description = "The token after renewal", body = TokenInfo))
+)]
 pub async fn renew_other(
     State(state): State<AppState>,
     caller: Caller,
@@ -254,6 +324,14 @@ pub async fn renew_other(
     Ok(Json(tokens::renew(&state, &record, req.increment.as_deref()).await?))
 }
 
+/// Revokes another token, by token or accessor.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/token/revoke",
+    tag = "auth",
+    request_body = TokenRef,
+    responses((status = 204, description = "Revoked"))
+)]
 pub async fn revoke_other(
     State(state): State<AppState>,
     caller: Caller,

@@ -7,7 +7,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use leash_core::api::{E2eResult, E2eStatus, E2eUpdate, E2eValues};
+use leash_core::api::{E2eResult, E2eStatus, E2eUpdate, E2eValues, ErrorBody};
 use serde::Deserialize;
 
 use crate::auth::Caller;
@@ -23,6 +23,14 @@ fn environment<'a>(project: &'a str, env: &'a str) -> Resource<'a> {
     Resource::Environment { project, env }
 }
 
+/// Whether the environment is end-to-end encrypted, and to whom.
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/envs/{env}/e2e",
+    tag = "e2e",
+    params(("project" = String, Path, description = "The project's name"), ("env" = String, Path, description = "The environment's name")),
+    responses((status = 200, description = "The status", body = E2eStatus))
+)]
 pub async fn status(
     State(state): State<AppState>,
     caller: Caller,
@@ -36,13 +44,22 @@ pub async fn status(
     Ok(Json(crate::e2e::status(&state, &env).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ValuesQuery {
     #[serde(default)]
     all_versions: bool,
 }
 
+/// The retained values a client must re-encrypt to change the recipients.
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/envs/{env}/e2e/values",
+    tag = "e2e",
+    params(("project" = String, Path, description = "The project's name"), ("env" = String, Path, description = "The environment's name"), ValuesQuery),
+    responses((status = 200, description = "The values", body = E2eValues))
+)]
 pub async fn values(
     State(state): State<AppState>,
     caller: Caller,
@@ -58,6 +75,15 @@ pub async fn values(
     Ok(Json(values.into_inner()))
 }
 
+/// Sets the recipients, with every retained value re-encrypted to them, as one change.
+#[utoipa::path(
+    put,
+    path = "/api/v1/projects/{project}/envs/{env}/e2e",
+    tag = "e2e",
+    params(("project" = String, Path, description = "The project's name"), ("env" = String, Path, description = "The environment's name")),
+    request_body = E2eUpdate,
+    responses((status = 200, description = "What changed", body = E2eResult), (status = 409, description = "`cas` did not match the revision", body = ErrorBody))
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -74,13 +100,22 @@ pub async fn update(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CasQuery {
     #[serde(default)]
     cas: Option<i64>,
 }
 
+/// Turns end-to-end encryption off (refused while any version holds age ciphertext).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/projects/{project}/envs/{env}/e2e",
+    tag = "e2e",
+    params(("project" = String, Path, description = "The project's name"), ("env" = String, Path, description = "The environment's name"), CasQuery),
+    responses((status = 200, description = "What changed", body = E2eResult), (status = 409, description = "`cas` did not match, or versions hold e2e ciphertext", body = ErrorBody))
+)]
 pub async fn disable(
     State(state): State<AppState>,
     caller: Caller,

@@ -4,7 +4,7 @@
 //! and the route table that tests walk ([`route_table`]) both come from that
 //! one list, so no route can exist without being checked. Every route but
 //! the few a sealed server needs (`Access::Unsealing`: health, seal status,
-//! init, unseal) passes [`require_unsealed`]: a sealed server answers 503
+//! init, unseal, the OpenAPI description) passes [`require_unsealed`]: a sealed server answers 503
 //! before any handler runs.
 //!
 //! Around every route ([`app`]): the audit layer; [`browser_guard`] (a JSON
@@ -17,6 +17,7 @@ mod admin;
 mod audit;
 mod auth;
 mod e2e;
+mod openapi;
 mod projects;
 mod rotation;
 mod scan;
@@ -41,7 +42,7 @@ use crate::state::AppState;
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// No token, answered even while sealed: health, seal status, init, unseal.
+    /// No token, answered even while sealed: health, seal status, init, unseal, the OpenAPI description.
     Unsealing,
     /// No token; 503 while sealed: logins, generate-root.
     Open,
@@ -120,6 +121,13 @@ fn routes() -> Routes {
     )
     .add(Method::POST, "/api/v1/sys/init", Unsealing, "sys.init", sys::init)
     .add(Method::POST, "/api/v1/sys/unseal", Unsealing, "sys.unseal", sys::unseal)
+    .add(
+        Method::GET,
+        "/api/v1/openapi.json",
+        Unsealing,
+        "sys.openapi",
+        openapi::serve,
+    )
     .add(
         Method::POST,
         "/api/v1/sys/generate-root",

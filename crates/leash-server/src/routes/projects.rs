@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use leash_core::api::{CreateNamed, EnvInfo, EnvList, ProjectInfo, ProjectList};
+use leash_core::api::{CreateNamed, EnvInfo, EnvList, ErrorBody, ProjectInfo, ProjectList};
 use leash_core::names::{EnvName, ProjectName};
 
 use crate::auth::Caller;
@@ -24,6 +24,13 @@ fn env_info(row: leash_store::EnvRow) -> EnvInfo {
     }
 }
 
+/// The projects the caller may list something in.
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects",
+    tag = "projects",
+    responses((status = 200, description = "The projects", body = ProjectList))
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<ProjectList>, ApiError> {
     let projects = projects::list(&state)
         .await?
@@ -37,6 +44,14 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
     Ok(Json(ProjectList { projects }))
 }
 
+/// Creates a project.
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects",
+    tag = "projects",
+    request_body = CreateNamed,
+    responses((status = 201, description = "The project", body = ProjectInfo), (status = 409, description = "A project of that name exists", body = ErrorBody))
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -54,6 +69,14 @@ pub async fn create(
     ))
 }
 
+/// Deletes a project with its environments and secrets.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/projects/{project}",
+    tag = "projects",
+    params(("project" = String, Path, description = "The project's name")),
+    responses((status = 204, description = "Deleted"))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -79,6 +102,14 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The environments of a project the caller may list something in.
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/envs",
+    tag = "projects",
+    params(("project" = String, Path, description = "The project's name")),
+    responses((status = 200, description = "The environments", body = EnvList))
+)]
 pub async fn list_envs(
     State(state): State<AppState>,
     caller: Caller,
@@ -94,6 +125,15 @@ pub async fn list_envs(
     Ok(Json(EnvList { envs }))
 }
 
+/// Creates an environment in a project.
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{project}/envs",
+    tag = "projects",
+    params(("project" = String, Path, description = "The project's name")),
+    request_body = CreateNamed,
+    responses((status = 201, description = "The environment", body = EnvInfo), (status = 409, description = "An environment of that name exists", body = ErrorBody))
+)]
 pub async fn create_env(
     State(state): State<AppState>,
     caller: Caller,
@@ -113,6 +153,14 @@ pub async fn create_env(
     Ok((StatusCode::CREATED, Json(env_info(env))))
 }
 
+/// Deletes an environment with its secrets.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/projects/{project}/envs/{env}",
+    tag = "projects",
+    params(("project" = String, Path, description = "The project's name"), ("env" = String, Path, description = "The environment's name")),
+    responses((status = 204, description = "Deleted"))
+)]
 pub async fn delete_env(
     State(state): State<AppState>,
     caller: Caller,

@@ -10,7 +10,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use leash_core::api::{RotateRequest, RotateResult, RotationHistory, RotationPolicy, RotationStatus};
+use leash_core::api::{ErrorBody, RotateRequest, RotateResult, RotationHistory, RotationPolicy, RotationStatus};
 use leash_core::names::SecretPath;
 use serde::Deserialize;
 
@@ -31,6 +31,15 @@ fn secret<'a>(project: &'a str, env: &'a str, path: &'a str) -> Resource<'a> {
     Resource::Secret { project, env, path }
 }
 
+/// Sets a secret's rotation policy.
+#[utoipa::path(
+    put,
+    path = "/api/v1/projects/{project}/envs/{env}/rotation/{path}",
+    tag = "rotation",
+    params(("project" = String, Path, description = "The project's name"), ("env" = String, Path, description = "The environment's name"), ("path" = String, Path, description = "The secret's path: optional folders and a key (`stripe/API_KEY`); may contain `/`")),
+    request_body = RotationPolicy,
+    responses((status = 200, description = "The rotation status", body = RotationStatus))
+)]
 pub async fn put_policy(
     State(state): State<AppState>,
     caller: Caller,
@@ -54,6 +63,14 @@ pub async fn put_policy(
     Ok(Json(admin::set(&state, &env, &path, checked, existing).await?))
 }
 
+/// A secret's rotation policy and where rotation stands.
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/envs/{env}/rotation/{path}",
+    tag = "rotation",
+    params(("project" = String, Path, description = "The project's name"), ("env" = String, Path, description = "The environment's name"), ("path" = String, Path, description = "The secret's path: optional folders and a key (`stripe/API_KEY`); may contain `/`")),
+    responses((status = 200, description = "The rotation status", body = RotationStatus))
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -65,6 +82,14 @@ pub async fn show(
     Ok(Json(admin::show(&state, &env, &path).await?))
 }
 
+/// Removes a secret's rotation policy.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/projects/{project}/envs/{env}/rotation/{path}",
+    tag = "rotation",
+    params(("project" = String, Path, description = "The project's name"), ("env" = String, Path, description = "The environment's name"), ("path" = String, Path, description = "The secret's path: optional folders and a key (`stripe/API_KEY`); may contain `/`")),
+    responses((status = 200, description = "The rotation status", body = RotationStatus))
+)]
 pub async fn delete_policy(
     State(state): State<AppState>,
     caller: Caller,
@@ -86,6 +111,15 @@ pub async fn delete_policy(
     Ok(Json(admin::remove(&state, &env, &path, &stored).await?))
 }
 
+/// Rotates a secret now (the body is optional).
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{project}/envs/{env}/rotate/{path}",
+    tag = "rotation",
+    params(("project" = String, Path, description = "The project's name"), ("env" = String, Path, description = "The environment's name"), ("path" = String, Path, description = "The secret's path: optional folders and a key (`stripe/API_KEY`); may contain `/`")),
+    request_body = Option<RotateRequest>,
+    responses((status = 200, description = "The new version", body = RotateResult), (status = 409, description = "A rotation is running or waiting for its retry", body = ErrorBody), (status = 502, description = "The rotator's target failed", body = ErrorBody))
+)]
 pub async fn rotate_now(
     State(state): State<AppState>,
     caller: Caller,
@@ -102,13 +136,22 @@ pub async fn rotate_now(
     Ok(Json(result))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     #[serde(default)]
     limit: Option<i64>,
 }
 
+/// A secret's rotation attempts, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/envs/{env}/rotation-history/{path}",
+    tag = "rotation",
+    params(("project" = String, Path, description = "The project's name"), ("env" = String, Path, description = "The environment's name"), ("path" = String, Path, description = "The secret's path: optional folders and a key (`stripe/API_KEY`); may contain `/`"), HistoryQuery),
+    responses((status = 200, description = "The attempts", body = RotationHistory))
+)]
 pub async fn history(
     State(state): State<AppState>,
     caller: Caller,

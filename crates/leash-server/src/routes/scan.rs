@@ -27,13 +27,22 @@ use crate::state::AppState;
 /// Shorter values would match too much ordinary text.
 pub const MIN_LENGTH: usize = 8;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FingerprintQuery {
     project: String,
     env: String,
 }
 
+/// Keyed fingerprints of the values the caller may read, for `leash scan --known`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/scan/fingerprints",
+    tag = "scan",
+    params(FingerprintQuery),
+    responses((status = 200, description = "The key and fingerprints", body = FingerprintList))
+)]
 pub async fn fingerprints(
     State(state): State<AppState>,
     caller: Caller,

@@ -5,8 +5,8 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use leash_core::api::{
-    ChangeKind, ChangeRequest, ChangeResult, DestroyRequest, DestroyResult, History, RollbackRequest, SecretList,
-    SecretMetadata, SecretValue, SecretWrite, UndeleteRequest,
+    ChangeKind, ChangeRequest, ChangeResult, DestroyRequest, DestroyResult, ErrorBody, History, RollbackRequest,
+    SecretList, SecretMetadata, SecretValue, SecretWrite, UndeleteRequest,
 };
 use leash_core::names::{PathPrefix, SecretPath};
 use leash_store::Selector;
@@ -29,7 +29,8 @@ fn secret<'a>(project: &'a str, env: &'a str, path: &'a str) -> Resource<'a> {
     Resource::Secret { project, env, path }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReadQuery {
     version: Option<i64>,
@@ -38,6 +39,14 @@ pub struct ReadQuery {
     stage: Option<String>,
 }
 
+/// One version of a secret with its value: current by default, or by version, stage or revision.
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/envs/{env}/secrets/{path}",
+    tag = "secrets",
+    params(("project" = String, Path, description = "The project's name"), ("env" = String, Path, description = "The environment's name"), ("path" = String, Path, description = "The secret's path: optional folders and a key (`stripe/API_KEY`); may contain `/`"), ReadQuery),
+    responses((status = 200, description = "The version and its value", body = SecretValue), (status = 410, description = "That version was destroyed", body = ErrorBody))
+)]
 pub async fn read(
     State(state): State<AppState>,
     caller: Caller,
@@ -72,7 +81,8 @@ pub async fn read(
     Ok(Json(value))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     #[serde(default)]
@@ -83,6 +93,14 @@ pub struct ListQuery {
     at_revision: Option<i64>,
 }
 
+/// The secrets the caller may list, optionally with values and as of a revision.
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/envs/{env}/secrets",
+    tag = "secrets",
+    params(("project" = String, Path, description = "The project's name"), ("env" = String, Path, description = "The environment's name"), ListQuery),
+    responses((status = 200, description = "The secrets", body = SecretList))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -107,6 +125,15 @@ pub async fn list(
     Ok(Json(SecretList { revision, secrets }))
 }
 
+/// Writes a new version of a secret.
+#[utoipa::path(
+    put,
+    path = "/api/v1/projects/{project}/envs/{env}/secrets/{path}",
+    tag = "secrets",
+    params(("project" = String, Path, description = "The project's name"), ("env" = String, Path, description = "The environment's name"), ("path" = String, Path, description = "The secret's path: optional folders and a key (`stripe/API_KEY`); may contain `/`")),
+    request_body = SecretWrite,
+    responses((status = 200, description = "The new revision", body = ChangeResult), (status = 409, description = "`cas` did not match the revision, or the e2e recipients changed", body = ErrorBody), (status = 413, description = "The value is over `max_value_bytes`", body = ErrorBody))
+)]
 pub async fn put(
     State(state): State<AppState>,
     caller: Caller,
@@ -134,13 +161,22 @@ pub async fn put(
     Ok(Json(result))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CasQuery {
     #[serde(default)]
     cas: Option<i64>,
 }
 
+/// Soft-deletes a secret (its versions can be undeleted).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/projects/{project}/envs/{env}/secrets/{path}",
+    tag = "secrets",
+    params(("project" = String, Path, description = "The project's name"), ("env" = String, Path, description = "The environment's name"), ("path" = String, Path, description = "The secret's path: optional folders and a key (`stripe/API_KEY`); may contain `/`"), CasQuery),
+    responses((status = 200, description = "The new revision", body = ChangeResult), (status = 409, description = "`cas` did not match the revision", body = ErrorBody))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -160,6 +196,15 @@ pub async fn delete(
     Ok(Json(service::write(&state, &keyring, &env, op, meta).await?))
 }
 
+/// Restores a soft-deleted secret (the body is optional).
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{project}/envs/{env}/undelete/{path}",
+    tag = "secrets",
+    params(("project" = String, Path, description = "The project's name"), ("env" = String, Path, description = "The environment's name"), ("path" = String, Path, description = "The secret's path: optional folders and a key (`stripe/API_KEY`); may contain `/`")),
+    request_body = Option<UndeleteRequest>,
+    responses((status = 200, description = "The new revision", body = ChangeResult), (status = 409, description = "`cas` did not match the revision", body = ErrorBody))
+)]
 pub async fn undelete(
     State(state): State<AppState>,
     caller: Caller,
@@ -179,6 +224,15 @@ pub async fn undelete(
     Ok(Json(service::write(&state, &keyring, &env, op, meta).await?))
 }
 
+/// Wipes the data of some or all versions of a secret for good (the body is optional).
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{project}/envs/{env}/destroy/{path}",
+    tag = "secrets",
+    params(("project" = String, Path, description = "The project's name"), ("env" = String, Path, description = "The environment's name"), ("path" = String, Path, description = "The secret's path: optional folders and a key (`stripe/API_KEY`); may contain `/`")),
+    request_body = Option<DestroyRequest>,
+    responses((status = 200, description = "The versions destroyed", body = DestroyResult))
+)]
 pub async fn destroy(
     State(state): State<AppState>,
     caller: Caller,
@@ -194,6 +248,14 @@ pub async fn destroy(
     ))
 }
 
+/// A secret's versions, without values.
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/envs/{env}/metadata/{path}",
+    tag = "secrets",
+    params(("project" = String, Path, description = "The project's name"), ("env" = String, Path, description = "The environment's name"), ("path" = String, Path, description = "The secret's path: optional folders and a key (`stripe/API_KEY`); may contain `/`")),
+    responses((status = 200, description = "The versions", body = SecretMetadata))
+)]
 pub async fn metadata(
     State(state): State<AppState>,
     caller: Caller,
@@ -205,6 +267,15 @@ pub async fn metadata(
     Ok(Json(service::metadata(&state, &env, &path).await?))
 }
 
+/// Applies several writes and deletes as one atomic change.
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{project}/envs/{env}/changes",
+    tag = "secrets",
+    params(("project" = String, Path, description = "The project's name"), ("env" = String, Path, description = "The environment's name")),
+    request_body = ChangeRequest,
+    responses((status = 200, description = "The new revision", body = ChangeResult), (status = 409, description = "`cas` did not match the revision, or the e2e recipients changed", body = ErrorBody), (status = 413, description = "Too many operations or a value over the limit", body = ErrorBody))
+)]
 pub async fn changes(
     State(state): State<AppState>,
     caller: Caller,
@@ -242,7 +313,8 @@ pub async fn changes(
     Ok(Json(service::write(&state, &keyring, &env, ops, meta).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     #[serde(default)]
@@ -251,6 +323,14 @@ pub struct HistoryQuery {
     before: Option<i64>,
 }
 
+/// The environment's changes, newest first, limited to paths the caller may list.
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/envs/{env}/history",
+    tag = "secrets",
+    params(("project" = String, Path, description = "The project's name"), ("env" = String, Path, description = "The environment's name"), HistoryQuery),
+    responses((status = 200, description = "The changes", body = History))
+)]
 pub async fn history(
     State(state): State<AppState>,
     caller: Caller,
@@ -267,6 +347,15 @@ pub async fn history(
     Ok(Json(service::history(&state, &env, q.before, limit, &visible).await?))
 }
 
+/// Sets the environment back to a revision, as a new change.
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{project}/envs/{env}/rollback",
+    tag = "secrets",
+    params(("project" = String, Path, description = "The project's name"), ("env" = String, Path, description = "The environment's name")),
+    request_body = RollbackRequest,
+    responses((status = 200, description = "The new revision", body = ChangeResult), (status = 409, description = "`cas` did not match the revision", body = ErrorBody))
+)]
 pub async fn rollback(
     State(state): State<AppState>,
     caller: Caller,

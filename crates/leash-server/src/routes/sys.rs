@@ -5,7 +5,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use leash_core::api::{
-    GenerateRootRequest, GenerateRootStatus, Health, InitRequest, KeyringStatus, SealStatus, UnsealRequest,
+    ErrorBody, GenerateRootRequest, GenerateRootStatus, Health, InitRequest, InitResponse, KeyringStatus, SealStatus,
+    UnsealRequest,
 };
 
 use crate::auth::Caller;
@@ -14,6 +15,13 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
 
+/// The server's state: 200 unsealed, 503 sealed, 501 not initialised (no token).
+#[utoipa::path(
+    get,
+    path = "/api/v1/sys/health",
+    tag = "sys",
+    responses((status = 200, description = "Initialised and unsealed", body = Health), (status = 503, description = "Initialised but sealed", body = Health), (status = 501, description = "Not initialised", body = Health))
+)]
 pub async fn health(State(state): State<AppState>) -> Response {
     let status = state.barrier.status();
     let code = match (status.initialized, status.sealed) {
@@ -29,17 +37,40 @@ pub async fn health(State(state): State<AppState>) -> Response {
     (code, Json(body)).into_response()
 }
 
+/// Seal state and unseal progress (no token, answered while sealed).
+#[utoipa::path(
+    get,
+    path = "/api/v1/sys/seal-status",
+    tag = "sys",
+    responses((status = 200, description = "The seal state", body = SealStatus))
+)]
 pub async fn seal_status(State(state): State<AppState>) -> Json<SealStatus> {
     Json(state.barrier.status())
 }
 
+/// Initialises the server: makes the unseal shares and the root token, shown once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sys/init",
+    tag = "sys",
+    request_body = InitRequest,
+    responses((status = 200, description = "The unseal shares and root token (shown once)", body = InitResponse), (status = 409, description = "Already initialised", body = ErrorBody))
+)]
 pub async fn init(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<InitRequest>,
-) -> Result<Json<leash_core::api::InitResponse>, ApiError> {
+) -> Result<Json<InitResponse>, ApiError> {
     Ok(Json(state.barrier.initialize(req.shares, req.threshold).await?))
 }
 
+/// Gives one unseal share (or resets the progress); unseals at the threshold.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sys/unseal",
+    tag = "sys",
+    request_body = UnsealRequest,
+    responses((status = 200, description = "The seal state after this share", body = SealStatus), (status = 409, description = "Not initialised yet", body = ErrorBody))
+)]
 pub async fn unseal(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<UnsealRequest>,
@@ -53,6 +84,13 @@ pub async fn unseal(
     Ok(Json(state.barrier.submit_share(&share).await?))
 }
 
+/// Seals the server: the keyring is wiped and every open stream ends.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sys/seal",
+    tag = "sys",
+    responses((status = 200, description = "The seal state (sealed)", body = SealStatus))
+)]
 pub async fn seal(State(state): State<AppState>, caller: Caller) -> Result<Json<SealStatus>, ApiError> {
     authorize(&caller, Capability::Admin, Resource::System("seal"))?;
     state.barrier.seal();
@@ -61,17 +99,39 @@ pub async fn seal(State(state): State<AppState>, caller: Caller) -> Result<Json<
     Ok(Json(state.barrier.status()))
 }
 
+/// The keyring's key ids and creation times (never key material).
+#[utoipa::path(
+    get,
+    path = "/api/v1/sys/keyring",
+    tag = "sys",
+    responses((status = 200, description = "The keyring", body = KeyringStatus))
+)]
 pub async fn keyring(State(state): State<AppState>, caller: Caller) -> Result<Json<KeyringStatus>, ApiError> {
     authorize(&caller, Capability::Admin, Resource::System("keyring"))?;
     Ok(Json(state.barrier.keyring_status()?))
 }
 
+/// Adds a new data key to the keyring; new writes use it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sys/rotate-key",
+    tag = "sys",
+    responses((status = 200, description = "The keyring after the rotation", body = KeyringStatus))
+)]
 pub async fn rotate_key(State(state): State<AppState>, caller: Caller) -> Result<Json<KeyringStatus>, ApiError> {
     authorize(&caller, Capability::Admin, Resource::System("keyring"))?;
     Ok(Json(state.barrier.rotate_key().await?))
 }
 
-/// An online snapshot of the store and the audit file, as stored (see `crate::snapshot`).
+/// An online snapshot of the store and the audit file, as stored: still encrypted, restorable only with the unseal shares.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sys/snapshot",
+    tag = "sys",
+    responses(
+        (status = 200, description = "The snapshot file (format: docs/operations.md); `X-Leash-Snapshot-Sha256` is its checksum", content_type = "application/octet-stream", body = Vec<u8>),
+    )
+)]
 pub async fn snapshot(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     authorize(&caller, Capability::Admin, Resource::System("snapshot"))?;
     let taken = crate::snapshot::take(&state, &state.audit.file, &state.scratch_dir).await?;
@@ -89,6 +149,13 @@ pub async fn snapshot(State(state): State<AppState>, caller: Caller) -> Result<R
 }
 
 /// Rebuilds a root token from a threshold of unseal shares (after the root token was revoked).
+#[utoipa::path(
+    post,
+    path = "/api/v1/sys/generate-root",
+    tag = "sys",
+    request_body = GenerateRootRequest,
+    responses((status = 200, description = "Progress; `root_token` once the threshold is met", body = GenerateRootStatus))
+)]
 pub async fn generate_root(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<GenerateRootRequest>,

@@ -36,7 +36,8 @@ use crate::state::AppState;
 /// Changes read from storage per page while catching up.
 const PAGE: i64 = 500;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WatchQuery {
     after: Option<i64>,
@@ -98,6 +99,14 @@ fn paths_of(change: &ChangeRow) -> Vec<String> {
     change.entries.iter().map(|e| e.path.clone()).collect()
 }
 
+/// Change events of the environment as Server-Sent Events (`event: change`, `id: <revision>`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/envs/{env}/watch",
+    tag = "secrets",
+    params(("project" = String, Path, description = "The project's name"), ("env" = String, Path, description = "The environment's name"), WatchQuery, ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this revision (when `after` is not given)")),
+    responses((status = 200, description = "A stream of `change` events (data: a WatchEvent), ended by `closed` when the caller loses access", body = WatchEvent, content_type = "text/event-stream"))
+)]
 pub async fn watch(
     State(state): State<AppState>,
     caller: Caller,

@@ -88,12 +88,12 @@ impl TestServer {
         }
         let resp = req.send().await.unwrap();
         let status = resp.status();
-        let streaming = resp
-            .headers()
-            .get("content-type")
-            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-        if streaming {
-            // a watch stream stays open: its status is the answer
+        let content_type = resp.headers().get("content-type").map(|v| v.as_bytes().to_vec());
+        let not_json = content_type
+            .as_deref()
+            .is_some_and(|v| v.starts_with(b"text/event-stream") || v.starts_with(b"application/octet-stream"));
+        if not_json {
+            // a watch stream stays open, a snapshot is a file: the status is the answer
             return (status, Value::Null);
         }
         let text = resp.text().await.unwrap();
