@@ -16,7 +16,8 @@ pub struct ServerConfig {
     pub listen: String,
     /// Where the embedded store keeps its files.
     pub data_dir: PathBuf,
-    /// A storage URL overriding `data_dir` (`sqlite:///var/lib/leash/leash.db`).
+    /// A storage URL overriding the store in `data_dir` (`sqlite:///var/lib/leash/leash.db`,
+    /// `postgres://leash@db.internal/leash`).
     pub storage: Option<String>,
     /// PEM certificate chain; with `tls_key`, serve HTTPS.
     pub tls_cert: Option<PathBuf>,

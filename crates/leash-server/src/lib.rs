@@ -42,7 +42,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use leash_store::{CacheInvalidator, HotCached, SqliteStore, Storage};
+use leash_store::{CacheInvalidator, HotCached, PostgresStore, SqliteStore, Storage};
 use zeroize::Zeroizing;
 
 pub use config::ServerConfig;
@@ -68,7 +68,8 @@ pub enum ServerError {
     },
     #[error("cannot read the unseal key file {path}: {reason}")]
     UnsealFile { path: String, reason: String },
-    #[error("unsupported storage URL {0:?}: use sqlite:///path/to/leash.db")]
+    /// Names only the URL's scheme: the rest may hold a password.
+    #[error("unsupported storage URL scheme {0:?}: use sqlite:///path/to/leash.db or postgres://user@host/db")]
     StorageUrl(String),
     #[error("{0}")]
     Startup(String),
@@ -130,23 +131,31 @@ async fn open_store(
     dev_dir: Option<&Path>,
     cluster: &cluster::Cluster,
 ) -> Result<(Arc<dyn Storage>, CacheInvalidator), ServerError> {
-    let store = match (dev_dir, &config.storage) {
-        (Some(dir), _) => SqliteStore::open_dir(dir).await?,
-        (None, Some(url)) => {
-            let path = url
-                .strip_prefix("sqlite://")
-                .ok_or_else(|| ServerError::StorageUrl(url.clone()))?;
-            SqliteStore::open_file(Path::new(path)).await?
+    Ok(match (dev_dir, &config.storage) {
+        (Some(dir), _) => behind_cache(SqliteStore::open_dir(dir).await?, cluster),
+        (None, Some(url)) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            behind_cache(PostgresStore::connect_as_only_node(url).await?, cluster)
         }
-        (None, None) => SqliteStore::open_dir(&config.data_dir).await?,
-    };
+        (None, Some(url)) => {
+            let path = url.strip_prefix("sqlite://").ok_or_else(|| {
+                let scheme = url.split_once("://").map_or("(none)", |(scheme, _)| scheme);
+                ServerError::StorageUrl(format!("{scheme}://"))
+            })?;
+            behind_cache(SqliteStore::open_file(Path::new(path)).await?, cluster)
+        }
+        (None, None) => behind_cache(SqliteStore::open_dir(&config.data_dir).await?, cluster),
+    })
+}
+
+/// `store` behind the hot cache; on a shared store, every write announced to the other nodes.
+fn behind_cache<S: Storage>(store: S, cluster: &cluster::Cluster) -> (Arc<dyn Storage>, CacheInvalidator) {
     let mut cached = HotCached::new(store);
     if cluster.shared() {
         let cluster = cluster.clone();
         cached = cached.with_write_hook(Arc::new(move || cluster.announce(cluster::Notice::Stored)));
     }
     let invalidator = cached.invalidator();
-    Ok((Arc::new(cached), invalidator))
+    (Arc::new(cached), invalidator)
 }
 
 /// Reads unseal shares from a file: one per line, blank lines and `#` comments skipped.

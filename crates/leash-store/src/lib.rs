@@ -48,6 +48,8 @@ mod rows;
 mod rules;
 pub mod snapshot;
 mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::StoreError;
 pub use hot_cache::{CacheInvalidator, HotCached, WriteHook};

@@ -10,90 +10,24 @@
 
 mod conformance;
 
-use std::hash::{BuildHasher, Hasher};
-
+use leash_store::testing::{TestDb, admin_url};
 use leash_store::*;
-use sqlx::Connection;
 
 /// Enough for the group committers and a few readers.
 const CONNECTIONS_PER_NODE: u32 = 6;
 
-const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-fn admin_url() -> String {
-    std::env::var("LEASH_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned())
-}
-
-/// A fresh database, dropped (its connections ended) when this is dropped.
-struct TestDb {
-    name: String,
-    url: String,
-}
-
-impl TestDb {
-    async fn create() -> Self {
-        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
-        let name = format!("leash_test_{}_{random:016x}", std::process::id());
-        let admin = admin_url();
-        let mut conn = sqlx::PgConnection::connect(&admin)
-            .await
-            .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL (set LEASH_TEST_POSTGRES): {e}"));
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .expect("create the test database");
-        conn.close().await.ok();
-        let url = with_database(&admin, &name);
-        Self { name, url }
-    }
-
-    /// A node on this database, with a small pool: tests run in parallel
-    /// against one server's `max_connections`.
-    async fn connect(&self) -> PostgresStore {
-        PostgresStore::connect_with(&self.url, CONNECTIONS_PER_NODE)
-            .await
-            .expect("connect to the test database")
-    }
-}
-
-impl Drop for TestDb {
-    /// Runs on its own thread and runtime: a drop may happen inside the test's
-    /// runtime, during a panic included.
-    fn drop(&mut self) {
-        let (admin, name) = (admin_url(), self.name.clone());
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            runtime.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&admin).await?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .await?;
-                conn.close().await
-            })?;
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop the test database {}", self.name);
-        }
-    }
-}
-
-/// `admin` with its database replaced by `name` (query parameters kept).
-fn with_database(admin: &str, name: &str) -> String {
-    let (base, query) = admin.split_once('?').map_or((admin, None), |(b, q)| (b, Some(q)));
-    let (scheme, rest) = base.split_once("://").expect("a postgres:// URL");
-    let authority = rest.split('/').next().unwrap_or(rest);
-    match query {
-        Some(q) => format!("{scheme}://{authority}/{name}?{q}"),
-        None => format!("{scheme}://{authority}/{name}"),
-    }
+/// A node on a test database, with a small pool: tests run in parallel
+/// against one server's `max_connections`.
+async fn connect(db: &TestDb) -> PostgresStore {
+    PostgresStore::connect_with(db.url(), CONNECTIONS_PER_NODE)
+        .await
+        .expect("connect to the test database")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_passes_the_conformance_suite() {
     let db = TestDb::create().await;
-    let store = db.connect().await;
+    let store = connect(&db).await;
     assert!(!store.exclusive(), "other nodes may share a PostgreSQL store");
     conformance::run_all(store.clone()).await;
     store.close().await;
@@ -102,7 +36,7 @@ async fn postgres_passes_the_conformance_suite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_behind_the_hot_cache_passes_the_conformance_suite() {
     let db = TestDb::create().await;
-    let store = HotCached::new(db.connect().await);
+    let store = HotCached::new(connect(&db).await);
     conformance::run_all(store).await;
 }
 
@@ -156,7 +90,7 @@ async fn current(store: &impl SecretStore, env_id: i64, path: &str) -> Option<Ve
 async fn two_nodes_on_one_database_see_each_others_writes() {
     let db = TestDb::create().await;
     // Both start at once on a fresh database: the migrations run once.
-    let (a, b) = tokio::join!(db.connect(), db.connect());
+    let (a, b) = tokio::join!(connect(&db), connect(&db));
 
     let p = a.project_create("shared", 1).await.unwrap();
     let env = a.env_create(p.id, "prod", 1).await.unwrap();
@@ -227,7 +161,7 @@ async fn two_nodes_batching_over_many_environments_never_deadlock() {
     const ENVS: usize = 8;
     const CHANGES: usize = 96;
     let db = TestDb::create().await;
-    let (a, b) = (db.connect().await, db.connect().await);
+    let (a, b) = (connect(&db).await, connect(&db).await);
     let mut envs = Vec::new();
     for project in ["kept", "doomed"] {
         let p = a.project_create(project, 1).await.unwrap();
@@ -286,9 +220,9 @@ async fn two_nodes_batching_over_many_environments_never_deadlock() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_hook_clears_another_nodes_cache_over_postgres() {
     let db = TestDb::create().await;
-    let node_b = HotCached::new(db.connect().await);
+    let node_b = HotCached::new(connect(&db).await);
     let tell_b = node_b.invalidator();
-    let node_a = HotCached::new(db.connect().await).with_write_hook(std::sync::Arc::new(move || tell_b.invalidate()));
+    let node_a = HotCached::new(connect(&db).await).with_write_hook(std::sync::Arc::new(move || tell_b.invalidate()));
 
     let p = node_a.project_create("cached", 1).await.unwrap();
     let env = node_a.env_create(p.id, "prod", 1).await.unwrap();
@@ -322,7 +256,7 @@ async fn concurrent_initialize_has_exactly_one_winner() {
     let db = TestDb::create().await;
     let mut nodes = Vec::new();
     for _ in 0..NODES {
-        nodes.push(db.connect().await);
+        nodes.push(connect(&db).await);
     }
     let hierarchy = |i: usize| KeyHierarchy {
         params: SealParams {
@@ -385,10 +319,10 @@ async fn concurrent_initialize_has_exactly_one_winner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_reconnects_with_its_data() {
     let db = TestDb::create().await;
-    let store = PostgresStore::connect(&db.url).await.unwrap();
+    let store = PostgresStore::connect(db.url()).await.unwrap();
     let project = store.project_create("kept", 1).await.unwrap();
     store.close().await;
-    let again = db.connect().await;
+    let again = connect(&db).await;
     assert_eq!(again.project_get("kept").await.unwrap(), Some(project));
     again.close().await;
 }
@@ -405,4 +339,20 @@ async fn a_connection_error_does_not_show_the_password() {
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains("hunter2-secret"), "{shown}");
     assert!(shown.contains("leash_no_such_user:***@"), "{shown}");
+}
+
+/// The only-node lock: a second store on the database is refused while the
+/// first holds it (and says why), and takes it once the first has closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_one_node_holds_the_only_node_lock() {
+    let db = TestDb::create().await;
+    let first = PostgresStore::connect_as_only_node(db.url()).await.unwrap();
+    assert!(first.exclusive());
+    let refused = PostgresStore::connect_as_only_node(db.url()).await.unwrap_err();
+    assert!(matches!(refused, StoreError::InUse(_)), "{refused}");
+    assert!(refused.to_string().contains("not supported yet"), "{refused}");
+    first.close().await;
+    let second = PostgresStore::connect_as_only_node(db.url()).await.unwrap();
+    assert!(second.exclusive());
+    second.close().await;
 }

@@ -27,7 +27,8 @@ pub struct ServerArgs {
     /// Directory of the embedded SQLite store [default: ./leash-data].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Storage URL instead of --data-dir (sqlite:///path/to/leash.db).
+    /// Storage URL instead of the SQLite store in --data-dir: sqlite:///path/to/leash.db, or
+    /// postgres://user@host/db (one node per database for now; the audit file stays in --data-dir)
     #[arg(long, value_name = "URL")]
     pub storage: Option<String>,
     /// PEM certificate chain: serve HTTPS (needs --tls-key).

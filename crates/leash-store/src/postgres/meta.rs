@@ -100,9 +100,9 @@ impl MetaStore for PostgresStore {
         Ok(Sealed::from_stored(stored))
     }
 
-    /// Other nodes may share the database.
+    /// Other nodes may share the database, unless this one holds the only-node lock.
     fn exclusive(&self) -> bool {
-        false
+        self.only_node.is_some()
     }
 
     async fn snapshot_into(&self, _dir: &std::path::Path) -> Result<crate::StoreSnapshot> {
@@ -115,5 +115,8 @@ impl MetaStore for PostgresStore {
 
     async fn close(&self) {
         self.pool.close().await;
+        if let Some(lock) = &self.only_node {
+            lock.release().await;
+        }
     }
 }

@@ -67,6 +67,9 @@ pub struct PostgresStore {
     /// Change sets go through the committers: concurrent changes share a
     /// transaction (group commit, see `group_commit`).
     commits: group_commit::Committers,
+    /// Held when this process must be the only node on the database
+    /// ([`PostgresStore::connect_as_only_node`]).
+    only_node: Option<std::sync::Arc<pool::OnlyNodeLock>>,
 }
 
 impl PostgresStore {
