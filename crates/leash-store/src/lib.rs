@@ -43,6 +43,7 @@
 mod error;
 mod hot_cache;
 mod model;
+mod observe;
 mod postgres;
 mod rows;
 mod rules;
@@ -51,6 +52,7 @@ mod sqlite;
 pub use error::StoreError;
 pub use hot_cache::{CacheInvalidator, HotCached, WriteHook};
 pub use model::*;
+pub use observe::{StoreObserver, StoreOperation};
 pub use postgres::PostgresStore;
 pub use sqlite::{DB_FILE, SqliteStore};
 

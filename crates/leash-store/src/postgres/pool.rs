@@ -9,6 +9,7 @@ use sqlx::Executor;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::{PostgresStore, group_commit};
+use crate::observe::ObserverSlot;
 use crate::{Result, StoreError};
 
 impl PostgresStore {
@@ -49,8 +50,13 @@ impl PostgresStore {
             .await
             .map_err(|source| open_error(url, source))?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        let commits = group_commit::Committers::spawn(&pool);
-        Ok(Self { pool, commits })
+        let observer = ObserverSlot::default();
+        let commits = group_commit::Committers::spawn(&pool, &observer);
+        Ok(Self {
+            pool,
+            commits,
+            observer,
+        })
     }
 }
 
