@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 pub struct ServerConfig {
     /// Address to listen on (`127.0.0.1:8270`).
     pub listen: String,
+    /// A second, plain-HTTP address that serves only `GET /metrics`, without a token
+    /// (`127.0.0.1:9270`); none = metrics only on the main port, with a `sys/metrics` token.
+    pub metrics_listen: Option<String>,
     /// Where the embedded store keeps its files.
     pub data_dir: PathBuf,
     /// A storage URL overriding `data_dir` (`sqlite:///var/lib/leash/leash.db`).
@@ -59,6 +62,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8270".into(),
+            metrics_listen: None,
             data_dir: PathBuf::from("./leash-data"),
             storage: None,
             tls_cert: None,
@@ -82,6 +86,7 @@ impl Default for ServerConfig {
 /// The keys `LEASH_*` variables may set (others, like `LEASH_TOKEN`, belong to the CLI).
 const ENV_KEYS: &[&str] = &[
     "listen",
+    "metrics_listen",
     "data_dir",
     "storage",
     "tls_cert",
