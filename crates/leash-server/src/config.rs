@@ -230,6 +230,23 @@ mod tests {
     }
 
     #[test]
+    fn the_metrics_listener_is_off_unless_the_file_or_a_variable_sets_it() {
+        figment::Jail::expect_with(|jail| {
+            assert_eq!(
+                ServerConfig::load(None).map_err(|e| e.to_string())?.metrics_listen,
+                None
+            );
+            jail.create_file("leash.toml", "metrics_listen = \"127.0.0.1:9270\"\n")?;
+            let c = ServerConfig::load(Some(Path::new("leash.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.metrics_listen.as_deref(), Some("127.0.0.1:9270"));
+            jail.set_env("LEASH_METRICS_LISTEN", "10.0.0.5:9270");
+            let c = ServerConfig::load(Some(Path::new("leash.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.metrics_listen.as_deref(), Some("10.0.0.5:9270"));
+            Ok(())
+        });
+    }
+
+    #[test]
     fn the_webhook_allowlist_comes_from_the_file_or_a_comma_separated_variable() {
         figment::Jail::expect_with(|jail| {
             assert!(ServerConfig::default().rotation_webhook_allow.is_empty());

@@ -69,7 +69,10 @@ async fn the_metrics_listener_counts_requests_by_route_pattern_and_never_shows_n
 
     let (status, content_type, text) = scrape(&metrics).await;
     assert_eq!(status, StatusCode::OK, "{text}");
-    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
     assert!(text.ends_with("# EOF\n"), "{text}");
     for line in [
         "# TYPE leash_http_requests counter",
@@ -101,14 +104,25 @@ async fn the_metrics_listener_counts_requests_by_route_pattern_and_never_shows_n
     );
     assert!(count("leash_audit_records_total".into()) > 0.0);
     assert!(count("leash_token_cache_hits_total".into()) > 0.0);
-    assert_eq!(count("leash_rotation_attempts_total{outcome=\"succeeded\"}".into()), 1.0);
+    assert_eq!(
+        count("leash_rotation_attempts_total{outcome=\"succeeded\"}".into()),
+        1.0
+    );
     assert_eq!(count("leash_rotation_attempts_total{outcome=\"failed\"}".into()), 0.0);
     // project, environment, put, rotation: at least one batch, each of at least one change set
     assert!(count("leash_group_commit_batch_size_count".into()) >= 1.0);
     assert!(count("leash_group_commit_batch_size_sum".into()) >= 2.0);
     assert!(count("leash_storage_operation_duration_seconds_count{operation=\"commit\"}".into()) >= 1.0);
     assert!(count("leash_storage_operation_duration_seconds_count{operation=\"write\"}".into()) >= 3.0);
-    for planted in [PLANTED_VALUE, PROJECT, "PLANTED_KEY", "MISSING_q7", "ROTATED_q7", "nowhere", &t.token] {
+    for planted in [
+        PLANTED_VALUE,
+        PROJECT,
+        "PLANTED_KEY",
+        "MISSING_q7",
+        "ROTATED_q7",
+        "nowhere",
+        &t.token,
+    ] {
         assert!(!text.contains(planted), "{planted:?} appears in the metrics:\n{text}");
     }
 
@@ -121,10 +135,16 @@ async fn the_metrics_listener_counts_requests_by_route_pattern_and_never_shows_n
 #[tokio::test]
 async fn on_the_main_port_metrics_need_read_on_sys_metrics() {
     let (t, _) = server().await;
-    t.policy("metrics-reader", "[[allow]]\npath = \"sys/metrics\"\ncapabilities = [\"read\"]\n")
-        .await;
-    t.policy("everything-else", "[[allow]]\npath = \"*/**\"\ncapabilities = [\"read\", \"list\"]\n\n[[deny]]\npath = \"sys/metrics\"\n")
-        .await;
+    t.policy(
+        "metrics-reader",
+        "[[allow]]\npath = \"sys/metrics\"\ncapabilities = [\"read\"]\n",
+    )
+    .await;
+    t.policy(
+        "everything-else",
+        "[[allow]]\npath = \"*/**\"\ncapabilities = [\"read\", \"list\"]\n\n[[deny]]\npath = \"sys/metrics\"\n",
+    )
+    .await;
     let reader = t.token(&["metrics-reader"], None).await;
     let powerless = t.token(&[], None).await;
     let denied = t.token(&["everything-else"], None).await;
@@ -152,7 +172,10 @@ async fn a_sealed_server_still_reports_on_the_metrics_listener_only() {
     assert_eq!(status, StatusCode::OK);
     assert!(text.contains("leash_sealed 1\n"), "{text}");
     let (status, body) = t.get("/metrics").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("sealed")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("sealed"))
+    );
 }
 
 #[tokio::test]

@@ -316,8 +316,11 @@ impl<S: Storage + ?Sized> SecretStore for HotCached<S> {
         at_revision: Option<i64>,
         with_data: bool,
     ) -> Result<(i64, Vec<VersionRow>)> {
-        self.timed(StoreOperation::List, self.inner.list_state(env_id, at_revision, with_data))
-            .await
+        self.timed(
+            StoreOperation::List,
+            self.inner.list_state(env_id, at_revision, with_data),
+        )
+        .await
     }
 
     async fn secret_paths(&self, env_id: i64) -> Result<Vec<String>> {

@@ -71,6 +71,8 @@ impl ObserverSlot {
 
 impl std::fmt::Debug for ObserverSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ObserverSlot").field("set", &self.get().is_some()).finish()
+        f.debug_struct("ObserverSlot")
+            .field("set", &self.get().is_some())
+            .finish()
     }
 }

@@ -118,9 +118,17 @@ impl Metrics {
             request_duration.clone(),
         );
         let sealed = Gauge::default();
-        registry.register("leash_sealed", "1 while the server is sealed (or not initialised), else 0", sealed.clone());
+        registry.register(
+            "leash_sealed",
+            "1 while the server is sealed (or not initialised), else 0",
+            sealed.clone(),
+        );
         let initialized = Gauge::default();
-        registry.register("leash_initialized", "1 once the server is initialised, else 0", initialized.clone());
+        registry.register(
+            "leash_initialized",
+            "1 once the server is initialised, else 0",
+            initialized.clone(),
+        );
         let audit_records = Counter::default();
         registry.register(
             "leash_audit_records",
@@ -134,7 +142,11 @@ impl Metrics {
             audit_failures.clone(),
         );
         let watch_streams = Gauge::default();
-        registry.register("leash_watch_streams_open", "Watch (SSE) streams open now", watch_streams.clone());
+        registry.register(
+            "leash_watch_streams_open",
+            "Watch (SSE) streams open now",
+            watch_streams.clone(),
+        );
         let rotation_attempts = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "leash_rotation_attempts",
@@ -192,8 +204,7 @@ impl Metrics {
         self.sealed.set(i64::from(status.sealed));
         self.initialized.set(i64::from(status.initialized));
         let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry)
-            .expect("writing to a String cannot fail");
+        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
         text
     }
 

@@ -34,7 +34,10 @@ pub async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<im
 /// The router of the separate metrics listener: `GET /metrics`, no token; everything else 404.
 pub fn listener(state: AppState) -> Router {
     Router::new()
-        .route("/metrics", get(|State(state): State<AppState>| async move { exposition(&state) }))
+        .route(
+            "/metrics",
+            get(|State(state): State<AppState>| async move { exposition(&state) }),
+        )
         .fallback(|| async { ApiError::not_found("this listener serves only GET /metrics") })
         .with_state(state)
 }

@@ -48,7 +48,11 @@ impl Committers {
     /// Starts the committers on the pool; they stop when every sender is gone.
     /// Each batch's size and commit time go to the store's observer, once one is set.
     pub fn spawn(pool: &PgPool, observer: &ObserverSlot) -> Self {
-        Self((0..COMMITTERS).map(|_| spawn_one(pool.clone(), observer.clone())).collect())
+        Self(
+            (0..COMMITTERS)
+                .map(|_| spawn_one(pool.clone(), observer.clone()))
+                .collect(),
+        )
     }
 
     /// Queues a job with the committer of its environment.
