@@ -176,14 +176,17 @@ impl AccessEpoch {
 pub struct TokenCache {
     entries: RwLock<HashMap<String, (Arc<TokenRecord>, Instant)>>,
     epoch: AccessEpoch,
+    /// Counts hits and misses.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl TokenCache {
     /// A cache that bumps `epoch` whenever it forgets tokens.
-    pub fn new(epoch: AccessEpoch) -> Self {
+    pub fn new(epoch: AccessEpoch, metrics: Arc<crate::metrics::Metrics>) -> Self {
         Self {
             entries: RwLock::default(),
             epoch,
+            metrics,
         }
     }
 
@@ -197,8 +200,10 @@ impl TokenCache {
         if let Some((record, at)) = self.entries.read().unwrap_or_else(|p| p.into_inner()).get(hash)
             && at.elapsed() < CACHE_TTL
         {
+            self.metrics.token_lookup(true);
             return Ok(Some(record.clone()));
         }
+        self.metrics.token_lookup(false);
         let Some(record) = store.token_lookup(hash).await? else {
             return Ok(None);
         };

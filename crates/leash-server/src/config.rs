@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 pub struct ServerConfig {
     /// Address to listen on (`127.0.0.1:8270`).
     pub listen: String,
+    /// A second, plain-HTTP address that serves only `GET /metrics`, without a token
+    /// (`127.0.0.1:9270`); none = metrics only on the main port, with a `sys/metrics` token.
+    pub metrics_listen: Option<String>,
     /// Where the embedded store keeps its files.
     pub data_dir: PathBuf,
     /// A storage URL overriding the store in `data_dir` (`sqlite:///var/lib/leash/leash.db`,
@@ -60,6 +63,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8270".into(),
+            metrics_listen: None,
             data_dir: PathBuf::from("./leash-data"),
             storage: None,
             tls_cert: None,
@@ -83,6 +87,7 @@ impl Default for ServerConfig {
 /// The keys `LEASH_*` variables may set (others, like `LEASH_TOKEN`, belong to the CLI).
 const ENV_KEYS: &[&str] = &[
     "listen",
+    "metrics_listen",
     "data_dir",
     "storage",
     "tls_cert",
@@ -221,6 +226,23 @@ mod tests {
             let c = ServerConfig::load(Some(Path::new("leash.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(c.listen, "127.0.0.1:9999");
             assert_eq!(c.max_value_bytes, 200);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_metrics_listener_is_off_unless_the_file_or_a_variable_sets_it() {
+        figment::Jail::expect_with(|jail| {
+            assert_eq!(
+                ServerConfig::load(None).map_err(|e| e.to_string())?.metrics_listen,
+                None
+            );
+            jail.create_file("leash.toml", "metrics_listen = \"127.0.0.1:9270\"\n")?;
+            let c = ServerConfig::load(Some(Path::new("leash.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.metrics_listen.as_deref(), Some("127.0.0.1:9270"));
+            jail.set_env("LEASH_METRICS_LISTEN", "10.0.0.5:9270");
+            let c = ServerConfig::load(Some(Path::new("leash.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.metrics_listen.as_deref(), Some("10.0.0.5:9270"));
             Ok(())
         });
     }

@@ -27,6 +27,7 @@ pub mod grants;
 pub mod hardening;
 pub mod identities;
 pub mod jwt;
+pub mod metrics;
 pub mod projects;
 pub mod ratelimit;
 pub mod rotation;
@@ -79,6 +80,8 @@ pub enum ServerError {
 pub struct Server {
     /// The address it listens on (useful with port 0).
     pub local_addr: SocketAddr,
+    /// The address of the separate metrics listener (`metrics_listen`), if any.
+    pub metrics_addr: Option<SocketAddr>,
     /// Whether it serves HTTPS.
     pub tls: bool,
     /// The root token of a `--dev` server; `None` otherwise.
@@ -86,6 +89,7 @@ pub struct Server {
     state: AppState,
     shutdown: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    metrics_task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dev_dir: Option<tempfile::TempDir>,
 }
 
@@ -106,6 +110,9 @@ impl Server {
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(true);
         let result = self.task.await.map_err(std::io::Error::other)?;
+        if let Some(task) = self.metrics_task {
+            task.await.map_err(std::io::Error::other)??;
+        }
         self.state.audit.shutdown().await;
         self.state.store_close().await;
         result
@@ -130,32 +137,75 @@ async fn open_store(
     config: &ServerConfig,
     dev_dir: Option<&Path>,
     cluster: &cluster::Cluster,
+    metrics: &Arc<metrics::Metrics>,
 ) -> Result<(Arc<dyn Storage>, CacheInvalidator), ServerError> {
+    let observer = metrics.store_observer();
     Ok(match (dev_dir, &config.storage) {
-        (Some(dir), _) => behind_cache(SqliteStore::open_dir(dir).await?, cluster),
+        (Some(dir), _) => {
+            let store = SqliteStore::open_dir(dir).await?;
+            store.observe(observer.clone());
+            behind_cache(store, cluster, observer)
+        }
         (None, Some(url)) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            behind_cache(PostgresStore::connect_as_only_node(url).await?, cluster)
+            let store = PostgresStore::connect_as_only_node(url).await?;
+            store.observe(observer.clone());
+            behind_cache(store, cluster, observer)
         }
         (None, Some(url)) => {
             let path = url.strip_prefix("sqlite://").ok_or_else(|| {
                 let scheme = url.split_once("://").map_or("(none)", |(scheme, _)| scheme);
                 ServerError::StorageUrl(format!("{scheme}://"))
             })?;
-            behind_cache(SqliteStore::open_file(Path::new(path)).await?, cluster)
+            let store = SqliteStore::open_file(Path::new(path)).await?;
+            store.observe(observer.clone());
+            behind_cache(store, cluster, observer)
         }
-        (None, None) => behind_cache(SqliteStore::open_dir(&config.data_dir).await?, cluster),
+        (None, None) => {
+            let store = SqliteStore::open_dir(&config.data_dir).await?;
+            store.observe(observer.clone());
+            behind_cache(store, cluster, observer)
+        }
     })
 }
 
-/// `store` behind the hot cache; on a shared store, every write announced to the other nodes.
-fn behind_cache<S: Storage>(store: S, cluster: &cluster::Cluster) -> (Arc<dyn Storage>, CacheInvalidator) {
-    let mut cached = HotCached::new(store);
+/// `store` behind the hot cache (timed by `observer`); on a shared store,
+/// every write announced to the other nodes.
+fn behind_cache<S: Storage>(
+    store: S,
+    cluster: &cluster::Cluster,
+    observer: Arc<dyn leash_store::StoreObserver>,
+) -> (Arc<dyn Storage>, CacheInvalidator) {
+    let mut cached = HotCached::new(store).with_observer(observer);
     if cluster.shared() {
         let cluster = cluster.clone();
         cached = cached.with_write_hook(Arc::new(move || cluster.announce(cluster::Notice::Stored)));
     }
     let invalidator = cached.invalidator();
     (Arc::new(cached), invalidator)
+}
+
+/// Starts the separate plain-HTTP metrics listener on `addr` (only `GET
+/// /metrics`, no token; see `routes::metrics`); it stops with the server.
+async fn serve_metrics(
+    addr: &str,
+    state: AppState,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>), ServerError> {
+    let fail = |source| ServerError::Listen {
+        addr: addr.to_owned(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(fail)?;
+    let local = listener.local_addr().map_err(fail)?;
+    let mut shutdown = state.shutdown.clone();
+    let router = routes::metrics::listener(state);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    Ok((local, task))
 }
 
 /// Reads unseal shares from a file: one per line, blank lines and `#` comments skipped.
@@ -285,7 +335,8 @@ pub async fn start_with_clock(
     }
     // One node on its own store; a shared store brings its own `cluster::Notifier`.
     let cluster = cluster::Cluster::local();
-    let (store, cache) = open_store(&config, dev_dir.as_ref().map(|d| d.path()), &cluster).await?;
+    let metrics = Arc::new(metrics::Metrics::new());
+    let (store, cache) = open_store(&config, dev_dir.as_ref().map(|d| d.path()), &cluster, &metrics).await?;
     let barrier = Arc::new(
         Barrier::load(store.clone())
             .await
@@ -340,6 +391,7 @@ pub async fn start_with_clock(
             checkpoint_every: 256,
             checkpoint_interval: Duration::from_secs(5),
         },
+        metrics.clone(),
     )
     .await
     .map_err(|e| ServerError::Startup(e.to_string()))?;
@@ -383,7 +435,8 @@ pub async fn start_with_clock(
             max_change_ops: config.max_change_ops,
         },
         directory,
-        tokens: Arc::new(auth::TokenCache::new(epoch)),
+        tokens: Arc::new(auth::TokenCache::new(epoch, metrics.clone())),
+        metrics,
         jwt: Arc::new(jwt::JwtVerifier::new(
             reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
@@ -457,9 +510,18 @@ pub async fn start_with_clock(
             })
         }
     };
+    let (metrics_addr, metrics_task) = match &config.metrics_listen {
+        Some(addr) => {
+            let (local, task) = serve_metrics(addr, state.clone()).await?;
+            (Some(local), Some(task))
+        }
+        None => (None, None),
+    };
     rotation::scheduler::spawn(state.clone(), config.rotation_interval());
     Ok(Server {
         local_addr,
+        metrics_addr,
+        metrics_task,
         tls,
         dev_root_token,
         state,

@@ -86,7 +86,7 @@ impl std::ops::Deref for SharedState {
 /// `identities`, `tokens`, `access`, `grants`, `e2e`, `rotation`): storage,
 /// the barrier, the clock, the change feed, the directory and token cache
 /// (which a service that changes access refreshes itself), and the limits
-/// and settings the rules need. Nothing here knows HTTP; a test
+/// and settings the rules need, and the metrics they count. Nothing here knows HTTP; a test
 /// (`tests/structure.rs`) keeps `AppState` out of those modules.
 pub struct Domain {
     pub store: Arc<dyn Storage>,
@@ -105,4 +105,6 @@ pub struct Domain {
     pub rotation: RotationSettings,
     /// This node's id in the cluster (rotation leases name it).
     pub node: crate::cluster::NodeId,
+    /// This server's metrics (its own registry).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }

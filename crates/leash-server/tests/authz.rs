@@ -179,6 +179,7 @@ fn table(fx: &Fixtures) -> Vec<Valid> {
         valid(M::GET, "/api/v1/sys/keyring"),
         valid(M::GET, "/api/v1/sys/snapshot"),
         valid(M::POST, "/api/v1/sys/rotate-key"),
+        valid(M::GET, "/metrics"),
         valid(M::GET, "/api/v1/auth/jwt/issuers"),
         valid(M::PUT, "/api/v1/auth/jwt/issuers/{name}")
             .body(json!({"issuer": "https://x.example", "audiences": ["leash"], "jwks_url": "https://x.example/jwks"})),

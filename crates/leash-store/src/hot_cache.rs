@@ -39,6 +39,7 @@ use async_trait::async_trait;
 use tracing::Instrument;
 
 use crate::model::*;
+use crate::observe::{ObserverSlot, StoreObserver, StoreOperation};
 use crate::{
     AuditStore, IdentityStore, MetaStore, ProjectStore, Result, RotationStore, SecretStore, Storage, StoreError,
     TokenStore,
@@ -55,6 +56,8 @@ pub struct HotCached<S: ?Sized> {
     inner: Arc<S>,
     /// Run after every write and its invalidation (`with_write_hook`).
     on_write: Option<WriteHook>,
+    /// Who hears how long backend calls take (`with_observer`).
+    observer: ObserverSlot,
 }
 
 /// What [`HotCached`] runs after each write it made, once its own cache is
@@ -94,7 +97,24 @@ impl<S: Storage + ?Sized> HotCached<S> {
             cache: Arc::new(HotCache::default()),
             inner,
             on_write: None,
+            observer: ObserverSlot::default(),
         }
+    }
+
+    /// Reports how long the backend's reads, listings, token lookups and
+    /// writes take to `observer` (cache hits are not backend calls and are
+    /// not reported).
+    pub fn with_observer(self, observer: Arc<dyn StoreObserver>) -> Self {
+        self.observer.set(observer);
+        self
+    }
+
+    /// Runs one backend call, reporting its time as `kind`.
+    async fn timed<T>(&self, kind: StoreOperation, call: impl Future<Output = T>) -> T {
+        let started = std::time::Instant::now();
+        let result = call.await;
+        self.observer.operation(kind, started);
+        result
     }
 
     /// Runs `hook` after every write (and this cache's invalidation), before
@@ -119,6 +139,7 @@ impl<S: Storage + ?Sized> HotCached<S> {
         Fut: Future<Output = Result<T>> + Send + 'static,
         T: Send + 'static,
     {
+        let started = std::time::Instant::now();
         let pending = write(self.inner.clone());
         let invalidate = InvalidateOnDrop(self.cache.clone(), self.on_write.clone());
         let task = tokio::spawn(
@@ -129,7 +150,9 @@ impl<S: Storage + ?Sized> HotCached<S> {
             }
             .in_current_span(),
         );
-        match task.await {
+        let outcome = task.await;
+        self.observer.operation(StoreOperation::Write, started);
+        match outcome {
             Ok(result) => result,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(_) => Err(StoreError::Commit("the store is shutting down".into())),
@@ -272,13 +295,17 @@ impl<S: Storage + ?Sized> SecretStore for HotCached<S> {
 
     async fn read_version(&self, env_id: i64, path: &str, selector: Selector) -> Result<Option<VersionRow>> {
         if selector != Selector::Current {
-            return self.inner.read_version(env_id, path, selector).await;
+            return self
+                .timed(StoreOperation::Read, self.inner.read_version(env_id, path, selector))
+                .await;
         }
         if let Some(hit) = self.cache.current(env_id, path) {
             return Ok(hit);
         }
         let generation = self.cache.generation();
-        let row = self.inner.read_version(env_id, path, selector).await?;
+        let row = self
+            .timed(StoreOperation::Read, self.inner.read_version(env_id, path, selector))
+            .await?;
         self.cache.put_current(generation, env_id, path, row.clone());
         Ok(row)
     }
@@ -289,7 +316,11 @@ impl<S: Storage + ?Sized> SecretStore for HotCached<S> {
         at_revision: Option<i64>,
         with_data: bool,
     ) -> Result<(i64, Vec<VersionRow>)> {
-        self.inner.list_state(env_id, at_revision, with_data).await
+        self.timed(
+            StoreOperation::List,
+            self.inner.list_state(env_id, at_revision, with_data),
+        )
+        .await
     }
 
     async fn secret_paths(&self, env_id: i64) -> Result<Vec<String>> {
@@ -320,11 +351,13 @@ impl<S: Storage + ?Sized> SecretStore for HotCached<S> {
     }
 
     async fn changes_since(&self, env_id: i64, after: i64, limit: i64) -> Result<Vec<ChangeRow>> {
-        self.inner.changes_since(env_id, after, limit).await
+        self.timed(StoreOperation::List, self.inner.changes_since(env_id, after, limit))
+            .await
     }
 
     async fn history(&self, env_id: i64, before: Option<i64>, limit: i64) -> Result<Vec<ChangeRow>> {
-        self.inner.history(env_id, before, limit).await
+        self.timed(StoreOperation::List, self.inner.history(env_id, before, limit))
+            .await
     }
 }
 
@@ -414,7 +447,8 @@ impl<S: Storage + ?Sized> TokenStore for HotCached<S> {
     }
 
     async fn token_lookup(&self, hash: &str) -> Result<Option<TokenRecord>> {
-        self.inner.token_lookup(hash).await
+        self.timed(StoreOperation::TokenLookup, self.inner.token_lookup(hash))
+            .await
     }
 
     async fn token_lookup_by_accessor(&self, accessor: &str) -> Result<Option<TokenRecord>> {

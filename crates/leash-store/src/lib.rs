@@ -43,6 +43,7 @@
 mod error;
 mod hot_cache;
 mod model;
+mod observe;
 mod postgres;
 mod rows;
 mod rules;
@@ -54,6 +55,7 @@ pub mod testing;
 pub use error::StoreError;
 pub use hot_cache::{CacheInvalidator, HotCached, WriteHook};
 pub use model::*;
+pub use observe::{StoreObserver, StoreOperation};
 pub use postgres::PostgresStore;
 pub use sqlite::{AUDIT_DB_FILE, DB_FILE, SqliteStore};
 

@@ -24,6 +24,10 @@ pub struct ServerArgs {
     /// Address to listen on [default: 127.0.0.1:8270].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// A second, plain-HTTP address serving only GET /metrics, without a token
+    /// (Prometheus scrapes it; keep it on a private network).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
     /// Directory of the embedded SQLite store [default: ./leash-data].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -60,6 +64,9 @@ impl ServerArgs {
         let mut config = ServerConfig::load(self.config.as_deref())?;
         if let Some(v) = &self.listen {
             config.listen = v.clone();
+        }
+        if let Some(v) = &self.metrics_listen {
+            config.metrics_listen = Some(v.clone());
         }
         if let Some(v) = &self.data_dir {
             config.data_dir = v.clone();
@@ -122,6 +129,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .context("cannot start the server")?;
     let url = server.url();
     tracing::info!(%url, "listening");
+    if let Some(addr) = server.metrics_addr {
+        tracing::info!(metrics = %format!("http://{addr}/metrics"), "serving metrics without a token");
+    }
     if let Some(token) = &server.dev_root_token {
         let mut out = std::io::stdout().lock();
         writeln!(

@@ -80,11 +80,12 @@ impl AuditLog {
         store: Arc<dyn Storage>,
         barrier: Arc<Barrier>,
         config: AuditConfig,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Self, AuditError> {
         let (tx, rx) = mpsc::channel(4096);
         let last_checkpoint = Arc::new(Mutex::new(None));
         let file = config.file.clone();
-        let task = writer::Writer::resume(store, barrier, config, last_checkpoint.clone()).await?;
+        let task = writer::Writer::resume(store, barrier, config, last_checkpoint.clone(), metrics).await?;
         tokio::spawn(task.run(rx));
         Ok(Self {
             tx,

@@ -96,6 +96,8 @@ pub(super) struct Writer {
     chain: Chain,
     since_checkpoint: u64,
     last_checkpoint: Arc<Mutex<Option<ChainPoint>>>,
+    /// Counts records written and batches that failed.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Writer {
@@ -105,6 +107,7 @@ impl Writer {
         barrier: Arc<Barrier>,
         config: AuditConfig,
         last_checkpoint: Arc<Mutex<Option<ChainPoint>>>,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Self, AuditError> {
         let chain = Chain::resume(&*store, &config.file).await?;
         if let Some(cp) = store
@@ -131,6 +134,7 @@ impl Writer {
             chain,
             since_checkpoint: 0,
             last_checkpoint,
+            metrics,
         })
     }
 
@@ -230,9 +234,11 @@ impl Writer {
         if rows.is_empty() {
             return;
         }
+        let records = rows.len();
         let result = self.persist(text, rows).await;
         match &result {
             Ok(()) => {
+                self.metrics.audit_written(records);
                 self.since_checkpoint = if checkpoint_point.is_some() {
                     0
                 } else {
@@ -243,6 +249,7 @@ impl Writer {
                 }
             }
             Err(e) => {
+                self.metrics.audit_failed();
                 self.chain.rewind(start);
                 if self.config.fail_open {
                     tracing::error!(error = %e, lost = acks.len(), "AUDIT RECORDS LOST: answering anyway because audit_fail_open is set");

@@ -17,6 +17,7 @@ use super::policy::{CheckedPolicy, build_rotator};
 use super::stages::{grace_of, open_pending, previous, seal_pending};
 use crate::authz::Authorized;
 use crate::error::{ApiError, ErrorKind};
+use crate::metrics::RotationOutcome;
 use crate::service::{self, EnvRef, WriteMeta, WriteOp};
 use crate::state::Domain;
 use crate::time::rfc3339;
@@ -249,12 +250,14 @@ pub async fn rotate(
     log.finished_at = Some(finished);
     match outcome {
         Ok(result) => {
+            state.metrics.rotation_attempt(RotationOutcome::Succeeded);
             log.outcome = "succeeded".into();
             log.version = Some(result.version);
             state.store.rotation_log_put(&log).await?;
             Ok(result)
         }
         Err(e) => {
+            state.metrics.rotation_attempt(RotationOutcome::Failed);
             log.outcome = "failed".into();
             log.error = Some(e.message.clone());
             state.store.rotation_log_put(&log).await?;
@@ -300,6 +303,7 @@ async fn record_setup_failure(
     if let Err(busy) = claim(state, env, path, row.attempt, now).await {
         return busy;
     }
+    state.metrics.rotation_attempt(RotationOutcome::Failed);
     row.attempt += 1;
     row.state = "failed".into();
     row.step = Some(Step::Create.as_str().into());

@@ -11,12 +11,14 @@
 //! body must say `Content-Type: application/json`, so a web page cannot send
 //! one without a CORS preflight, and a foreign `Origin` is refused); no
 //! response may be cached (`Cache-Control: no-store`: answers carry values
-//! and tokens); request logs name the path, never the query string.
+//! and tokens); request logs name the path, never the query string; every
+//! request is counted and timed by its route pattern (`metrics::http`).
 
 mod admin;
 mod audit;
 mod auth;
 mod e2e;
+pub mod metrics;
 mod openapi;
 mod projects;
 mod rotation;
@@ -151,6 +153,7 @@ fn routes() -> Routes {
         "sys.rotate_key",
         sys::rotate_key,
     )
+    .add(Method::GET, "/metrics", Admin, "sys.metrics", metrics::metrics)
     .add(
         Method::POST,
         "/api/v1/auth/userpass/login",
@@ -506,6 +509,10 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::http::track,
+        ))
         .layer(middleware::from_fn(assign_request_id))
         .with_state(state)
 }

@@ -42,6 +42,7 @@ const BEARER: &str = "bearer";
         super::sys::keyring,
         super::sys::rotate_key,
         super::sys::snapshot,
+        super::metrics::metrics,
         super::auth::userpass_login,
         super::auth::client_login,
         super::auth::jwt_login,

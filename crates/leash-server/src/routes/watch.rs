@@ -137,9 +137,12 @@ pub async fn watch(
     let mut live = state.changes.subscribe();
     let mut epoch = state.tokens.epoch().subscribe();
     let mut shutdown = state.shutdown.clone();
+    // Counted as open until the stream is dropped (the client went away, or it ended).
+    let open = state.metrics.watch_stream_opened();
     let env_id = env_ref.row.id;
     let (project, env) = (env_ref.project.as_str().to_owned(), env_ref.env.as_str().to_owned());
     let stream = async_stream::stream! {
+        let _open = open;
         let mut caller = caller;
         let mut last = after;
         let mut catch_up = true;

@@ -96,7 +96,15 @@ impl TestServer {
             // a watch stream stays open, a snapshot is a file: the status is the answer
             return (status, Value::Null);
         }
+        let metrics = resp
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/openmetrics-text"));
         let text = resp.text().await.unwrap();
+        if metrics {
+            // `/metrics` answers text, not JSON
+            return (status, Value::String(text));
+        }
         let value = if text.is_empty() {
             Value::Null
         } else {

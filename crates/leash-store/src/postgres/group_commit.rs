@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::changes::apply_change_in_tx;
 use super::rotation::put_rotation;
 use crate::model::{Applied, NewChange, RotationRow};
+use crate::observe::{ObserverSlot, StoreOperation};
 use crate::{Result, StoreError};
 
 /// Most change sets in one transaction.
@@ -45,8 +46,13 @@ pub(super) struct Committers(Vec<mpsc::Sender<Job>>);
 
 impl Committers {
     /// Starts the committers on the pool; they stop when every sender is gone.
-    pub fn spawn(pool: &PgPool) -> Self {
-        Self((0..COMMITTERS).map(|_| spawn_one(pool.clone())).collect())
+    /// Each batch's size and commit time go to the store's observer, once one is set.
+    pub fn spawn(pool: &PgPool, observer: &ObserverSlot) -> Self {
+        Self(
+            (0..COMMITTERS)
+                .map(|_| spawn_one(pool.clone(), observer.clone()))
+                .collect(),
+        )
     }
 
     /// Queues a job with the committer of its environment.
@@ -56,7 +62,7 @@ impl Committers {
     }
 }
 
-fn spawn_one(pool: PgPool) -> mpsc::Sender<Job> {
+fn spawn_one(pool: PgPool, observer: ObserverSlot) -> mpsc::Sender<Job> {
     let (tx, mut rx) = mpsc::channel::<Job>(4096);
     tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
@@ -67,7 +73,12 @@ fn spawn_one(pool: PgPool) -> mpsc::Sender<Job> {
                     Err(_) => break,
                 }
             }
+            if let Some(observer) = observer.get() {
+                observer.commit_batch(batch.len());
+            }
+            let started = std::time::Instant::now();
             commit(&pool, batch).await;
+            observer.operation(StoreOperation::Commit, started);
         }
     });
     tx

@@ -70,9 +70,17 @@ pub struct PostgresStore {
     /// Held when this process must be the only node on the database
     /// ([`PostgresStore::connect_as_only_node`]).
     only_node: Option<std::sync::Arc<pool::OnlyNodeLock>>,
+    /// Who hears of each group-commit batch (`observe`).
+    observer: crate::observe::ObserverSlot,
 }
 
 impl PostgresStore {
+    /// Reports each group-commit batch (its size and commit time) to
+    /// `observer`. Only the first observer set is kept; returns whether this
+    /// one was.
+    pub fn observe(&self, observer: std::sync::Arc<dyn crate::StoreObserver>) -> bool {
+        self.observer.set(observer)
+    }
     /// Hands a change set (with the rotation state of a promotion) to the
     /// committers and waits until its batch is durable.
     async fn commit(&self, change: NewChange, rotation: Option<RotationRow>) -> Result<Applied> {

@@ -11,6 +11,7 @@ use sqlx::{Connection, Executor, PgConnection};
 use tokio::sync::Mutex;
 
 use super::{PostgresStore, group_commit};
+use crate::observe::ObserverSlot;
 use crate::{Result, StoreError};
 
 impl PostgresStore {
@@ -51,10 +52,12 @@ impl PostgresStore {
             .await
             .map_err(|source| open_error(url, source))?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        let commits = group_commit::Committers::spawn(&pool);
+        let observer = ObserverSlot::default();
+        let commits = group_commit::Committers::spawn(&pool, &observer);
         Ok(Self {
             pool,
             commits,
+            observer,
             only_node: None,
         })
     }

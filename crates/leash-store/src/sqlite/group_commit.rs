@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::changes::apply_change_in_tx;
 use super::rotation::put_rotation;
 use crate::model::{Applied, NewChange, RotationRow};
+use crate::observe::{ObserverSlot, StoreOperation};
 use crate::{Result, StoreError};
 
 /// Most change sets in one transaction.
@@ -30,7 +31,8 @@ pub(super) struct Job {
 }
 
 /// Starts the committer on the store's writer pool; it stops when every sender is gone.
-pub(super) fn spawn(write: SqlitePool) -> mpsc::Sender<Job> {
+/// Each batch's size and commit time go to the store's observer, once one is set.
+pub(super) fn spawn(write: SqlitePool, observer: ObserverSlot) -> mpsc::Sender<Job> {
     let (tx, mut rx) = mpsc::channel::<Job>(4096);
     tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
@@ -41,7 +43,12 @@ pub(super) fn spawn(write: SqlitePool) -> mpsc::Sender<Job> {
                     Err(_) => break,
                 }
             }
+            if let Some(observer) = observer.get() {
+                observer.commit_batch(batch.len());
+            }
+            let started = std::time::Instant::now();
             commit(&write, batch).await;
+            observer.operation(StoreOperation::Commit, started);
         }
     });
     tx

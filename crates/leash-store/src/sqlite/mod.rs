@@ -61,9 +61,17 @@ pub struct SqliteStore {
     /// The exclusive lock on `<db>.lock`, held until `close` (or drop): no
     /// second process can open the same store and race this one.
     lock: Arc<Mutex<Option<std::fs::File>>>,
+    /// Who hears of each group-commit batch (`observe`).
+    observer: crate::observe::ObserverSlot,
 }
 
 impl SqliteStore {
+    /// Reports each group-commit batch (its size and commit time) to
+    /// `observer`. Only the first observer set is kept; returns whether this
+    /// one was.
+    pub fn observe(&self, observer: std::sync::Arc<dyn crate::StoreObserver>) -> bool {
+        self.observer.set(observer)
+    }
     /// Hands a change set (with the rotation state of a promotion) to the
     /// committer and waits until its batch is durable.
     async fn commit(&self, change: NewChange, rotation: Option<RotationRow>) -> Result<Applied> {

@@ -11,6 +11,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{SqliteStore, group_commit};
+use crate::observe::ObserverSlot;
 use crate::{Result, StoreError};
 
 /// File name of the database inside the data directory.
@@ -59,12 +60,14 @@ impl SqliteStore {
             .foreign_keys(false);
         let audit = pool(1, audit_options, &audit_path).await?;
         sqlx::migrate!("./migrations/sqlite-audit").run(&audit).await?;
-        let commits = group_commit::spawn(write.clone());
+        let observer = ObserverSlot::default();
+        let commits = group_commit::spawn(write.clone(), observer.clone());
         Ok(Self {
             write,
             read,
             audit,
             commits,
+            observer,
             lock: Arc::new(Mutex::new(Some(lock))),
         })
     }
