@@ -6,6 +6,7 @@
 use leash_core::api::{AuditCheckpoint, AuditHash, AuditHashRequest, AuditList, AuditVerifyResult};
 use reqwest::Method;
 
+use crate::failover::Retry;
 use crate::{ApiPath, Client, Error};
 
 const NO_BODY: Option<&()> = None;
@@ -62,7 +63,7 @@ impl Client {
 
     /// `POST /api/v1/audit/verify`: the server verifies its database and file.
     pub async fn audit_verify(&self) -> Result<AuditVerifyResult, Error> {
-        self.call(Method::POST, &ApiPath::api().lit("audit/verify"), &[], NO_BODY)
+        self.call_as(Retry::Read, Method::POST, &ApiPath::api().lit("audit/verify"), &[], NO_BODY)
             .await
     }
 
@@ -71,7 +72,7 @@ impl Client {
         let body = AuditHashRequest {
             value: value.to_owned(),
         };
-        self.call(Method::POST, &ApiPath::api().lit("audit/hash"), &[], Some(&body))
+        self.call_as(Retry::Read, Method::POST, &ApiPath::api().lit("audit/hash"), &[], Some(&body))
             .await
     }
 }
