@@ -545,6 +545,14 @@ fn bearer(token: &SecretString) -> String {
     format!("Bearer {}", token.expose_secret())
 }
 
+/// Checks a comma-separated list of server addresses (one address is a list
+/// of one) as [`Client::new`] would, and returns each, normalised
+/// (`127.0.0.1:8270` → `http://127.0.0.1:8270`), in order. The error names
+/// the first bad entry.
+pub fn parse_addrs(list: &str) -> Result<Vec<String>, Error> {
+    Ok(Nodes::parse(list)?.all().map(failover::display).collect())
+}
+
 /// Parses a server address into a base URL ending in `/`.
 fn parse_base(addr: &str) -> Result<Url, Error> {
     let invalid = |reason: &str| Error::InvalidAddress {
