@@ -171,9 +171,7 @@ impl Error {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Error::Api { retry_after, .. } => *retry_after,
-            Error::NotRetried { source: inner, .. } | Error::NoNodeAnswered { last: inner, .. } => {
-                inner.retry_after()
-            }
+            Error::NotRetried { source: inner, .. } | Error::NoNodeAnswered { last: inner, .. } => inner.retry_after(),
             _ => None,
         }
     }

@@ -88,7 +88,7 @@ pub(crate) enum Next {
     /// Give this outcome to the caller.
     Finish,
     /// Try the next node (or report every node's failure after the last).
-    TryNext,
+    MoveOn,
     /// The node is unavailable but the request is not safe to repeat: give the
     /// caller the answer, saying it was not retried.
     NotRetried,
@@ -105,10 +105,10 @@ pub(crate) fn next(attempt: Attempt, retry: Retry) -> Next {
         };
     }
     match attempt {
-        Attempt::Unreachable => Next::TryNext,
+        Attempt::Unreachable => Next::MoveOn,
         Attempt::Answered(status) if is_unavailable(status) => {
             if retry.may_repeat() {
-                Next::TryNext
+                Next::MoveOn
             } else {
                 Next::NotRetried
             }
@@ -116,7 +116,7 @@ pub(crate) fn next(attempt: Attempt, retry: Retry) -> Next {
         Attempt::Answered(_) => Next::Finish,
         Attempt::BrokenAfterSend => {
             if retry.may_repeat() {
-                Next::TryNext
+                Next::MoveOn
             } else {
                 Next::OutcomeUnknown
             }
@@ -161,7 +161,10 @@ impl Nodes {
                 reason: "no address was given".to_owned(),
             });
         }
-        let bases = addrs.iter().map(|a| crate::parse_base(a)).collect::<Result<Vec<_>, _>>()?;
+        let bases = addrs
+            .iter()
+            .map(|a| crate::parse_base(a))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Arc::new(Self {
             bases,
             preferred: AtomicUsize::new(0),
@@ -213,19 +216,19 @@ mod tests {
         };
         let status = |code: u16| Attempt::Answered(StatusCode::from_u16(code).unwrap());
         for retry in [Retry::Read, Retry::Cas, Retry::Write] {
-            check(Attempt::Unreachable, retry, Next::TryNext);
+            check(Attempt::Unreachable, retry, Next::MoveOn);
             for code in [200, 204, 400, 401, 403, 404, 409, 429, 500, 501] {
                 check(status(code), retry, Next::Finish);
             }
         }
         for code in [502, 503, 504] {
-            check(status(code), Retry::Read, Next::TryNext);
-            check(status(code), Retry::Cas, Next::TryNext);
+            check(status(code), Retry::Read, Next::MoveOn);
+            check(status(code), Retry::Cas, Next::MoveOn);
             check(status(code), Retry::Write, Next::NotRetried);
             check(status(code), Retry::ThisNode, Next::Finish);
         }
-        check(Attempt::BrokenAfterSend, Retry::Read, Next::TryNext);
-        check(Attempt::BrokenAfterSend, Retry::Cas, Next::TryNext);
+        check(Attempt::BrokenAfterSend, Retry::Read, Next::MoveOn);
+        check(Attempt::BrokenAfterSend, Retry::Cas, Next::MoveOn);
         check(Attempt::BrokenAfterSend, Retry::Write, Next::OutcomeUnknown);
         check(Attempt::BrokenAfterSend, Retry::ThisNode, Next::OutcomeUnknown);
         check(Attempt::Unreachable, Retry::ThisNode, Next::Finish);

@@ -131,7 +131,10 @@ struct Call<'a> {
 enum Received {
     Whole(Answer),
     /// A successful answer left unread, and the node that sent it.
-    Streaming { response: reqwest::Response, addr: String },
+    Streaming {
+        response: reqwest::Response,
+        addr: String,
+    },
 }
 
 /// One failed attempt: what happened and the error to report for it.
@@ -309,7 +312,7 @@ impl Client {
                                 source: Box::new(error_from(&addr, &call.route, &answer)),
                             });
                         }
-                        Next::TryNext | Next::OutcomeUnknown => {
+                        Next::MoveOn | Next::OutcomeUnknown => {
                             let Received::Whole(answer) = received else {
                                 unreachable!("an unsuccessful answer is always read whole")
                             };
@@ -326,7 +329,7 @@ impl Client {
                 Err(failed) => failed,
             };
             match failover::next(failed.attempt, call.retry) {
-                Next::TryNext => {}
+                Next::MoveOn => {}
                 Next::OutcomeUnknown => return Err(outcome_unknown(failed.error)),
                 Next::Finish | Next::NotRetried => return Err(failed.error),
             }

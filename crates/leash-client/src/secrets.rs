@@ -128,8 +128,14 @@ impl Client {
         cas: Option<i64>,
     ) -> Result<ChangeResult, Error> {
         let url_path = secret_path(project, env, "undelete", path)?;
-        self.call_as(Retry::cas(cas), Method::POST, &url_path, &[], Some(&UndeleteRequest { cas }))
-            .await
+        self.call_as(
+            Retry::cas(cas),
+            Method::POST,
+            &url_path,
+            &[],
+            Some(&UndeleteRequest { cas }),
+        )
+        .await
     }
 
     /// `POST .../destroy/{path}`: wipes the data of some or all versions

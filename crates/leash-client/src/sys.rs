@@ -106,13 +106,15 @@ impl Client {
     /// shares and root token, shown only this once.
     pub async fn init(&self, request: &InitRequest) -> Result<InitResponse, Error> {
         let path = ApiPath::api().lit("sys/init");
-        self.call_as(Retry::ThisNode, Method::POST, &path, &[], Some(request)).await
+        self.call_as(Retry::ThisNode, Method::POST, &path, &[], Some(request))
+            .await
     }
 
     /// `POST /api/v1/sys/unseal` (open): one share, or a reset.
     pub async fn unseal(&self, request: &UnsealRequest) -> Result<SealStatus, Error> {
         let path = ApiPath::api().lit("sys/unseal");
-        self.call_as(Retry::ThisNode, Method::POST, &path, &[], Some(request)).await
+        self.call_as(Retry::ThisNode, Method::POST, &path, &[], Some(request))
+            .await
     }
 
     /// `POST /api/v1/sys/seal` (root token).
@@ -138,6 +140,7 @@ impl Client {
     /// token once the threshold is met, shown only that once.
     pub async fn generate_root(&self, request: &GenerateRootRequest) -> Result<GenerateRootStatus, Error> {
         let path = ApiPath::api().lit("sys/generate-root");
-        self.call_as(Retry::ThisNode, Method::POST, &path, &[], Some(request)).await
+        self.call_as(Retry::ThisNode, Method::POST, &path, &[], Some(request))
+            .await
     }
 }

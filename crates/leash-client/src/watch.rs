@@ -8,11 +8,11 @@
 
 use std::pin::Pin;
 
+use crate::projects::env_path;
+use crate::{Call, Client, Error, Received, error, error_from};
 use eventsource_stream::{EventStreamError, Eventsource};
 use futures::{Stream, StreamExt};
 use leash_core::api::WatchEvent;
-use crate::projects::env_path;
-use crate::{Call, Client, Error, Received, error, error_from};
 
 type Events = Pin<Box<dyn Stream<Item = Result<eventsource_stream::Event, EventStreamError<reqwest::Error>>> + Send>>;
 

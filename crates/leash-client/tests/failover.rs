@@ -93,11 +93,17 @@ async fn a_read_skips_a_sealed_node_and_the_next_read_starts_at_the_one_that_ans
     assert_eq!(client.addr(), sealed);
 
     assert_eq!(get(&client).await.unwrap().version, 3);
-    assert_eq!((sealed_hits.load(Ordering::SeqCst), live_hits.load(Ordering::SeqCst)), (1, 1));
+    assert_eq!(
+        (sealed_hits.load(Ordering::SeqCst), live_hits.load(Ordering::SeqCst)),
+        (1, 1)
+    );
     assert_eq!(client.addr(), live);
 
     get(&client).await.unwrap();
-    assert_eq!((sealed_hits.load(Ordering::SeqCst), live_hits.load(Ordering::SeqCst)), (1, 2));
+    assert_eq!(
+        (sealed_hits.load(Ordering::SeqCst), live_hits.load(Ordering::SeqCst)),
+        (1, 2)
+    );
     // A clone with another token shares the memory.
     let other = client.with_token(None).unwrap();
     assert_eq!(other.addr(), live);

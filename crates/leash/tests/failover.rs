@@ -50,7 +50,9 @@ fn write(value: &str, cas: Option<i64>) -> SecretWrite {
 }
 
 async fn put(client: &Client, value: &str, cas: Option<i64>) -> Result<i64, Error> {
-    let result = client.put_secret("payment", "prod", "API_KEY", &write(value, cas)).await?;
+    let result = client
+        .put_secret("payment", "prod", "API_KEY", &write(value, cas))
+        .await?;
     Ok(result.revision)
 }
 
@@ -97,7 +99,11 @@ async fn a_sealed_node_is_skipped_for_reads_and_cas_writes_but_not_for_plain_wri
     let text = err.to_string();
     assert!(text.contains("not retried") && text.contains(&sealed.url()), "{text}");
     assert!(!text.contains("planted") && !text.contains(&token), "{text}");
-    assert_eq!(value(&live_client).await.unwrap(), FIRST, "the plain write reached no node");
+    assert_eq!(
+        value(&live_client).await.unwrap(),
+        FIRST,
+        "the plain write reached no node"
+    );
 
     let revision = live_client
         .list_secrets("payment", "prod", &Default::default())
