@@ -6,6 +6,7 @@
 use leash_core::api::{AuditCheckpoint, AuditHash, AuditHashRequest, AuditList, AuditVerifyResult};
 use reqwest::Method;
 
+use crate::failover::Retry;
 use crate::{ApiPath, Client, Error};
 
 const NO_BODY: Option<&()> = None;
@@ -62,8 +63,14 @@ impl Client {
 
     /// `POST /api/v1/audit/verify`: the server verifies its database and file.
     pub async fn audit_verify(&self) -> Result<AuditVerifyResult, Error> {
-        self.call(Method::POST, &ApiPath::api().lit("audit/verify"), &[], NO_BODY)
-            .await
+        self.call_as(
+            Retry::Read,
+            Method::POST,
+            &ApiPath::api().lit("audit/verify"),
+            &[],
+            NO_BODY,
+        )
+        .await
     }
 
     /// `POST /api/v1/audit/hash`: HMAC of a value under the audit key.
@@ -71,7 +78,13 @@ impl Client {
         let body = AuditHashRequest {
             value: value.to_owned(),
         };
-        self.call(Method::POST, &ApiPath::api().lit("audit/hash"), &[], Some(&body))
-            .await
+        self.call_as(
+            Retry::Read,
+            Method::POST,
+            &ApiPath::api().lit("audit/hash"),
+            &[],
+            Some(&body),
+        )
+        .await
     }
 }

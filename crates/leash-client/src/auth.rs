@@ -12,6 +12,7 @@ use leash_core::api::{
 };
 use reqwest::Method;
 
+use crate::failover::Retry;
 use crate::{ApiPath, Client, Error};
 
 const NO_BODY: Option<&()> = None;
@@ -25,14 +26,14 @@ impl Client {
     /// name and password for a new token.
     pub async fn login_userpass(&self, login: &UserpassLogin) -> Result<TokenCreated, Error> {
         let path = ApiPath::api().lit("auth/userpass/login");
-        self.call(Method::POST, &path, &[], Some(login)).await
+        self.call_as(Retry::Read, Method::POST, &path, &[], Some(login)).await
     }
 
     /// `POST /api/v1/auth/client/login` (open, rate-limited): a service's
     /// client id and secret for a new token.
     pub async fn login_client(&self, login: &ClientLogin) -> Result<TokenCreated, Error> {
         let path = ApiPath::api().lit("auth/client/login");
-        self.call(Method::POST, &path, &[], Some(login)).await
+        self.call_as(Retry::Read, Method::POST, &path, &[], Some(login)).await
     }
 
     /// `POST /api/v1/auth/jwt/login` (open, rate-limited): a signed JWT (a
@@ -40,7 +41,7 @@ impl Client {
     /// of the service identity it is bound to.
     pub async fn login_jwt(&self, login: &JwtLogin) -> Result<TokenCreated, Error> {
         let path = ApiPath::api().lit("auth/jwt/login");
-        self.call(Method::POST, &path, &[], Some(login)).await
+        self.call_as(Retry::Read, Method::POST, &path, &[], Some(login)).await
     }
 
     /// `GET /api/v1/auth/token/lookup-self`: who the client's token is.
@@ -70,7 +71,8 @@ impl Client {
 
     /// `POST /api/v1/auth/token/lookup`: another token, by value or accessor.
     pub async fn lookup_token(&self, token: &TokenRef) -> Result<TokenInfo, Error> {
-        self.call(Method::POST, &token_route("lookup"), &[], Some(token)).await
+        self.call_as(Retry::Read, Method::POST, &token_route("lookup"), &[], Some(token))
+            .await
     }
 
     /// `POST /api/v1/auth/token/renew`: another token, by value or accessor,

@@ -20,6 +20,7 @@ use leash_core::api::{
 pub use leash_core::e2e::{DecryptFailure, Identities, Recipients};
 use reqwest::Method;
 
+use crate::failover::Retry;
 use crate::projects::env_path;
 use crate::{Client, Error};
 
@@ -101,7 +102,7 @@ impl Client {
     /// `PUT .../e2e`: the low-level recipient update; see [`Client::e2e_set_recipients`].
     pub async fn e2e_update(&self, project: &str, env: &str, update: &E2eUpdate) -> Result<E2eResult, Error> {
         let path = env_path(project, env)?.lit("e2e");
-        self.call(Method::PUT, &path, &[], Some(update)).await
+        self.call_as(Retry::Cas, Method::PUT, &path, &[], Some(update)).await
     }
 
     /// `DELETE .../e2e?cas=`: turns end-to-end encryption off; refused (409
@@ -109,7 +110,8 @@ impl Client {
     pub async fn e2e_disable(&self, project: &str, env: &str, cas: Option<i64>) -> Result<E2eResult, Error> {
         let path = env_path(project, env)?.lit("e2e");
         let query: Vec<_> = cas.map(|c| ("cas", c.to_string())).into_iter().collect();
-        self.call(Method::DELETE, &path, &query, NO_BODY).await
+        self.call_as(Retry::cas(cas), Method::DELETE, &path, &query, NO_BODY)
+            .await
     }
 
     /// Makes `recipients` the environment's recipient set (enabling end-to-end

@@ -52,6 +52,41 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
     },
+    /// A write without CAS was sent, then the exchange failed (a timeout, a
+    /// reset connection): it may or may not have been applied, so it was not
+    /// repeated on any node.
+    #[error(
+        "the request {route} was sent to the Leash server at {addr}, then failed ({reason}): its outcome is \
+         unknown (it may or may not have been applied), so it was not retried; check before repeating it"
+    )]
+    OutcomeUnknown {
+        addr: String,
+        route: String,
+        reason: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A node answered 503 (or a proxy 502/504) to a write that is not safe to
+    /// repeat (no CAS revision), so no other node was tried.
+    #[error(
+        "{source} (the Leash server at {addr} answered {route} with HTTP {status}; it was not retried on \
+         another node because a write without a CAS revision is not safe to repeat)"
+    )]
+    NotRetried {
+        addr: String,
+        route: String,
+        status: u16,
+        source: Box<Error>,
+    },
+    /// Every node was tried and none could serve the request; `failures`
+    /// names each node and why, in the order they were tried.
+    #[error("no Leash server could serve {route}: {}", describe(failures))]
+    NoNodeAnswered {
+        route: String,
+        failures: Vec<NodeFailure>,
+        /// The last node's error ([`Error::status`] and [`Error::code`] come from it).
+        last: Box<Error>,
+    },
     /// The server's answer was not the JSON shape this client expects
     /// (usually a client and server of different versions).
     #[error("could not decode the answer of the Leash server at {addr} to {route}: {reason}")]
@@ -101,11 +136,24 @@ pub enum Error {
     Setup { reason: String },
 }
 
+/// Why one node could not serve a request, in an [`Error::NoNodeAnswered`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeFailure {
+    /// The node's base address.
+    pub addr: String,
+    /// What happened there ("cannot connect: Connection refused", "HTTP 503 sealed: ...").
+    pub reason: String,
+    /// Whether the node could not be reached at all (nothing was sent).
+    pub unreachable: bool,
+}
+
 impl Error {
-    /// The HTTP status of an [`Error::Api`] answer.
+    /// The HTTP status of an [`Error::Api`] answer (for a request that failed
+    /// on every node, the last node's).
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Api { status, .. } | Error::UnexpectedStatus { status, .. } => Some(*status),
+            Error::NotRetried { source: inner, .. } | Error::NoNodeAnswered { last: inner, .. } => inner.status(),
             _ => None,
         }
     }
@@ -114,6 +162,7 @@ impl Error {
     pub fn code(&self) -> Option<&str> {
         match self {
             Error::Api { code, .. } => Some(code),
+            Error::NotRetried { source: inner, .. } | Error::NoNodeAnswered { last: inner, .. } => inner.code(),
             _ => None,
         }
     }
@@ -122,14 +171,51 @@ impl Error {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Error::Api { retry_after, .. } => *retry_after,
+            Error::NotRetried { source: inner, .. } | Error::NoNodeAnswered { last: inner, .. } => inner.retry_after(),
             _ => None,
         }
     }
 
-    /// Whether the server could not be reached at all.
+    /// Whether no server could be reached at all (with several nodes: none of them).
     pub fn is_connect(&self) -> bool {
-        matches!(self, Error::Connect { .. })
+        match self {
+            Error::Connect { .. } => true,
+            Error::NoNodeAnswered { failures, .. } => failures.iter().all(|f| f.unreachable),
+            _ => false,
+        }
     }
+
+    /// Whether the server side is unavailable rather than refusing: no node
+    /// reachable, an exchange broken part-way, a 5xx, or every node failing.
+    /// A cache may stand in for such an error, never for a 4xx answer.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Connect { .. } | Error::Transport { .. } | Error::NoNodeAnswered { .. } => true,
+            _ => self.status().is_some_and(|s| s >= 500),
+        }
+    }
+
+    /// The short reason a node failed, for [`NodeFailure::reason`].
+    pub(crate) fn node_reason(&self) -> String {
+        match self {
+            Error::Connect { reason, .. } => format!("cannot connect: {reason}"),
+            Error::Transport { reason, .. } => format!("the exchange failed: {reason}"),
+            Error::Api {
+                status, code, message, ..
+            } => format!("HTTP {status} {code}: {message}"),
+            Error::UnexpectedStatus { status, .. } => format!("HTTP {status} without a Leash error body"),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// "http://a: cannot connect: ...; http://b: HTTP 503 sealed: ..."
+fn describe(failures: &[NodeFailure]) -> String {
+    failures
+        .iter()
+        .map(|f| format!("{}: {}", f.addr, f.reason))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A recipient list for a message.

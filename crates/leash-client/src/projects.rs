@@ -11,6 +11,7 @@ use leash_core::api::{
 use leash_core::names::{EnvName, ProjectName};
 use reqwest::Method;
 
+use crate::failover::Retry;
 use crate::{ApiPath, Client, Error};
 
 const NO_BODY: Option<&()> = None;
@@ -95,7 +96,8 @@ impl Client {
     /// `POST .../rollback`: a new revision restoring the state at `request.to`.
     pub async fn rollback(&self, project: &str, env: &str, request: &RollbackRequest) -> Result<ChangeResult, Error> {
         let path = env_path(project, env)?.lit("rollback");
-        self.call(Method::POST, &path, &[], Some(request)).await
+        self.call_as(Retry::cas(request.cas), Method::POST, &path, &[], Some(request))
+            .await
     }
 
     /// `POST .../changes`: an atomic change set (all or nothing). Every path
@@ -110,7 +112,8 @@ impl Client {
             leash_core::names::SecretPath::parse(&op.path)?;
         }
         let path = env_path(project, env)?.lit("changes");
-        self.call(Method::POST, &path, &[], Some(request)).await
+        self.call_as(Retry::cas(request.cas), Method::POST, &path, &[], Some(request))
+            .await
     }
 }
 

@@ -10,6 +10,7 @@ use leash_core::api::{
 use leash_core::names::{PathPrefix, SecretPath};
 use reqwest::Method;
 
+use crate::failover::Retry;
 use crate::projects::env_path;
 use crate::{ApiPath, Client, Error};
 
@@ -94,7 +95,8 @@ impl Client {
         write: &SecretWrite,
     ) -> Result<ChangeResult, Error> {
         let url_path = secret_path(project, env, "secrets", path)?;
-        self.call(Method::PUT, &url_path, &[], Some(write)).await
+        self.call_as(Retry::cas(write.cas), Method::PUT, &url_path, &[], Some(write))
+            .await
     }
 
     /// `DELETE .../secrets/{path}?cas=`: soft delete (undeletable).
@@ -107,7 +109,8 @@ impl Client {
     ) -> Result<ChangeResult, Error> {
         let url_path = secret_path(project, env, "secrets", path)?;
         let query: Vec<_> = cas.map(|c| ("cas", c.to_string())).into_iter().collect();
-        self.call(Method::DELETE, &url_path, &query, NO_BODY).await
+        self.call_as(Retry::cas(cas), Method::DELETE, &url_path, &query, NO_BODY)
+            .await
     }
 
     /// `GET .../metadata/{path}`: the versions of a secret, without values.
@@ -125,8 +128,14 @@ impl Client {
         cas: Option<i64>,
     ) -> Result<ChangeResult, Error> {
         let url_path = secret_path(project, env, "undelete", path)?;
-        self.call(Method::POST, &url_path, &[], Some(&UndeleteRequest { cas }))
-            .await
+        self.call_as(
+            Retry::cas(cas),
+            Method::POST,
+            &url_path,
+            &[],
+            Some(&UndeleteRequest { cas }),
+        )
+        .await
     }
 
     /// `POST .../destroy/{path}`: wipes the data of some or all versions

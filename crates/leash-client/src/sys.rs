@@ -10,7 +10,8 @@ use leash_core::api::{
 };
 use reqwest::{Method, StatusCode};
 
-use crate::{ApiPath, Client, Error};
+use crate::failover::Retry;
+use crate::{ApiPath, Call, Client, Error, Received, decode, error_from};
 
 /// Stand-in body type for requests without a body.
 const NO_BODY: Option<&()> = None;
@@ -50,16 +51,11 @@ impl Client {
     /// snapshot download. The caller decides where the bytes go.
     pub async fn snapshot(&self) -> Result<SnapshotDownload, Error> {
         let path = ApiPath::api().lit("sys/snapshot");
-        let response = self
-            .request(Method::GET, &path, &[], NO_BODY)?
-            .timeout(SNAPSHOT_TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| self.send_error(SNAPSHOT_ROUTE, e))?;
-        if !response.status().is_success() {
-            let answer = self.read_answer(response, SNAPSHOT_ROUTE).await?;
-            return Err(self.error_from(SNAPSHOT_ROUTE, &answer));
-        }
+        let call = Call::stream(&path, &[], Some(SNAPSHOT_TIMEOUT));
+        let (response, addr) = match self.send(&call).await? {
+            Received::Streaming { response, addr } => (response, addr),
+            Received::Whole(answer) => return Err(error_from(&answer.addr, SNAPSHOT_ROUTE, &answer)),
+        };
         let header = |name: &str| {
             response
                 .headers()
@@ -70,7 +66,7 @@ impl Client {
         Ok(SnapshotDownload {
             bytes: header("content-length").and_then(|v| v.parse().ok()),
             sha256: header("x-leash-snapshot-sha256"),
-            addr: self.addr(),
+            addr,
             response,
         })
     }
@@ -80,8 +76,9 @@ impl Client {
     /// are told apart by [`Health::initialized`] and [`Health::sealed`].
     pub async fn health(&self) -> Result<Health, Error> {
         let path = ApiPath::api().lit("sys/health");
-        let route = format!("GET {}", path.as_str());
-        let answer = self.exchange(Method::GET, &path, &[], NO_BODY, &route).await?;
+        let call = Call::new(Method::GET, &path, &[], NO_BODY, Retry::ThisNode)?;
+        let route = &call.route;
+        let answer = self.exchange(&call).await?;
         let health_statuses = [
             StatusCode::OK,
             StatusCode::SERVICE_UNAVAILABLE,
@@ -93,35 +90,37 @@ impl Client {
             return Ok(health);
         }
         if answer.status.is_success() {
-            self.decode(&route, &answer.bytes)
+            decode(&answer.addr, route, &answer.bytes)
         } else {
-            Err(self.error_from(&route, &answer))
+            Err(error_from(&answer.addr, route, &answer))
         }
     }
 
     /// `GET /api/v1/sys/seal-status` (open).
     pub async fn seal_status(&self) -> Result<SealStatus, Error> {
         let path = ApiPath::api().lit("sys/seal-status");
-        self.call(Method::GET, &path, &[], NO_BODY).await
+        self.call_as(Retry::ThisNode, Method::GET, &path, &[], NO_BODY).await
     }
 
     /// `POST /api/v1/sys/init` (open, once). The answer holds the unseal
     /// shares and root token, shown only this once.
     pub async fn init(&self, request: &InitRequest) -> Result<InitResponse, Error> {
         let path = ApiPath::api().lit("sys/init");
-        self.call(Method::POST, &path, &[], Some(request)).await
+        self.call_as(Retry::ThisNode, Method::POST, &path, &[], Some(request))
+            .await
     }
 
     /// `POST /api/v1/sys/unseal` (open): one share, or a reset.
     pub async fn unseal(&self, request: &UnsealRequest) -> Result<SealStatus, Error> {
         let path = ApiPath::api().lit("sys/unseal");
-        self.call(Method::POST, &path, &[], Some(request)).await
+        self.call_as(Retry::ThisNode, Method::POST, &path, &[], Some(request))
+            .await
     }
 
     /// `POST /api/v1/sys/seal` (root token).
     pub async fn seal(&self) -> Result<SealStatus, Error> {
         let path = ApiPath::api().lit("sys/seal");
-        self.call(Method::POST, &path, &[], NO_BODY).await
+        self.call_as(Retry::ThisNode, Method::POST, &path, &[], NO_BODY).await
     }
 
     /// `GET /api/v1/sys/keyring`.
@@ -141,6 +140,7 @@ impl Client {
     /// token once the threshold is met, shown only that once.
     pub async fn generate_root(&self, request: &GenerateRootRequest) -> Result<GenerateRootStatus, Error> {
         let path = ApiPath::api().lit("sys/generate-root");
-        self.call(Method::POST, &path, &[], Some(request)).await
+        self.call_as(Retry::ThisNode, Method::POST, &path, &[], Some(request))
+            .await
     }
 }

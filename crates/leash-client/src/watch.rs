@@ -1,20 +1,18 @@
 //! `GET .../watch`: the change feed of one environment as a stream of
 //! [`WatchEvent`]s, parsed from Server-Sent Events by `eventsource-stream`.
 //!
-//! It owns only the subscription; reconnecting (with `after` = the last
-//! revision seen) is the caller's job. Events carry paths, never values.
+//! It owns only the subscription: opening it fails over between nodes like
+//! any read, and a stream that ends or breaks is not reopened here;
+//! reconnecting (with `after` = the last revision seen, on the node
+//! [`Client::watch`] picks then) is the caller's job. Events carry paths, never values.
 
 use std::pin::Pin;
 
+use crate::projects::env_path;
+use crate::{Call, Client, Error, Received, error, error_from};
 use eventsource_stream::{EventStreamError, Eventsource};
 use futures::{Stream, StreamExt};
 use leash_core::api::WatchEvent;
-use reqwest::Method;
-use reqwest::header::AUTHORIZATION;
-use secrecy::ExposeSecret;
-
-use crate::projects::env_path;
-use crate::{Answer, Client, Error, error};
 
 type Events = Pin<Box<dyn Stream<Item = Result<eventsource_stream::Event, EventStreamError<reqwest::Error>>> + Send>>;
 
@@ -43,34 +41,24 @@ impl Client {
         if let Some(prefix) = prefix {
             query.push(("prefix", prefix.to_owned()));
         }
-        let route = format!("GET {}", path.as_str());
-        let mut request = self.http.request(Method::GET, self.url(&path, &query));
-        if let Some(token) = &self.token {
-            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
-                .map_err(|_| Error::InvalidToken)?;
-            value.set_sensitive(true);
-            request = request.header(AUTHORIZATION, value);
+        let call = Call::stream(&path, &query, None);
+        match self.send(&call).await? {
+            Received::Streaming { response, addr } => Ok(WatchStream {
+                events: Box::pin(response.bytes_stream().eventsource()),
+                addr,
+                route: call.route,
+            }),
+            Received::Whole(answer) => Err(error_from(&answer.addr, &call.route, &answer)),
         }
-        let response = request.send().await.map_err(|e| self.send_error(&route, e))?;
-        let status = response.status();
-        if !status.is_success() {
-            let bytes = response.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-            let answer = Answer {
-                status,
-                bytes,
-                retry_after: None,
-            };
-            return Err(self.error_from(&route, &answer));
-        }
-        Ok(WatchStream {
-            events: Box::pin(response.bytes_stream().eventsource()),
-            addr: self.addr(),
-            route,
-        })
     }
 }
 
 impl WatchStream {
+    /// The node this stream is connected to.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
     /// The next change; `None` when the server closed the stream.
     pub async fn next(&mut self) -> Option<Result<WatchEvent, Error>> {
         loop {

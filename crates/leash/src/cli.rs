@@ -33,8 +33,9 @@ pub struct Cli {
 #[derive(Args, Clone)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Server address [default: from `leash login`, else http://127.0.0.1:8270]
-    #[arg(long, env = "LEASH_ADDR", global = true, value_name = "URL")]
+    /// Server address, or the comma-separated addresses of a cluster's nodes
+    /// (tried in turn when one is down) [default: from `leash login`, else http://127.0.0.1:8270]
+    #[arg(long, env = "LEASH_ADDR", global = true, value_name = "URL[,URL...]")]
     pub addr: Option<String>,
 
     /// Token to authenticate with [default: from `leash login`]

@@ -56,13 +56,19 @@ impl Context {
         self.global.token.as_ref()
     }
 
-    /// The server address: flag/env, then the per-user config, then the default.
+    /// The server address, or the comma-separated addresses of a cluster's
+    /// nodes: flag/env, then the per-user config, then the default. Every
+    /// address is checked here, before anything is sent.
     pub fn addr(&self) -> anyhow::Result<String> {
-        if let Some(addr) = &self.global.addr {
-            return Ok(addr.clone());
-        }
-        let saved = config::load_user_config(&config::user_config_path()?)?;
-        Ok(saved.addr.unwrap_or_else(|| DEFAULT_ADDR.to_owned()))
+        let addr = match &self.global.addr {
+            Some(addr) => addr.clone(),
+            None => {
+                let saved = config::load_user_config(&config::user_config_path()?)?;
+                saved.addr.unwrap_or_else(|| DEFAULT_ADDR.to_owned())
+            }
+        };
+        check_addrs(&addr)?;
+        Ok(addr)
     }
 
     /// A client with the token from flag/env or, failing that, the per-user config.
@@ -79,6 +85,7 @@ impl Context {
             .or(saved.addr)
             .unwrap_or_else(|| DEFAULT_ADDR.to_owned());
         let token = self.global.token.clone().or(saved.token);
+        check_addrs(&addr)?;
         self.client_for(&addr, token)
     }
 
@@ -131,6 +138,13 @@ impl Context {
         let cwd: PathBuf = std::env::current_dir().context("cannot read the current directory")?;
         Ok(config::load_project_file(&cwd)?.map(|(_, file)| file))
     }
+}
+
+/// Every address of a (comma-separated) list is usable, or an error naming the bad one.
+fn check_addrs(list: &str) -> anyhow::Result<()> {
+    leash_client::parse_addrs(list)
+        .map(drop)
+        .context("check --addr / LEASH_ADDR (or the address saved by `leash login`)")
 }
 
 /// Flag or environment variable first, then `.leash.toml`.

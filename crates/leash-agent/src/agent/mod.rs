@@ -89,7 +89,7 @@ pub async fn run(config: Config) -> Result<u8, Error> {
     let mut signals = Signals::install()?;
 
     tracing::info!(
-        address = base.addr(),
+        address = base.addrs().join(","),
         project = config.project.as_str(),
         env = config.env.as_str(),
         prefix = config.prefix.as_deref(),

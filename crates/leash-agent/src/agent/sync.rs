@@ -8,7 +8,10 @@
 //! (templates, socket and child keep their values) and the task reconnects
 //! with backoff (0.2 s doubling to 10 s); a reconnect is a fetch plus a
 //! subscription from the fetched revision, so it catches up with everything
-//! that happened meanwhile. A refused token (401) is reported to the auth
+//! that happened meanwhile. With several server addresses (`address =
+//! "http://a:8270,http://b:8270"`) the fetch and the subscription fail over
+//! like every client request, so a reconnect lands on a live node and
+//! resumes from the revision fetched there. A refused token (401) is reported to the auth
 //! task and the work resumes with the next token. End-to-end encrypted
 //! values are decrypted with the configured age identity as part of the
 //! fetch; when that fails before anything was delivered, the agent stops

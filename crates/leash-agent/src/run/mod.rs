@@ -177,9 +177,7 @@ pub async fn fetch(
 /// stand in), as opposed to an answer such as 401, 403 or 404.
 pub fn is_unreachable(err: &Error) -> bool {
     match err {
-        Error::Client(e) => {
-            e.is_connect() || matches!(e, leash_client::Error::Transport { .. }) || e.status().is_some_and(|s| s >= 500)
-        }
+        Error::Client(e) => e.is_unavailable(),
         _ => false,
     }
 }

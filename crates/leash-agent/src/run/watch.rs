@@ -3,7 +3,9 @@
 //!
 //! It owns reconnecting with exponential backoff (0.25 s doubling to 30 s,
 //! reset once a stream is open) from the last revision seen, so no change
-//! is missed or reported twice. It reports revisions only; paths and values
+//! is missed or reported twice. With several server addresses the reconnect
+//! goes where [`Client::watch`] sends it: the node that last answered, or the
+//! next one when that node is unreachable or sealed. It reports revisions only; paths and values
 //! stay with the server.
 
 use std::time::Duration;
@@ -33,7 +35,10 @@ pub fn spawn(
             let reason = match client.watch(&project, &env, prefix.as_deref(), Some(last)).await {
                 Ok(mut stream) => {
                     if failing {
-                        eprintln!("note: watching {project}/{env} again (after revision {last})");
+                        eprintln!(
+                            "note: watching {project}/{env} again on {} (after revision {last})",
+                            stream.addr()
+                        );
                     }
                     backoff = FIRST_BACKOFF;
                     loop {

@@ -119,7 +119,7 @@ pub async fn login(args: LoginArgs, ctx: &Context) -> anyhow::Result<()> {
         Method::Client(login) => anonymous.login_client(&login).await?,
         Method::Jwt(login) => anonymous.login_jwt(&login).await?,
     };
-    let path = save(anonymous.addr(), SecretString::from(created.token.clone()))?;
+    let path = save(anonymous.addrs().join(","), SecretString::from(created.token.clone()))?;
     match ctx.output() {
         OutputMode::Json => output::print_json(&created),
         OutputMode::Text => output::write_stdout(&logged_in_text(&anonymous.addr(), &created, &path)),
@@ -130,7 +130,7 @@ pub async fn login(args: LoginArgs, ctx: &Context) -> anyhow::Result<()> {
 async fn token_login(ctx: &Context, addr: &str, token: SecretString) -> anyhow::Result<()> {
     let client = ctx.client_for(addr, Some(token.clone()))?;
     let info = client.lookup_self().await?;
-    let path = save(client.addr(), token)?;
+    let path = save(client.addrs().join(","), token)?;
     match ctx.output() {
         OutputMode::Json => output::print_json(&info),
         OutputMode::Text => output::write_stdout(&format!(

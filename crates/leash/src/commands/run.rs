@@ -95,7 +95,7 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     let cache_path = args
         .fallback
         .clone()
-        .or_else(|| cache::default_path(&client.addr(), &project, &env, prefix.as_deref()));
+        .or_else(|| cache::default_path(&client.addrs().join(","), &project, &env, prefix.as_deref()));
     let cache = key.zip(cache_path).map(|(key, path)| Cache::new(path, key));
     let source = if args.offline {
         Source::Cache

@@ -15,10 +15,20 @@ pub fn spawn_server(data_dir: &Path, extra: &[&str]) -> (Child, String) {
     (child, url)
 }
 
+/// Like [`spawn_server`], listening on `listen` (a port chosen before the server starts).
+pub fn spawn_server_at(data_dir: &Path, listen: &str, extra: &[&str]) -> (Child, String) {
+    let (child, url, _) = spawn(data_dir, listen, extra, "info");
+    (child, url)
+}
+
 /// Like [`spawn_server`], also collecting everything the server logs.
 pub fn spawn_server_logged(data_dir: &Path, extra: &[&str], level: &str) -> (Child, String, Arc<Mutex<String>>) {
+    spawn(data_dir, "127.0.0.1:0", extra, level)
+}
+
+fn spawn(data_dir: &Path, listen: &str, extra: &[&str], level: &str) -> (Child, String, Arc<Mutex<String>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_leash"))
-        .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["server", "--listen", listen, "--data-dir"])
         .arg(data_dir)
         .args(extra)
         .env("LEASH_LOG", level)
