@@ -23,16 +23,7 @@ fn on(db: &TestDb, dir: &std::path::Path) -> leash_server::ServerConfig {
 }
 
 async fn start(db: &TestDb, dir: &std::path::Path) -> TestServer {
-    let server = leash_server::start(on(db, dir), false)
-        .await
-        .expect("a server on PostgreSQL starts");
-    let url = server.url();
-    TestServer {
-        server,
-        url,
-        token: String::new(),
-        http: reqwest::Client::new(),
-    }
+    fresh_with(on(db, dir)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 mod common;
-use common::process::{call, init_and_unseal, spawn_server, spawn_server_logged};
+use common::process::{call, init_and_unseal, spawn_server, spawn_server_logged, stored_values, terminate};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_acknowledged_write_survives_sigkill() {
@@ -99,25 +99,7 @@ async fn every_acknowledged_write_survives_sigkill() {
         status, 200,
         "restarted server opens clean and unseals from the file: {health}"
     );
-    let (_, list) = call(
-        &http,
-        &token,
-        reqwest::Method::GET,
-        format!("{url}/api/v1/projects/p/envs/e/secrets?include_values=true"),
-        Value::Null,
-    )
-    .await;
-    let stored: std::collections::HashMap<String, String> = list["secrets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["path"].as_str().unwrap().to_owned(),
-                s["value"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let stored = stored_values(&http, &url, &token).await;
     for (key, value) in &acked {
         assert_eq!(
             stored.get(key),
@@ -180,12 +162,7 @@ async fn sigterm_stops_cleanly_and_debug_logs_hold_no_values() {
     assert_eq!(status, 400);
     assert!(!bad.to_string().contains("424242"), "{bad}");
 
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(server.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let status = server.wait().unwrap();
+    let status = terminate(&mut server);
     assert!(status.success(), "SIGTERM must end the server cleanly: {status}");
     std::thread::sleep(Duration::from_millis(100));
     let log = log.lock().unwrap().clone();
@@ -221,12 +198,7 @@ async fn every_log_line_of_a_request_and_its_audit_records_carry_its_request_id(
     assert_eq!(response.status(), 404);
     let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert_ne!(id, "client-chosen-id", "a client's request id is not trusted");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(server.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    server.wait().unwrap();
+    terminate(&mut server);
     std::thread::sleep(Duration::from_millis(100));
     let log = log.lock().unwrap().clone();
     let lines: Vec<Value> = log
@@ -303,12 +275,7 @@ async fn identity_flows_log_no_password_secret_or_token() {
     .await;
     assert_eq!(status, 401);
     let (_, created) = call(&http, &root, post, format!("{url}/api/v1/auth/token/create"), json!({})).await;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(server.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    server.wait().unwrap();
+    terminate(&mut server);
     std::thread::sleep(Duration::from_millis(100));
     let log = log.lock().unwrap().clone();
     assert!(log.contains("login_failed"), "failed logins are reported: {log}");
@@ -339,12 +306,7 @@ async fn tokens_in_query_strings_never_reach_the_log_even_at_trace_level() {
             .await
             .unwrap();
     }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(server.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    server.wait().unwrap();
+    terminate(&mut server);
     std::thread::sleep(Duration::from_millis(100));
     let log = log.lock().unwrap().clone();
     assert!(log.contains("/api/v1/projects"), "trace logging logs requests: {log}");

@@ -12,9 +12,22 @@ use serde_json::{Value, json};
 
 mod common;
 use common::leash_command;
-use common::process::{call, init_and_unseal, spawn_server};
+use common::process::{call, init_and_unseal, spawn_server, stored_values};
 
 const PLANT: &str = "SNAPSHOT-PLANT-7a1c93";
+
+/// `leash operator snapshot restore FILE --data-dir DIR` (offline: no server, no token).
+async fn restore(dir: &std::path::Path, file: &std::path::Path, into: &std::path::Path) -> common::Run {
+    let args = [
+        "operator",
+        "snapshot",
+        "restore",
+        file.to_str().unwrap(),
+        "--data-dir",
+        into.to_str().unwrap(),
+    ];
+    leash(dir, "http://127.0.0.1:1", "", &args).await
+}
 
 async fn leash(dir: &std::path::Path, url: &str, token: &str, args: &[&str]) -> common::Run {
     let out = leash_command(dir, url, token, args).output().await.unwrap();
@@ -131,36 +144,10 @@ async fn a_snapshot_under_load_restores_elsewhere_with_every_acknowledged_write(
     damaged[middle] ^= 0xff;
     let bad = dir.path().join("bad.snap");
     std::fs::write(&bad, &damaged).unwrap();
-    let refused = leash(
-        dir.path(),
-        &url,
-        "",
-        &[
-            "operator",
-            "snapshot",
-            "restore",
-            bad.to_str().unwrap(),
-            "--data-dir",
-            b.to_str().unwrap(),
-        ],
-    )
-    .await;
+    let refused = restore(dir.path(), &bad, &b).await;
     assert!(refused.fails().contains("nothing was restored"));
     let foreign = dir.path().join("a").join("leash.db");
-    let refused = leash(
-        dir.path(),
-        &url,
-        "",
-        &[
-            "operator",
-            "snapshot",
-            "restore",
-            foreign.to_str().unwrap(),
-            "--data-dir",
-            b.to_str().unwrap(),
-        ],
-    )
-    .await;
+    let refused = restore(dir.path(), &foreign, &b).await;
     assert!(refused.fails().contains("not a Leash snapshot"));
     assert!(
         !b.exists() || std::fs::read_dir(&b).unwrap().next().is_none(),
@@ -185,35 +172,9 @@ async fn a_snapshot_under_load_restores_elsewhere_with_every_acknowledged_write(
     assert_eq!(manifest["format_version"], 1);
     assert_eq!(manifest["backend"], "sqlite");
 
-    let restored = leash(
-        dir.path(),
-        &url,
-        "",
-        &[
-            "operator",
-            "snapshot",
-            "restore",
-            snap.to_str().unwrap(),
-            "--data-dir",
-            b.to_str().unwrap(),
-        ],
-    )
-    .await;
+    let restored = restore(dir.path(), &snap, &b).await;
     restored.ok();
-    let twice = leash(
-        dir.path(),
-        &url,
-        "",
-        &[
-            "operator",
-            "snapshot",
-            "restore",
-            snap.to_str().unwrap(),
-            "--data-dir",
-            b.to_str().unwrap(),
-        ],
-    )
-    .await;
+    let twice = restore(dir.path(), &snap, &b).await;
     assert!(
         twice.fails().contains("empty data directory"),
         "a restore over a store is refused"
@@ -242,25 +203,7 @@ async fn a_snapshot_under_load_restores_elsewhere_with_every_acknowledged_write(
         status, 200,
         "the restored server unseals with the original shares: {health}"
     );
-    let (_, list) = call(
-        &http,
-        &token,
-        reqwest::Method::GET,
-        format!("{url}/api/v1/projects/p/envs/e/secrets?include_values=true"),
-        Value::Null,
-    )
-    .await;
-    let stored: std::collections::HashMap<String, String> = list["secrets"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{list}"))
-        .iter()
-        .map(|s| {
-            (
-                s["path"].as_str().unwrap().to_owned(),
-                s["value"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let stored = stored_values(&http, &url, &token).await;
     for (key, value) in &before_snapshot {
         assert_eq!(
             stored.get(key),

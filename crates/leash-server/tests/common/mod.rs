@@ -37,7 +37,12 @@ pub fn concrete(path: &str) -> String {
 
 /// A sealed, uninitialised server on `dir`.
 pub async fn fresh(dir: &Path) -> TestServer {
-    let server = leash_server::start(config(Some(dir)), false).await.unwrap();
+    fresh_with(config(Some(dir))).await
+}
+
+/// A sealed server with `config` (uninitialised on a new store).
+pub async fn fresh_with(config: ServerConfig) -> TestServer {
+    let server = leash_server::start(config, false).await.unwrap();
     let url = server.url();
     TestServer {
         server,

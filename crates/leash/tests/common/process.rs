@@ -108,3 +108,40 @@ pub async fn init_and_unseal(http: &reqwest::Client, url: &str, shares: u8) -> (
     }
     (root, shares)
 }
+
+/// Stops the server with SIGTERM and waits for it; returns how it exited.
+pub fn terminate(server: &mut Child) -> std::process::ExitStatus {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    server.wait().unwrap()
+}
+
+/// Every secret of environment `p/e` with its value, read with `token`.
+pub async fn stored_values(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+) -> std::collections::HashMap<String, String> {
+    let (_, list) = call(
+        http,
+        token,
+        reqwest::Method::GET,
+        format!("{url}/api/v1/projects/p/envs/e/secrets?include_values=true"),
+        Value::Null,
+    )
+    .await;
+    list["secrets"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{list}"))
+        .iter()
+        .map(|s| {
+            (
+                s["path"].as_str().unwrap().to_owned(),
+                s["value"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
