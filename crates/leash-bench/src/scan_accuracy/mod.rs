@@ -18,6 +18,7 @@
 //! are false positives. The tree is the same for every tool; the seed fixes it.
 //! It never runs as a test.
 
+mod history;
 mod kinds;
 mod values;
 
@@ -46,6 +47,8 @@ struct Options {
     seed: u64,
     runs: usize,
     keep: Option<PathBuf>,
+    /// Commit the planted tree as this many commits and scan the history instead.
+    git_commits: Option<usize>,
 }
 
 fn parse(args: &[String]) -> anyhow::Result<Options> {
@@ -55,6 +58,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
         seed: 20,
         runs: 3,
         keep: None,
+        git_commits: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -65,6 +69,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
             "--seed" => o.seed = val()?.parse()?,
             "--runs" => o.runs = val()?.parse()?,
             "--keep" => o.keep = Some(PathBuf::from(val()?)),
+            "--git-history" => o.git_commits = Some(val()?.parse()?),
             "--quick" => {
                 o.mb = 5;
                 o.per_kind = 2;
@@ -72,10 +77,13 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: leash-bench scan-accuracy [--mb 30] [--per-kind 4] [--seed 20] [--runs 3] [--keep DIR] [--quick]\n\n\
+                    "usage: leash-bench scan-accuracy [--mb 30] [--per-kind 4] [--seed 20] [--runs 3] [--keep DIR] [--git-history COMMITS] [--quick]\n\n\
                      Plants labelled secrets and hard negatives into a copy of the registry sources in Cargo.lock,\n\
                      runs leash scan and the peers on PATH (gitleaks, betterleaks, kingfisher), prints recall,\n\
-                     precision and wall time. --keep DIR writes the tree and its labels there and keeps them."
+                     precision and wall time. --keep DIR writes the tree and its labels there and keeps them.\n\
+                     --git-history COMMITS commits the planted tree as that many commits (files added a few at a\n\
+                     time, edits in between) and scans the history (leash scan --git, gitleaks git, betterleaks git,\n\
+                     kingfisher --git-history full) instead of the files."
                 );
                 std::process::exit(0);
             }
@@ -116,6 +124,26 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
         }
         std::fs::write(root.join("labels.tsv"), labels)?;
     }
+    let scanned = match o.git_commits {
+        Some(commits) => {
+            let repo = root.join("repo");
+            if repo.exists() {
+                std::fs::remove_dir_all(&repo)?;
+            }
+            let made = history::commit_tree(&tree, &repo, commits, &mut rng)?;
+            println!(
+                "History: {made} commits in {}; the tools scan the history, not the files.\n",
+                repo.display()
+            );
+            repo
+        }
+        None => tree.clone(),
+    };
+    let mode = if o.git_commits.is_some() {
+        Mode::History
+    } else {
+        Mode::Files
+    };
     let kinds_planted: BTreeSet<&str> = planted.iter().map(|l| l.kind).collect();
     let kinds_negative: BTreeSet<&str> = negatives.iter().map(|l| l.kind).collect();
     println!(
@@ -128,13 +156,13 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
         kinds_negative.len(),
         o.seed
     );
-    let mut tools = vec![Tool::leash()?];
-    tools.extend(Tool::peers());
+    let mut tools = vec![Tool::leash(mode)?];
+    tools.extend(Tool::peers(mode));
     let mut walls: HashMap<String, Vec<f64>> = HashMap::new();
     let mut results: HashMap<String, Result<Vec<(String, usize)>, String>> = HashMap::new();
     for _ in 0..o.runs.max(1) {
         for t in &tools {
-            let (secs, r) = t.run(&tree);
+            let (secs, r) = t.run(&scanned);
             walls.entry(t.name.clone()).or_default().push(secs);
             results.insert(t.name.clone(), r);
         }
@@ -533,6 +561,13 @@ fn plant(tree: &Path, files: &[String], rng: &mut Rng, per_kind: usize) -> anyho
     Ok((planted, negatives))
 }
 
+/// What the tools scan: the files of the tree, or the history of a repository.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Files,
+    History,
+}
+
 /// A scanner and how to read its JSON report.
 struct Tool {
     name: String,
@@ -543,19 +578,63 @@ struct Tool {
 }
 
 impl Tool {
-    fn leash() -> anyhow::Result<Tool> {
+    fn leash(mode: Mode) -> anyhow::Result<Tool> {
         let bin = crate::server::leash_binary()?;
+        let args: &[&str] = match mode {
+            Mode::Files => &["scan", "--format", "json", "{path}"],
+            // `--git` scans the repository of the working directory (the tool runs in `{path}`)
+            Mode::History => &["scan", "--git", "--format", "json"],
+        };
         Ok(Tool {
             name: "leash".into(),
             label: format!("leash {}", version(&bin, "--version")),
             bin,
-            args: vec!["scan".into(), "--format".into(), "json".into(), "{path}".into()],
+            args: args.iter().map(|s| (*s).to_owned()).collect(),
             ok_codes: &[0, 1],
         })
     }
 
-    fn peers() -> Vec<Tool> {
-        let specs: &[(&str, &[&str], &[i32], &str)] = &[
+    fn peers(mode: Mode) -> Vec<Tool> {
+        let history: &[(&str, &[&str], &[i32], &str)] = &[
+            (
+                "betterleaks",
+                &["git", "{path}", "--no-banner", "-o", "{report}"],
+                &[0, 1],
+                "--version",
+            ),
+            (
+                "gitleaks",
+                &[
+                    "git",
+                    "{path}",
+                    "--no-banner",
+                    "--report-format",
+                    "json",
+                    "--report-path",
+                    "{report}",
+                ],
+                &[0, 1],
+                "version",
+            ),
+            (
+                "kingfisher",
+                &[
+                    "scan",
+                    "{path}",
+                    "--git-history",
+                    "full",
+                    "--no-validate",
+                    "--no-update-check",
+                    "--format",
+                    "json",
+                    "--output",
+                    "{report}",
+                ],
+                &[0, 200, 205],
+                "--version",
+            ),
+        ];
+        let files: &[(&str, &[&str], &[i32], &str)] = &[
             (
                 "betterleaks",
                 &["fs", "{path}", "--no-banner", "-o", "{report}"],
@@ -592,6 +671,10 @@ impl Tool {
                 "--version",
             ),
         ];
+        let specs = match mode {
+            Mode::Files => files,
+            Mode::History => history,
+        };
         let mut out = Vec::new();
         for (name, args, ok, vflag) in specs {
             let Some(bin) = which(name) else {
@@ -628,6 +711,7 @@ impl Tool {
         let t = Instant::now();
         let out = Command::new(&self.bin)
             .args(&args)
+            .current_dir(tree)
             .stdin(Stdio::null())
             .stderr(Stdio::null())
             .stdout(if to_stdout { Stdio::piped() } else { Stdio::null() })
