@@ -18,6 +18,7 @@
 pub mod agent;
 pub mod cache;
 mod error;
+pub mod jitter;
 pub mod run;
 
 pub use error::Error;

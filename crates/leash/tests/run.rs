@@ -585,3 +585,76 @@ async fn watch_catches_up_after_an_outage_without_missing_the_last_change() {
     assert!(stderr.contains("reconnecting"), "{stderr}");
     clean(&stderr);
 }
+
+/// `--restart-jitter`: twenty instances watching one environment restart
+/// spread over the window after one change, each with the new value, none
+/// before the change and none long after the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_jitter_spreads_the_restarts_of_many_instances_over_the_window() {
+    const INSTANCES: usize = 20;
+    let window = Duration::from_secs(4);
+    let env = setup().await;
+    let mut children = Vec::new();
+    for i in 0..INSTANCES {
+        let log = env.path(&format!("starts-{i}"));
+        let child = env
+            .command(&[
+                "run",
+                "--watch",
+                "--debounce",
+                "100ms",
+                "--restart-jitter",
+                "4s",
+                "--grace",
+                "5s",
+                "--",
+                "sh",
+                "-c",
+                r#"echo "$API_KEY $(date +%s%N)" >> "$1"; exec sleep 1000"#,
+                "sh",
+                log.to_str().unwrap(),
+            ])
+            .spawn()
+            .unwrap();
+        children.push((child, log));
+    }
+    let limit = Duration::from_secs(60);
+    for (_, log) in &children {
+        wait_lines(log, limit, |l| l.len() == 1).await;
+    }
+    let changed_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    env.set("API_KEY", "planted-jitter-two").await;
+    let mut restarts = Vec::new();
+    for (_, log) in &children {
+        let lines = wait_lines(log, limit, |l| l.len() == 2).await;
+        let (value, at) = lines[1].split_once(' ').unwrap();
+        assert_eq!(value, "planted-jitter-two");
+        restarts.push(at.parse::<u128>().unwrap());
+    }
+    let (first, last) = (*restarts.iter().min().unwrap(), *restarts.iter().max().unwrap());
+    assert!(first >= changed_at, "an instance restarted before the change");
+    let spread = Duration::from_nanos((last - first) as u64);
+    // 20 uniform draws over 4 s all fall within 1 s of each other with probability ~1e-11
+    assert!(
+        spread >= Duration::from_secs(1),
+        "restarts not spread: all within {spread:?}"
+    );
+    let latest = Duration::from_nanos((last - changed_at) as u64);
+    assert!(
+        latest < window + Duration::from_secs(20),
+        "a restart came {latest:?} after the change"
+    );
+    for (child, _) in &children {
+        signal(child, Signal::SIGTERM);
+    }
+    for (child, _) in children {
+        let out = tokio::time::timeout(limit, child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(143));
+    }
+}

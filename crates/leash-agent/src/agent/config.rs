@@ -121,6 +121,8 @@ pub struct Exec {
     /// `None`: changes do not touch the child.
     pub on_change: Option<OnChange>,
     pub grace: Duration,
+    /// A random delay up to this long before each restart or signal (`crate::jitter`).
+    pub restart_jitter: Duration,
 }
 
 #[derive(Deserialize)]
@@ -176,6 +178,7 @@ struct RawExec {
     command: Vec<String>,
     on_change: Option<String>,
     grace: Option<String>,
+    restart_jitter: Option<String>,
 }
 
 /// `"0640"` or `0o640`.
@@ -257,10 +260,16 @@ impl Config {
                     }
                     None => DEFAULT_GRACE,
                 };
+                let restart_jitter = match e.restart_jitter {
+                    Some(j) => humantime::parse_duration(&j)
+                        .map_err(|e| invalid(file, format!("[exec] restart_jitter {j:?}: {e}")))?,
+                    None => Duration::ZERO,
+                };
                 Some(Exec {
                     command: e.command,
                     on_change,
                     grace,
+                    restart_jitter,
                 })
             }
             None => None,
@@ -421,7 +430,7 @@ mod tests {
              [listener]\nsocket = \"/run/leash/agent.sock\"\n\
              [[template]]\ncontents = \"{{{{ secret('A') }}}}\"\ndestination = \"/run/a\"\nmode = \"0640\"\ncommand = \"true\"\n\
              [[template]]\ncontents = \"x\"\ndestination = \"out/b\"\nmode = 0o644\nsignal = \"HUP\"\n\
-             [exec]\ncommand = [\"app\"]\non_change = \"signal:USR1\"\ngrace = \"2s\"\n"
+             [exec]\ncommand = [\"app\"]\non_change = \"signal:USR1\"\ngrace = \"2s\"\nrestart_jitter = \"30s\"\n"
         ))
         .unwrap();
         assert_eq!(config.prefix.as_deref(), Some("stripe"));
@@ -440,6 +449,7 @@ mod tests {
         ));
         let exec = config.exec.unwrap();
         assert_eq!(exec.on_change, Some(OnChange::Signal(Signal::SIGUSR1)));
+        assert_eq!(exec.restart_jitter, Duration::from_secs(30));
         assert_eq!(exec.grace, Duration::from_secs(2));
         assert_eq!(config.listener.unwrap().mode, 0o600);
     }

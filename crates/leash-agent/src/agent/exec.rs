@@ -102,6 +102,11 @@ impl Supervisor {
             return Ok(());
         }
         self.vars = vars;
+        let jitter = crate::jitter::delay(self.config.restart_jitter);
+        if self.config.on_change.is_some() && !jitter.is_zero() {
+            tracing::info!(delay = ?jitter, "variables changed; waiting the restart jitter");
+            tokio::time::sleep(jitter).await;
+        }
         match self.config.on_change {
             None => {}
             Some(OnChange::Signal(sig)) => {

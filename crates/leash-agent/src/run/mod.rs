@@ -92,6 +92,10 @@ pub struct WatchOptions {
     /// Changes closer together than this are one change (trailing debounce,
     /// but never delayed by more than ten times this).
     pub debounce: Duration,
+    /// After the debounce, wait a random part of this before fetching and
+    /// restarting (or signalling), so many instances spread their restarts
+    /// over the window ([`crate::jitter`]); zero acts at once.
+    pub restart_jitter: Duration,
 }
 
 /// `--mount` settings.
@@ -218,11 +222,12 @@ pub async fn run(opts: RunOptions) -> Result<u8, Error> {
     drop(snapshot);
     let mut child = spawn(&opts, &current.vars, mount.as_ref())?;
 
-    // Debounce state: when the first and the last pending change arrived.
-    let mut pending: Option<(Instant, Instant)> = None;
+    // Debounce state: when the first and the last pending change arrived, and
+    // this batch's share of the restart jitter (drawn once, at its first change).
+    let mut pending: Option<(Instant, Instant, Duration)> = None;
     loop {
         let deadline = match (pending, opts.watch) {
-            (Some((first, last)), Some(w)) => Some((last + w.debounce).min(first + w.debounce * 10)),
+            (Some((first, last, jitter)), Some(w)) => Some((last + w.debounce).min(first + w.debounce * 10) + jitter),
             _ => None,
         };
         tokio::select! {
@@ -232,9 +237,14 @@ pub async fn run(opts: RunOptions) -> Result<u8, Error> {
             }
             sig = signals.recv() => child::send(&child, sig),
             Some(revision) = recv(&mut changes) => {
-                if revision > current.revision {
+                if revision > current.revision
+                    && let Some(w) = opts.watch
+                {
                     let now = Instant::now();
-                    pending = Some((pending.map_or(now, |(first, _)| first), now));
+                    pending = Some(match pending {
+                        Some((first, _, jitter)) => (first, now, jitter),
+                        None => (now, now, crate::jitter::delay(w.restart_jitter)),
+                    });
                 }
             }
             () = sleep_until(deadline), if deadline.is_some() => {
@@ -265,7 +275,7 @@ pub async fn run(opts: RunOptions) -> Result<u8, Error> {
                         eprintln!("warning: cannot fetch the changed secrets ({e}); the command keeps its current values");
                         if is_unreachable(&e) {
                             let retry = Instant::now() + watch.debounce.max(Duration::from_secs(1));
-                            pending = Some((retry, retry - watch.debounce));
+                            pending = Some((retry, retry - watch.debounce, Duration::ZERO));
                         }
                     }
                 }

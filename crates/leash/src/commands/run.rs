@@ -41,6 +41,10 @@ pub struct RunArgs {
     /// Changes this close together cause one restart
     #[arg(long, value_name = "DURATION", default_value = "300ms", value_parser = humantime::parse_duration, requires = "watch")]
     debounce: Duration,
+    /// Wait a random delay up to this long after a change before restarting, so many instances
+    /// watching one environment restart spread over the window (0: at once)
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration, requires = "watch")]
+    restart_jitter: Duration,
     /// Cache file: refreshed on every fetch, used (with a warning) when the server cannot be reached
     #[arg(long, value_name = "FILE")]
     fallback: Option<PathBuf>,
@@ -119,6 +123,7 @@ pub async fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             on_change: args.on_change,
             grace: args.grace,
             debounce: args.debounce,
+            restart_jitter: args.restart_jitter,
         }),
         mount: args.mount.map(|path| MountOptions {
             path,
