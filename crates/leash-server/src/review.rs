@@ -12,9 +12,7 @@
 
 use std::sync::Arc;
 
-use leash_core::api::{
-    AccessEntry, AccessHolder, RootHolder, RuleRef, WhatCan, WhatCanQuery, WhoCan, WhoCanQuery,
-};
+use leash_core::api::{AccessEntry, AccessHolder, RootHolder, RuleRef, WhatCan, WhatCanQuery, WhoCan, WhoCanQuery};
 use leash_core::names::{EnvName, ProjectName};
 use leash_core::policy::{
     Capability, Explanation, IdentityContext, Policy, PolicySet, Subject, evaluate, what_can as engine_what_can,
@@ -112,7 +110,10 @@ fn parse_capability(word: &str) -> Result<Capability, ApiError> {
 async fn reviewed(state: &Domain, snapshot: &Snapshot) -> Result<(Vec<Reviewed>, Vec<RootHolder>), ApiError> {
     let mut identities: Vec<&IdentityEntry> = snapshot.identities.values().collect();
     identities.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut reviewed: Vec<Reviewed> = identities.into_iter().map(|e| Reviewed::identity(e, snapshot)).collect();
+    let mut reviewed: Vec<Reviewed> = identities
+        .into_iter()
+        .map(|e| Reviewed::identity(e, snapshot))
+        .collect();
     let now = now_millis();
     let mut roots = Vec::new();
     for token in state.store.token_list().await? {
@@ -209,7 +210,10 @@ pub async fn what_can(state: &Domain, identity: &IdentityName, query: WhatCanQue
                 continue;
             }
             let (_, live) = state.store.list_state(env.id, None, false).await?;
-            paths.extend(live.into_iter().map(|v| format!("{}/{}/{}", project.name, env.name, v.path)));
+            paths.extend(
+                live.into_iter()
+                    .map(|v| format!("{}/{}/{}", project.name, env.name, v.path)),
+            );
         }
     }
 

@@ -34,8 +34,11 @@ async fn reviewed_server() -> TestServer {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
-    t.policy("p-read", "[[allow]]\npath = \"p/e/**\"\ncapabilities = [\"read\", \"list\"]\n")
-        .await;
+    t.policy(
+        "p-read",
+        "[[allow]]\npath = \"p/e/**\"\ncapabilities = [\"read\", \"list\"]\n",
+    )
+    .await;
     t.policy(
         "team-read",
         "[[allow]]\npath = \"{{identity.metadata.team}}/e/**\"\ncapabilities = [\"read\"]\n",
@@ -44,8 +47,11 @@ async fn reviewed_server() -> TestServer {
     t.policy("q-read", "[[allow]]\npath = \"q/**\"\ncapabilities = [\"read\"]\n")
         .await;
     t.policy("fence", "[[deny]]\npath = \"p/e/K\"\n").await;
-    t.policy("reviewer", "[[allow]]\npath = \"sys/access\"\ncapabilities = [\"read\"]\n")
-        .await;
+    t.policy(
+        "reviewer",
+        "[[allow]]\npath = \"sys/access\"\ncapabilities = [\"read\"]\n",
+    )
+    .await;
     for body in [
         json!({"name": "svc", "kind": "service", "policies": ["p-read"]}),
         json!({"name": "alice", "kind": "user", "password": "a long passphrase", "metadata": {"team": "p"}}),
@@ -87,7 +93,15 @@ fn holders(list: &Value) -> Vec<(String, String, String, String, String, u64, St
         .collect()
 }
 
-fn row(name: &str, kind: &str, via: &str, group: &str, policy: &str, number: u64, pattern: &str) -> (String, String, String, String, String, u64, String) {
+fn row(
+    name: &str,
+    kind: &str,
+    via: &str,
+    group: &str,
+    policy: &str,
+    number: u64,
+    pattern: &str,
+) -> (String, String, String, String, String, u64, String) {
     (
         name.into(),
         kind.into(),
@@ -103,14 +117,20 @@ fn row(name: &str, kind: &str, via: &str, group: &str, policy: &str, number: u64
 async fn who_can_names_every_holder_with_its_rule_and_the_denies_that_win() {
     let t = reviewed_server().await;
     let token = t.token(&["q-read"], None).await;
-    let (status, answer) = t
-        .get("/api/v1/access/who-can?path=p/e/K&capability=read")
-        .await;
+    let (status, answer) = t.get("/api/v1/access/who-can?path=p/e/K&capability=read").await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(
         holders(&answer["allowed"]),
         vec![
-            row("alice", "user", "group", "oncall", "team-read", 1, "{{identity.metadata.team}}/e/**"),
+            row(
+                "alice",
+                "user",
+                "group",
+                "oncall",
+                "team-read",
+                1,
+                "{{identity.metadata.team}}/e/**"
+            ),
             row("svc", "service", "own", "", "p-read", 1, "p/e/**"),
         ],
         "bob's policies are about q, and carol is fenced: {answer}"
@@ -124,9 +144,7 @@ async fn who_can_names_every_holder_with_its_rule_and_the_denies_that_win() {
     assert!(roots[0]["accessor"].as_str().is_some_and(|a| !a.is_empty()));
 
     // a token with policies of its own is judged by them; on q it holds read, as bob does
-    let (_, answer) = t
-        .get("/api/v1/access/who-can?path=q/e/K&capability=read")
-        .await;
+    let (_, answer) = t.get("/api/v1/access/who-can?path=q/e/K&capability=read").await;
     let allowed = holders(&answer["allowed"]);
     assert_eq!(allowed.len(), 2, "{answer}");
     assert_eq!(allowed[0], row("bob", "service", "own", "", "q-read", 1, "q/**"));
@@ -135,13 +153,18 @@ async fn who_can_names_every_holder_with_its_rule_and_the_denies_that_win() {
     assert!(answer["allowed"][1]["accessor"].as_str().is_some());
 
     // nobody but root may destroy, and the answer never carries a token or a value
-    let (_, answer) = t
-        .get("/api/v1/access/who-can?path=p/e/K&capability=destroy")
-        .await;
+    let (_, answer) = t.get("/api/v1/access/who-can?path=p/e/K&capability=destroy").await;
     assert_eq!(answer["allowed"], json!([]), "{answer}");
-    assert_eq!(holders(&answer["denied"])[0].0, "carol", "a deny without capabilities denies every one");
+    assert_eq!(
+        holders(&answer["denied"])[0].0,
+        "carol",
+        "a deny without capabilities denies every one"
+    );
     let text = answer.to_string();
-    assert!(!text.contains(&token) && !text.contains(&t.token) && !text.contains("lsh_"), "{text}");
+    assert!(
+        !text.contains(&token) && !text.contains(&t.token) && !text.contains("lsh_"),
+        "{text}"
+    );
     assert!(!text.contains(VALUE));
 }
 
@@ -149,17 +172,16 @@ async fn who_can_names_every_holder_with_its_rule_and_the_denies_that_win() {
 async fn who_can_follows_a_change_to_a_group_at_once() {
     let t = reviewed_server().await;
     let (status, body) = t
-        .put(
-            "/api/v1/groups/fenced",
-            json!({"policies": ["fence"], "members": []}),
-        )
+        .put("/api/v1/groups/fenced", json!({"policies": ["fence"], "members": []}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (_, answer) = t
-        .get("/api/v1/access/who-can?path=p/e/K&capability=read")
-        .await;
+    let (_, answer) = t.get("/api/v1/access/who-can?path=p/e/K&capability=read").await;
     let names: Vec<String> = holders(&answer["allowed"]).into_iter().map(|h| h.0).collect();
-    assert_eq!(names, ["alice", "carol", "svc"], "carol left the fenced group: {answer}");
+    assert_eq!(
+        names,
+        ["alice", "carol", "svc"],
+        "carol left the fenced group: {answer}"
+    );
     assert_eq!(answer["denied"], json!([]));
 }
 
@@ -180,7 +202,12 @@ fn entries(answer: &Value) -> Vec<(String, String, String, String)> {
         .iter()
         .map(|e| {
             let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
-            (s(&e["path"]), s(&e["capability"]), s(&e["via"]), s(&e["rule"]["policy"]))
+            (
+                s(&e["path"]),
+                s(&e["capability"]),
+                s(&e["via"]),
+                s(&e["rule"]["policy"]),
+            )
         })
         .collect()
 }
@@ -204,14 +231,20 @@ async fn what_can_lists_every_capability_on_the_secrets_that_exist() {
         ],
         "p/f and q hold secrets svc may not touch: {answer}"
     );
-    assert_eq!((answer["identity"].as_str(), answer["kind"].as_str()), (Some("svc"), Some("service")));
+    assert_eq!(
+        (answer["identity"].as_str(), answer["kind"].as_str()),
+        (Some("svc"), Some("service"))
+    );
     assert!(!answer.to_string().contains(VALUE));
 
     // through a group and a template; carol's deny takes K away
     let (_, answer) = t.get("/api/v1/access/what-can/alice").await;
     assert_eq!(
         entries(&answer),
-        vec![entry("p/e/DB/URL", "read", "group", "team-read"), entry("p/e/K", "read", "group", "team-read")]
+        vec![
+            entry("p/e/DB/URL", "read", "group", "team-read"),
+            entry("p/e/K", "read", "group", "team-read")
+        ]
     );
     assert_eq!(answer["entries"][0]["group"], "oncall");
     let (_, answer) = t.get("/api/v1/access/what-can/carol").await;
@@ -237,9 +270,15 @@ async fn the_review_needs_read_on_sys_access() {
         "[[allow]]\npath = \"sys/policies\"\ncapabilities = [\"admin\"]\n",
     )
     .await;
-    t.policy("access-admin", "[[allow]]\npath = \"sys/access\"\ncapabilities = [\"admin\"]\n")
-        .await;
-    let routes = ["/api/v1/access/who-can?path=p/e/K&capability=read", "/api/v1/access/what-can/svc"];
+    t.policy(
+        "access-admin",
+        "[[allow]]\npath = \"sys/access\"\ncapabilities = [\"admin\"]\n",
+    )
+    .await;
+    let routes = [
+        "/api/v1/access/who-can?path=p/e/K&capability=read",
+        "/api/v1/access/what-can/svc",
+    ];
     for (policy, allowed) in [
         ("p-read", false),
         ("policy-admin", false),
@@ -251,7 +290,10 @@ async fn the_review_needs_read_on_sys_access() {
             let (status, body) = t.call_as(&token, Method::GET, route, None).await;
             assert_eq!(status.is_success(), allowed, "{policy} on {route}: {status} {body}");
             if !allowed {
-                assert!(matches!(status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND), "{status}");
+                assert!(
+                    matches!(status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+                    "{status}"
+                );
             }
         }
     }

@@ -92,9 +92,15 @@ mod tests {
 
     #[test]
     fn who_can_names_grants_and_winning_denies_but_not_the_default() {
-        let reader = policy("reader", "[[allow]]\npath = \"payment/prod/**\"\ncapabilities = [\"read\"]\n");
+        let reader = policy(
+            "reader",
+            "[[allow]]\npath = \"payment/prod/**\"\ncapabilities = [\"read\"]\n",
+        );
         let fence = policy("fence", "[[deny]]\npath = \"payment/prod/DB_PASSWORD\"\n");
-        let other = policy("other", "[[allow]]\npath = \"shipping/**\"\ncapabilities = [\"read\"]\n");
+        let other = policy(
+            "other",
+            "[[allow]]\npath = \"shipping/**\"\ncapabilities = [\"read\"]\n",
+        );
         let subjects = [
             Subject {
                 context: IdentityContext::named("granted"),

@@ -1148,7 +1148,11 @@ async fn tokens<S: Storage>(store: &S) {
     let mut expected = before.clone();
     expected.extend([t.clone(), second.clone()]);
     expected.sort_by(|a, b| a.accessor.cmp(&b.accessor));
-    assert_eq!(store.token_list().await.unwrap(), expected, "every token, sorted by accessor");
+    assert_eq!(
+        store.token_list().await.unwrap(),
+        expected,
+        "every token, sorted by accessor"
+    );
     assert!(store.token_delete("h0").await.unwrap());
     assert_eq!(store.token_lookup("h1").await.unwrap(), Some(t.clone()));
     assert_eq!(store.token_lookup_by_accessor("a1").await.unwrap(), Some(t.clone()));
@@ -1157,7 +1161,11 @@ async fn tokens<S: Storage>(store: &S) {
     assert!(store.token_delete("h1").await.unwrap());
     assert!(!store.token_delete("h1").await.unwrap());
     assert_eq!(store.token_lookup("h1").await.unwrap(), None);
-    assert_eq!(store.token_list().await.unwrap(), before, "deleted tokens are not listed");
+    assert_eq!(
+        store.token_list().await.unwrap(),
+        before,
+        "deleted tokens are not listed"
+    );
 }
 
 async fn projects_and_envs<S: Storage>(store: &S) {
