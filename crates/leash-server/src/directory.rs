@@ -20,10 +20,21 @@ use crate::error::ApiError;
 #[derive(Debug, Clone)]
 pub struct IdentityEntry {
     pub name: String,
+    /// `user` or `service`.
+    pub kind: String,
     pub metadata: BTreeMap<String, String>,
     /// Own policies first, then each group's.
     pub policies: Vec<String>,
     pub groups: Vec<String>,
+    /// Where each of `policies` comes from (the first source, in that order).
+    pub sources: BTreeMap<String, PolicySource>,
+}
+
+/// Why an identity has a policy: its own list, or a group it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicySource {
+    Own,
+    Group(String),
 }
 
 /// One consistent snapshot.
@@ -103,10 +114,13 @@ impl Directory {
                 groups.iter().filter(|g| g.members.contains(&row.name)).collect();
             let mut names: Vec<String> = row.policies.clone();
             let mut seen: BTreeSet<String> = names.iter().cloned().collect();
+            let mut sources: BTreeMap<String, PolicySource> =
+                names.iter().map(|p| (p.clone(), PolicySource::Own)).collect();
             for group in &member_of {
                 for p in &group.policies {
                     if seen.insert(p.clone()) {
                         names.push(p.clone());
+                        sources.insert(p.clone(), PolicySource::Group(group.name.clone()));
                     }
                 }
             }
@@ -114,9 +128,11 @@ impl Directory {
                 row.id,
                 IdentityEntry {
                     name: row.name,
+                    kind: row.kind,
                     metadata,
                     policies: names,
                     groups: member_of.iter().map(|g| g.name.clone()).collect(),
+                    sources,
                 },
             );
         }

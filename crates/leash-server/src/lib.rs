@@ -30,6 +30,7 @@ pub mod jwt;
 pub mod metrics;
 pub mod projects;
 pub mod ratelimit;
+pub mod review;
 pub mod rotation;
 pub mod routes;
 pub mod service;

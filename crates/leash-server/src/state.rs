@@ -83,7 +83,7 @@ impl std::ops::Deref for SharedState {
 }
 
 /// The explicit dependencies of the domain services (`service`, `projects`,
-/// `identities`, `tokens`, `access`, `grants`, `e2e`, `rotation`): storage,
+/// `identities`, `tokens`, `access`, `review`, `grants`, `e2e`, `rotation`): storage,
 /// the barrier, the clock, the change feed, the directory and token cache
 /// (which a service that changes access refreshes itself), and the limits
 /// and settings the rules need, and the metrics they count. Nothing here knows HTTP; a test

@@ -211,6 +211,8 @@ fn table(fx: &Fixtures) -> Vec<Valid> {
         valid(M::PUT, "/api/v1/policies/{name}").body(json!({"policy": READ_P_E})),
         valid(M::GET, "/api/v1/policies/{name}"),
         valid(M::POST, "/api/v1/policies/check").body(json!({"identity": "x", "path": "p/e/K", "capability": "read"})),
+        valid(M::GET, "/api/v1/access/who-can").query("?path=p/e/K&capability=read"),
+        valid(M::GET, "/api/v1/access/what-can/{name}").query("?project=p&env=e"),
         valid(M::DELETE, "/api/v1/policies/{name}").answers(S::NO_CONTENT),
         valid(M::DELETE, "/api/v1/identities/{name}").answers(S::NO_CONTENT),
         valid(M::GET, "/api/v1/audit").query("?limit=10"),

@@ -14,7 +14,8 @@ use serde_json::Value;
 
 const SPEC: &str = "/api/v1/openapi.json";
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "patch", "head", "options", "trace"];
-const TAGS: [&str; 11] = [
+const TAGS: [&str; 12] = [
+    "access",
     "sys",
     "auth",
     "identities",

@@ -125,6 +125,7 @@ fn domain_services_take_their_dependencies_not_the_http_state() {
         "identities.rs",
         "tokens.rs",
         "access.rs",
+        "review.rs",
         "grants.rs",
         "e2e.rs",
         "rotation/admin.rs",

@@ -466,6 +466,10 @@ impl<S: Storage + ?Sized> TokenStore for HotCached<S> {
     async fn tokens_delete_for_identity(&self, identity_id: i64) -> Result<u64> {
         self.inner.tokens_delete_for_identity(identity_id).await
     }
+
+    async fn token_list(&self) -> Result<Vec<TokenRecord>> {
+        self.inner.token_list().await
+    }
 }
 
 #[async_trait]

@@ -139,6 +139,8 @@ pub trait TokenStore: Send + Sync + 'static {
     async fn token_delete(&self, hash: &str) -> Result<bool>;
     /// Deletes every token issued to an identity; returns how many.
     async fn tokens_delete_for_identity(&self, identity_id: i64) -> Result<u64>;
+    /// Every token (expired ones included: expiry is the caller's rule), sorted by accessor.
+    async fn token_list(&self) -> Result<Vec<TokenRecord>>;
 }
 
 /// Identities, groups of identities, and named documents (policies, JWT issuers).

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 
 use crate::commands;
-use crate::output::OutputMode;
+use crate::output::OutputFormat;
 
 /// Leash: a self-hosted secret manager.
 ///
@@ -57,9 +57,9 @@ pub struct GlobalArgs {
     #[arg(long = "env", env = "LEASH_ENV", global = true, value_name = "NAME")]
     pub env: Option<String>,
 
-    /// Output format
+    /// Output format (csv: `access what-can` only)
     #[arg(long, value_enum, default_value_t, global = true)]
-    pub output: OutputMode,
+    pub output: OutputFormat,
 
     /// PEM file of the certificate authorities to trust for https:// (instead of the built-in roots)
     #[arg(long, env = "LEASH_CA_CERT", global = true, value_name = "FILE")]
@@ -107,6 +107,9 @@ pub enum Command {
     /// Write, read, list, delete and check access policies
     #[command(subcommand)]
     Policy(commands::policy::PolicyCommand),
+    /// Access review: who can do something on a path, what an identity can do
+    #[command(subcommand)]
+    Access(commands::access::AccessCommand),
     /// Configure JWT/OIDC issuers for service logins (GitHub Actions, Kubernetes)
     #[command(subcommand)]
     Jwt(commands::jwt::JwtCommand),
@@ -194,6 +197,6 @@ mod tests {
         .unwrap();
         assert_eq!(cli.global.project.as_deref(), Some("p"));
         assert_eq!(cli.global.env.as_deref(), Some("dev"));
-        assert_eq!(cli.global.output, OutputMode::Json);
+        assert_eq!(cli.global.output, OutputFormat::Json);
     }
 }

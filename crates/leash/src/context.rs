@@ -16,7 +16,7 @@ use secrecy::SecretString;
 
 use crate::cli::GlobalArgs;
 use crate::config;
-use crate::output::OutputMode;
+use crate::output::{OutputFormat, OutputMode};
 
 /// Where a server is expected when nothing says otherwise.
 pub const DEFAULT_ADDR: &str = "http://127.0.0.1:8270";
@@ -47,7 +47,28 @@ impl Context {
         Self { global }
     }
 
+    /// Text or JSON. `--output csv` reaches only the commands that offer it
+    /// (`main` refuses it for the others first), which read [`Context::output_format`].
     pub fn output(&self) -> OutputMode {
+        match self.global.output {
+            OutputFormat::Json => OutputMode::Json,
+            OutputFormat::Text | OutputFormat::Csv => OutputMode::Text,
+        }
+    }
+
+    /// `--project` (or LEASH_PROJECT) as given, without the .leash.toml default:
+    /// for filters, which must not narrow silently.
+    pub fn project_flag(&self) -> Option<&str> {
+        self.global.project.as_deref()
+    }
+
+    /// `--env` (or LEASH_ENV) as given, without the .leash.toml default.
+    pub fn env_flag(&self) -> Option<&str> {
+        self.global.env.as_deref()
+    }
+
+    /// `--output` as given, CSV included.
+    pub fn output_format(&self) -> OutputFormat {
         self.global.output
     }
 

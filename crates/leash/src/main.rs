@@ -41,6 +41,9 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ctx = Context::new(cli.global);
     let done = |()| ExitCode::SUCCESS;
+    if ctx.output_format() == output::OutputFormat::Csv && !access::offers_csv(&cli.command) {
+        anyhow::bail!("--output csv is offered only by `leash access what-can`; use text or json");
+    }
     match cli.command {
         Command::Login(args) => login::login(args, &ctx).await.map(done),
         Command::Logout => login::logout(&ctx).map(done),
@@ -50,6 +53,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Identity(command) => identity::run(command, &ctx).await.map(done),
         Command::Group(command) => group::run(command, &ctx).await.map(done),
         Command::Policy(command) => policy::run(command, &ctx).await,
+        Command::Access(command) => access::run(command, &ctx).await.map(done),
         Command::Jwt(command) => jwt::run(command, &ctx).await.map(done),
         Command::Project(command) => project::run(command, &ctx).await.map(done),
         Command::Env(command) => env::run(command, &ctx).await.map(done),

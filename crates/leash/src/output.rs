@@ -10,12 +10,38 @@ use std::io::{self, Write};
 use anyhow::Context as _;
 use serde::Serialize;
 
-/// `--output`: human-readable text, or the API's JSON object.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// How a command prints: human-readable text, or the API's JSON object.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OutputMode {
     #[default]
     Text,
     Json,
+}
+
+/// `--output`: text, JSON, or CSV (offered only by the commands whose answer
+/// is one table, `access what-can`; `main` refuses it for the others).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+    Csv,
+}
+
+/// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
+pub fn csv_field(field: &str) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_owned()
+    }
+}
+
+/// One CSV record, with its line ending.
+pub fn csv_record(fields: &[&str]) -> String {
+    let mut line = fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",");
+    line.push_str("\r\n");
+    line
 }
 
 /// Writes `text` to stdout as is. A closed pipe is not an error.

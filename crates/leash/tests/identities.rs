@@ -1095,3 +1095,134 @@ async fn root_token_hygiene_admin_user_then_revoke_root_then_generate_root() {
     assert!(full["root_token"].as_str().unwrap().starts_with("lsh_"), "{full}");
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn access_review_names_who_can_and_what_can_with_their_rules() {
+    let env = dev().await;
+    env.two_projects().await;
+    env.policy("payment-service", PAYMENT_SERVICE).await;
+    env.policy("developer", DEVELOPER).await;
+    env.root(&["identity", "create", "svc", "--policy", "payment-service"])
+        .await
+        .ok();
+    env.root(&["identity", "create", "dev-ci", "--policy", "developer"])
+        .await
+        .ok();
+    env.root(&[
+        "group",
+        "create",
+        "oncall",
+        "--policy",
+        "payment-service",
+        "--member",
+        "dev-ci",
+    ])
+    .await
+    .ok();
+
+    let text = env
+        .root(&["access", "who-can", "payment/prod/DB_PASSWORD", "read"])
+        .await
+        .ok();
+    for word in [
+        "svc",
+        "dev-ci",
+        "group oncall",
+        "payment-service",
+        "allow 1",
+        "payment/prod/**",
+        "Root tokens",
+    ] {
+        assert!(text.contains(word), "{word:?} in:\n{text}");
+    }
+    assert!(!text.contains(&env.root) && !text.contains("-pw"), "{text}");
+    let json = env
+        .root(&[
+            "access",
+            "who-can",
+            "payment/prod/DB_PASSWORD",
+            "read",
+            "--output",
+            "json",
+        ])
+        .await
+        .json();
+    let names: Vec<&str> = json["allowed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["dev-ci", "svc"], "{json}");
+    // only dev-ci may write dev, through its own policy
+    let json = env
+        .root(&[
+            "access",
+            "who-can",
+            "shipping/dev/DB_PASSWORD",
+            "write",
+            "--output",
+            "json",
+        ])
+        .await
+        .json();
+    assert_eq!(json["allowed"][0]["name"], "dev-ci");
+    assert_eq!(json["allowed"][0]["via"], "own");
+    assert_eq!(json["allowed"].as_array().unwrap().len(), 1);
+
+    let json = env
+        .root(&["access", "what-can", "svc", "--output", "json"])
+        .await
+        .json();
+    let rows: Vec<(String, String)> = json["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap().to_owned(),
+                e["capability"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("payment/prod/DB_PASSWORD", "read"),
+        ("payment/prod/DB_PASSWORD", "list"),
+    ];
+    assert_eq!(rows, expected.map(|(p, c)| (p.to_owned(), c.to_owned())), "{json}");
+    let csv = env
+        .root(&[
+            "access",
+            "what-can",
+            "dev-ci",
+            "--project",
+            "shipping",
+            "--output",
+            "csv",
+        ])
+        .await
+        .ok();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "path,capability,via,policy,rule,pattern");
+    assert!(
+        lines.contains(&"shipping/dev/DB_PASSWORD,write,own,developer,allow 1,*/dev/**"),
+        "{csv}"
+    );
+    assert!(
+        lines.iter().skip(1).all(|l| l.starts_with("shipping/dev/")),
+        "--project shipping: {csv}"
+    );
+    let err = env.root(&["project", "list", "--output", "csv"]).await.fails();
+    assert!(err.contains("csv"), "{err}");
+
+    // a token with neither admin nor read on sys/access may not ask
+    let created = env
+        .root(&["token", "create", "--policy", "payment-service", "--output", "json"])
+        .await
+        .json();
+    let token = created["token"].as_str().unwrap();
+    env.with_token(token, &["access", "who-can", "payment/prod/DB_PASSWORD", "read"])
+        .await
+        .fails();
+    env.with_token(token, &["access", "what-can", "svc"]).await.fails();
+}

@@ -6,9 +6,11 @@
 //! everything else is metadata.
 
 mod identity;
+mod review;
 mod rotation;
 
 pub use identity::*;
+pub use review::*;
 pub use rotation::*;
 
 use std::fmt;

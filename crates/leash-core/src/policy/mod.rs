@@ -6,6 +6,8 @@
 //! these policies allow this capability on this resource, and which rule
 //! decided", and [`may_access_under`] answers "could anything under this
 //! prefix be allowed", so listings show only what the caller may see.
+//! [`who_can`] and [`what_can`] ask the same decision of many callers or
+//! many resources at once, for access reviews.
 //!
 //! A resource is a path `project/environment/folders…/key` (or a prefix of
 //! one: `payment` is the project, `payment/prod` the environment). Explicit
@@ -23,6 +25,7 @@ mod document;
 mod eval;
 mod pattern;
 mod reach;
+mod review;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -35,6 +38,7 @@ use crate::Error;
 pub use document::{Policy, PolicyKind, PolicyName, Rule, RuleKind};
 pub use eval::{Decision, Explanation, PolicySet, evaluate, may_access_under};
 pub use pattern::{MAX_PATTERN_LEN, MAX_PATTERN_SEGMENTS, Pattern};
+pub use review::{Holding, Standing, Subject, what_can, who_can};
 
 /// Most segments in a resource path: project, environment and a secret path
 /// of at most [`crate::names::MAX_PATH_SEGMENTS`] segments.

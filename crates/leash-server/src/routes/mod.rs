@@ -21,6 +21,7 @@ mod e2e;
 pub mod metrics;
 mod openapi;
 mod projects;
+mod review;
 mod rotation;
 mod scan;
 mod secrets;
@@ -357,6 +358,20 @@ fn routes() -> Routes {
         Admin,
         "policy.delete",
         admin::delete_policy,
+    )
+    .add(
+        Method::GET,
+        "/api/v1/access/who-can",
+        Admin,
+        "access.who_can",
+        review::who_can,
+    )
+    .add(
+        Method::GET,
+        "/api/v1/access/what-can/{name}",
+        Admin,
+        "access.what_can",
+        review::what_can,
     )
     .add(Method::GET, "/api/v1/audit", Admin, "audit.list", audit::list)
     .add(

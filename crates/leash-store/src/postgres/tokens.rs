@@ -86,4 +86,14 @@ impl TokenStore for PostgresStore {
             .await?;
         Ok(done.rows_affected())
     }
+
+    async fn token_list(&self) -> Result<Vec<TokenRecord>> {
+        let rows: Vec<TokenDb> = sqlx::query_as(
+            "SELECT hash, accessor, display_name, policies, is_root, created_at, expires_at, identity_id, auth_method, \
+             ttl_ms, max_expires_at FROM tokens ORDER BY accessor COLLATE \"C\"",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(TokenRecord::from).collect())
+    }
 }

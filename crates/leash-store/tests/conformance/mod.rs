@@ -1136,7 +1136,24 @@ async fn tokens<S: Storage>(store: &S) {
         ttl_ms: Some(50),
         max_expires_at: Some(200),
     };
+    let before = store.token_list().await.unwrap();
     store.token_create(&t).await.unwrap();
+    let second = TokenRecord {
+        hash: "h0".into(),
+        accessor: "a0".into(),
+        identity_id: None,
+        ..t.clone()
+    };
+    store.token_create(&second).await.unwrap();
+    let mut expected = before.clone();
+    expected.extend([t.clone(), second.clone()]);
+    expected.sort_by(|a, b| a.accessor.cmp(&b.accessor));
+    assert_eq!(
+        store.token_list().await.unwrap(),
+        expected,
+        "every token, sorted by accessor"
+    );
+    assert!(store.token_delete("h0").await.unwrap());
     assert_eq!(store.token_lookup("h1").await.unwrap(), Some(t.clone()));
     assert_eq!(store.token_lookup_by_accessor("a1").await.unwrap(), Some(t.clone()));
     store.token_set_expiry("h1", Some(150)).await.unwrap();
@@ -1144,6 +1161,11 @@ async fn tokens<S: Storage>(store: &S) {
     assert!(store.token_delete("h1").await.unwrap());
     assert!(!store.token_delete("h1").await.unwrap());
     assert_eq!(store.token_lookup("h1").await.unwrap(), None);
+    assert_eq!(
+        store.token_list().await.unwrap(),
+        before,
+        "deleted tokens are not listed"
+    );
 }
 
 async fn projects_and_envs<S: Storage>(store: &S) {

@@ -3,6 +3,7 @@
 //! prints through `output`. Modules must never read configuration files
 //! themselves (that is `context.rs`) nor format data files (`formats.rs`).
 
+pub mod access;
 pub mod agent;
 pub mod audit;
 pub mod completions;
