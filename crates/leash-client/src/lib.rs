@@ -60,6 +60,7 @@ mod failover;
 mod identities;
 mod path;
 mod projects;
+mod relocate;
 mod review;
 mod rotation;
 mod secrets;

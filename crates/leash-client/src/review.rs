@@ -1,8 +1,8 @@
 //! Access review routes (`read` on `sys/access`): who holds a capability on a
-//! path, and what one identity may do. It owns only the mapping of those routes
+//! path, what one identity may do, and the whole system's report. It owns only the mapping of those routes
 //! to typed calls; the answers are metadata and carry no value or token.
 
-use leash_core::api::{WhatCan, WhatCanQuery, WhoCan};
+use leash_core::api::{AccessReport, ReportQuery, WhatCan, WhatCanQuery, WhoCan};
 use reqwest::Method;
 
 use crate::{ApiPath, Client, Error};
@@ -37,5 +37,15 @@ impl Client {
         }
         let path = ApiPath::api().lit("access/what-can").seg(identity);
         self.call(Method::GET, &path, &query, NO_BODY).await
+    }
+
+    /// `GET /api/v1/access/report?unused_days=`: the access matrix and the findings.
+    pub async fn access_report(&self, query: &ReportQuery) -> Result<AccessReport, Error> {
+        let mut params = Vec::new();
+        if let Some(days) = query.unused_days {
+            params.push(("unused_days", days.to_string()));
+        }
+        self.call(Method::GET, &ApiPath::api().lit("access/report"), &params, NO_BODY)
+            .await
     }
 }

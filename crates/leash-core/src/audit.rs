@@ -94,6 +94,10 @@ pub struct AuditRecord {
     pub path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<i64>,
+    /// The destination of a move or copy: a path (or folder, ending in `/`),
+    /// prefixed with its environment when that is not `env`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// The error code of a failed request (`forbidden`, `sealed`, ...).

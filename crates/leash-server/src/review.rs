@@ -28,15 +28,15 @@ use crate::state::Domain;
 use crate::time::now_millis;
 
 /// Who is reviewed, and how to say where a deciding policy came from.
-struct Reviewed {
-    name: String,
-    kind: String,
-    accessor: Option<String>,
+pub(crate) struct Reviewed {
+    pub(crate) name: String,
+    pub(crate) kind: String,
+    pub(crate) accessor: Option<String>,
     /// The token's own policies (tokens only).
     token_policies: Vec<String>,
     identity: Option<IdentityEntry>,
-    context: IdentityContext,
-    policies: Vec<Arc<Policy>>,
+    pub(crate) context: IdentityContext,
+    pub(crate) policies: Vec<Arc<Policy>>,
 }
 
 impl Reviewed {
@@ -71,7 +71,7 @@ impl Reviewed {
     }
 
     /// `(via, group)` of the policy that decided.
-    fn via(&self, policy: &str) -> (String, Option<String>) {
+    pub(crate) fn via(&self, policy: &str) -> (String, Option<String>) {
         if self.token_policies.iter().any(|p| p == policy) {
             return ("token".to_owned(), None);
         }
@@ -83,7 +83,7 @@ impl Reviewed {
 }
 
 /// The rule an explanation names (`None` for the default deny or an invalid path).
-fn rule_ref(explanation: &Explanation) -> Option<RuleRef> {
+pub(crate) fn rule_ref(explanation: &Explanation) -> Option<RuleRef> {
     match explanation {
         Explanation::Rule {
             policy,
@@ -107,7 +107,10 @@ fn parse_capability(word: &str) -> Result<Capability, ApiError> {
 
 /// Every identity (by name), then every live non-root token with policies of
 /// its own (by accessor), and the live root tokens apart.
-async fn reviewed(state: &Domain, snapshot: &Snapshot) -> Result<(Vec<Reviewed>, Vec<RootHolder>), ApiError> {
+pub(crate) async fn reviewed(
+    state: &Domain,
+    snapshot: &Snapshot,
+) -> Result<(Vec<Reviewed>, Vec<RootHolder>), ApiError> {
     let mut identities: Vec<&IdentityEntry> = snapshot.identities.values().collect();
     identities.sort_by(|a, b| a.name.cmp(&b.name));
     let mut reviewed: Vec<Reviewed> = identities
@@ -130,6 +133,47 @@ async fn reviewed(state: &Domain, snapshot: &Snapshot) -> Result<(Vec<Reviewed>,
         }
     }
     Ok((reviewed, roots))
+}
+
+/// The live secrets of one environment, as full `project/env/path` resources.
+pub(crate) struct EnvSecrets {
+    pub(crate) project: String,
+    pub(crate) env: String,
+    pub(crate) paths: Vec<String>,
+}
+
+/// Every environment (within the filters) with the paths of its live secrets;
+/// 404 naming a project filter that matches nothing. Reads paths only.
+pub(crate) async fn inventory(
+    state: &Domain,
+    project: Option<&ProjectName>,
+    env: Option<&EnvName>,
+) -> Result<Vec<EnvSecrets>, ApiError> {
+    let mut projects = state.store.project_list().await?;
+    if let Some(wanted) = project {
+        projects.retain(|p| p.name == wanted.as_str());
+        if projects.is_empty() {
+            return Err(ApiError::not_found(format!("project {wanted} not found")));
+        }
+    }
+    let mut out = Vec::new();
+    for p in &projects {
+        for e in state.store.env_list(p.id).await? {
+            if env.is_some_and(|wanted| e.name != wanted.as_str()) {
+                continue;
+            }
+            let (_, live) = state.store.list_state(e.id, None, false).await?;
+            out.push(EnvSecrets {
+                paths: live
+                    .into_iter()
+                    .map(|v| format!("{}/{}/{}", p.name, e.name, v.path))
+                    .collect(),
+                project: p.name.clone(),
+                env: e.name.clone(),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Every identity and live token that holds `capability` on `path`, with the
@@ -196,30 +240,15 @@ pub async fn what_can(state: &Domain, identity: &IdentityName, query: WhatCanQue
         .ok_or_else(|| ApiError::not_found(format!("identity {identity} not found")))?;
     let who = Reviewed::identity(entry, &snapshot);
 
-    let mut projects = state.store.project_list().await?;
-    if let Some(wanted) = &project_filter {
-        projects.retain(|p| p.name == wanted.as_str());
-        if projects.is_empty() {
-            return Err(ApiError::not_found(format!("project {wanted} not found")));
-        }
-    }
-    let mut paths: Vec<String> = Vec::new();
-    for project in &projects {
-        for env in state.store.env_list(project.id).await? {
-            if env_filter.as_ref().is_some_and(|wanted| env.name != wanted.as_str()) {
-                continue;
-            }
-            let (_, live) = state.store.list_state(env.id, None, false).await?;
-            paths.extend(
-                live.into_iter()
-                    .map(|v| format!("{}/{}/{}", project.name, env.name, v.path)),
-            );
-        }
-    }
+    let inventory = inventory(state, project_filter.as_ref(), env_filter.as_ref()).await?;
+    let paths: Vec<&str> = inventory
+        .iter()
+        .flat_map(|e| e.paths.iter().map(String::as_str))
+        .collect();
 
     let refs: Vec<&Policy> = who.policies.iter().map(|p| &**p).collect();
     let set = PolicySet::new(&refs, &who.context);
-    let entries = engine_what_can(&set, paths.iter().map(String::as_str))
+    let entries = engine_what_can(&set, paths)
         .into_iter()
         .filter_map(|held| {
             let rule = rule_ref(&held.explanation)?;

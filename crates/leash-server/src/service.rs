@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::barrier::{Keys, VersionAddress};
 use leash_core::api::{
-    Change, ChangeEntry, ChangeResult, DestroyResult, History, SecretMetadata, SecretSummary, SecretValue, VersionInfo,
+    Change, ChangeEntry, ChangeResult, DestroyResult, History, Origin, SecretMetadata, SecretSummary, SecretValue,
+    VersionInfo,
 };
 use leash_core::e2e::Recipients;
 use leash_core::names::{EnvName, PathPrefix, ProjectName, SecretPath};
@@ -40,6 +41,8 @@ pub enum WriteOp {
         path: SecretPath,
         value: Zeroizing<String>,
         description: Option<String>,
+        /// Where the value was moved or copied from (kept in the history).
+        origin: Option<Origin>,
     },
     Delete {
         path: SecretPath,
@@ -193,6 +196,7 @@ pub async fn write_with_rotation(
             path,
             value,
             description,
+            ..
         } = op
         {
             match &e2e {
@@ -218,6 +222,7 @@ pub async fn write_with_rotation(
                     path,
                     value,
                     description,
+                    origin,
                 } => {
                     let version = heads.get(path.as_str()).copied().unwrap_or(0) + 1;
                     Op::Set {
@@ -226,6 +231,7 @@ pub async fn write_with_rotation(
                         key_id: keyring.active_id(),
                         ciphertext: keyring.seal_version(address(env, path.as_str(), version), value),
                         description: description.clone(),
+                        origin: origin.as_ref().map(origin_text),
                     }
                 }
                 WriteOp::Delete { path } => Op::Delete {
@@ -272,12 +278,26 @@ fn change_result(applied: Applied) -> ChangeResult {
     }
 }
 
+/// An origin as the store keeps it (opaque text to the store: JSON).
+fn origin_text(origin: &Origin) -> String {
+    serde_json::to_string(origin).expect("an origin always serialises")
+}
+
+/// An origin as stored; an unreadable one is logged and left out (it is history, not data).
+fn read_origin(path: &str, text: &str) -> Option<Origin> {
+    serde_json::from_str(text)
+        .inspect_err(|err| tracing::warn!(%path, error = %err, "a version's origin is not readable"))
+        .ok()
+}
+
 /// A stored change entry as the API shows it.
 pub fn change_entry(e: AppliedEntry) -> ChangeEntry {
+    let origin = e.origin.as_deref().and_then(|text| read_origin(&e.path, text));
     ChangeEntry {
         path: e.path,
         action: e.action.as_str().to_owned(),
         version: e.version,
+        origin,
     }
 }
 
@@ -440,6 +460,7 @@ pub async fn plan_rollback(state: &Domain, keyring: &Keys, env: &EnvRef, to: i64
             path: SecretPath::parse(&row.path)?,
             value: decrypt(keyring, env, row)?,
             description: None,
+            origin: None,
         });
     }
     let then_paths: BTreeSet<&str> = then.iter().map(|v| v.path.as_str()).collect();
@@ -540,6 +561,7 @@ pub async fn metadata(state: &Domain, env: &EnvRef, path: &SecretPath) -> Result
                 created_at: rfc3339(v.created_at),
                 current: Some(v.version) == current,
                 destroyed: v.destroyed,
+                origin: v.origin.as_deref().and_then(|text| read_origin(&v.path, text)),
             })
             .collect(),
     })

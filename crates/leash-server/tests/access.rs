@@ -298,3 +298,140 @@ async fn the_review_needs_read_on_sys_access() {
         }
     }
 }
+
+/// `(kind, subject)` of each finding.
+fn findings(report: &Value) -> Vec<(String, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report}"))
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap().to_owned(),
+                f["subject"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_report_counts_the_matrix_and_flags_what_a_reviewer_wants() {
+    let t = reviewed_server().await;
+    t.project_env_in("p", "prod").await;
+    let (status, body) = t
+        .put("/api/v1/projects/p/envs/prod/secrets/API_KEY", json!({"value": VALUE}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    t.policy(
+        "every-prod",
+        "[[allow]]\npath = \"*/prod/**\"\ncapabilities = [\"read\"]\n",
+    )
+    .await;
+    t.policy(
+        "sys-admin",
+        "[[allow]]\npath = \"sys/**\"\ncapabilities = [\"admin\"]\n",
+    )
+    .await;
+    for body in [
+        json!({"name": "ops", "kind": "user", "password": "a long passphrase", "policies": ["every-prod", "sys-admin"]}),
+        json!({"name": "expiring", "kind": "service", "client": {"secret_ttl": "30d"}}),
+    ] {
+        let (status, answer) = t.post("/api/v1/identities", body).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+    }
+    let direct = t.token(&["q-read"], None).await;
+
+    let (status, report) = t.get("/api/v1/access/report").await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let cell = |identity: &str, project: &str, env: &str, capability: &str| {
+        report["matrix"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| {
+                c["identity"] == identity && c["project"] == project && c["env"] == env && c["capability"] == capability
+            })
+            .map(|c| (c["secrets"].as_u64().unwrap(), c["of"].as_u64().unwrap()))
+    };
+    assert_eq!(cell("svc", "p", "e", "read"), Some((2, 2)), "{report}");
+    assert_eq!(cell("svc", "p", "e", "list"), Some((2, 2)));
+    assert_eq!(cell("svc", "p", "f", "read"), None, "p-read is about p/e only");
+    assert_eq!(cell("carol", "p", "e", "read"), Some((1, 2)), "the fence denies p/e/K");
+    assert_eq!(
+        cell("alice", "p", "e", "read"),
+        Some((2, 2)),
+        "through her group's templated rule"
+    );
+    assert_eq!(cell("ops", "p", "prod", "read"), Some((1, 1)));
+
+    let found = findings(&report);
+    let has = |kind: &str, subject: &str| found.iter().any(|(k, s)| k == kind && s == subject);
+    assert!(has("admin", "ops"), "{found:?}");
+    assert!(!has("admin", "svc"));
+    assert!(has("wildcard_over_prod", "policy every-prod allow rule 1"), "{found:?}");
+    assert!(
+        !found
+            .iter()
+            .any(|(k, s)| k == "wildcard_over_prod" && s.contains("p-read"))
+    );
+    assert!(has("unreadable", "p/f/K"), "nobody but root may read p/f/K: {found:?}");
+    assert!(!has("unreadable", "p/e/K") && !has("unreadable", "q/e/K"));
+    for service in ["svc", "bob", "carol"] {
+        assert!(has("secret_never_expires", service), "{service}: {found:?}");
+    }
+    assert!(!has("secret_never_expires", "expiring"));
+    assert!(found.iter().any(|(k, _)| k == "root_token"), "the dev root token");
+    assert!(
+        !found.iter().any(|(k, _)| k == "token_without_ttl"),
+        "tokens are made with a TTL: {found:?}"
+    );
+    assert!(
+        !found.iter().any(|(k, _)| k == "unused"),
+        "every identity is new: {found:?}"
+    );
+    let text = report.to_string();
+    assert!(
+        !text.contains(VALUE) && !text.contains(&direct) && !text.contains("lsh_"),
+        "{text}"
+    );
+
+    assert_eq!(
+        t.get("/api/v1/access/report?unused_days=0").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let outsider = t.token(&["p-read"], None).await;
+    let (status, _) = t.call_as(&outsider, Method::GET, "/api/v1/access/report", None).await;
+    assert!(
+        status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+        "{status}"
+    );
+}
+
+#[tokio::test]
+async fn the_report_flags_identities_without_a_request_in_the_window() {
+    let clock = std::sync::Arc::new(leash_server::clock::ManualClock::starting_now());
+    let server = leash_server::start_with_clock(config(None), true, clock.clone())
+        .await
+        .unwrap();
+    let t = TestServer {
+        token: server.dev_root_token.as_ref().unwrap().to_string(),
+        url: server.url(),
+        server,
+        http: reqwest::Client::new(),
+    };
+    let (status, body) = t
+        .post("/api/v1/identities", json!({"name": "idle", "kind": "service"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    clock.advance(std::time::Duration::from_secs(100 * 86_400));
+    let (_, report) = t.get("/api/v1/access/report?unused_days=90").await;
+    assert!(
+        findings(&report).contains(&("unused".to_owned(), "idle".to_owned())),
+        "{report}"
+    );
+    let (_, report) = t.get("/api/v1/access/report?unused_days=200").await;
+    assert!(
+        !findings(&report).iter().any(|(k, _)| k == "unused"),
+        "created within the window: {report}"
+    );
+}

@@ -213,6 +213,7 @@ fn table(fx: &Fixtures) -> Vec<Valid> {
         valid(M::POST, "/api/v1/policies/check").body(json!({"identity": "x", "path": "p/e/K", "capability": "read"})),
         valid(M::GET, "/api/v1/access/who-can").query("?path=p/e/K&capability=read"),
         valid(M::GET, "/api/v1/access/what-can/{name}").query("?project=p&env=e"),
+        valid(M::GET, "/api/v1/access/report").query("?unused_days=30"),
         valid(M::DELETE, "/api/v1/policies/{name}").answers(S::NO_CONTENT),
         valid(M::DELETE, "/api/v1/identities/{name}").answers(S::NO_CONTENT),
         valid(M::GET, "/api/v1/audit").query("?limit=10"),
@@ -237,6 +238,9 @@ fn table(fx: &Fixtures) -> Vec<Valid> {
         valid(M::GET, &env("/history")),
         valid(M::POST, &env("/rollback")).body(json!({"to": 1})),
         valid(M::POST, &env("/changes")).body(json!({"changes": [{"path": "K", "op": "set", "value": "v3"}]})),
+        valid(M::GET, &env("/diff/{other}")).at("/api/v1/projects/p/envs/e/diff/vault"),
+        valid(M::POST, &env("/copy")).body(json!({"from": "K", "to": "K2"})),
+        valid(M::POST, &env("/move")).body(json!({"from": "K2", "to": "K3"})),
         valid(M::GET, &env("/watch")).query("?after=0"),
         valid(M::GET, "/api/v1/scan/fingerprints").query("?project=p&env=e"),
         // end-to-end encryption, on the empty p/vault

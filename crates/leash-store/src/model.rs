@@ -153,6 +153,9 @@ pub struct VersionRow {
     pub description: Option<String>,
     /// The data is end-to-end ciphertext (an age file), not a value the server can read.
     pub e2e: bool,
+    /// Where the version's value was moved or copied from (see [`Op::Set`]);
+    /// filled by [`crate::SecretStore::secret_versions`] only.
+    pub origin: Option<String>,
 }
 
 /// Which version a read wants.
@@ -178,6 +181,9 @@ pub enum Op {
         key_id: u32,
         ciphertext: Sealed,
         description: Option<String>,
+        /// Where the value came from, when it was moved or copied from another
+        /// path: opaque to the store (the server's words), kept with the change entry.
+        origin: Option<String>,
     },
     /// Soft-deletes a live secret.
     Delete { path: String },
@@ -278,6 +284,8 @@ pub struct AppliedEntry {
     pub action: Action,
     /// The version current after the change; `None` after a delete.
     pub version: Option<i64>,
+    /// Where a set's value came from (see [`Op::Set`]).
+    pub origin: Option<String>,
 }
 
 /// The outcome of [`crate::SecretStore::apply_change`].

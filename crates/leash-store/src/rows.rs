@@ -272,6 +272,9 @@ pub(crate) struct VersionDb {
     created_at: i64,
     description: Option<String>,
     e2e: bool,
+    /// Selected by `secret_versions` only.
+    #[sqlx(default)]
+    origin: Option<String>,
 }
 
 impl From<VersionDb> for VersionRow {
@@ -287,6 +290,7 @@ impl From<VersionDb> for VersionRow {
             created_at: v.created_at,
             description: v.description,
             e2e: v.e2e,
+            origin: v.origin,
         }
     }
 }
@@ -323,6 +327,7 @@ pub(crate) struct EntryDb {
     path: String,
     action: String,
     version: Option<i64>,
+    origin: Option<String>,
 }
 
 /// The revisions `(lowest, highest)` of `changes`, whose entries
@@ -354,6 +359,7 @@ pub(crate) fn with_entries(changes: Vec<ChangeDb>, entries: Vec<EntryDb>) -> Res
                 path: e.path,
                 action,
                 version: e.version,
+                origin: e.origin,
             });
         }
     }

@@ -87,17 +87,22 @@ pub(crate) enum OpPlan<K> {
 
 impl<K> OpPlan<K> {
     /// What the change did to `path`, as its change entry records it.
-    pub fn entry(&self, path: &str) -> AppliedEntry {
+    pub fn entry(&self, op: &Op) -> AppliedEntry {
         let (action, version) = match self {
             OpPlan::Create => (Action::Set, Some(1)),
             OpPlan::Append { version, .. } => (Action::Set, Some(*version)),
             OpPlan::Delete { .. } => (Action::Delete, None),
             OpPlan::Undelete { version, .. } => (Action::Undelete, Some(*version)),
         };
+        let origin = match op {
+            Op::Set { origin, .. } => origin.clone(),
+            Op::Delete { .. } | Op::Undelete { .. } => None,
+        };
         AppliedEntry {
-            path: path.to_owned(),
+            path: op.path().to_owned(),
             action,
             version,
+            origin,
         }
     }
 }
@@ -244,6 +249,7 @@ mod tests {
             key_id: 1,
             ciphertext: Sealed::from_stored(vec![0]),
             description: None,
+            origin: None,
         }
     }
 
@@ -362,14 +368,25 @@ mod tests {
         );
         check(Op::Undelete { path: "A".into() }, live(2), "InvalidChange");
         check(Op::Undelete { path: "A".into() }, None, "NotFound");
-        assert_eq!(OpPlan::<()>::Create.entry("A").version, Some(1));
-        assert_eq!(OpPlan::Delete { key: () }.entry("A").action, Action::Delete);
+        let set = Op::Set {
+            path: "A".into(),
+            version: 1,
+            key_id: 1,
+            ciphertext: Sealed::from_stored(vec![0]),
+            description: None,
+            origin: Some("elsewhere".into()),
+        };
+        assert_eq!(OpPlan::<()>::Create.entry(&set).version, Some(1));
+        assert_eq!(OpPlan::<()>::Create.entry(&set).origin.as_deref(), Some("elsewhere"));
+        let delete = Op::Delete { path: "A".into() };
+        assert_eq!(OpPlan::Delete { key: () }.entry(&delete).action, Action::Delete);
         assert_eq!(
-            OpPlan::Undelete { key: (), version: 4 }.entry("A"),
+            OpPlan::Undelete { key: (), version: 4 }.entry(&Op::Undelete { path: "A".into() }),
             AppliedEntry {
                 path: "A".into(),
                 action: Action::Undelete,
-                version: Some(4)
+                version: Some(4),
+                origin: None,
             }
         );
     }

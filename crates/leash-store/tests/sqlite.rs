@@ -67,6 +67,7 @@ fn set(path: &str, version: i64, bytes: &[u8]) -> Op {
         key_id: 1,
         ciphertext: Sealed::from_stored(bytes.to_vec()),
         description: None,
+        origin: None,
     }
 }
 

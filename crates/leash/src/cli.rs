@@ -57,7 +57,7 @@ pub struct GlobalArgs {
     #[arg(long = "env", env = "LEASH_ENV", global = true, value_name = "NAME")]
     pub env: Option<String>,
 
-    /// Output format (csv: `access what-can` only)
+    /// Output format (csv: `access what-can` and `access report` only)
     #[arg(long, value_enum, default_value_t, global = true)]
     pub output: OutputFormat,
 

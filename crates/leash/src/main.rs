@@ -42,7 +42,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ctx = Context::new(cli.global);
     let done = |()| ExitCode::SUCCESS;
     if ctx.output_format() == output::OutputFormat::Csv && !access::offers_csv(&cli.command) {
-        anyhow::bail!("--output csv is offered only by `leash access what-can`; use text or json");
+        anyhow::bail!(
+            "--output csv is offered only by `leash access what-can` and `leash access report`; use text or json"
+        );
     }
     match cli.command {
         Command::Login(args) => login::login(args, &ctx).await.map(done),
@@ -56,7 +58,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Access(command) => access::run(command, &ctx).await.map(done),
         Command::Jwt(command) => jwt::run(command, &ctx).await.map(done),
         Command::Project(command) => project::run(command, &ctx).await.map(done),
-        Command::Env(command) => env::run(command, &ctx).await.map(done),
+        Command::Env(command) => env::run(command, &ctx).await,
         Command::Secrets(command) => secrets::run(command, &ctx).await.map(done),
         Command::Rotate(args) => rotation::rotate(args, &ctx).await.map(done),
         Command::Rotation(command) => rotation::run(command, &ctx).await.map(done),

@@ -71,14 +71,14 @@ pub fn emit<T: Serialize>(mode: OutputMode, value: &T, render: impl FnOnce(&T) -
 
 /// A text table with a header row and left-aligned columns separated by two spaces.
 pub struct Table {
-    headers: Vec<&'static str>,
+    headers: Vec<String>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    pub fn new(headers: &[&'static str]) -> Self {
+    pub fn new(headers: &[&str]) -> Self {
         Self {
-            headers: headers.to_vec(),
+            headers: headers.iter().map(|h| (*h).to_owned()).collect(),
             rows: Vec::new(),
         }
     }
@@ -103,8 +103,7 @@ impl Table {
             }
         }
         let mut out = String::new();
-        let header: Vec<String> = self.headers.iter().map(|h| (*h).to_owned()).collect();
-        for row in std::iter::once(&header).chain(flat.iter()) {
+        for row in std::iter::once(&self.headers).chain(flat.iter()) {
             let mut line = String::new();
             for (i, cell) in row.iter().enumerate() {
                 if i > 0 {

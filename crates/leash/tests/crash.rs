@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 mod common;
-use common::process::{call, init_and_unseal, spawn_server, spawn_server_logged, stored_values, terminate};
+use common::process::{call, health, init_and_unseal, spawn_server, spawn_server_logged, stored_values, terminate};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_acknowledged_write_survives_sigkill() {
@@ -87,14 +87,7 @@ async fn every_acknowledged_write_survives_sigkill() {
     );
 
     let (mut server, url) = spawn_server(&data, &["--unseal-key-file", unseal_file.to_str().unwrap()]);
-    let (status, health) = call(
-        &http,
-        "",
-        reqwest::Method::GET,
-        format!("{url}/api/v1/sys/health"),
-        Value::Null,
-    )
-    .await;
+    let (status, health) = health(&http, &url).await;
     assert_eq!(
         status, 200,
         "restarted server opens clean and unseals from the file: {health}"

@@ -1226,3 +1226,124 @@ async fn access_review_names_who_can_and_what_can_with_their_rules() {
         .fails();
     env.with_token(token, &["access", "what-can", "svc"]).await.fails();
 }
+
+#[tokio::test]
+async fn access_report_prints_the_matrix_and_the_findings() {
+    let env = dev().await;
+    env.two_projects().await;
+    env.policy("payment-service", PAYMENT_SERVICE).await;
+    env.policy("developer", DEVELOPER).await;
+    env.root(&["identity", "create", "svc", "--policy", "payment-service"])
+        .await
+        .ok();
+    env.root(&["identity", "create", "dev-ci", "--policy", "developer"])
+        .await
+        .ok();
+    let csv = env.root(&["access", "report", "--output", "csv"]).await.ok();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "identity,kind,project,env,capability,secrets,of");
+    for line in [
+        "svc,service,payment,prod,read,1,1",
+        "dev-ci,service,shipping,dev,write,1,1",
+    ] {
+        assert!(lines.contains(&line), "{line} in:\n{csv}");
+    }
+    assert!(!csv.contains("svc,service,shipping"), "{csv}");
+    let findings = env
+        .root(&["access", "report", "--findings", "--output", "csv"])
+        .await
+        .ok();
+    assert!(findings.starts_with("finding,subject,detail"), "{findings}");
+    assert!(
+        findings.contains("unreadable,shipping/prod/DB_PASSWORD,"),
+        "nobody reads shipping/prod: {findings}"
+    );
+    assert!(findings.contains("secret_never_expires,svc,"), "{findings}");
+    let text = env.root(&["access", "report"]).await.ok();
+    assert!(text.contains("Findings") && text.contains("root_token"), "{text}");
+    assert!(!text.contains("-pw") && !text.contains(&env.root), "{text}");
+}
+
+#[tokio::test]
+async fn secrets_move_and_copy_on_the_server_and_env_diff_shows_no_value() {
+    let env = dev().await;
+    env.two_projects().await;
+    let at = |project: &'static str, e: &'static str| ["--project", project, "--env", e];
+    env.root(&[&["secrets", "set", "OLD_URL=pg://one-Mv9"][..], &at("payment", "prod")].concat())
+        .await
+        .ok();
+    env.root(&[&["secrets", "set", "OLD_URL=pg://two-Mv9"][..], &at("payment", "prod")].concat())
+        .await
+        .ok();
+    env.policy(
+        "mover",
+        "[[allow]]\npath = \"payment/prod/NEW_URL\"\ncapabilities = [\"write\"]\n\
+         [[allow]]\npath = \"payment/prod/OLD_URL\"\ncapabilities = [\"delete\"]\n",
+    )
+    .await;
+    let created = env
+        .root(&["token", "create", "--policy", "mover", "--output", "json"])
+        .await
+        .json();
+    let mover = created["token"].as_str().unwrap();
+    let get_new = [&["secrets", "get", "NEW_URL", "--plain"][..], &at("payment", "prod")].concat();
+    let moved = env
+        .with_token(
+            mover,
+            &[&["secrets", "mv", "OLD_URL", "NEW_URL"][..], &at("payment", "prod")].concat(),
+        )
+        .await
+        .ok();
+    assert!(
+        moved.contains("set NEW_URL (v1), moved from payment/prod/OLD_URL (version 2)")
+            && moved.contains("delete OLD_URL"),
+        "{moved}"
+    );
+    assert!(!moved.contains("Mv9"), "{moved}");
+    env.with_token(mover, &get_new).await.fails();
+    assert_eq!(env.root(&get_new).await.ok(), "pg://two-Mv9");
+    let history = env
+        .root(&[&["secrets", "history", "NEW_URL"][..], &at("payment", "prod")].concat())
+        .await
+        .ok();
+    assert!(
+        history.contains("moved from payment/prod/OLD_URL (version 2)"),
+        "{history}"
+    );
+
+    // A copy to another environment, then the diff of the two.
+    let copied = env
+        .root(
+            &[
+                &["secrets", "cp", "NEW_URL", "NEW_URL", "--to-env", "dev"][..],
+                &at("payment", "prod"),
+            ]
+            .concat(),
+        )
+        .await
+        .ok();
+    assert!(copied.contains("Copied into payment/dev"), "{copied}");
+    let diff = env
+        .root(&["env", "diff", "dev", "prod", "--project", "payment"])
+        .await
+        .ok();
+    for line in ["DB_PASSWORD", "different", "NEW_URL", "same"] {
+        assert!(diff.contains(line), "{line} in:\n{diff}");
+    }
+    assert!(!diff.contains("Mv9") && !diff.contains("-pw"), "{diff}");
+    let err = env
+        .root(&["env", "diff", "dev", "prod", "--project", "payment", "--exit-code"])
+        .await;
+    assert_eq!(err.code, 1, "--exit-code: the environments differ");
+    let json = env
+        .root(&["env", "diff", "dev", "prod", "--project", "payment", "--output", "json"])
+        .await
+        .json();
+    assert_eq!(json["identical"], false);
+    // A bad destination is refused with the reason, and nothing changes.
+    let err = env
+        .root(&[&["secrets", "mv", "NEW_URL", "db/"][..], &at("payment", "prod")].concat())
+        .await
+        .fails();
+    assert!(err.contains("end both with `/`"), "{err}");
+}

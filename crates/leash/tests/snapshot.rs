@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 mod common;
 use common::leash_command;
-use common::process::{call, init_and_unseal, spawn_server, stored_values};
+use common::process::{call, health, init_and_unseal, spawn_server, stored_values};
 
 const PLANT: &str = "SNAPSHOT-PLANT-7a1c93";
 
@@ -191,14 +191,7 @@ async fn a_snapshot_under_load_restores_elsewhere_with_every_acknowledged_write(
         )
         .await;
     }
-    let (status, health) = call(
-        &http,
-        "",
-        reqwest::Method::GET,
-        format!("{url}/api/v1/sys/health"),
-        Value::Null,
-    )
-    .await;
+    let (status, health) = health(&http, &url).await;
     assert_eq!(
         status, 200,
         "the restored server unseals with the original shares: {health}"

@@ -595,34 +595,38 @@ impl Tool {
     }
 
     fn peers(mode: Mode) -> Vec<Tool> {
-        let history: &[(&str, &[&str], &[i32], &str)] = &[
+        // (name, how to scan files, how to scan history, the report options, exit codes that mean "ran", version flag)
+        type Spec = (
+            &'static str,
+            &'static [&'static str],
+            &'static [&'static str],
+            &'static [&'static str],
+            &'static [i32],
+            &'static str,
+        );
+        let specs: &[Spec] = &[
             (
                 "betterleaks",
-                &["git", "{path}", "--no-banner", "-o", "{report}"],
+                &["fs", "{path}"],
+                &["git", "{path}"],
+                &["--no-banner", "-o", "{report}"],
                 &[0, 1],
                 "--version",
             ),
             (
                 "gitleaks",
-                &[
-                    "git",
-                    "{path}",
-                    "--no-banner",
-                    "--report-format",
-                    "json",
-                    "--report-path",
-                    "{report}",
-                ],
+                &["dir", "{path}"],
+                &["git", "{path}"],
+                &["--no-banner", "--report-format", "json", "--report-path", "{report}"],
                 &[0, 1],
                 "version",
             ),
             (
+                // 200/205: findings (unvalidated/validated); validation and the update check are off.
                 "kingfisher",
+                &["scan", "{path}"],
+                &["scan", "{path}", "--git-history", "full"],
                 &[
-                    "scan",
-                    "{path}",
-                    "--git-history",
-                    "full",
                     "--no-validate",
                     "--no-update-check",
                     "--format",
@@ -634,49 +638,18 @@ impl Tool {
                 "--version",
             ),
         ];
-        let files: &[(&str, &[&str], &[i32], &str)] = &[
-            (
-                "betterleaks",
-                &["fs", "{path}", "--no-banner", "-o", "{report}"],
-                &[0, 1],
-                "--version",
-            ),
-            (
-                "gitleaks",
-                &[
-                    "dir",
-                    "{path}",
-                    "--no-banner",
-                    "--report-format",
-                    "json",
-                    "--report-path",
-                    "{report}",
-                ],
-                &[0, 1],
-                "version",
-            ),
-            (
-                "kingfisher",
-                &[
-                    "scan",
-                    "{path}",
-                    "--no-validate",
-                    "--no-update-check",
-                    "--format",
-                    "json",
-                    "--output",
-                    "{report}",
-                ],
-                &[0, 200, 205],
-                "--version",
-            ),
-        ];
-        let specs = match mode {
-            Mode::Files => files,
-            Mode::History => history,
-        };
+        let specs: Vec<(&str, Vec<&str>, &[i32], &str)> = specs
+            .iter()
+            .map(|(name, files, history, report, ok, vflag)| {
+                let target = match mode {
+                    Mode::Files => files,
+                    Mode::History => history,
+                };
+                (*name, [*target, *report].concat(), *ok, *vflag)
+            })
+            .collect();
         let mut out = Vec::new();
-        for (name, args, ok, vflag) in specs {
+        for (name, args, ok, vflag) in &specs {
             let Some(bin) = which(name) else {
                 println!("{name}: not installed (skipped)");
                 continue;

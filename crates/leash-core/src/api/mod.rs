@@ -5,11 +5,15 @@
 //! ([`SecretWrite`], [`ChangeOp`], [`SecretValue`], [`SecretSummary`]);
 //! everything else is metadata.
 
+mod diff;
 mod identity;
+mod relocate;
 mod review;
 mod rotation;
 
+pub use diff::*;
 pub use identity::*;
+pub use relocate::*;
 pub use review::*;
 pub use rotation::*;
 
@@ -249,6 +253,9 @@ pub struct ChangeEntry {
     pub action: String,
     /// The version the path points at after the change (`None` after a delete).
     pub version: Option<i64>,
+    /// Where a set's value came from, when it was moved or copied from another path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
 
 /// The result of any write: the new revision and what changed.
@@ -344,6 +351,9 @@ pub struct VersionInfo {
     pub created_at: String,
     pub current: bool,
     pub destroyed: bool,
+    /// Where this version's value was moved or copied from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
 
 /// `POST .../undelete/{path}` (the body is optional).

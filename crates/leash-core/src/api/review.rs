@@ -107,3 +107,78 @@ pub struct WhatCan {
     /// the filters), sorted by path, capabilities in the order of the language.
     pub entries: Vec<AccessEntry>,
 }
+
+/// The query of `GET /api/v1/access/report`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// An identity with no audit record for this many days is flagged (default 90).
+    #[serde(default)]
+    pub unused_days: Option<u32>,
+}
+
+/// One cell of the access matrix: what one identity holds in one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MatrixCell {
+    pub identity: String,
+    /// `user` or `service`.
+    pub kind: String,
+    pub project: String,
+    pub env: String,
+    pub capability: String,
+    /// How many of the environment's secrets the identity holds it on.
+    pub secrets: usize,
+    /// How many secrets the environment holds.
+    pub of: usize,
+}
+
+/// What a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// An identity holds `admin` somewhere (through which rule).
+    Admin,
+    /// A live root token: it may do anything.
+    RootToken,
+    /// An allow rule reaches a production environment through a wildcard in
+    /// its project or environment segment.
+    WildcardOverProd,
+    /// A service identity's client secret has no expiry.
+    SecretNeverExpires,
+    /// A live token (not root) without an expiry.
+    TokenWithoutTtl,
+    /// An identity with no audit record in the window (and older than it).
+    Unused,
+    /// A secret no identity or token may read (root tokens aside).
+    Unreadable,
+}
+
+/// One thing a reviewer should look at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Finding {
+    pub kind: FindingKind,
+    /// What it is about: an identity, a token accessor, a policy rule or a secret path.
+    pub subject: String,
+    /// The explanation, in words.
+    pub detail: String,
+}
+
+/// `GET /api/v1/access/report`: the whole system's access as a matrix
+/// (identities × environments × capabilities, counted over the secrets that
+/// exist) and the findings a reviewer wants flagged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccessReport {
+    /// When the report was made (RFC 3339).
+    pub generated_at: String,
+    pub unused_days: u32,
+    /// Cells where an identity holds a capability on at least one secret,
+    /// by identity, project, environment and capability.
+    pub matrix: Vec<MatrixCell>,
+    /// By kind, then subject.
+    pub findings: Vec<Finding>,
+}

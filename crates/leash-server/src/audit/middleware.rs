@@ -35,6 +35,11 @@ pub struct NoteData {
     pub auth_method: Option<String>,
     pub accessor: Option<String>,
     pub version: Option<i64>,
+    /// The path acted on, when the route's own parameters do not name it
+    /// (a move or copy names its source in the body).
+    pub path: Option<String>,
+    /// The destination of a move or copy.
+    pub target: Option<String>,
     /// Why the request was refused or failed (the server's words, no values).
     pub reason: Option<String>,
 }
@@ -180,6 +185,8 @@ pub async fn audit_layer(State(state): State<AppState>, request: Request, next: 
         auth_method: noted.auth_method,
         accessor: noted.accessor,
         version: noted.version,
+        path: noted.path.or(base.path.clone()),
+        target: noted.target,
         status: Some(response.status().as_u16()),
         error: response.extensions().get::<ErrorCode>().map(|c| c.0.to_owned()),
         reason: noted.reason,

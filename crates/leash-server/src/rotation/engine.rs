@@ -435,6 +435,7 @@ impl Attempt<'_> {
             path: self.path.clone(),
             value: pending.clone(),
             description: None,
+            origin: None,
         };
         let meta = WriteMeta {
             actor: self.actor,

@@ -168,6 +168,7 @@ mod tests {
             created_at,
             description: None,
             e2e: false,
+            origin: None,
         }
     }
 

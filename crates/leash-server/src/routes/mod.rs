@@ -17,10 +17,12 @@
 mod admin;
 mod audit;
 mod auth;
+mod diff;
 mod e2e;
 pub mod metrics;
 mod openapi;
 mod projects;
+mod relocate;
 mod review;
 mod rotation;
 mod scan;
@@ -373,6 +375,13 @@ fn routes() -> Routes {
         "access.what_can",
         review::what_can,
     )
+    .add(
+        Method::GET,
+        "/api/v1/access/report",
+        Admin,
+        "access.report",
+        review::report,
+    )
     .add(Method::GET, "/api/v1/audit", Admin, "audit.list", audit::list)
     .add(
         Method::POST,
@@ -427,8 +436,11 @@ fn routes() -> Routes {
     )
     .add(Method::DELETE, ENV, Data, "env.delete", projects::delete_env)
     .add(Method::GET, &e("/history"), Data, "env.history", secrets::history)
+    .add(Method::GET, &e("/diff/{other}"), Data, "env.diff", diff::diff)
     .add(Method::POST, &e("/rollback"), Data, "env.rollback", secrets::rollback)
     .add(Method::POST, &e("/changes"), Data, "secret.change", secrets::changes)
+    .add(Method::POST, &e("/move"), Data, "secret.move", relocate::move_secrets)
+    .add(Method::POST, &e("/copy"), Data, "secret.copy", relocate::copy_secrets)
     .add(Method::GET, &e("/watch"), Data, "env.watch", watch::watch)
     .add(Method::GET, &e("/e2e"), Data, "e2e.status", e2e::status)
     .add(Method::PUT, &e("/e2e"), Data, "e2e.update", e2e::update)

@@ -1,11 +1,11 @@
-//! Access review routes (`/api/v1/access/...`): who-can and what-can. Both
-//! need `read` on `sys/access` (which `admin` there implies): an answer
+//! Access review routes (`/api/v1/access/...`): who-can, what-can and the
+//! report. All need `read` on `sys/access` (which `admin` there implies): an answer
 //! names identities, tokens' accessors, policies and secret paths, so it is
 //! administration, never data. Handlers authorize and call [`crate::review`].
 
 use axum::Json;
 use axum::extract::{Path, State};
-use leash_core::api::{WhatCan, WhatCanQuery, WhoCan, WhoCanQuery};
+use leash_core::api::{AccessReport, ReportQuery, WhatCan, WhatCanQuery, WhoCan, WhoCanQuery};
 use leash_core::policy::Capability;
 
 use crate::auth::Caller;
@@ -13,10 +13,10 @@ use crate::authz::{Resource, authorize};
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::identities::IdentityName;
-use crate::review;
 use crate::state::AppState;
+use crate::{report, review};
 
-/// The one check of both routes.
+/// The one check of every access review route.
 fn reviewer(caller: &Caller) -> Result<(), ApiError> {
     authorize(caller, Capability::Read, Resource::System("access"))
 }
@@ -57,4 +57,22 @@ pub async fn what_can(
     reviewer(&caller)?;
     let identity = IdentityName::parse(&identity)?;
     Ok(Json(review::what_can(&state, &identity, query).await?))
+}
+
+/// The whole system's access: identities × environments × capabilities over
+/// the secrets that exist, and the findings a reviewer wants flagged.
+#[utoipa::path(
+    get,
+    path = "/api/v1/access/report",
+    tag = "access",
+    params(ReportQuery),
+    responses((status = 200, description = "The access matrix and the findings", body = AccessReport))
+)]
+pub async fn report(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ReportQuery>,
+) -> Result<Json<AccessReport>, ApiError> {
+    reviewer(&caller)?;
+    Ok(Json(report::report(&state, query).await?))
 }

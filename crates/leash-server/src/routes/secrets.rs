@@ -146,6 +146,7 @@ pub async fn put(
         path,
         value: Zeroizing::new(req.value),
         description: req.description,
+        origin: None,
     }];
     let op = authorize_each(&caller, &project, &env, op)?;
     let env = service::environment(&state, &project, &env).await?;
@@ -297,6 +298,7 @@ pub async fn changes(
                 path,
                 value: Zeroizing::new(value),
                 description,
+                origin: None,
             },
             ChangeKind::Delete => WriteOp::Delete { path },
         });

@@ -134,7 +134,7 @@ pub(super) async fn apply_change_in_tx(tx: &mut PgConnection, change: &NewChange
 
     // The new versions (one per `Set`) and one entry per operation.
     let (mut v_secret, mut v_version, mut v_key, mut v_data) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut e_secret, mut e_action, mut e_version) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut e_secret, mut e_action, mut e_version, mut e_origin) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut entries = Vec::with_capacity(change.ops.len());
     for (op, plan) in change.ops.iter().zip(&plans) {
         let id = secret_id(op, plan)?;
@@ -150,10 +150,11 @@ pub(super) async fn apply_change_in_tx(tx: &mut PgConnection, change: &NewChange
             v_key.push(i64::from(*key_id));
             v_data.push(ciphertext.as_bytes());
         }
-        let entry = plan.entry(op.path());
+        let entry = plan.entry(op);
         e_secret.push(id);
         e_action.push(entry.action.as_str());
         e_version.push(entry.version);
+        e_origin.push(entry.origin.clone());
         entries.push(entry);
     }
     if !v_secret.is_empty() {
@@ -174,15 +175,16 @@ pub(super) async fn apply_change_in_tx(tx: &mut PgConnection, change: &NewChange
         .await?;
     }
     sqlx::query(
-        "INSERT INTO change_entries (env_id, revision, secret_id, action, version) \
-         SELECT $1, $2, t.secret_id, t.action, t.version \
-         FROM UNNEST($3::BIGINT[], $4::TEXT[], $5::BIGINT[]) AS t(secret_id, action, version)",
+        "INSERT INTO change_entries (env_id, revision, secret_id, action, version, origin) \
+         SELECT $1, $2, t.secret_id, t.action, t.version, t.origin \
+         FROM UNNEST($3::BIGINT[], $4::TEXT[], $5::BIGINT[], $6::TEXT[]) AS t(secret_id, action, version, origin)",
     )
     .bind(change.env_id)
     .bind(revision)
     .bind(&e_secret)
     .bind(&e_action)
     .bind(&e_version)
+    .bind(&e_origin)
     .execute(&mut *tx)
     .await?;
     Ok(Applied { revision, entries })

@@ -26,7 +26,7 @@ async fn read_entries(conn: &mut PgConnection, env_id: i64, changes: Vec<ChangeD
         return Ok(Vec::new());
     };
     let entries: Vec<EntryDb> = sqlx::query_as(
-        "SELECT e.revision, s.path, e.action, e.version FROM change_entries e JOIN secrets s ON s.id = e.secret_id \
+        "SELECT e.revision, s.path, e.action, e.version, e.origin FROM change_entries e JOIN secrets s ON s.id = e.secret_id \
          WHERE e.env_id = $1 AND e.revision BETWEEN $2 AND $3 ORDER BY e.revision, s.path",
     )
     .bind(env_id)
@@ -171,8 +171,9 @@ impl SecretStore for PostgresStore {
         };
         let rows: Vec<VersionDb> = sqlx::query_as(
             "SELECT s.path, v.version, v.revision, v.key_id, NULL::BYTEA AS ciphertext, v.destroyed, v.actor, \
-             v.created_at, s.description, v.e2e FROM secrets s JOIN versions v ON v.secret_id = s.id WHERE s.id = $1 \
-             ORDER BY v.version",
+             v.created_at, s.description, v.e2e, \
+             (SELECT e.origin FROM change_entries e WHERE e.secret_id = s.id AND e.revision = v.revision) AS origin \
+             FROM secrets s JOIN versions v ON v.secret_id = s.id WHERE s.id = $1 ORDER BY v.version",
         )
         .bind(id)
         .fetch_all(&mut *tx)

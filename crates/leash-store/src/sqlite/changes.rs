@@ -83,7 +83,7 @@ pub(super) async fn apply_change_in_tx(tx: &mut SqliteConnection, change: &NewCh
     for op in &change.ops {
         let head = stored_head(&mut *tx, change.env_id, op.path()).await?;
         let plan = rules::plan_op(op, head)?;
-        let entry = plan.entry(op.path());
+        let entry = plan.entry(op);
         let secret_id = write_secret(&mut *tx, change, op, plan).await?;
         if let Op::Set {
             version,
@@ -107,12 +107,15 @@ pub(super) async fn apply_change_in_tx(tx: &mut SqliteConnection, change: &NewCh
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("INSERT INTO change_entries (env_id, revision, secret_id, action, version) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query(
+            "INSERT INTO change_entries (env_id, revision, secret_id, action, version, origin) VALUES (?, ?, ?, ?, ?, ?)",
+        )
             .bind(change.env_id)
             .bind(revision)
             .bind(secret_id)
             .bind(entry.action.as_str())
             .bind(entry.version)
+            .bind(&entry.origin)
             .execute(&mut *tx)
             .await?;
         entries.push(entry);

@@ -26,7 +26,7 @@ async fn read_entries(conn: &mut SqliteConnection, env_id: i64, changes: Vec<Cha
         return Ok(Vec::new());
     };
     let entries: Vec<EntryDb> = sqlx::query_as(
-        "SELECT e.revision, s.path, e.action, e.version FROM change_entries e JOIN secrets s ON s.id = e.secret_id \
+        "SELECT e.revision, s.path, e.action, e.version, e.origin FROM change_entries e JOIN secrets s ON s.id = e.secret_id \
          WHERE e.env_id = ? AND e.revision BETWEEN ? AND ? ORDER BY e.revision, s.path",
     )
     .bind(env_id)
@@ -200,7 +200,8 @@ impl SecretStore for SqliteStore {
         };
         let rows: Vec<VersionDb> = sqlx::query_as(
             "SELECT s.path, v.version, v.revision, v.key_id, NULL AS ciphertext, v.destroyed, v.actor, v.created_at, \
-             s.description, v.e2e FROM secrets s JOIN versions v ON v.secret_id = s.id WHERE s.id = ? ORDER BY v.version",
+             s.description, v.e2e, (SELECT e.origin FROM change_entries e WHERE e.secret_id = s.id AND e.revision = v.revision) \
+             AS origin FROM secrets s JOIN versions v ON v.secret_id = s.id WHERE s.id = ? ORDER BY v.version",
         )
         .bind(id)
         .fetch_all(&mut *tx)

@@ -4,12 +4,17 @@
 use leash_store::*;
 
 fn set(path: &str, version: i64, bytes: &[u8]) -> Op {
+    set_from(path, version, bytes, None)
+}
+
+fn set_from(path: &str, version: i64, bytes: &[u8], origin: Option<&str>) -> Op {
     Op::Set {
         path: path.into(),
         version,
         key_id: 1,
         ciphertext: Sealed::from_stored(bytes.to_vec()),
         description: None,
+        origin: origin.map(str::to_owned),
     }
 }
 
@@ -1269,6 +1274,34 @@ async fn versions_and_revisions<S: Storage>(store: &S) {
         ["db/URL", "A"],
         "in the order asked"
     );
+    // A moved value's entry keeps where it came from, in the answer and in the history.
+    let moved = store
+        .apply_change(change(
+            env.id,
+            vec![
+                set_from("B", 1, b"a2", Some(r#"{"from":"A"}"#)),
+                Op::Delete { path: "A".into() },
+            ],
+        ))
+        .await
+        .unwrap();
+    let origins = |entries: &[AppliedEntry]| {
+        entries
+            .iter()
+            .map(|e| (e.path.clone(), e.origin.clone()))
+            .collect::<Vec<_>>()
+    };
+    let expected = vec![
+        ("B".to_owned(), Some(r#"{"from":"A"}"#.to_owned())),
+        ("A".to_owned(), None),
+    ];
+    assert_eq!(origins(&moved.entries), expected);
+    let hist = store.history(env.id, None, 1).await.unwrap();
+    let mut stored = origins(&hist[0].entries);
+    stored.sort();
+    let mut expected = expected;
+    expected.sort();
+    assert_eq!(stored, expected, "the history keeps the origin");
 }
 
 /// Large change sets and large lookups (more paths than one SQL statement may bind).

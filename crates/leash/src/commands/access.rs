@@ -2,14 +2,15 @@
 //! identity and live token that holds a capability on a path, with the rule
 //! that grants it and the denies that win; `what-can IDENTITY` lists every
 //! capability an identity holds on the secrets that exist (`--project`,
-//! `--env` filter; `--output csv` for a spreadsheet).
+//! `--env` filter; `--output csv` for a spreadsheet); `report` is the whole
+//! system's matrix and the findings a reviewer wants flagged.
 //!
 //! It owns only how the server's answers are printed; the server decides
 //! (`read` on `sys/access`). The answers carry no value and no token, and this
 //! module must never ask for either.
 
 use clap::Subcommand;
-use leash_core::api::{AccessHolder, RuleRef, WhatCan, WhatCanQuery, WhoCan};
+use leash_core::api::{AccessHolder, AccessReport, Finding, ReportQuery, RuleRef, WhatCan, WhatCanQuery, WhoCan};
 
 use crate::cli::Command;
 use crate::context::Context;
@@ -39,11 +40,31 @@ pub enum AccessCommand {
         /// Identity name
         identity: String,
     },
+    /// The whole system: identities × environments × capabilities, and findings
+    ///
+    /// The matrix counts, per identity, environment and capability, on how
+    /// many of the environment's secrets the identity holds it. The findings
+    /// flag identities with admin, live root tokens, wildcards that reach a
+    /// production environment, service secrets and tokens that never expire,
+    /// identities with no audit record for --unused-days, and secrets nobody
+    /// may read. --output json for both; --output csv for the matrix (or,
+    /// with --findings, the findings). Needs `read` on `sys/access`.
+    Report {
+        /// Flag identities with no request in the audit log for this many days
+        #[arg(long, value_name = "DAYS", default_value_t = 90)]
+        unused_days: u32,
+        /// Print only the findings
+        #[arg(long)]
+        findings: bool,
+    },
 }
 
 /// Whether `command` prints CSV with `--output csv`.
 pub fn offers_csv(command: &Command) -> bool {
-    matches!(command, Command::Access(AccessCommand::WhatCan { .. }))
+    matches!(
+        command,
+        Command::Access(AccessCommand::WhatCan { .. } | AccessCommand::Report { .. })
+    )
 }
 
 pub async fn run(command: AccessCommand, ctx: &Context) -> anyhow::Result<()> {
@@ -64,7 +85,88 @@ pub async fn run(command: AccessCommand, ctx: &Context) -> anyhow::Result<()> {
                 _ => output::emit(ctx.output(), &answer, render_what_can),
             }
         }
+        AccessCommand::Report { unused_days, findings } => {
+            let query = ReportQuery {
+                unused_days: Some(unused_days),
+            };
+            let report = client.access_report(&query).await?;
+            match (ctx.output_format(), findings) {
+                (OutputFormat::Csv, false) => output::write_stdout(&csv(&MATRIX_HEADERS, matrix_rows(&report))),
+                (OutputFormat::Csv, true) => output::write_stdout(&csv(&FINDING_HEADERS, finding_rows(&report))),
+                (_, false) => output::emit(ctx.output(), &report, render_report),
+                (_, true) => output::emit(ctx.output(), &report.findings, |f| render_findings(f)),
+            }
+        }
     }
+}
+
+const MATRIX_HEADERS: [&str; 7] = ["IDENTITY", "KIND", "PROJECT", "ENV", "CAPABILITY", "SECRETS", "OF"];
+const FINDING_HEADERS: [&str; 3] = ["FINDING", "SUBJECT", "DETAIL"];
+
+fn matrix_rows(report: &AccessReport) -> Vec<Vec<String>> {
+    report
+        .matrix
+        .iter()
+        .map(|c| {
+            vec![
+                c.identity.clone(),
+                c.kind.clone(),
+                c.project.clone(),
+                c.env.clone(),
+                c.capability.clone(),
+                c.secrets.to_string(),
+                c.of.to_string(),
+            ]
+        })
+        .collect()
+}
+
+fn finding_rows(report: &AccessReport) -> Vec<Vec<String>> {
+    report.findings.iter().map(finding_row).collect()
+}
+
+fn finding_row(f: &Finding) -> Vec<String> {
+    let kind = serde_json::to_value(f.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    vec![kind, f.subject.clone(), f.detail.clone()]
+}
+
+fn render_findings(findings: &[Finding]) -> String {
+    if findings.is_empty() {
+        return "No findings.\n".to_owned();
+    }
+    let mut table = Table::new(&FINDING_HEADERS);
+    for f in findings {
+        table.row(finding_row(f));
+    }
+    table.render()
+}
+
+fn render_report(report: &AccessReport) -> String {
+    let mut text = if report.matrix.is_empty() {
+        "No identity holds anything on the secrets that exist.\n".to_owned()
+    } else {
+        let mut table = Table::new(&MATRIX_HEADERS);
+        for row in matrix_rows(report) {
+            table.row(row);
+        }
+        table.render()
+    };
+    text += &format!("\nFindings (unused = no request for {} days):\n", report.unused_days);
+    text += &render_findings(&report.findings);
+    text
+}
+
+/// A CSV document: the lowercased headers, then the rows.
+fn csv(headers: &[&str], rows: Vec<Vec<String>>) -> String {
+    let headers: Vec<String> = headers.iter().map(|h| h.to_lowercase()).collect();
+    let mut text = csv_record(&headers.iter().map(String::as_str).collect::<Vec<_>>());
+    for row in rows {
+        text += &csv_record(&row.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    text
 }
 
 /// `own`, `group NAME` or `token`.
@@ -163,12 +265,7 @@ fn render_what_can(answer: &WhatCan) -> String {
 }
 
 fn what_can_csv(answer: &WhatCan) -> String {
-    let headers: Vec<String> = WHAT_CAN_HEADERS.iter().map(|h| h.to_lowercase()).collect();
-    let mut text = csv_record(&headers.iter().map(String::as_str).collect::<Vec<_>>());
-    for row in what_can_rows(answer) {
-        text += &csv_record(&row.iter().map(String::as_str).collect::<Vec<_>>());
-    }
-    text
+    csv(&WHAT_CAN_HEADERS, what_can_rows(answer))
 }
 
 #[cfg(test)]

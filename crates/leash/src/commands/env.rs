@@ -1,12 +1,17 @@
-//! `leash env`: create, list and delete environments of a project, and an
-//! environment's change history and rollback.
+//! `leash env`: create, list and delete environments of a project, an
+//! environment's change history and rollback, and the diff of two
+//! environments (which never shows a value).
 //!
 //! It owns the presentation of environments and changes. It must never
 //! guess a project: it comes from `--project`, `LEASH_PROJECT` or
 //! `.leash.toml` (see `context.rs`).
 
+use std::process::ExitCode;
+
 use clap::{Args, Subcommand};
-use leash_core::api::{EnvList, History, RollbackRequest};
+use leash_core::api::{
+    DiffEntry, DiffQuery, DiffSide, DiffStatus, EnvDiff, EnvList, History, RollbackRequest, UnknownReason,
+};
 use serde_json::json;
 
 use crate::commands::change_entries;
@@ -31,6 +36,25 @@ pub enum EnvCommand {
     History(HistoryArgs),
     /// Restore the environment to its state at an earlier revision (as a new change)
     Rollback(RollbackArgs),
+    /// Compare two environments: keys missing on either side, values that differ
+    ///
+    /// Values are compared on the server by keyed hash and never shown;
+    /// keys you may list but not read on both sides show as `unknown`.
+    Diff(DiffArgs),
+}
+
+#[derive(Args)]
+pub struct DiffArgs {
+    /// The first environment
+    a: String,
+    /// The second environment
+    b: String,
+    /// The project of the second environment (default: the same project)
+    #[arg(long, value_name = "PROJECT")]
+    other_project: Option<String>,
+    /// Exit with status 1 when the environments differ (as `diff` does)
+    #[arg(long)]
+    exit_code: bool,
 }
 
 #[derive(Args)]
@@ -56,7 +80,7 @@ pub struct RollbackArgs {
     cas: Option<i64>,
 }
 
-pub async fn run(command: EnvCommand, ctx: &Context) -> anyhow::Result<()> {
+pub async fn run(command: EnvCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
     let client = ctx.client()?;
     let mode = ctx.output();
     match command {
@@ -87,6 +111,7 @@ pub async fn run(command: EnvCommand, ctx: &Context) -> anyhow::Result<()> {
                 .await?;
             output::emit(mode, &history, describe_history)
         }
+        EnvCommand::Diff(args) => return diff(&client, ctx, args).await,
         EnvCommand::Rollback(args) => {
             let target = ctx.target()?;
             let request = RollbackRequest {
@@ -107,6 +132,22 @@ pub async fn run(command: EnvCommand, ctx: &Context) -> anyhow::Result<()> {
             })
         }
     }
+    .map(|()| ExitCode::SUCCESS)
+}
+
+/// `leash env diff A B`: exits 1 with `--exit-code` when the environments differ.
+async fn diff(client: &leash_client::Client, ctx: &Context, args: DiffArgs) -> anyhow::Result<ExitCode> {
+    let project = ctx.project()?;
+    let query = DiffQuery {
+        other_project: args.other_project,
+    };
+    let diff = client.env_diff(project.as_str(), &args.a, &args.b, &query).await?;
+    output::emit(ctx.output(), &diff, describe_diff)?;
+    Ok(if args.exit_code && !diff.identical {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn describe_envs(project: &str, list: &EnvList) -> String {
@@ -133,7 +174,10 @@ fn describe_history(history: &History) -> String {
         let changes: Vec<String> = change
             .entries
             .iter()
-            .map(|e| format!("{} {}", e.action, e.path))
+            .map(|e| match &e.origin {
+                Some(origin) => format!("{} {} [{origin}]", e.action, e.path),
+                None => format!("{} {}", e.action, e.path),
+            })
             .collect();
         table.row(vec![
             change.revision.to_string(),
@@ -144,4 +188,51 @@ fn describe_history(history: &History) -> String {
         ]);
     }
     table.render()
+}
+
+fn describe_diff(diff: &EnvDiff) -> String {
+    let name = |e: &leash_core::api::DiffEnv| format!("{}/{}", e.project, e.env);
+    let (a, b) = (name(&diff.a), name(&diff.b));
+    let mut out = format!(
+        "{a} (revision {}) against {b} (revision {}); values compared on the server, never shown.\n",
+        diff.a.revision, diff.b.revision
+    );
+    if diff.entries.is_empty() {
+        out.push_str("Neither environment holds a secret you may list.\n");
+        return out;
+    }
+    let mut table = Table::new(&["PATH", "STATUS", &diff.a.env.to_uppercase(), &diff.b.env.to_uppercase()]);
+    for entry in &diff.entries {
+        table.row(vec![
+            entry.path.clone(),
+            status(entry, &diff.a.env, &diff.b.env),
+            side(entry.a.as_ref()),
+            side(entry.b.as_ref()),
+        ]);
+    }
+    out.push_str(&table.render());
+    if diff.identical {
+        out.push_str("The environments hold the same keys with the same values.\n");
+    }
+    out
+}
+
+fn status(entry: &DiffEntry, a: &str, b: &str) -> String {
+    match (entry.status, entry.reason) {
+        (DiffStatus::Same, _) => "same".to_owned(),
+        (DiffStatus::Different, _) => "different".to_owned(),
+        (DiffStatus::OnlyInA, _) => format!("only in {a}"),
+        (DiffStatus::OnlyInB, _) => format!("only in {b}"),
+        (DiffStatus::Unknown, Some(UnknownReason::NoRead)) => "unknown (no read)".to_owned(),
+        (DiffStatus::Unknown, Some(UnknownReason::EndToEnd)) => "unknown (end-to-end)".to_owned(),
+        (DiffStatus::Unknown, Some(UnknownReason::Destroyed)) => "unknown (destroyed)".to_owned(),
+        (DiffStatus::Unknown, Some(UnknownReason::NotListed) | None) => "unknown (not listed)".to_owned(),
+    }
+}
+
+fn side(side: Option<&DiffSide>) -> String {
+    match side {
+        Some(s) => format!("v{} {} {}", s.version, s.updated_at, s.actor),
+        None => "-".to_owned(),
+    }
 }

@@ -27,7 +27,8 @@ pub mod transfer;
 
 use leash_core::api::ChangeResult;
 
-/// One indented line per changed path: `  set DATABASE_URL (v3)`.
+/// One indented line per changed path: `  set DATABASE_URL (v3)`, with
+/// where a moved or copied value came from.
 pub fn change_entries(result: &ChangeResult) -> String {
     if result.entries.is_empty() {
         return "  (nothing changed)\n".to_owned();
@@ -37,7 +38,8 @@ pub fn change_entries(result: &ChangeResult) -> String {
         .iter()
         .map(|entry| {
             let version = entry.version.map(|v| format!(" (v{v})")).unwrap_or_default();
-            format!("  {} {}{version}\n", entry.action, entry.path)
+            let origin = entry.origin.as_ref().map(|o| format!(", {o}")).unwrap_or_default();
+            format!("  {} {}{version}{origin}\n", entry.action, entry.path)
         })
         .collect()
 }

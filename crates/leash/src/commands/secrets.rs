@@ -1,4 +1,5 @@
-//! `leash secrets`: set, get, list, delete, undelete, destroy and history.
+//! `leash secrets`: set, get, list, delete, undelete, destroy, history, and
+//! moving or copying on the server (`mv`, `cp`).
 //!
 //! It owns turning arguments into change sets (every `set` or `delete` of
 //! several keys is one atomic change) and the presentation of secrets. It
@@ -10,7 +11,10 @@ use std::io::{self, IsTerminal};
 use anyhow::bail;
 use clap::{Args, Subcommand};
 use leash_client::{ListOptions, ReadOptions};
-use leash_core::api::{ChangeKind, ChangeOp, ChangeRequest, DestroyRequest, SecretList, SecretMetadata, SecretValue};
+use leash_core::api::{
+    ChangeKind, ChangeOp, ChangeRequest, CopyRequest, DestroyRequest, MoveRequest, SecretList, SecretMetadata,
+    SecretValue,
+};
 use leash_core::names::SecretPath;
 
 use crate::commands::change_entries;
@@ -43,6 +47,57 @@ pub enum SecretsCommand {
     Destroy(DestroyArgs),
     /// Show a secret's versions: who wrote each and when (no values)
     History(KeyArg),
+    /// Move (rename) a secret, or a folder with `db/ database/`, on the server
+    ///
+    /// One change: a new version at the destination, which records where it
+    /// came from, and a delete of the source. The value never reaches this
+    /// machine. Needs `delete` on the source and `write` on the destination;
+    /// a token that may not read the value may still move it.
+    #[command(visible_alias = "rename")]
+    Mv(MoveArgs),
+    /// Copy a secret, or a folder, on the server: here or to --to-env
+    ///
+    /// One change of the destination, which records where each value came
+    /// from. The value never reaches this machine. Needs `read` on the
+    /// source and `write` on the destination.
+    Cp(CopyArgs),
+}
+
+#[derive(Args)]
+pub struct MoveArgs {
+    /// The secret to move (`OLD_NAME`), or a folder ending in `/` (`db/`)
+    from: String,
+    /// Its new path, or the new folder ending in `/`
+    to: String,
+    /// Replace secrets that already exist at the destination
+    #[arg(long)]
+    overwrite: bool,
+    /// Fail unless the environment is still at this revision
+    #[arg(long, value_name = "REV")]
+    cas: Option<i64>,
+    /// Message recorded with the change
+    #[arg(short, long)]
+    message: Option<String>,
+}
+
+#[derive(Args)]
+pub struct CopyArgs {
+    /// The secret to copy, or a folder ending in `/`
+    from: String,
+    /// The destination path, or folder ending in `/`
+    to: String,
+    /// Copy into this environment of the project (default: the same one)
+    #[arg(long, value_name = "ENV")]
+    to_env: Option<String>,
+    /// Replace secrets that already exist at the destination
+    #[arg(long)]
+    overwrite: bool,
+    /// Fail unless the destination environment is still at this revision
+    #[arg(long, value_name = "REV")]
+    cas: Option<i64>,
+    /// Message recorded with the change
+    #[arg(short, long)]
+    message: Option<String>,
 }
 
 #[derive(Args)]
@@ -280,6 +335,50 @@ pub async fn run(command: SecretsCommand, ctx: &Context) -> anyhow::Result<()> {
                 .await?;
             output::emit(mode, &metadata, describe_metadata)
         }
+        SecretsCommand::Mv(args) => {
+            let target = ctx.target()?;
+            let request = MoveRequest {
+                from: args.from,
+                to: args.to,
+                overwrite: args.overwrite,
+                message: args.message,
+                cas: args.cas,
+            };
+            let result = ctx
+                .client()?
+                .move_secrets(target.project(), target.env(), &request)
+                .await?;
+            output::emit(mode, &result, |r| {
+                format!(
+                    "Moved in {} at revision {}:\n{}",
+                    describe_target(&target),
+                    r.revision,
+                    change_entries(r)
+                )
+            })
+        }
+        SecretsCommand::Cp(args) => {
+            let target = ctx.target()?;
+            let dest = match &args.to_env {
+                Some(env) => format!("{}/{env}", target.project()),
+                None => describe_target(&target),
+            };
+            let request = CopyRequest {
+                from: args.from,
+                to: args.to,
+                to_env: args.to_env,
+                overwrite: args.overwrite,
+                message: args.message,
+                cas: args.cas,
+            };
+            let result = ctx
+                .client()?
+                .copy_secrets(target.project(), target.env(), &request)
+                .await?;
+            output::emit(mode, &result, |r| {
+                format!("Copied into {dest} at revision {}:\n{}", r.revision, change_entries(r))
+            })
+        }
     }
 }
 
@@ -342,7 +441,7 @@ fn describe_metadata(m: &SecretMetadata) -> String {
         out.push_str(&format!("Description: {d}\n"));
     }
     out.push('\n');
-    let mut table = Table::new(&["VERSION", "REVISION", "TIME", "ACTOR", "CURRENT", "DESTROYED"]);
+    let mut table = Table::new(&["VERSION", "REVISION", "TIME", "ACTOR", "CURRENT", "DESTROYED", "ORIGIN"]);
     for v in &m.versions {
         table.row(vec![
             v.version.to_string(),
@@ -351,6 +450,7 @@ fn describe_metadata(m: &SecretMetadata) -> String {
             v.actor.clone(),
             yes_or_blank(v.current),
             yes_or_blank(v.destroyed),
+            v.origin.as_ref().map(ToString::to_string).unwrap_or_default(),
         ]);
     }
     out.push_str(&table.render());

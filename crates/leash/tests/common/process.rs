@@ -145,3 +145,15 @@ pub async fn stored_values(
         })
         .collect()
 }
+
+/// `GET /api/v1/sys/health`: its status and body.
+pub async fn health(http: &reqwest::Client, url: &str) -> (u16, Value) {
+    call(
+        http,
+        "",
+        reqwest::Method::GET,
+        format!("{url}/api/v1/sys/health"),
+        Value::Null,
+    )
+    .await
+}
