@@ -123,7 +123,13 @@ impl Client {
         self.call_as(Retry::ThisNode, Method::POST, &path, &[], NO_BODY).await
     }
 
-    /// `GET /api/v1/sys/keyring`.
+    /// `GET /api/v1/sys/nodes` (`read` on `sys/nodes`): the nodes of the cluster, asked of this node.
+    pub async fn nodes(&self) -> Result<leash_core::api::NodeList, Error> {
+        let path = ApiPath::api().lit("sys/nodes");
+        self.call_as(Retry::ThisNode, Method::GET, &path, &[], NO_BODY).await
+    }
+
+    /// `GET /api/v1/sys/keyring` (admin on `sys/keyring`).
     pub async fn keyring(&self) -> Result<KeyringStatus, Error> {
         let path = ApiPath::api().lit("sys/keyring");
         self.call(Method::GET, &path, &[], NO_BODY).await

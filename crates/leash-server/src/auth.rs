@@ -249,6 +249,8 @@ pub async fn authenticate(state: &AppState, presented: &str) -> Result<Arc<Token
             "the token is not a valid Leash token (wrong shape or checksum)",
         ));
     }
+    // On a cluster node: first take in every access change another node acknowledged.
+    state.sync_access().await?;
     let hash = token::token_hash(presented);
     match state.tokens.lookup(&*state.store, &hash).await? {
         Some(record) if token::hashes_equal(&record.hash, &hash) => {

@@ -191,6 +191,8 @@ pub struct Barrier {
     rotation: tokio::sync::Mutex<()>,
     /// Unseal shares given so far towards a new root token.
     generate_root: std::sync::Mutex<Vec<Zeroizing<String>>>,
+    /// Whether it is sealed, for whoever follows changes (the node list's heartbeat).
+    sealed: tokio::sync::watch::Sender<bool>,
 }
 
 impl Barrier {
@@ -208,6 +210,7 @@ impl Barrier {
             state: RwLock::new(state),
             rotation: tokio::sync::Mutex::new(()),
             generate_root: std::sync::Mutex::new(Vec::new()),
+            sealed: tokio::sync::watch::Sender::new(true),
         })
     }
 
@@ -243,6 +246,11 @@ impl Barrier {
                 progress: 0,
             },
         }
+    }
+
+    /// Follows the seal state (`true`: sealed).
+    pub fn seal_changes(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.sealed.subscribe()
     }
 
     /// The audit keys, while unsealed.
@@ -413,6 +421,7 @@ impl Barrier {
             keyring: Arc::new(keyring),
             audit: Arc::new(audit),
         };
+        self.sealed.send_replace(false);
         tracing::info!("server unsealed");
         Ok(())
     }
@@ -444,6 +453,7 @@ impl Barrier {
             config,
             shares: Vec::new(),
         };
+        self.sealed.send_replace(true);
         tracing::info!("server sealed");
     }
 
@@ -471,6 +481,21 @@ impl Barrier {
         }
         tracing::info!(key_id = id, "keyring rotated");
         self.keyring_status()
+    }
+
+    /// Re-reads the stored keyring (another node may have rotated it), while
+    /// unsealed; a sealed barrier has nothing to refresh.
+    pub async fn refresh_keyring(&self) -> Result<(), ApiError> {
+        let root_key = match &*self.read_state() {
+            State::Unsealed { root_key, .. } => root_key.clone(),
+            State::Sealed { .. } | State::Uninitialized => return Ok(()),
+        };
+        let stored = self.stored_hierarchy().await?.keyring;
+        let keyring = Keyring::from_bytes(&stored.open_under(&root_key, &Aad::Keyring)?)?;
+        if let State::Unsealed { keyring: live, .. } = &mut *self.write_state() {
+            *live = Arc::new(keyring);
+        }
+        Ok(())
     }
 
     pub fn keyring_status(&self) -> Result<KeyringStatus, ApiError> {

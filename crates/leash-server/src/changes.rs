@@ -42,11 +42,15 @@ impl ChangeFeed {
 pub struct ChangeReceiver(broadcast::Receiver<Envelope>);
 
 impl ChangeReceiver {
-    /// The next committed change; `Lagged` when some were missed (catch up from storage).
+    /// The next committed change; `Lagged` when some were missed (this
+    /// receiver fell behind, or the cluster channel lost messages): catch up
+    /// from storage.
     pub async fn recv(&mut self) -> Result<ChangeEvent, RecvError> {
         loop {
-            if let Notice::Committed(change) = self.0.recv().await?.notice {
-                return Ok(change);
+            match self.0.recv().await?.notice {
+                Notice::Committed(change) => return Ok(change),
+                Notice::Resync => return Err(RecvError::Lagged(0)),
+                Notice::Access(_) | Notice::Stored => {}
             }
         }
     }

@@ -22,6 +22,15 @@ pub struct ServerConfig {
     /// A storage URL overriding the store in `data_dir` (`sqlite:///var/lib/leash/leash.db`,
     /// `postgres://leash@db.internal/leash`).
     pub storage: Option<String>,
+    /// Several nodes share the PostgreSQL `storage` (each unsealed on its
+    /// own): no node-exclusive lock; access and change notices cross nodes.
+    pub cluster: bool,
+    /// This node's name in the cluster, which names its audit chain [default:
+    /// an id made at first start and kept in DATA_DIR/node-id].
+    pub node_name: Option<String>,
+    /// Where clients reach this node, shown by `leash operator status`
+    /// [default: `listen`].
+    pub advertise_address: Option<String>,
     /// PEM certificate chain; with `tls_key`, serve HTTPS.
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for `tls_cert`.
@@ -66,6 +75,9 @@ impl Default for ServerConfig {
             metrics_listen: None,
             data_dir: PathBuf::from("./leash-data"),
             storage: None,
+            cluster: false,
+            node_name: None,
+            advertise_address: None,
             tls_cert: None,
             tls_key: None,
             unseal_key_file: None,
@@ -90,6 +102,9 @@ const ENV_KEYS: &[&str] = &[
     "metrics_listen",
     "data_dir",
     "storage",
+    "cluster",
+    "node_name",
+    "advertise_address",
     "tls_cert",
     "tls_key",
     "unseal_key_file",
@@ -179,6 +194,27 @@ impl ServerConfig {
                 .map_err(|e| ConfigError(format!("{field} {text:?} is not a duration like 24h or 5s: {e}")))?;
         }
         self.rotation_webhook_allow()?;
+        let on_postgres = self
+            .storage
+            .as_deref()
+            .is_some_and(|url| url.starts_with("postgres://") || url.starts_with("postgresql://"));
+        if self.cluster && !on_postgres {
+            return Err(ConfigError(
+                "cluster needs a shared store: set storage to a postgres:// URL (SQLite serves one node)".into(),
+            ));
+        }
+        if let Some(name) = &self.node_name {
+            let ok = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !ok {
+                return Err(ConfigError(format!(
+                    "node_name {name:?} must be 1-64 letters, digits, `-`, `_` or `.`"
+                )));
+            }
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(ConfigError(format!(
                 "log_format must be text or json, got {:?}",

@@ -150,6 +150,13 @@ async fn open_store(
             store.observe(observer.clone());
             behind_cache(store, cluster, observer)
         }
+        (None, Some(url)) if config.cluster => {
+            // Every node reads the shared database itself: no hot cache could
+            // know at once what another node changed.
+            let store = PostgresStore::connect_as_cluster_node(url).await?;
+            store.observe(observer);
+            (Arc::new(store), CacheInvalidator::detached())
+        }
         (None, Some(url)) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             let store = PostgresStore::connect_as_only_node(url).await?;
             store.observe(observer.clone());
@@ -260,6 +267,10 @@ fn apply_remote_notices(state: AppState, cluster: cluster::Cluster, cache: Cache
                             cache.invalidate();
                             continue;
                         }
+                        Notice::Resync => {
+                            cache.invalidate();
+                            None
+                        }
                     },
                     Err(RecvError::Lagged(_)) => {
                         cache.invalidate();
@@ -274,11 +285,66 @@ fn apply_remote_notices(state: AppState, cluster: cluster::Cluster, cache: Cache
                 Some(AccessChange::Directory) | None => {
                     if change.is_none() {
                         state.tokens.forget_all();
+                        if let Err(e) = state.barrier.refresh_keyring().await {
+                            tracing::error!(error = %e.message, "cannot re-read the keyring after missing cluster notices");
+                        }
                     }
                     if let Err(e) = state.directory.refresh(&*state.store).await {
                         tracing::error!(error = %e.message, "cannot re-read the directory after another node changed it");
                     }
                 }
+            }
+        }
+    });
+}
+
+/// This node's name in a cluster: `node_name`, else the id kept in
+/// DATA_DIR/node-id (made at first start, so a restarted node continues its
+/// audit chain).
+fn node_name(config: &ServerConfig) -> Result<String, ServerError> {
+    if let Some(name) = &config.node_name {
+        return Ok(name.clone());
+    }
+    let file = config.data_dir.join("node-id");
+    let fail =
+        |e: std::io::Error| ServerError::Startup(format!("cannot keep this node's id in {}: {e}", file.display()));
+    match std::fs::read_to_string(&file) {
+        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(fail(e)),
+    }
+    std::fs::create_dir_all(&config.data_dir).map_err(fail)?;
+    let id = format!("node-{}", leash_core::token::generate_accessor().to_lowercase());
+    std::fs::write(&file, format!("{id}\n")).map_err(fail)?;
+    Ok(id)
+}
+
+/// How often a cluster node refreshes its row in the node list.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// Keeps this node's row in the node list fresh until the server stops:
+/// every few seconds, and at once when it is sealed or unsealed.
+fn heartbeat(state: AppState, node: cluster::NodeId, address: String) {
+    let started_at = time::now_millis();
+    let mut shutdown = state.shutdown.clone();
+    let mut seal = state.barrier.seal_changes();
+    tokio::spawn(async move {
+        loop {
+            let row = leash_store::NodeRow {
+                node: node.as_str().to_owned(),
+                address: address.clone(),
+                sealed: state.barrier.status().sealed,
+                started_at,
+                seen_at: time::now_millis(),
+            };
+            if let Err(e) = state.store.node_heartbeat(&row).await {
+                tracing::warn!(error = %e, "cannot record this node in the cluster's node list");
+            }
+            tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                changed = seal.changed() => if changed.is_err() { return },
+                () = tokio::time::sleep(HEARTBEAT) => {}
             }
         }
     });
@@ -337,10 +403,20 @@ pub async fn start_with_clock(
             }
         }
     }
-    // One node on its own store; a shared store brings its own `cluster::Notifier`.
-    let cluster = cluster::Cluster::local();
+    // One node on its own store; the nodes of a cluster talk on the database's channel.
+    let (cluster, notifier) = match (&config.storage, config.cluster && dev_dir.is_none()) {
+        (Some(url), true) => {
+            let node = cluster::NodeId::named(&node_name(&config)?);
+            let notifier = cluster::postgres::PgNotifier::connect(url, node.clone()).await?;
+            (cluster::Cluster::new(node, notifier.clone()), Some(notifier))
+        }
+        _ => (cluster::Cluster::local(), None),
+    };
     let metrics = Arc::new(metrics::Metrics::new());
     let (store, cache) = open_store(&config, dev_dir.as_ref().map(|d| d.path()), &cluster, &metrics).await?;
+    if let Some(notifier) = &notifier {
+        notifier.listen(store.clone());
+    }
     let barrier = Arc::new(
         Barrier::load(store.clone())
             .await
@@ -391,6 +467,11 @@ pub async fn start_with_clock(
         barrier.clone(),
         audit::AuditConfig {
             file: audit_file,
+            chain: if notifier.is_some() {
+                cluster.node.as_str().to_owned()
+            } else {
+                String::new()
+            },
             fail_open: config.audit_fail_open,
             checkpoint_every: 256,
             checkpoint_interval: Duration::from_secs(5),
@@ -441,6 +522,7 @@ pub async fn start_with_clock(
         directory,
         tokens: Arc::new(auth::TokenCache::new(epoch, metrics.clone())),
         metrics,
+        access_sync: notifier.is_some().then(state::AccessSync::default),
         jwt: Arc::new(jwt::JwtVerifier::new(
             reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
@@ -456,6 +538,7 @@ pub async fn start_with_clock(
         logins: Arc::default(),
         scratch_dir: scratch_dir(&config, dev_dir.as_ref().map(|d| d.path())),
     });
+    let heartbeat_node = notifier.is_some().then(|| cluster.node.clone());
     apply_remote_notices(state.clone(), cluster, cache);
     let listener = std::net::TcpListener::bind(&config.listen).map_err(|source| ServerError::Listen {
         addr: config.listen.clone(),
@@ -522,6 +605,14 @@ pub async fn start_with_clock(
         None => (None, None),
     };
     rotation::scheduler::spawn(state.clone(), config.rotation_interval());
+    if let Some(node) = heartbeat_node {
+        let scheme = if tls { "https" } else { "http" };
+        let address = config
+            .advertise_address
+            .clone()
+            .unwrap_or_else(|| format!("{scheme}://{local_addr}"));
+        heartbeat(state.clone(), node, address);
+    }
     Ok(Server {
         local_addr,
         metrics_addr,

@@ -107,4 +107,45 @@ pub struct Domain {
     pub node: crate::cluster::NodeId,
     /// This server's metrics (its own registry).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// On a node of a cluster: the last access generation this node's caches
+    /// reflect ([`Domain::sync_access`]); `None` on a single node.
+    pub access_sync: Option<AccessSync>,
+}
+
+/// What a cluster node remembers of the shared access generation.
+#[derive(Default)]
+pub struct AccessSync {
+    seen: std::sync::atomic::AtomicI64,
+    /// One refresh at a time; the others wait for it and find it done.
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl Domain {
+    /// On a node of a cluster, makes this node's token cache, directory and
+    /// keyring reflect every access change another node acknowledged: reads
+    /// the store's access generation (moved in the same transaction as each
+    /// such change) and, when it moved, forgets every cached token and
+    /// re-reads the directory and the keyring before going on. Every
+    /// authenticated request calls it first, so a token revoked or a policy
+    /// changed on one node is in force on all from the next request on. A
+    /// no-op on a single node.
+    pub async fn sync_access(&self) -> Result<(), crate::error::ApiError> {
+        use std::sync::atomic::Ordering;
+        let Some(sync) = &self.access_sync else {
+            return Ok(());
+        };
+        let current = self.store.access_generation().await?;
+        if current == sync.seen.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _one = sync.refreshing.lock().await;
+        if current == sync.seen.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.tokens.forget_all();
+        self.directory.refresh(&*self.store).await?;
+        self.barrier.refresh_keyring().await?;
+        sync.seen.store(current, Ordering::Release);
+        Ok(())
+    }
 }

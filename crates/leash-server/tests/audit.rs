@@ -16,7 +16,7 @@ async fn requests_after(t: &TestServer, seq: i64) -> Vec<AuditRecord> {
 /// The records of `kind` after `seq` (the table is flushed first: it is written behind the answers).
 async fn records_after(t: &TestServer, seq: i64, kind: &str) -> Vec<AuditRecord> {
     t.server.state().audit.flush_table().await.unwrap();
-    let rows = t.server.state().store.audit_scan(seq, 10_000).await.unwrap();
+    let rows = t.server.state().store.audit_scan("", seq, 10_000).await.unwrap();
     rows.iter()
         .filter(|r| r.kind == kind)
         .map(|r| serde_json::from_str::<serde_json::Value>(&r.line).unwrap())
@@ -29,7 +29,7 @@ async fn last_seq(t: &TestServer) -> i64 {
     t.server
         .state()
         .store
-        .audit_last(false)
+        .audit_last("", false)
         .await
         .unwrap()
         .map_or(0, |r| r.seq)
@@ -153,7 +153,7 @@ async fn no_value_token_or_password_reaches_either_sink_and_hashes_match() {
         .server
         .state()
         .store
-        .audit_scan(0, 10_000)
+        .audit_scan("", 0, 10_000)
         .await
         .unwrap()
         .iter()

@@ -177,6 +177,7 @@ fn table(fx: &Fixtures) -> Vec<Valid> {
         valid(M::POST, "/api/v1/auth/token/renew-self").body(json!({"increment": "1h"})),
         // server administration
         valid(M::GET, "/api/v1/sys/keyring"),
+        valid(M::GET, "/api/v1/sys/nodes"),
         valid(M::GET, "/api/v1/sys/snapshot"),
         valid(M::POST, "/api/v1/sys/rotate-key"),
         valid(M::GET, "/metrics"),

@@ -272,7 +272,7 @@ async fn denied_requests_are_audited_as_denied_with_the_reason() {
         .await;
     assert!(refused(status));
     t.server.state().audit.flush_table().await.unwrap();
-    let last = t.server.state().store.audit_scan(0, 100_000).await.unwrap();
+    let last = t.server.state().store.audit_scan("", 0, 100_000).await.unwrap();
     let record: Value = last
         .iter()
         .rev()

@@ -70,6 +70,12 @@ pub type WriteHook = Arc<dyn Fn() + Send + Sync>;
 pub struct CacheInvalidator(Arc<HotCache>);
 
 impl CacheInvalidator {
+    /// The invalidator of no cache, for a store used without one (a node of
+    /// a cluster reads every row from the shared database).
+    pub fn detached() -> Self {
+        Self(Arc::new(HotCache::default()))
+    }
+
     /// Forgets every cached row and refuses the fills of reads already running.
     pub fn invalidate(&self) {
         self.0.invalidate();
@@ -431,6 +437,18 @@ impl<S: Storage + ?Sized> MetaStore for HotCached<S> {
         self.inner.exclusive()
     }
 
+    async fn access_generation(&self) -> Result<i64> {
+        self.inner.access_generation().await
+    }
+
+    async fn node_heartbeat(&self, node: &NodeRow) -> Result<()> {
+        self.inner.node_heartbeat(node).await
+    }
+
+    async fn node_list(&self) -> Result<Vec<NodeRow>> {
+        self.inner.node_list().await
+    }
+
     async fn snapshot_into(&self, dir: &std::path::Path) -> Result<crate::StoreSnapshot> {
         self.inner.snapshot_into(dir).await
     }
@@ -545,12 +563,16 @@ impl<S: Storage + ?Sized> AuditStore for HotCached<S> {
         self.inner.audit_query(filter).await
     }
 
-    async fn audit_scan(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>> {
-        self.inner.audit_scan(after, limit).await
+    async fn audit_scan(&self, node: &str, after: i64, limit: i64) -> Result<Vec<AuditRow>> {
+        self.inner.audit_scan(node, after, limit).await
     }
 
-    async fn audit_last(&self, checkpoint: bool) -> Result<Option<AuditRow>> {
-        self.inner.audit_last(checkpoint).await
+    async fn audit_last(&self, node: &str, checkpoint: bool) -> Result<Option<AuditRow>> {
+        self.inner.audit_last(node, checkpoint).await
+    }
+
+    async fn audit_chains(&self) -> Result<Vec<String>> {
+        self.inner.audit_chains().await
     }
 }
 

@@ -56,7 +56,7 @@ pub use error::StoreError;
 pub use hot_cache::{CacheInvalidator, HotCached, WriteHook};
 pub use model::*;
 pub use observe::{StoreObserver, StoreOperation};
-pub use postgres::PostgresStore;
+pub use postgres::{Heard, MAX_NOTIFY_PAYLOAD, NotifyChannel, PostgresStore};
 pub use sqlite::{AUDIT_DB_FILE, DB_FILE, SqliteStore};
 
 /// The files a backend copied for a snapshot.
@@ -112,6 +112,17 @@ pub trait MetaStore: Send + Sync + 'static {
     /// holds a lock on its file for the store's lifetime). A shared backend
     /// answers `false`: other nodes may be running, holding leases.
     fn exclusive(&self) -> bool;
+    /// A number that moves, in the same transaction, with every change of
+    /// who may do what: a token revoked or renewed, an identity, group,
+    /// policy or JWT issuer changed, the key hierarchy replaced. A node on a
+    /// shared store compares it with the last one it saw before it trusts
+    /// its token cache, directory and keyring. An exclusive store answers 0
+    /// always (no other process changes anything).
+    async fn access_generation(&self) -> Result<i64>;
+    /// Records that `node` is serving (and whether it is sealed) now.
+    async fn node_heartbeat(&self, node: &NodeRow) -> Result<()>;
+    /// Every node that has served this store, by id.
+    async fn node_list(&self) -> Result<Vec<NodeRow>>;
     /// Copies the store's files, as stored and from one consistent moment
     /// each, into the empty directory `dir` while the store keeps serving,
     /// for a snapshot ([`snapshot`]). The data file is copied before the
@@ -316,14 +327,18 @@ pub trait RotationStore: Send + Sync + 'static {
 /// by the server first, is the durability point).
 #[async_trait]
 pub trait AuditStore: Send + Sync + 'static {
-    /// Appends audit records (already numbered and hash-chained) in one
-    /// transaction; fails, appending none, if a `seq` is already stored.
+    /// Appends audit records (already numbered and hash-chained, each naming
+    /// its chain) in one transaction; fails, appending none, if a `(node,
+    /// seq)` is already stored.
     async fn audit_append(&self, rows: &[AuditRow]) -> Result<()>;
-    /// Request records (no checkpoints) matching `filter`, newest first.
+    /// Request records (no checkpoints) matching `filter`, of every chain,
+    /// newest first.
     async fn audit_query(&self, filter: &AuditFilter) -> Result<Vec<AuditRow>>;
-    /// Records (checkpoints included) with `seq > after`, oldest first, at most
-    /// `limit` (for verification).
-    async fn audit_scan(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>>;
-    /// The last record, or with `checkpoint` the last checkpoint record.
-    async fn audit_last(&self, checkpoint: bool) -> Result<Option<AuditRow>>;
+    /// Records (checkpoints included) of chain `node` with `seq > after`,
+    /// oldest first, at most `limit` (for verification).
+    async fn audit_scan(&self, node: &str, after: i64, limit: i64) -> Result<Vec<AuditRow>>;
+    /// The last record of chain `node`, or with `checkpoint` its last checkpoint record.
+    async fn audit_last(&self, node: &str, checkpoint: bool) -> Result<Option<AuditRow>>;
+    /// The chains the table holds (one per node that wrote records), sorted.
+    async fn audit_chains(&self) -> Result<Vec<String>>;
 }

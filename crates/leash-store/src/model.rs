@@ -305,9 +305,23 @@ pub struct ChangeRow {
     pub entries: Vec<AppliedEntry>,
 }
 
+/// A node serving the store, as its last heartbeat left it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct NodeRow {
+    pub node: String,
+    /// Where it serves (`host:port`, or a URL).
+    pub address: String,
+    pub sealed: bool,
+    pub started_at: i64,
+    /// Its last heartbeat (unix ms).
+    pub seen_at: i64,
+}
+
 /// One audit record as the database sink keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditRow {
+    /// The chain the record belongs to: the node that wrote it (`""` for the only node of a store).
+    pub node: String,
     pub seq: i64,
     pub time_ms: i64,
     /// `request` or `checkpoint`.

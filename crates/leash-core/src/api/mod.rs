@@ -50,6 +50,33 @@ pub struct Health {
     pub version: String,
 }
 
+/// One node serving the store, as its last heartbeat left it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NodeInfo {
+    pub node: String,
+    /// Where clients reach it.
+    pub address: String,
+    pub sealed: bool,
+    /// Started (RFC 3339).
+    pub started_at: String,
+    /// Its last heartbeat (RFC 3339).
+    pub seen_at: String,
+    /// Heard from within the last three heartbeats.
+    pub live: bool,
+    /// The node that answered.
+    pub this_node: bool,
+}
+
+/// `GET /api/v1/sys/nodes`: the nodes of the cluster (one, on a single node).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NodeList {
+    /// Several nodes share the store.
+    pub cluster: bool,
+    pub nodes: Vec<NodeInfo>,
+}
+
 /// `GET /api/v1/sys/seal-status`, and the answer to `POST /api/v1/sys/unseal`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -618,9 +645,25 @@ pub struct AuditCheckpoint {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditVerifyResult {
+    /// This node's chain in the database.
     pub database: crate::audit::VerifyReport,
     pub file: Option<crate::audit::VerifyReport>,
     pub file_path: Option<String>,
+    /// This node's name in the cluster (`""` for the only node of a store).
+    #[serde(default)]
+    pub node: String,
+    /// The chains of the other nodes that share the store, each checked up to
+    /// its last checkpoint; empty on a single node.
+    #[serde(default)]
+    pub other_nodes: Vec<NodeChainReport>,
+}
+
+/// One other node's audit chain, as the verifying node found it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NodeChainReport {
+    pub node: String,
+    pub report: crate::audit::VerifyReport,
 }
 
 /// `POST /api/v1/audit/hash`.

@@ -3,12 +3,10 @@
 //! copied back) and how new records are numbered and linked. The only code
 //! that sets a record's `seq` and `prev_hash`.
 //!
-//! This is the audit-sequencing seam between nodes (ARCHITECTURE.md, "Cluster
-//! seams"): today one server writes one chain into its store. On a shared
-//! store each node keeps a chain of its own (its own file, its own sequence),
-//! and the table names the chain of every row, so verification can check
-//! each and name the node of a broken link; what changes is how a `Chain`
-//! is named and resumed, not how the writer uses it.
+//! Nodes that share a store each keep a chain of their own (their own file,
+//! their own sequence), and the table names the chain of every row (`node`;
+//! `""` for the only node of a store), so verification checks each and names
+//! the node of a broken link.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -22,6 +20,8 @@ use crate::time::now_millis;
 
 /// The next sequence number and the hash of the last record.
 pub(super) struct Chain {
+    /// The chain's name in the table (the node's; `""` for the only node).
+    name: String,
     next_seq: u64,
     head: String,
 }
@@ -31,11 +31,11 @@ pub(super) struct Position(u64, String);
 
 impl Chain {
     /// Continues where storage (or a file ahead of it) left off.
-    pub(super) async fn resume(store: &dyn Storage, file: &Path) -> Result<Self, AuditError> {
+    pub(super) async fn resume(store: &dyn Storage, file: &Path, name: &str) -> Result<Self, AuditError> {
         let db_err = |e: leash_store::StoreError| AuditError(format!("reading the audit table: {e}"));
-        let last = store.audit_last(false).await.map_err(db_err)?;
+        let last = store.audit_last(name, false).await.map_err(db_err)?;
         let (mut seq, mut head) = last.map_or((0, GENESIS.to_owned()), |r| (r.seq as u64, r.hash));
-        let (missing, file_last) = file_tail(file, seq);
+        let (missing, file_last) = file_tail(file, seq, name);
         if let Some((file_seq, file_hash)) = file_last
             && file_seq > seq
         {
@@ -50,6 +50,7 @@ impl Chain {
             head = file_hash;
         }
         Ok(Self {
+            name: name.to_owned(),
             next_seq: seq + 1,
             head,
         })
@@ -70,6 +71,11 @@ impl Chain {
         (line, hash)
     }
 
+    /// The chain's name in the table.
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+
     pub(super) fn position(&self) -> Position {
         Position(self.next_seq, self.head.clone())
     }
@@ -82,7 +88,7 @@ impl Chain {
 }
 
 /// The database row of a sealed record.
-pub(super) fn row_of(record: &AuditRecord, hash: String, line: String, time_ms: i64) -> AuditRow {
+pub(super) fn row_of(chain: &str, record: &AuditRecord, hash: String, line: String, time_ms: i64) -> AuditRow {
     let resource = match (&record.project, &record.env, &record.path) {
         (Some(p), Some(e), Some(path)) => Some(format!("{p}/{e}/{path}")),
         (Some(p), Some(e), None) => Some(format!("{p}/{e}")),
@@ -90,6 +96,7 @@ pub(super) fn row_of(record: &AuditRecord, hash: String, line: String, time_ms: 
         _ => None,
     };
     AuditRow {
+        node: chain.to_owned(),
         seq: record.seq as i64,
         time_ms,
         kind: record.kind.unwrap_or(RecordKind::Request).as_str().into(),
@@ -104,7 +111,7 @@ pub(super) fn row_of(record: &AuditRecord, hash: String, line: String, time_ms: 
 
 /// The records of the file after `after_seq`, as database rows (to copy back
 /// what the table lost), and the file's last (seq, hash).
-fn file_tail(path: &Path, after_seq: u64) -> (Vec<AuditRow>, Option<(u64, String)>) {
+fn file_tail(path: &Path, after_seq: u64, chain: &str) -> (Vec<AuditRow>, Option<(u64, String)>) {
     // Only a regular file has a tail to resume from (a device like /dev/full reads forever).
     let Ok(file) = File::open(path).and_then(|f| {
         if f.metadata()?.is_file() {
@@ -132,7 +139,7 @@ fn file_tail(path: &Path, after_seq: u64) -> (Vec<AuditRow>, Option<(u64, String
             let time_ms = time::OffsetDateTime::parse(&record.time, &time::format_description::well_known::Rfc3339)
                 .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
                 .unwrap_or_else(|_| now_millis());
-            rows.push(row_of(&record, hash, line, time_ms));
+            rows.push(row_of(chain, &record, hash, line, time_ms));
         }
     }
     (rows, last)

@@ -41,6 +41,9 @@ use crate::barrier::Barrier;
 pub struct AuditConfig {
     /// The JSON-lines file.
     pub file: PathBuf,
+    /// The chain this node writes in the table: `""` for the only node of a
+    /// store, the node's name when nodes share one (each keeps its own chain).
+    pub chain: String,
     /// Answer requests even when no record can be written (loudly logged).
     pub fail_open: bool,
     /// Write a signed checkpoint after this many records...
@@ -71,6 +74,8 @@ enum Command {
 pub struct AuditLog {
     tx: mpsc::Sender<Command>,
     pub file: PathBuf,
+    /// This node's chain in the table (see [`AuditConfig::chain`]).
+    pub chain: String,
     last_checkpoint: Arc<Mutex<Option<ChainPoint>>>,
 }
 
@@ -85,11 +90,13 @@ impl AuditLog {
         let (tx, rx) = mpsc::channel(4096);
         let last_checkpoint = Arc::new(Mutex::new(None));
         let file = config.file.clone();
+        let chain = config.chain.clone();
         let task = writer::Writer::resume(store, barrier, config, last_checkpoint.clone(), metrics).await?;
         tokio::spawn(task.run(rx));
         Ok(Self {
             tx,
             file,
+            chain,
             last_checkpoint,
         })
     }

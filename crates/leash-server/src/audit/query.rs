@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 
-use leash_core::api::{AuditCheckpoint, AuditList, AuditVerifyResult};
+use leash_core::api::{AuditCheckpoint, AuditList, AuditVerifyResult, NodeChainReport};
 use leash_core::audit::{AuditRecord, ChainPoint, parse_public_key, verify_lines};
 use leash_core::policy::{IdentityContext, Pattern};
 use leash_store::AuditFilter;
@@ -126,14 +126,8 @@ pub async fn verify(state: &Domain, log: &AuditLog) -> Result<AuditVerifyResult,
         seq: checkpoint.seq,
         hash: checkpoint.hash,
     };
-    let mut lines = Vec::new();
-    let mut after = 0;
-    loop {
-        let rows = state.store.audit_scan(after, 5000).await?;
-        let Some(last) = rows.last() else { break };
-        after = last.seq;
-        lines.extend(rows.into_iter().map(|r| r.line));
-    }
+    let own = log.chain.clone();
+    let lines = chain_lines(state, &own).await?;
     let database = verify_lines(lines.iter().map(String::as_str), Some(&key), Some(&tail));
     let path = log.file.clone();
     let file = tokio::task::spawn_blocking(move || {
@@ -143,9 +137,39 @@ pub async fn verify(state: &Domain, log: &AuditLog) -> Result<AuditVerifyResult,
     })
     .await
     .map_err(|e| ApiError::internal("reading the audit file", e))?;
+    // Every other node's chain, up to its own last checkpoint (a dead node's
+    // tail after it cannot be told from a truncation, as for any file).
+    let mut other_nodes = Vec::new();
+    for node in state.store.audit_chains().await? {
+        if node == own {
+            continue;
+        }
+        let tail = state.store.audit_last(&node, true).await?.map(|cp| ChainPoint {
+            seq: cp.seq as u64,
+            hash: cp.hash,
+        });
+        let lines = chain_lines(state, &node).await?;
+        let report = verify_lines(lines.iter().map(String::as_str), Some(&key), tail.as_ref());
+        other_nodes.push(NodeChainReport { node, report });
+    }
     Ok(AuditVerifyResult {
         database,
         file,
         file_path: Some(log.file.display().to_string()),
+        node: own,
+        other_nodes,
     })
+}
+
+/// Every line of chain `node` in the table, in order.
+async fn chain_lines(state: &Domain, node: &str) -> Result<Vec<String>, ApiError> {
+    let mut lines = Vec::new();
+    let mut after = 0;
+    loop {
+        let rows = state.store.audit_scan(node, after, 5000).await?;
+        let Some(last) = rows.last() else { break };
+        after = last.seq;
+        lines.extend(rows.into_iter().map(|r| r.line));
+    }
+    Ok(lines)
 }

@@ -109,9 +109,9 @@ impl Writer {
         last_checkpoint: Arc<Mutex<Option<ChainPoint>>>,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Self, AuditError> {
-        let chain = Chain::resume(&*store, &config.file).await?;
+        let chain = Chain::resume(&*store, &config.file, &config.chain).await?;
         if let Some(cp) = store
-            .audit_last(true)
+            .audit_last(&config.chain, true)
             .await
             .map_err(|e| AuditError(format!("reading the audit table: {e}")))?
         {
@@ -272,7 +272,7 @@ impl Writer {
         let (line, hash) = self.chain.link(record);
         text.push_str(&line);
         text.push('\n');
-        rows.push(row_of(record, hash.clone(), line, now_millis()));
+        rows.push(row_of(self.chain.name(), record, hash.clone(), line, now_millis()));
         hash
     }
 

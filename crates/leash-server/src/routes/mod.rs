@@ -142,6 +142,7 @@ fn routes() -> Routes {
     )
     .add(Method::POST, "/api/v1/sys/seal", Admin, "sys.seal", sys::seal)
     .add(Method::GET, "/api/v1/sys/keyring", Admin, "sys.keyring", sys::keyring)
+    .add(Method::GET, "/api/v1/sys/nodes", Admin, "sys.nodes", sys::nodes)
     .add(
         Method::GET,
         "/api/v1/sys/snapshot",

@@ -40,6 +40,7 @@ const BEARER: &str = "bearer";
         super::sys::generate_root,
         super::sys::seal,
         super::sys::keyring,
+        super::sys::nodes,
         super::sys::rotate_key,
         super::sys::snapshot,
         super::metrics::metrics,

@@ -5,8 +5,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use leash_core::api::{
-    ErrorBody, GenerateRootRequest, GenerateRootStatus, Health, InitRequest, InitResponse, KeyringStatus, SealStatus,
-    UnsealRequest,
+    ErrorBody, GenerateRootRequest, GenerateRootStatus, Health, InitRequest, InitResponse, KeyringStatus, NodeList,
+    SealStatus, UnsealRequest,
 };
 
 use crate::auth::Caller;
@@ -109,6 +109,18 @@ pub async fn seal(State(state): State<AppState>, caller: Caller) -> Result<Json<
 pub async fn keyring(State(state): State<AppState>, caller: Caller) -> Result<Json<KeyringStatus>, ApiError> {
     authorize(&caller, Capability::Admin, Resource::System("keyring"))?;
     Ok(Json(state.barrier.keyring_status()?))
+}
+
+/// The nodes of the cluster, their addresses, seal states and last heartbeats.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sys/nodes",
+    tag = "sys",
+    responses((status = 200, description = "The nodes serving the store", body = NodeList))
+)]
+pub async fn nodes(State(state): State<AppState>, caller: Caller) -> Result<Json<NodeList>, ApiError> {
+    authorize(&caller, Capability::Read, Resource::System("nodes"))?;
+    Ok(Json(crate::cluster::node_list(&state).await?))
 }
 
 /// Adds a new data key to the keyring; new writes use it.

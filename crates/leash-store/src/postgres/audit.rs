@@ -1,6 +1,7 @@
 //! [`AuditStore`] on PostgreSQL: `audit_log`, an index of the audit file's
 //! records (the file, written by the server first, is the durability point).
-//! `seq` is the table's primary key: a batch that repeats one appends nothing.
+//! `(node, seq)` is the table's primary key (one chain per node): a batch that
+//! repeats one appends nothing.
 
 use async_trait::async_trait;
 
@@ -11,15 +12,16 @@ use crate::{AuditStore, Result};
 #[async_trait]
 impl AuditStore for PostgresStore {
     async fn audit_append(&self, rows: &[AuditRow]) -> Result<()> {
-        // Rows per statement: 9 binds a row, well under PostgreSQL's 65,535.
+        // Rows per statement: 10 binds a row, well under PostgreSQL's 65,535.
         const ROWS_PER_INSERT: usize = 1_000;
         let mut tx = self.write().await?;
         for chunk in rows.chunks(ROWS_PER_INSERT) {
             let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-                "INSERT INTO audit_log (seq, time_ms, kind, identity, operation, resource, status, hash, line) ",
+                "INSERT INTO audit_log (node, seq, time_ms, kind, identity, operation, resource, status, hash, line) ",
             );
             insert.push_values(chunk, |mut b, r| {
-                b.push_bind(r.seq)
+                b.push_bind(&r.node)
+                    .push_bind(r.seq)
                     .push_bind(r.time_ms)
                     .push_bind(&r.kind)
                     .push_bind(&r.identity)
@@ -43,13 +45,13 @@ impl AuditStore for PostgresStore {
             None => (None, None),
         };
         Ok(sqlx::query_as(
-            "SELECT seq, time_ms, kind, identity, operation, resource, status, hash, line FROM audit_log \
+            "SELECT node, seq, time_ms, kind, identity, operation, resource, status, hash, line FROM audit_log \
              WHERE kind <> 'checkpoint' \
              AND ($1::TEXT IS NULL OR identity = $1) AND ($2::TEXT IS NULL OR operation = $2) \
              AND ($3::TEXT IS NULL OR starts_with(operation, $3)) \
              AND ($4::BIGINT IS NULL OR status = $4) AND ($5::BIGINT IS NULL OR time_ms >= $5) \
              AND ($6::BIGINT IS NULL OR time_ms <= $6) \
-             AND seq < $7 ORDER BY seq DESC LIMIT $8",
+             AND seq < $7 ORDER BY time_ms DESC, seq DESC LIMIT $8",
         )
         .bind(&f.identity)
         .bind(op_exact)
@@ -63,24 +65,32 @@ impl AuditStore for PostgresStore {
         .await?)
     }
 
-    async fn audit_scan(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>> {
+    async fn audit_scan(&self, node: &str, after: i64, limit: i64) -> Result<Vec<AuditRow>> {
         Ok(sqlx::query_as(
-            "SELECT seq, time_ms, kind, identity, operation, resource, status, hash, line FROM audit_log \
-             WHERE seq > $1 ORDER BY seq LIMIT $2",
+            "SELECT node, seq, time_ms, kind, identity, operation, resource, status, hash, line FROM audit_log \
+             WHERE node = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
+        .bind(node)
         .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?)
     }
 
-    async fn audit_last(&self, checkpoint: bool) -> Result<Option<AuditRow>> {
+    async fn audit_last(&self, node: &str, checkpoint: bool) -> Result<Option<AuditRow>> {
         Ok(sqlx::query_as(
-            "SELECT seq, time_ms, kind, identity, operation, resource, status, hash, line FROM audit_log \
-             WHERE (NOT $1 OR kind = 'checkpoint') ORDER BY seq DESC LIMIT 1",
+            "SELECT node, seq, time_ms, kind, identity, operation, resource, status, hash, line FROM audit_log \
+             WHERE node = $1 AND (NOT $2 OR kind = 'checkpoint') ORDER BY seq DESC LIMIT 1",
         )
+        .bind(node)
         .bind(checkpoint)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    async fn audit_chains(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT DISTINCT node FROM audit_log ORDER BY node")
+            .fetch_all(&self.pool)
+            .await?)
     }
 }

@@ -12,7 +12,7 @@ use sqlx::PgConnection;
 use super::PostgresStore;
 use super::tokens::insert_token;
 use crate::error::is_unique_violation;
-use crate::model::{KeyHierarchy, TokenRecord};
+use crate::model::{KeyHierarchy, NodeRow, TokenRecord};
 use crate::rows::meta_keys::{AUDIT_KEYS, KEYRING, ROOT_KEY, SEAL_PARAMS};
 use crate::rows::{key_hierarchy_from, params_to_json};
 use crate::{MetaStore, Result, Sealed, StoreError};
@@ -105,6 +105,36 @@ impl MetaStore for PostgresStore {
         self.only_node.is_some()
     }
 
+    async fn access_generation(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT n FROM access_generation")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn node_heartbeat(&self, node: &NodeRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO cluster_nodes (node, address, sealed, started_at, seen_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (node) DO UPDATE SET address = excluded.address, sealed = excluded.sealed, \
+             started_at = excluded.started_at, seen_at = excluded.seen_at",
+        )
+        .bind(&node.node)
+        .bind(&node.address)
+        .bind(node.sealed)
+        .bind(node.started_at)
+        .bind(node.seen_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn node_list(&self) -> Result<Vec<NodeRow>> {
+        Ok(
+            sqlx::query_as("SELECT node, address, sealed, started_at, seen_at FROM cluster_nodes ORDER BY node")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     async fn snapshot_into(&self, _dir: &std::path::Path) -> Result<crate::StoreSnapshot> {
         Err(StoreError::Unsupported(
             "a PostgreSQL store is backed up with PostgreSQL's own tools (pg_dump, or base backups with \
@@ -115,7 +145,7 @@ impl MetaStore for PostgresStore {
 
     async fn close(&self) {
         self.pool.close().await;
-        if let Some(lock) = &self.only_node {
+        for lock in [&self.only_node, &self.cluster_lock].into_iter().flatten() {
             lock.release().await;
         }
     }

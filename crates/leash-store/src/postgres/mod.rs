@@ -1,7 +1,8 @@
 //! The PostgreSQL backend: one database shared by every node of a cluster.
 //!
 //! One module per aggregate, each implementing its trait on [`PostgresStore`],
-//! like `sqlite/`: `pool` (connecting, migrations), `meta`, `tokens`,
+//! like `sqlite/`: `pool` (connecting, migrations), `channel` (the nodes'
+//! LISTEN/NOTIFY channel), `meta`, `tokens`,
 //! `identities`, `projects`, `secrets`, `changes` (one change set inside a
 //! transaction, by `rules`), `group_commit` (the tasks that commit concurrent
 //! change sets together), `rotation`, `audit`. Rows are mapped by sqlx
@@ -45,6 +46,7 @@
 
 mod audit;
 mod changes;
+mod channel;
 mod group_commit;
 mod identities;
 mod meta;
@@ -54,6 +56,7 @@ mod rotation;
 mod secrets;
 mod tokens;
 
+pub use channel::{Heard, MAX_PAYLOAD as MAX_NOTIFY_PAYLOAD, NotifyChannel};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::oneshot;
 
@@ -70,6 +73,8 @@ pub struct PostgresStore {
     /// Held when this process must be the only node on the database
     /// ([`PostgresStore::connect_as_only_node`]).
     only_node: Option<std::sync::Arc<pool::OnlyNodeLock>>,
+    /// Held (shared) by a node of a cluster ([`PostgresStore::connect_as_cluster_node`]).
+    cluster_lock: Option<std::sync::Arc<pool::OnlyNodeLock>>,
     /// Who hears of each group-commit batch (`observe`).
     observer: crate::observe::ObserverSlot,
 }

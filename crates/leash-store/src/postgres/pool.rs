@@ -59,6 +59,7 @@ impl PostgresStore {
             commits,
             observer,
             only_node: None,
+            cluster_lock: None,
         })
     }
 
@@ -74,7 +75,18 @@ impl PostgresStore {
     /// rotation leases at start) stays right.
     pub async fn connect_as_only_node(url: &str) -> Result<Self> {
         let mut store = Self::connect(url).await?;
-        store.only_node = Some(Arc::new(OnlyNodeLock::take(url).await?));
+        store.only_node = Some(Arc::new(OnlyNodeLock::take(url, LockMode::Exclusive).await?));
+        Ok(store)
+    }
+
+    /// [`PostgresStore::connect`] for one node of several on the database:
+    /// holds the same advisory lock *shared*, so cluster nodes run together
+    /// but never beside a node that runs as the only one (each refuses to
+    /// start while the other kind holds it: [`StoreError::InUse`]).
+    /// [`crate::MetaStore::exclusive`] stays false.
+    pub async fn connect_as_cluster_node(url: &str) -> Result<Self> {
+        let mut store = Self::connect(url).await?;
+        store.cluster_lock = Some(Arc::new(OnlyNodeLock::take(url, LockMode::Shared).await?));
         Ok(store)
     }
 }
@@ -83,6 +95,13 @@ impl PostgresStore {
 const ONLY_NODE_LOCK_KEY: i64 = 0x6c65_6173_685f_6e31;
 /// How often the lock's connection is checked (and the lock taken again if the connection was lost).
 const ONLY_NODE_CHECK: Duration = Duration::from_secs(5);
+
+/// How a node holds the lock: alone, or beside other cluster nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum LockMode {
+    Exclusive,
+    Shared,
+}
 
 /// The held advisory lock: its connection, and the task that keeps it.
 pub(super) struct OnlyNodeLock {
@@ -97,9 +116,9 @@ impl std::fmt::Debug for OnlyNodeLock {
 }
 
 impl OnlyNodeLock {
-    async fn take(url: &str) -> Result<Self> {
-        let conn = Arc::new(Mutex::new(Some(lock_connection(url).await?)));
-        let keeper = tokio::spawn(keep(url.to_owned(), conn.clone()));
+    async fn take(url: &str, mode: LockMode) -> Result<Self> {
+        let conn = Arc::new(Mutex::new(Some(lock_connection(url, mode).await?)));
+        let keeper = tokio::spawn(keep(url.to_owned(), conn.clone(), mode));
         Ok(Self { conn, keeper })
     }
 
@@ -114,11 +133,15 @@ impl OnlyNodeLock {
 }
 
 /// A new connection holding the lock, or `InUse`.
-async fn lock_connection(url: &str) -> Result<PgConnection> {
+async fn lock_connection(url: &str, mode: LockMode) -> Result<PgConnection> {
     let mut conn = PgConnection::connect(url)
         .await
         .map_err(|source| open_error(url, source))?;
-    let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+    let statement = match mode {
+        LockMode::Exclusive => "SELECT pg_try_advisory_lock($1)",
+        LockMode::Shared => "SELECT pg_try_advisory_lock_shared($1)",
+    };
+    let taken: bool = sqlx::query_scalar(statement)
         .bind(ONLY_NODE_LOCK_KEY)
         .fetch_one(&mut conn)
         .await?;
@@ -126,17 +149,23 @@ async fn lock_connection(url: &str) -> Result<PgConnection> {
         Ok(conn)
     } else {
         let _ = conn.close().await;
-        Err(StoreError::InUse(format!(
-            "{} (several nodes on one PostgreSQL database are not supported yet)",
-            redacted(url)
-        )))
+        Err(StoreError::InUse(match mode {
+            LockMode::Exclusive => format!(
+                "{} (other nodes use it: start this one with --cluster too, or stop them)",
+                redacted(url)
+            ),
+            LockMode::Shared => format!(
+                "{} (a node runs on it as the only one, without --cluster: stop it, or start every node without --cluster, one at a time)",
+                redacted(url)
+            ),
+        }))
     }
 }
 
 /// Checks the lock's connection every few seconds; when the database lost it
 /// (a restart, a dropped connection), takes the lock again on a new one, and
 /// says loudly when another node took it meanwhile.
-async fn keep(url: String, conn: Arc<Mutex<Option<PgConnection>>>) {
+async fn keep(url: String, conn: Arc<Mutex<Option<PgConnection>>>, mode: LockMode) {
     loop {
         tokio::time::sleep(ONLY_NODE_CHECK).await;
         let mut held = conn.lock().await;
@@ -147,7 +176,7 @@ async fn keep(url: String, conn: Arc<Mutex<Option<PgConnection>>>) {
         if alive {
             continue;
         }
-        match lock_connection(&url).await {
+        match lock_connection(&url, mode).await {
             Ok(new) => {
                 tracing::warn!(
                     "the connection holding the only-node lock on PostgreSQL was lost; the lock is held again"

@@ -7,7 +7,7 @@ use sqlx::{Sqlite, Transaction};
 
 use super::SqliteStore;
 use super::tokens::insert_token;
-use crate::model::{KeyHierarchy, TokenRecord};
+use crate::model::{KeyHierarchy, NodeRow, TokenRecord};
 use crate::rows::meta_keys::{AUDIT_KEYS, KEYRING, ROOT_KEY, SEAL_PARAMS};
 use crate::rows::{key_hierarchy_from, params_to_json};
 use crate::{MetaStore, Result, Sealed, StoreError};
@@ -81,6 +81,34 @@ impl MetaStore for SqliteStore {
 
     fn exclusive(&self) -> bool {
         true
+    }
+
+    async fn access_generation(&self) -> Result<i64> {
+        Ok(0)
+    }
+
+    async fn node_heartbeat(&self, node: &NodeRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO cluster_nodes (node, address, sealed, started_at, seen_at) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (node) DO UPDATE SET address = excluded.address, sealed = excluded.sealed, \
+             started_at = excluded.started_at, seen_at = excluded.seen_at",
+        )
+        .bind(&node.node)
+        .bind(&node.address)
+        .bind(node.sealed)
+        .bind(node.started_at)
+        .bind(node.seen_at)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn node_list(&self) -> Result<Vec<NodeRow>> {
+        Ok(
+            sqlx::query_as("SELECT node, address, sealed, started_at, seen_at FROM cluster_nodes ORDER BY node")
+                .fetch_all(&self.read)
+                .await?,
+        )
     }
 
     /// `VACUUM INTO` a copy of each file: a read transaction of its own, so

@@ -47,6 +47,7 @@ pub async fn run_all<S: Storage>(store: S) {
     bad_changes_change_nothing(&store).await;
     identities_groups_documents(&store).await;
     audit_log(&store).await;
+    cluster_nodes(&store).await;
     rotation_state(&store).await;
     concurrent_changes(&store).await;
     end_to_end_recipients(&store).await;
@@ -845,8 +846,9 @@ async fn end_to_end_recipients<S: Storage>(store: &S) {
 }
 
 async fn audit_log<S: Storage>(store: &S) {
-    assert_eq!(store.audit_last(false).await.unwrap(), None);
+    assert_eq!(store.audit_last("", false).await.unwrap(), None);
     let row = |seq: i64, kind: &str, identity: &str, operation: &str, status: i64| AuditRow {
+        node: String::new(),
         seq,
         time_ms: seq * 1000,
         kind: kind.into(),
@@ -927,7 +929,7 @@ async fn audit_log<S: Storage>(store: &S) {
     );
     assert_eq!(
         store
-            .audit_scan(1, 2)
+            .audit_scan("", 1, 2)
             .await
             .unwrap()
             .iter()
@@ -935,8 +937,85 @@ async fn audit_log<S: Storage>(store: &S) {
             .collect::<Vec<_>>(),
         vec![2, 3]
     );
-    assert_eq!(store.audit_last(false).await.unwrap().unwrap().seq, 4);
-    assert_eq!(store.audit_last(true).await.unwrap().unwrap().seq, 3);
+    assert_eq!(store.audit_last("", false).await.unwrap().unwrap().seq, 4);
+    assert_eq!(store.audit_last("", true).await.unwrap().unwrap().seq, 3);
+
+    // A second node's chain: its own numbering, next to the first; each read names its chain.
+    let other = |seq: i64, kind: &str| AuditRow {
+        node: "node-b".into(),
+        time_ms: 10_000 + seq,
+        ..row(seq, kind, "carol", "secret.read", 200)
+    };
+    store
+        .audit_append(&[other(1, "request"), other(2, "checkpoint"), other(3, "request")])
+        .await
+        .unwrap();
+    assert!(
+        store.audit_append(&[other(3, "request")]).await.is_err(),
+        "(node, seq) is unique"
+    );
+    assert_eq!(store.audit_chains().await.unwrap(), ["", "node-b"]);
+    assert_eq!(store.audit_last("node-b", false).await.unwrap().unwrap().seq, 3);
+    assert_eq!(store.audit_last("node-b", true).await.unwrap().unwrap().seq, 2);
+    assert_eq!(
+        store.audit_last("", false).await.unwrap().unwrap().seq,
+        4,
+        "chains apart"
+    );
+    let scanned = store.audit_scan("node-b", 0, 10).await.unwrap();
+    assert!(scanned.iter().all(|r| r.node == "node-b") && scanned.len() == 3);
+    let newest = store
+        .audit_query(&AuditFilter {
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        newest.iter().map(|r| (r.node.as_str(), r.seq)).collect::<Vec<_>>(),
+        [("node-b", 3), ("node-b", 1)],
+        "every chain, newest first by time"
+    );
+}
+
+async fn cluster_nodes<S: Storage>(store: &S) {
+    let node = |name: &str, sealed: bool, seen_at: i64| NodeRow {
+        node: name.into(),
+        address: format!("http://{name}:8270"),
+        sealed,
+        started_at: 1,
+        seen_at,
+    };
+    store.node_heartbeat(&node("b", true, 10)).await.unwrap();
+    store.node_heartbeat(&node("a", false, 20)).await.unwrap();
+    store.node_heartbeat(&node("b", false, 30)).await.unwrap();
+    assert_eq!(
+        store.node_list().await.unwrap(),
+        [node("a", false, 20), node("b", false, 30)]
+    );
+    let generation = store.access_generation().await.unwrap();
+    if store.exclusive() {
+        assert_eq!(generation, 0, "an exclusive store has nobody to tell");
+    } else {
+        // A token renewed moves it, in the same transaction; a new token does not.
+        let token = TokenRecord {
+            hash: "generation-hash".into(),
+            accessor: "generation-accessor".into(),
+            display_name: "t".into(),
+            policies: Vec::new(),
+            is_root: false,
+            created_at: 1,
+            expires_at: Some(2),
+            identity_id: None,
+            auth_method: "token".into(),
+            ttl_ms: None,
+            max_expires_at: None,
+        };
+        store.token_create(&token).await.unwrap();
+        assert_eq!(store.access_generation().await.unwrap(), generation);
+        store.token_set_expiry(&token.hash, Some(3)).await.unwrap();
+        assert!(store.access_generation().await.unwrap() > generation);
+    }
 }
 
 fn identity(name: &str) -> IdentityRow {

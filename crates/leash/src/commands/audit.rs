@@ -159,11 +159,20 @@ fn describe(name: &str, report: &VerifyReport) -> String {
 async fn verify(args: VerifyArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     let Some(file) = args.file else {
         let result = ctx.client()?.audit_verify().await?;
-        let intact = result.database.intact() && result.file.as_ref().is_none_or(VerifyReport::intact);
+        let intact = result.database.intact()
+            && result.file.as_ref().is_none_or(VerifyReport::intact)
+            && result.other_nodes.iter().all(|n| n.report.intact());
         output::emit(ctx.output(), &result, |r| {
-            let mut text = describe("database", &r.database);
+            let own = match r.node.as_str() {
+                "" => "database".to_owned(),
+                node => format!("database, node {node}"),
+            };
+            let mut text = describe(&own, &r.database);
             if let Some(file) = &r.file {
                 text.push_str(&describe(r.file_path.as_deref().unwrap_or("file"), file));
+            }
+            for other in &r.other_nodes {
+                text.push_str(&describe(&format!("database, node {}", other.node), &other.report));
             }
             text
         })?;

@@ -10,7 +10,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use leash_client::Client;
-use leash_core::api::{GenerateRootRequest, GenerateRootStatus, InitRequest, KeyringStatus, SealStatus, UnsealRequest};
+use leash_core::api::{
+    GenerateRootRequest, GenerateRootStatus, InitRequest, KeyringStatus, NodeList, SealStatus, UnsealRequest,
+};
 use secrecy::ExposeSecret;
 
 use crate::context::Context;
@@ -134,8 +136,18 @@ pub async fn run(command: OperatorCommand, ctx: &Context) -> anyhow::Result<Exit
             Ok(ExitCode::SUCCESS)
         }
         OperatorCommand::Status => {
-            let status = client()?.seal_status().await?;
-            output::emit(mode, &status, describe_seal_status)?;
+            let client = client()?;
+            let status = client.seal_status().await?;
+            // The node list needs a token with `read` on `sys/nodes` and an unsealed node: shown when at hand.
+            let nodes = match (status.sealed, ctx.token()?) {
+                (false, Some(_)) => client.nodes().await.ok(),
+                _ => None,
+            };
+            let view = StatusView {
+                seal: status.clone(),
+                nodes,
+            };
+            output::emit(mode, &view, describe_status)?;
             Ok(if status.sealed {
                 ExitCode::from(2)
             } else {
@@ -216,6 +228,39 @@ fn describe_generate_root(status: &GenerateRootStatus) -> String {
             status.progress, status.threshold
         ),
     }
+}
+
+/// `operator status`: this node's seal state, and the cluster's nodes when the token may see them.
+#[derive(serde::Serialize)]
+struct StatusView {
+    #[serde(flatten)]
+    seal: SealStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nodes: Option<NodeList>,
+}
+
+fn describe_status(view: &StatusView) -> String {
+    let mut out = describe_seal_status(&view.seal);
+    if let Some(list) = view.nodes.as_ref().filter(|l| l.cluster) {
+        out.push_str("\nNodes:\n");
+        let mut table = Table::new(&["NODE", "ADDRESS", "SEALED", "LIVE", "LAST SEEN"]);
+        for n in &list.nodes {
+            let name = if n.this_node {
+                format!("{} (this node)", n.node)
+            } else {
+                n.node.clone()
+            };
+            table.row(vec![
+                name,
+                n.address.clone(),
+                n.sealed.to_string(),
+                n.live.to_string(),
+                n.seen_at.clone(),
+            ]);
+        }
+        out.push_str(&table.render());
+    }
+    out
 }
 
 fn describe_seal_status(status: &SealStatus) -> String {

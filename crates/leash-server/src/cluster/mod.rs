@@ -1,8 +1,13 @@
 //! The seam between the nodes that share one store. A single node (the
-//! embedded SQLite default) uses [`LocalNotifier`], which is today's
-//! behaviour: every notice reaches this node's own listeners and no other.
-//! A shared backend (the PostgreSQL issue) implements [`Notifier`] over its
-//! own channel (LISTEN/NOTIFY), and nothing above this module changes.
+//! embedded SQLite default, or PostgreSQL without `cluster`) uses
+//! [`LocalNotifier`]: every notice reaches this node's own listeners and no
+//! other. Nodes of a cluster use [`postgres::PgNotifier`] over the
+//! database's LISTEN/NOTIFY channel, and nothing above this module changes.
+//!
+//! Notices are fast, not guaranteed: a lost one is made up for by
+//! [`Notice::Resync`] (watchers catch up from storage) and, for who may do
+//! what, by the access generation every request of a cluster node checks
+//! first ([`crate::state::Domain::sync_access`]).
 //!
 //! What crosses it ([`Notice`]): committed changes (watch streams follow
 //! them), access changes (a token revoked or renewed, the directory of
@@ -12,6 +17,8 @@
 //! sent when the notifier is shared: a single node has no one to tell).
 //! Notices carry ids, revisions, paths and token hashes, never a value or a
 //! token.
+
+pub mod postgres;
 
 use std::sync::Arc;
 
@@ -24,6 +31,11 @@ pub struct NodeId(Arc<str>);
 impl NodeId {
     pub fn generate() -> Self {
         Self(leash_core::token::generate_accessor().into())
+    }
+
+    /// A node named by its configuration (`node_name`, or the id kept in the data directory).
+    pub fn named(name: &str) -> Self {
+        Self(name.into())
     }
 
     pub fn as_str(&self) -> &str {
@@ -57,6 +69,10 @@ pub enum Notice {
     Access(AccessChange),
     /// The origin node wrote to the shared store: forget cached rows.
     Stored,
+    /// Notices may have been lost (the channel's connection dropped): catch
+    /// up from storage, forget cached tokens and rows, re-read the directory.
+    /// Made by this node's end of the channel, never sent.
+    Resync,
 }
 
 /// A notice with the node it came from.
@@ -135,6 +151,49 @@ impl Cluster {
     pub fn shared(&self) -> bool {
         self.notifier.shared()
     }
+}
+
+/// A node not heard from for this long is shown as not live (three heartbeats).
+pub const LIVE_WITHIN_MS: i64 = 15_000;
+
+/// The nodes serving the store, as the node list shows them; on a single
+/// node, this node alone, as it is now.
+pub async fn node_list(state: &crate::state::Domain) -> Result<leash_core::api::NodeList, crate::error::ApiError> {
+    use crate::time::rfc3339;
+    let (this, sealed, now) = (&state.node, state.barrier.status().sealed, crate::time::now_millis());
+    let clustered = state.access_sync.is_some();
+    let rows = if clustered {
+        state.store.node_list().await?
+    } else {
+        Vec::new()
+    };
+    let mut nodes: Vec<leash_core::api::NodeInfo> = rows
+        .into_iter()
+        .map(|r| leash_core::api::NodeInfo {
+            this_node: r.node == this.as_str(),
+            live: now - r.seen_at <= LIVE_WITHIN_MS,
+            node: r.node,
+            address: r.address,
+            sealed: r.sealed,
+            started_at: rfc3339(r.started_at),
+            seen_at: rfc3339(r.seen_at),
+        })
+        .collect();
+    if nodes.is_empty() {
+        nodes.push(leash_core::api::NodeInfo {
+            node: this.as_str().to_owned(),
+            address: String::new(),
+            sealed,
+            started_at: String::new(),
+            seen_at: rfc3339(now),
+            live: true,
+            this_node: true,
+        });
+    }
+    Ok(leash_core::api::NodeList {
+        cluster: clustered,
+        nodes,
+    })
 }
 
 #[cfg(test)]
