@@ -22,14 +22,11 @@ pub struct ServerConfig {
     /// A storage URL overriding the store in `data_dir` (`sqlite:///var/lib/leash/leash.db`,
     /// `postgres://leash@db.internal/leash`).
     pub storage: Option<String>,
-    /// Several nodes share the PostgreSQL `storage` (each unsealed on its
-    /// own): no node-exclusive lock; access and change notices cross nodes.
-    pub cluster: bool,
-    /// This node's name in the cluster, which names its audit chain [default:
+    /// This node's name among the nodes on one PostgreSQL `storage`, which names its audit chain [default:
     /// an id made at first start and kept in DATA_DIR/node-id].
     pub node_name: Option<String>,
     /// Where clients reach this node, shown by `leash operator status`
-    /// [default: `listen`].
+    /// [default: the address it listens on].
     pub advertise_address: Option<String>,
     /// PEM certificate chain; with `tls_key`, serve HTTPS.
     pub tls_cert: Option<PathBuf>,
@@ -75,7 +72,6 @@ impl Default for ServerConfig {
             metrics_listen: None,
             data_dir: PathBuf::from("./leash-data"),
             storage: None,
-            cluster: false,
             node_name: None,
             advertise_address: None,
             tls_cert: None,
@@ -102,7 +98,6 @@ const ENV_KEYS: &[&str] = &[
     "metrics_listen",
     "data_dir",
     "storage",
-    "cluster",
     "node_name",
     "advertise_address",
     "tls_cert",
@@ -127,6 +122,13 @@ const ENV_KEYS: &[&str] = &[
 pub struct ConfigError(String);
 
 impl ServerConfig {
+    /// Whether `storage` is a PostgreSQL database, which several nodes may share.
+    pub fn on_postgres(&self) -> bool {
+        self.storage
+            .as_deref()
+            .is_some_and(|url| url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    }
+
     /// `rotation_grace` as a duration (checked by [`ServerConfig::validate`]).
     pub fn rotation_grace(&self) -> std::time::Duration {
         humantime::parse_duration(&self.rotation_grace).unwrap_or(std::time::Duration::from_secs(86_400))
@@ -194,15 +196,6 @@ impl ServerConfig {
                 .map_err(|e| ConfigError(format!("{field} {text:?} is not a duration like 24h or 5s: {e}")))?;
         }
         self.rotation_webhook_allow()?;
-        let on_postgres = self
-            .storage
-            .as_deref()
-            .is_some_and(|url| url.starts_with("postgres://") || url.starts_with("postgresql://"));
-        if self.cluster && !on_postgres {
-            return Err(ConfigError(
-                "cluster needs a shared store: set storage to a postgres:// URL (SQLite serves one node)".into(),
-            ));
-        }
         if let Some(name) = &self.node_name {
             let ok = !name.is_empty()
                 && name.len() <= 64

@@ -150,17 +150,12 @@ async fn open_store(
             store.observe(observer.clone());
             behind_cache(store, cluster, observer)
         }
-        (None, Some(url)) if config.cluster => {
-            // Every node reads the shared database itself: no hot cache could
-            // know at once what another node changed.
-            let store = PostgresStore::connect_as_cluster_node(url).await?;
+        (None, Some(url)) if config.on_postgres() => {
+            // Other nodes may share the database: every node reads it itself,
+            // as no hot cache could know at once what another node changed.
+            let store = PostgresStore::connect(url).await?;
             store.observe(observer);
             (Arc::new(store), CacheInvalidator::detached())
-        }
-        (None, Some(url)) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            let store = PostgresStore::connect_as_only_node(url).await?;
-            store.observe(observer.clone());
-            behind_cache(store, cluster, observer)
         }
         (None, Some(url)) => {
             let path = url.strip_prefix("sqlite://").ok_or_else(|| {
@@ -403,8 +398,8 @@ pub async fn start_with_clock(
             }
         }
     }
-    // One node on its own store; the nodes of a cluster talk on the database's channel.
-    let (cluster, notifier) = match (&config.storage, config.cluster && dev_dir.is_none()) {
+    // One node on its own store (SQLite); the nodes on one PostgreSQL database talk on its channel.
+    let (cluster, notifier) = match (&config.storage, config.on_postgres() && dev_dir.is_none()) {
         (Some(url), true) => {
             let node = cluster::NodeId::named(&node_name(&config)?);
             let notifier = cluster::postgres::PgNotifier::connect(url, node.clone()).await?;

@@ -1,12 +1,11 @@
-//! Several nodes on one PostgreSQL database (`cluster = true`), each test on
+//! Several nodes on one PostgreSQL database, each test on
 //! a fresh database dropped afterwards: every node serves what any node
 //! acknowledged, from the next request on (writes, revoked tokens, changed
 //! policies, a rotated keyring); watchers on one node hear writes made on
 //! another; each node keeps its own audit chain and verification checks
 //! every chain, naming the node of a broken link; a rotation runs once
 //! across nodes and a dead node's attempt is taken over when its lease
-//! ends; a node that runs as the only one and cluster nodes exclude each
-//! other.
+//! ends.
 
 mod common;
 
@@ -25,7 +24,6 @@ use sqlx::Connection;
 fn on(db: &TestDb, dir: &std::path::Path, name: &str) -> leash_server::ServerConfig {
     leash_server::ServerConfig {
         storage: Some(db.url().to_owned()),
-        cluster: true,
         node_name: Some(name.to_owned()),
         rotation_interval: "1h".into(), // tests drive the scheduler themselves
         ..config(Some(dir))
@@ -324,29 +322,4 @@ async fn a_rotation_runs_once_across_nodes_and_a_dead_nodes_attempt_is_taken_ove
 fn clock_ms(clock: &ManualClock) -> i64 {
     use leash_server::clock::Clock;
     clock.now_ms()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_alone_and_cluster_nodes_never_share_a_database() {
-    let db = TestDb::create().await;
-    let dir = tempfile::tempdir().unwrap();
-    let alone = leash_server::ServerConfig {
-        storage: Some(db.url().to_owned()),
-        ..config(Some(&dir.path().join("alone")))
-    };
-    let single = fresh_with(alone.clone()).await;
-    let refused = leash_server::start(on(&db, &dir.path().join("a"), "a"), false)
-        .await
-        .err()
-        .expect("a cluster node beside a node that runs alone");
-    assert!(refused.to_string().contains("without --cluster"), "{refused}");
-    single.server.shutdown().await.unwrap();
-
-    let member = fresh_with(on(&db, &dir.path().join("a"), "a")).await;
-    let refused = leash_server::start(alone, false)
-        .await
-        .err()
-        .expect("a node alone beside a cluster node");
-    assert!(refused.to_string().contains("--cluster"), "{refused}");
-    member.server.shutdown().await.unwrap();
 }

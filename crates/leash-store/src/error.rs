@@ -46,6 +46,10 @@ pub enum StoreError {
     /// The backend cannot do this; the message says what to use instead.
     #[error("{0}")]
     Unsupported(String),
+    /// A migration between backends refused to start or found the copy
+    /// different from its source; names tables and counts, never content.
+    #[error("migration: {0}")]
+    Copy(String),
     #[error("cannot open the store at {path}: {source}")]
     Open { path: String, source: sqlx::Error },
     #[error("cannot migrate the store schema: {0}")]

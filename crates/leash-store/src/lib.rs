@@ -42,6 +42,7 @@
 
 mod error;
 mod hot_cache;
+pub mod migrate;
 mod model;
 mod observe;
 mod postgres;

@@ -342,18 +342,26 @@ async fn a_connection_error_does_not_show_the_password() {
     assert!(shown.contains("leash_no_such_user:***@"), "{shown}");
 }
 
-/// The only-node lock: a second store on the database is refused while the
-/// first holds it (and says why), and takes it once the first has closed.
+/// The nodes' channel: a listener first hears a gap (catch up on what came
+/// before), then every message any node sends, its own included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_one_node_holds_the_only_node_lock() {
+async fn the_notify_channel_carries_messages_between_nodes() {
     let db = TestDb::create().await;
-    let first = PostgresStore::connect_as_only_node(db.url()).await.unwrap();
-    assert!(first.exclusive());
-    let refused = PostgresStore::connect_as_only_node(db.url()).await.unwrap_err();
-    assert!(matches!(refused, StoreError::InUse(_)), "{refused}");
-    assert!(refused.to_string().contains("not supported yet"), "{refused}");
-    first.close().await;
-    let second = PostgresStore::connect_as_only_node(db.url()).await.unwrap();
-    assert!(second.exclusive());
-    second.close().await;
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    assert!(!store.exclusive(), "other nodes may share a PostgreSQL store");
+    let a = NotifyChannel::connect(db.url()).await.unwrap();
+    let b = NotifyChannel::connect(db.url()).await.unwrap();
+    let mut heard = b.listen();
+    async fn next(heard: &mut tokio::sync::mpsc::Receiver<Heard>) -> Heard {
+        let wait = tokio::time::timeout(std::time::Duration::from_secs(10), heard.recv());
+        wait.await
+            .expect("heard nothing within 10 s")
+            .expect("the listener stopped")
+    }
+    assert_eq!(next(&mut heard).await, Heard::Gap, "listening starts with a gap");
+    a.send("from a").await.unwrap();
+    b.send("from b").await.unwrap();
+    assert_eq!(next(&mut heard).await, Heard::Message("from a".into()));
+    assert_eq!(next(&mut heard).await, Heard::Message("from b".into()));
+    store.close().await;
 }

@@ -32,13 +32,10 @@ pub struct ServerArgs {
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Storage URL instead of the SQLite store in --data-dir: sqlite:///path/to/leash.db, or
-    /// postgres://user@host/db (one node per database unless --cluster; the audit file stays in --data-dir)
+    /// postgres://user@host/db, which several nodes may share (docs/ha.md; the audit file stays in --data-dir)
     #[arg(long, value_name = "URL")]
     pub storage: Option<String>,
-    /// Serve as one of several nodes on the PostgreSQL --storage (see docs/ha.md)
-    #[arg(long)]
-    pub cluster: bool,
-    /// This node's name in the cluster (names its audit chain) [default: an id kept in DATA_DIR/node-id]
+    /// This node's name among the nodes on one database (names its audit chain) [default: an id kept in DATA_DIR/node-id]
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<String>,
     /// Where clients reach this node, for `leash operator status` [default: --listen]
@@ -82,9 +79,6 @@ impl ServerArgs {
         }
         if let Some(v) = &self.storage {
             config.storage = Some(v.clone());
-        }
-        if self.cluster {
-            config.cluster = true;
         }
         if let Some(v) = &self.node_name {
             config.node_name = Some(v.clone());

@@ -100,9 +100,9 @@ impl MetaStore for PostgresStore {
         Ok(Sealed::from_stored(stored))
     }
 
-    /// Other nodes may share the database, unless this one holds the only-node lock.
+    /// Other nodes may share the database.
     fn exclusive(&self) -> bool {
-        self.only_node.is_some()
+        false
     }
 
     async fn access_generation(&self) -> Result<i64> {
@@ -145,8 +145,5 @@ impl MetaStore for PostgresStore {
 
     async fn close(&self) {
         self.pool.close().await;
-        for lock in [&self.only_node, &self.cluster_lock].into_iter().flatten() {
-            lock.release().await;
-        }
     }
 }

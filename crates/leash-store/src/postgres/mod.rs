@@ -70,11 +70,6 @@ pub struct PostgresStore {
     /// Change sets go through the committers: concurrent changes share a
     /// transaction (group commit, see `group_commit`).
     commits: group_commit::Committers,
-    /// Held when this process must be the only node on the database
-    /// ([`PostgresStore::connect_as_only_node`]).
-    only_node: Option<std::sync::Arc<pool::OnlyNodeLock>>,
-    /// Held (shared) by a node of a cluster ([`PostgresStore::connect_as_cluster_node`]).
-    cluster_lock: Option<std::sync::Arc<pool::OnlyNodeLock>>,
     /// Who hears of each group-commit batch (`observe`).
     observer: crate::observe::ObserverSlot,
 }
@@ -109,5 +104,12 @@ impl PostgresStore {
     /// A write transaction (`READ COMMITTED`; writers of an environment lock its row first).
     async fn write(&self) -> Result<Transaction<'static, Postgres>> {
         Ok(self.pool.begin().await?)
+    }
+}
+
+impl PostgresStore {
+    /// The pool, for copying a store into this database (`migrate`).
+    pub(crate) fn pool_for_migration(&self) -> &PgPool {
+        &self.pool
     }
 }

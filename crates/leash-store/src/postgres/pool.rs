@@ -3,12 +3,10 @@
 //! it migrates, so nodes starting together migrate once).
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::Executor;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, Executor, PgConnection};
-use tokio::sync::Mutex;
 
 use super::{PostgresStore, group_commit};
 use crate::observe::ObserverSlot;
@@ -58,136 +56,7 @@ impl PostgresStore {
             pool,
             commits,
             observer,
-            only_node: None,
-            cluster_lock: None,
         })
-    }
-
-    /// [`PostgresStore::connect`] for a server that must be the only node on
-    /// the database: takes a session advisory lock on a connection of its own
-    /// and holds it until [`crate::MetaStore::close`] (the database drops it
-    /// when the process dies), or fails with [`StoreError::InUse`] when
-    /// another node holds it. [`crate::MetaStore::exclusive`] is then true.
-    ///
-    /// This is how a server runs on PostgreSQL until several nodes on one
-    /// database are supported: every part of the server that assumes it is
-    /// alone (the audit chain's numbering, the in-process caches, releasing
-    /// rotation leases at start) stays right.
-    pub async fn connect_as_only_node(url: &str) -> Result<Self> {
-        let mut store = Self::connect(url).await?;
-        store.only_node = Some(Arc::new(OnlyNodeLock::take(url, LockMode::Exclusive).await?));
-        Ok(store)
-    }
-
-    /// [`PostgresStore::connect`] for one node of several on the database:
-    /// holds the same advisory lock *shared*, so cluster nodes run together
-    /// but never beside a node that runs as the only one (each refuses to
-    /// start while the other kind holds it: [`StoreError::InUse`]).
-    /// [`crate::MetaStore::exclusive`] stays false.
-    pub async fn connect_as_cluster_node(url: &str) -> Result<Self> {
-        let mut store = Self::connect(url).await?;
-        store.cluster_lock = Some(Arc::new(OnlyNodeLock::take(url, LockMode::Shared).await?));
-        Ok(store)
-    }
-}
-
-/// The advisory lock key of "one node uses this database" (`leash_n1` in ASCII).
-const ONLY_NODE_LOCK_KEY: i64 = 0x6c65_6173_685f_6e31;
-/// How often the lock's connection is checked (and the lock taken again if the connection was lost).
-const ONLY_NODE_CHECK: Duration = Duration::from_secs(5);
-
-/// How a node holds the lock: alone, or beside other cluster nodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum LockMode {
-    Exclusive,
-    Shared,
-}
-
-/// The held advisory lock: its connection, and the task that keeps it.
-pub(super) struct OnlyNodeLock {
-    conn: Arc<Mutex<Option<PgConnection>>>,
-    keeper: tokio::task::JoinHandle<()>,
-}
-
-impl std::fmt::Debug for OnlyNodeLock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("OnlyNodeLock")
-    }
-}
-
-impl OnlyNodeLock {
-    async fn take(url: &str, mode: LockMode) -> Result<Self> {
-        let conn = Arc::new(Mutex::new(Some(lock_connection(url, mode).await?)));
-        let keeper = tokio::spawn(keep(url.to_owned(), conn.clone(), mode));
-        Ok(Self { conn, keeper })
-    }
-
-    /// Stops the keeper and gives the lock up.
-    pub(super) async fn release(&self) {
-        self.keeper.abort();
-        if let Some(mut conn) = self.conn.lock().await.take() {
-            let _ = sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut conn).await;
-            let _ = conn.close().await;
-        }
-    }
-}
-
-/// A new connection holding the lock, or `InUse`.
-async fn lock_connection(url: &str, mode: LockMode) -> Result<PgConnection> {
-    let mut conn = PgConnection::connect(url)
-        .await
-        .map_err(|source| open_error(url, source))?;
-    let statement = match mode {
-        LockMode::Exclusive => "SELECT pg_try_advisory_lock($1)",
-        LockMode::Shared => "SELECT pg_try_advisory_lock_shared($1)",
-    };
-    let taken: bool = sqlx::query_scalar(statement)
-        .bind(ONLY_NODE_LOCK_KEY)
-        .fetch_one(&mut conn)
-        .await?;
-    if taken {
-        Ok(conn)
-    } else {
-        let _ = conn.close().await;
-        Err(StoreError::InUse(match mode {
-            LockMode::Exclusive => format!(
-                "{} (other nodes use it: start this one with --cluster too, or stop them)",
-                redacted(url)
-            ),
-            LockMode::Shared => format!(
-                "{} (a node runs on it as the only one, without --cluster: stop it, or start every node without --cluster, one at a time)",
-                redacted(url)
-            ),
-        }))
-    }
-}
-
-/// Checks the lock's connection every few seconds; when the database lost it
-/// (a restart, a dropped connection), takes the lock again on a new one, and
-/// says loudly when another node took it meanwhile.
-async fn keep(url: String, conn: Arc<Mutex<Option<PgConnection>>>, mode: LockMode) {
-    loop {
-        tokio::time::sleep(ONLY_NODE_CHECK).await;
-        let mut held = conn.lock().await;
-        let alive = match held.as_mut() {
-            Some(c) => sqlx::query("SELECT 1").execute(&mut *c).await.is_ok(),
-            None => return,
-        };
-        if alive {
-            continue;
-        }
-        match lock_connection(&url, mode).await {
-            Ok(new) => {
-                tracing::warn!(
-                    "the connection holding the only-node lock on PostgreSQL was lost; the lock is held again"
-                );
-                *held = Some(new);
-            }
-            Err(e) => tracing::error!(
-                error = %e,
-                "the only-node lock on PostgreSQL was lost and cannot be taken again; stop this server if another one runs on the database"
-            ),
-        }
     }
 }
 

@@ -84,3 +84,10 @@ impl SqliteStore {
         done.await.map_err(|_| stopped())?
     }
 }
+
+impl SqliteStore {
+    /// The data and audit pools, for copying every table elsewhere (`migrate`).
+    pub(crate) fn pools_for_migration(&self) -> (&SqlitePool, &SqlitePool) {
+        (&self.read, &self.audit)
+    }
+}

@@ -42,6 +42,41 @@ pub enum OperatorCommand {
     /// Back up and restore: online snapshots of the store and the audit file
     #[command(subcommand)]
     Snapshot(super::snapshot::SnapshotCommand),
+    /// Copy a stopped SQLite store into an empty PostgreSQL database, as stored
+    ///
+    /// Every table row by row: sealed data is copied as the bytes it is, so
+    /// nothing is decrypted and the same unseal shares open the copy. Each
+    /// table's rows are counted and checksummed on both sides afterwards.
+    /// Refuses a target that holds data, and a source a server still runs on.
+    /// The audit records come along (the table; keep the audit file too).
+    Migrate(MigrateArgs),
+}
+
+#[derive(Args)]
+pub struct MigrateArgs {
+    /// The SQLite store: sqlite:PATH to its leash.db (or to its data directory)
+    #[arg(long, value_name = "sqlite:PATH")]
+    from: String,
+    /// The PostgreSQL database: postgres://user@host/db (empty; migrations make its tables)
+    #[arg(long, value_name = "URL")]
+    to: String,
+}
+
+/// The SQLite file `--from` names (`sqlite:PATH`, `sqlite://PATH`, a data directory or its `leash.db`).
+fn sqlite_source(from: &str) -> anyhow::Result<std::path::PathBuf> {
+    let Some(path) = from.strip_prefix("sqlite://").or_else(|| from.strip_prefix("sqlite:")) else {
+        anyhow::bail!("--from {from:?}: give the SQLite store as sqlite:PATH (its leash.db or its data directory)");
+    };
+    let path = std::path::PathBuf::from(path);
+    let file = if path.is_dir() {
+        path.join(leash_store::DB_FILE)
+    } else {
+        path
+    };
+    if !file.is_file() {
+        anyhow::bail!("--from: there is no SQLite store at {}", file.display());
+    }
+    Ok(file)
 }
 
 #[derive(Args)]
@@ -162,6 +197,35 @@ pub async fn run(command: OperatorCommand, ctx: &Context) -> anyhow::Result<Exit
         OperatorCommand::GenerateRoot(args) => {
             let status = generate_root(&client()?, args).await?;
             output::emit(mode, &status, describe_generate_root)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        OperatorCommand::Migrate(args) => {
+            let file = sqlite_source(&args.from)?;
+            if !(args.to.starts_with("postgres://") || args.to.starts_with("postgresql://")) {
+                anyhow::bail!("--to: give the target as a postgres:// URL");
+            }
+            let tables = leash_store::migrate::sqlite_to_postgres(&file, &args.to).await?;
+            let rows: u64 = tables.iter().map(|t| t.rows).sum();
+            match mode {
+                OutputMode::Json => output::print_json(&serde_json::json!({
+                    "from": file.display().to_string(),
+                    "tables": tables
+                        .iter()
+                        .map(|t| serde_json::json!({"table": t.table, "rows": t.rows, "checksum": t.checksum}))
+                        .collect::<Vec<_>>(),
+                }))?,
+                OutputMode::Text => {
+                    let mut table = Table::new(&["TABLE", "ROWS", "CHECKSUM (SHA-256, same on both sides)"]);
+                    for t in &tables {
+                        table.row(vec![t.table.to_owned(), t.rows.to_string(), t.checksum.clone()]);
+                    }
+                    output::write_stdout(&format!(
+                        "Copied {rows} rows from {} into PostgreSQL; every table matches.\n{}                         Start the nodes on the database and unseal them with the same shares.\n",
+                        file.display(),
+                        table.render()
+                    ))?;
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         OperatorCommand::Snapshot(command) => {
