@@ -2,7 +2,7 @@
 //! machine and prints a Markdown table.
 //!
 //! Every scenario drives a real release `leash server` process (SQLite in a
-//! temp dir, audit on) over loopback HTTP/1.1 keep-alive. The load generator
+//! temp dir, audit on; `storage` also PostgreSQL with one and three nodes) over loopback HTTP/1.1 keep-alive. The load generator
 //! runs on the same machine, so both share its cores; the `baseline` row (a
 //! minimal HTTP server answering the same number of bytes) shows what the
 //! machine allows for one HTTP request. `--quick` runs every scenario briefly
@@ -14,6 +14,7 @@ mod openbao;
 mod scan_accuracy;
 mod scenarios;
 mod server;
+mod storage;
 
 use std::time::Duration;
 
@@ -80,7 +81,7 @@ fn main() -> anyhow::Result<()> {
     }
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!(
-            "usage: leash-bench [--quick] [SCENARIO...]\n\nScenarios: read baseline write watch run agent scale scan peer (default: all).\n\
+            "usage: leash-bench [--quick] [SCENARIO...]\n\nScenarios: read baseline write watch run agent scale scan peer storage (default: all).\n\
              Needs the release server: cargo build --release --bin leash"
         );
         return Ok(());

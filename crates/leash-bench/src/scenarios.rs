@@ -1,4 +1,5 @@
-//! The scenarios: read, baseline, write, watch, run, agent, scale, scan, peer.
+//! The scenarios: read, baseline, write, watch, run, agent, scale, scan, peer;
+//! `storage` (SQLite, PostgreSQL 1 node, 3 nodes) is in `storage.rs`.
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -692,6 +693,9 @@ pub async fn run_all(plan: Plan, only: &[&str]) -> anyhow::Result<Vec<Row>> {
     }
     if wanted("peer") {
         peer(plan, &mut rows).await.context("peer")?;
+    }
+    if wanted("storage") {
+        crate::storage::run(plan, &mut rows).await.context("storage")?;
     }
     Ok(rows)
 }

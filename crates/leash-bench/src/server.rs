@@ -64,31 +64,57 @@ fn wait_for_url(child: &mut Child) -> anyhow::Result<String> {
 
 /// A leash server on a fresh data dir, initialised and unsealed; returns it and the root token.
 pub async fn leash(data_dir: &Path) -> anyhow::Result<(Process, String)> {
+    let (process, token, _) = leash_initialised(data_dir, &[]).await?;
+    Ok((process, token))
+}
+
+/// A leash server started with `extra` arguments (a `--storage`, say).
+fn spawn_leash(data_dir: &Path, extra: &[&str]) -> anyhow::Result<Process> {
     let mut child = Command::new(leash_binary()?)
         .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .args(extra)
         .env("LEASH_LOG", "warn,leash=info,leash_server=warn")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .context("cannot start leash server")?;
     let url = wait_for_url(&mut child)?;
-    let process = Process { child, url };
-    let http = reqwest::Client::new();
-    let init: Value = http
+    Ok(Process { child, url })
+}
+
+async fn unseal(url: &str, share: &str) -> anyhow::Result<()> {
+    let status = reqwest::Client::new()
+        .post(format!("{url}/api/v1/sys/unseal"))
+        .json(&json!({"share": share}))
+        .send()
+        .await?
+        .status();
+    anyhow::ensure!(status.is_success(), "unsealing {url}: {status}");
+    Ok(())
+}
+
+/// A leash server on a fresh store, initialised and unsealed; returns it, the root token and the unseal share.
+pub async fn leash_initialised(data_dir: &Path, extra: &[&str]) -> anyhow::Result<(Process, String, String)> {
+    let process = spawn_leash(data_dir, extra)?;
+    let init: Value = reqwest::Client::new()
         .post(format!("{}/api/v1/sys/init", process.url))
         .json(&json!({"shares": 1, "threshold": 1}))
         .send()
         .await?
         .json()
         .await?;
-    let share = init["unseal_shares"][0].as_str().context("no share")?;
-    http.post(format!("{}/api/v1/sys/unseal", process.url))
-        .json(&json!({"share": share}))
-        .send()
-        .await?;
+    let share = init["unseal_shares"][0].as_str().context("no share")?.to_owned();
+    unseal(&process.url, &share).await?;
     let token = init["root_token"].as_str().context("no root token")?.to_owned();
-    Ok((process, token))
+    Ok((process, token, share))
+}
+
+/// One more node on a store another node initialised, unsealed with `share`.
+pub async fn leash_node(data_dir: &Path, extra: &[&str], share: &str) -> anyhow::Result<Process> {
+    let process = spawn_leash(data_dir, extra)?;
+    unseal(&process.url, share).await?;
+    Ok(process)
 }
 
 /// The baseline: a minimal HTTP server answering 200 with `body_len` bytes, in its own process.

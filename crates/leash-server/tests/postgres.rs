@@ -102,3 +102,48 @@ async fn a_storage_url_of_another_scheme_is_named_without_its_credentials() {
     assert!(e.contains("\"mysql://\"") && e.contains("postgres://"), "{e}");
     assert!(!e.contains("hunter2"), "{e}");
 }
+
+/// `?sslmode=require` on the storage URL: every connection of the node (the
+/// pool and the notification channel) is encrypted, as PostgreSQL itself reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_talks_to_postgres_over_tls_when_the_url_asks() {
+    let db = TestDb::create().await;
+    let mut check = sqlx::PgConnection::connect(db.url()).await.unwrap();
+    let ssl_on: String = sqlx::query_scalar("SHOW ssl").fetch_one(&mut check).await.unwrap();
+    if ssl_on != "on" {
+        eprintln!("skipped: this PostgreSQL has no TLS (ssl = {ssl_on})");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = leash_server::ServerConfig {
+        storage: Some(format!("{}?sslmode=require", db.url())),
+        ..config(Some(dir.path()))
+    };
+    let mut t = fresh_with(config).await;
+    t.init_and_unseal().await;
+    t.project_env("p", "e").await;
+    t.set("K", PLANTED).await;
+    let database = db.url().rsplit('/').next().unwrap().to_owned();
+    let plain: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.datname = $1 AND a.pid <> pg_backend_pid() AND NOT s.ssl",
+    )
+    .bind(&database)
+    .fetch_one(&mut check)
+    .await
+    .unwrap();
+    let encrypted: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.datname = $1 AND s.ssl",
+    )
+    .bind(&database)
+    .fetch_one(&mut check)
+    .await
+    .unwrap();
+    assert!(
+        encrypted >= 2,
+        "the pool and the channel: {encrypted} encrypted connections"
+    );
+    assert_eq!(plain, 0, "a connection of the node is not encrypted");
+    check.close().await.unwrap();
+    t.server.shutdown().await.unwrap();
+}
