@@ -47,7 +47,7 @@ impl AuditStore for SqliteStore {
              WHERE kind <> 'checkpoint' \
              AND (?1 IS NULL OR identity = ?1) AND (?2 IS NULL OR operation = ?2) AND (?3 IS NULL OR operation LIKE ?3) \
              AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR time_ms >= ?5) AND (?6 IS NULL OR time_ms <= ?6) \
-             AND seq < ?7 ORDER BY seq DESC LIMIT ?8",
+             AND seq < ?7 ORDER BY time_ms DESC, seq DESC LIMIT ?8",
         )
         .bind(&f.identity)
         .bind(&op_exact)
