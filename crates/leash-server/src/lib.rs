@@ -41,6 +41,7 @@ pub mod snapshot;
 pub mod state;
 pub mod time;
 pub mod tokens;
+pub mod vault;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -28,6 +28,7 @@ mod rotation;
 mod scan;
 mod secrets;
 mod sys;
+pub mod vault;
 mod watch;
 
 use axum::Router;
@@ -78,11 +79,13 @@ pub struct RouteSpec {
 
 const ENV: &str = "/api/v1/projects/{project}/envs/{env}";
 
-/// Collects routes into two routers (plain and data) and a table.
+/// Collects routes into two routers (plain and data) and two tables: the
+/// native API's and the Vault-compatible API's (`/v1/`, [`vault`]).
 struct Routes {
     plain: Router<AppState>,
     data: Router<AppState>,
     table: Vec<RouteSpec>,
+    vault_table: Vec<RouteSpec>,
 }
 
 impl Routes {
@@ -97,7 +100,12 @@ impl Routes {
         } else {
             self.data = self.data.route(path, on(filter, handler));
         }
-        self.table.push(RouteSpec {
+        let table = if path.starts_with("/v1/") {
+            &mut self.vault_table
+        } else {
+            &mut self.table
+        };
+        table.push(RouteSpec {
             method,
             path: path.to_owned(),
             access,
@@ -107,15 +115,29 @@ impl Routes {
     }
 }
 
+impl Routes {
+    /// `POST` and `PUT` of one path to one handler (the Vault API takes both).
+    fn post_put<H, T>(self, path: &str, access: Access, operation: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState> + Clone,
+        T: 'static,
+    {
+        self.add(Method::POST, path, access, operation, handler.clone())
+            .add(Method::PUT, path, access, operation, handler)
+    }
+}
+
 /// Every route, once.
 fn routes() -> Routes {
     use Access::*;
     let e = |suffix: &str| format!("{ENV}{suffix}");
-    Routes {
+    let routes = Routes {
         plain: Router::new(),
         data: Router::new(),
         table: Vec::new(),
-    }
+        vault_table: Vec::new(),
+    };
+    vault::add(routes)
     .add(Method::GET, "/api/v1/sys/health", Unsealing, "sys.health", sys::health)
     .add(
         Method::GET,
@@ -515,9 +537,20 @@ fn routes() -> Routes {
     )
 }
 
-/// Every route with its access, for tests that must cover them all.
+/// Every route of the native API with its access, for tests that must cover them all.
 pub fn route_table() -> Vec<RouteSpec> {
     routes().table
+}
+
+/// Every route of the Vault-compatible API (`/v1/`) with its access.
+pub fn vault_route_table() -> Vec<RouteSpec> {
+    routes().vault_table
+}
+
+/// Both tables, for the audit layer's operation names.
+pub(crate) fn all_routes() -> Vec<RouteSpec> {
+    let Routes { table, vault_table, .. } = routes();
+    table.into_iter().chain(vault_table).collect()
 }
 
 /// The whole application.
@@ -530,6 +563,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(state.clone(), browser_guard))
+        .layer(middleware::from_fn(vault::vault_shape))
         .layer(middleware::from_fn_with_state(state.clone(), crate::audit::audit_layer))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
@@ -542,6 +576,7 @@ pub fn app(state: AppState) -> Router {
             crate::metrics::http::track,
         ))
         .layer(middleware::from_fn(assign_request_id))
+        .layer(middleware::from_fn(vault::list_method))
         .with_state(state)
 }
 
@@ -598,7 +633,16 @@ async fn browser_guard(State(state): State<AppState>, request: Request, next: Ne
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim() != "0")
         || headers.contains_key(header::TRANSFER_ENCODING);
-    if has_body && !is_json(headers.get(header::CONTENT_TYPE)) {
+    let vault = request.uri().path().starts_with("/v1/");
+    if has_body && vault && !vault::accepted_body(headers.get(header::CONTENT_TYPE)) {
+        return ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            "unsupported_media_type",
+            "a request body must be JSON: send it with Content-Type application/json (or none)",
+        )
+        .into_response();
+    }
+    if has_body && !vault && !is_json(headers.get(header::CONTENT_TYPE)) {
         return ApiError::new(
             ErrorKind::UnsupportedMediaType,
             "unsupported_media_type",
