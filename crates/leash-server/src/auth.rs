@@ -102,7 +102,9 @@ fn vault_token(parts: &Parts) -> Result<Option<&str>, ApiError> {
         return Ok(None);
     };
     if headers.next().is_some() {
-        return Err(ApiError::bad_request("the request has more than one X-Vault-Token header; send one"));
+        return Err(ApiError::bad_request(
+            "the request has more than one X-Vault-Token header; send one",
+        ));
     }
     let value = header
         .to_str()
@@ -112,7 +114,9 @@ fn vault_token(parts: &Parts) -> Result<Option<&str>, ApiError> {
         return Ok(None);
     }
     if value.contains(char::is_whitespace) {
-        return Err(ApiError::bad_request("the X-Vault-Token header contains whitespace; send one token"));
+        return Err(ApiError::bad_request(
+            "the X-Vault-Token header contains whitespace; send one token",
+        ));
     }
     Ok(Some(value))
 }

@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use leash_core::names::SecretPath;
-use leash_store::{Selector, SecretHead, VersionRow};
+use leash_store::{SecretHead, Selector, VersionRow};
 use zeroize::Zeroizing;
 
 use super::KvAddress;
@@ -239,7 +239,10 @@ impl Folder {
             .keys
             .iter()
             .filter(|k| !k.head.deleted)
-            .filter(|k| !ops.iter().any(|op| matches!(op, WriteOp::Delete { path } if *path == k.path)))
+            .filter(|k| {
+                !ops.iter()
+                    .any(|op| matches!(op, WriteOp::Delete { path } if *path == k.path))
+            })
             .count()
             + ops.iter().filter(|op| matches!(op, WriteOp::Set { .. })).count();
         if live_after == 0 {
@@ -395,8 +398,16 @@ mod tests {
     fn versions_are_the_revisions_that_wrote_a_key() {
         // r2 wrote user+pw, r5 wrote pw, r7 wrote user (r3/r4 were elsewhere in the environment)
         let f = folder(vec![
-            key("db/user", false, vec![row("db/user", 1, 2, false), row("db/user", 2, 7, false)]),
-            key("db/pw", false, vec![row("db/pw", 1, 2, true), row("db/pw", 2, 5, false)]),
+            key(
+                "db/user",
+                false,
+                vec![row("db/user", 1, 2, false), row("db/user", 2, 7, false)],
+            ),
+            key(
+                "db/pw",
+                false,
+                vec![row("db/pw", 1, 2, true), row("db/pw", 2, 5, false)],
+            ),
         ]);
         let numbers: Vec<_> = f.versions.iter().map(|v| (v.number, v.revision)).collect();
         assert_eq!(numbers, vec![(1, 2), (2, 5), (3, 7)]);
@@ -404,7 +415,10 @@ mod tests {
         // version 1's revision wrote two key versions; only one is destroyed
         assert!(!f.versions[0].destroyed);
         assert_eq!(f.deleted_at(), None);
-        assert_eq!(f.destroy_targets(&[1]), vec![(SecretPath::parse("db/user").unwrap(), vec![1])]);
+        assert_eq!(
+            f.destroy_targets(&[1]),
+            vec![(SecretPath::parse("db/user").unwrap(), vec![1])]
+        );
         assert_eq!(f.oldest_kept(2), 2);
         assert_eq!(f.beyond(2), vec![1]);
         assert_eq!(f.oldest_kept(0), 1);
@@ -440,9 +454,15 @@ mod tests {
             .iter()
             .map(|op| (matches!(op, WriteOp::Set { .. }), op.path().as_str().to_owned()))
             .collect();
-        assert_eq!(summary, vec![(true, "db/user".to_owned()), (false, "db/old".to_owned())]);
+        assert_eq!(
+            summary,
+            vec![(true, "db/user".to_owned()), (false, "db/old".to_owned())]
+        );
         assert!(f.plan_write(&address, BTreeMap::new()).is_err());
         let patch = BTreeMap::from([("user".to_owned(), None), ("old".to_owned(), None)]);
-        assert!(f.plan_patch(&address, patch).is_err(), "a patch removing every key is refused");
+        assert!(
+            f.plan_patch(&address, patch).is_err(),
+            "a patch removing every key is refused"
+        );
     }
 }

@@ -197,7 +197,14 @@ mod tests {
     #[test]
     fn only_a_zero_delete_version_after_is_accepted() {
         use serde_json::json;
-        for ok in [None, Some(json!(null)), Some(json!("0s")), Some(json!("0")), Some(json!(0)), Some(json!(""))] {
+        for ok in [
+            None,
+            Some(json!(null)),
+            Some(json!("0s")),
+            Some(json!("0")),
+            Some(json!(0)),
+            Some(json!("")),
+        ] {
             assert!(check_delete_version_after(ok.as_ref()).is_ok(), "{ok:?}");
         }
         for bad in [json!("1h"), json!(30), json!(true), json!("soon")] {

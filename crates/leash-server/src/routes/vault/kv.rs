@@ -108,9 +108,7 @@ fn version_metadata(folder: &Folder, v: &FolderVersion, custom: &Option<BTreeMap
 
 #[derive(Deserialize, Default)]
 pub struct VersionQuery {
-    #[serde(default)]
     version: Option<String>,
-    #[serde(default)]
     depth: Option<String>,
 }
 
@@ -183,15 +181,13 @@ fn key_resource<'a>(address: &'a KvAddress, path: &'a str) -> Resource<'a> {
 
 #[derive(Deserialize, Default)]
 pub struct Options {
-    #[serde(default)]
     cas: Option<i64>,
 }
 
+/// A write's or a patch's body: `{"data": {...}, "options": {"cas": N}}`.
 #[derive(Deserialize, Default)]
 pub struct WriteBody {
-    #[serde(default)]
     data: Option<BTreeMap<String, Value>>,
-    #[serde(default)]
     options: Option<Options>,
 }
 
@@ -213,9 +209,7 @@ fn text_value(key: &str, value: Value) -> Result<Zeroizing<String>, ApiError> {
 
 fn check_cas(folder: &Folder, effective: &Effective, cas: Option<i64>) -> Result<(), ApiError> {
     match cas {
-        None if effective.cas_required => Err(ApiError::bad_request(
-            "check-and-set parameter required for this call",
-        )),
+        None if effective.cas_required => Err(ApiError::bad_request("check-and-set parameter required for this call")),
         Some(c) if c != folder.current_number() => Err(ApiError::bad_request(
             "check-and-set parameter did not match the current version",
         )),
@@ -338,14 +332,6 @@ pub async fn write(
     Ok(data(&id, written(&folder, &effective)))
 }
 
-#[derive(Deserialize, Default)]
-pub struct PatchBody {
-    #[serde(default)]
-    data: Option<BTreeMap<String, Value>>,
-    #[serde(default)]
-    options: Option<Options>,
-}
-
 /// A JSON merge patch of the current version: `PATCH MOUNT/data/PATH`.
 pub async fn patch(
     State(state): State<AppState>,
@@ -353,7 +339,7 @@ pub async fn patch(
     note: AuditNote,
     Extension(id): Extension<RequestId>,
     Path((mount, path)): MountPath,
-    VaultJson(body): VaultJson<PatchBody>,
+    VaultJson(body): VaultJson<WriteBody>,
 ) -> Result<Response, ApiError> {
     let address = locate(&note, &mount, &path)?;
     authorize_under_uniform(&caller, Capability::Write, address.resource())?;
@@ -419,15 +405,16 @@ async fn delete_current(
 
 #[derive(Deserialize, Default)]
 pub struct Versions {
-    #[serde(default)]
-    versions: Vec<i64>,
+    versions: Option<Vec<i64>>,
 }
 
 fn versions_given(body: &Versions) -> Result<&[i64], ApiError> {
-    if body.versions.is_empty() {
-        return Err(ApiError::bad_request("no versions provided: send {\"versions\": [N, ...]}"));
+    match body.versions.as_deref() {
+        Some(versions) if !versions.is_empty() => Ok(versions),
+        _ => Err(ApiError::bad_request(
+            "no versions provided: send {\"versions\": [N, ...]}",
+        )),
     }
-    Ok(&body.versions)
 }
 
 /// `POST MOUNT/delete/PATH {"versions": [...]}`: only the current version can be soft-deleted.
@@ -515,10 +502,20 @@ fn entries(folder: &str, paths: impl Iterator<Item = String>) -> Vec<String> {
 }
 
 /// A listing of an environment's folder, filtered by the caller's `list`.
-async fn list_folder(state: &AppState, caller: &Caller, id: &RequestId, address: &KvAddress) -> Result<Response, ApiError> {
+async fn list_folder(
+    state: &AppState,
+    caller: &Caller,
+    id: &RequestId,
+    address: &KvAddress,
+) -> Result<Response, ApiError> {
     authorize_under_uniform(caller, Capability::List, address.resource())?;
     let env = environment(state, address).await?;
-    let visible = Visibility::new(caller, address.project.as_str(), address.env.as_str(), &[Capability::List]);
+    let visible = Visibility::new(
+        caller,
+        address.project.as_str(),
+        address.env.as_str(),
+        &[Capability::List],
+    );
     let prefix = PathPrefix::parse(address.folder.as_str())?;
     let (_, secrets) = service::list(state, None, &env, &prefix, None, &visible).await?;
     let keys = entries(address.folder.as_str(), secrets.into_iter().map(|s| s.path));
@@ -735,7 +732,12 @@ pub async fn subkeys(
         *response.status_mut() = StatusCode::NOT_FOUND;
         return Ok(response);
     }
-    let visible = Visibility::new(&caller, address.project.as_str(), address.env.as_str(), &[Capability::List]);
+    let visible = Visibility::new(
+        &caller,
+        address.project.as_str(),
+        address.env.as_str(),
+        &[Capability::List],
+    );
     let subkeys: serde_json::Map<String, Value> = folder
         .keys_at(&state, &env, v)
         .await?

@@ -36,16 +36,40 @@ pub(super) fn add(routes: Routes) -> Routes {
     use Access::*;
     routes
         .add(Method::GET, "/v1/sys/health", Unsealing, "sys.health", sys::health)
-        .add(Method::GET, "/v1/sys/seal-status", Unsealing, "sys.seal_status", sys::seal_status)
-        .add(Method::GET, "/v1/sys/init", Unsealing, "sys.init_status", sys::init_status)
+        .add(
+            Method::GET,
+            "/v1/sys/seal-status",
+            Unsealing,
+            "sys.seal_status",
+            sys::seal_status,
+        )
+        .add(
+            Method::GET,
+            "/v1/sys/init",
+            Unsealing,
+            "sys.init_status",
+            sys::init_status,
+        )
         .post_put("/v1/sys/init", Unsealing, "sys.init", sys::init)
         .post_put("/v1/sys/unseal", Unsealing, "sys.unseal", sys::unseal)
         .post_put("/v1/sys/seal", Admin, "sys.seal", sys::seal)
         .add(Method::GET, "/v1/sys/mounts", Data, "mount.list", sys::mounts)
         .add(Method::GET, "/v1/sys/mounts/{mount}", Data, "mount.read", sys::mount)
         .post_put("/v1/sys/mounts/{mount}", Data, "project.create", sys::enable)
-        .add(Method::DELETE, "/v1/sys/mounts/{mount}", Data, "project.delete", sys::disable)
-        .add(Method::GET, "/v1/sys/mounts/{mount}/tune", Data, "mount.read", sys::tune_read)
+        .add(
+            Method::DELETE,
+            "/v1/sys/mounts/{mount}",
+            Data,
+            "project.delete",
+            sys::disable,
+        )
+        .add(
+            Method::GET,
+            "/v1/sys/mounts/{mount}/tune",
+            Data,
+            "mount.read",
+            sys::tune_read,
+        )
         .post_put("/v1/sys/mounts/{mount}/tune", Data, "mount.tune", sys::tune)
         .add(
             Method::GET,
@@ -54,7 +78,12 @@ pub(super) fn add(routes: Routes) -> Routes {
             "mount.read",
             sys::preflight,
         )
-        .post_put("/v1/sys/capabilities-self", SelfToken, "token.capabilities", sys::capabilities_self)
+        .post_put(
+            "/v1/sys/capabilities-self",
+            SelfToken,
+            "token.capabilities",
+            sys::capabilities_self,
+        )
         .add(
             Method::GET,
             "/v1/auth/token/lookup-self",
@@ -62,25 +91,68 @@ pub(super) fn add(routes: Routes) -> Routes {
             "token.lookup_self",
             token::lookup_self,
         )
-        .post_put("/v1/auth/token/lookup-self", SelfToken, "token.lookup_self", token::lookup_self)
-        .post_put("/v1/auth/token/renew-self", SelfToken, "token.renew_self", token::renew_self)
-        .post_put("/v1/auth/token/revoke-self", SelfToken, "token.revoke_self", token::revoke_self)
+        .post_put(
+            "/v1/auth/token/lookup-self",
+            SelfToken,
+            "token.lookup_self",
+            token::lookup_self,
+        )
+        .post_put(
+            "/v1/auth/token/renew-self",
+            SelfToken,
+            "token.renew_self",
+            token::renew_self,
+        )
+        .post_put(
+            "/v1/auth/token/revoke-self",
+            SelfToken,
+            "token.revoke_self",
+            token::revoke_self,
+        )
         .post_put("/v1/auth/token/create", Admin, "token.create", token::create)
         .post_put("/v1/auth/token/lookup", Admin, "token.lookup", token::lookup)
         .post_put("/v1/auth/token/revoke", Admin, "token.revoke", token::revoke)
-        .post_put("/v1/auth/approle/login", Open, "auth.login.client", token::approle_login)
+        .post_put(
+            "/v1/auth/approle/login",
+            Open,
+            "auth.login.client",
+            token::approle_login,
+        )
         .post_put("/v1/auth/jwt/login", Open, "auth.login.jwt", token::jwt_login)
         .post_put("/v1/auth/kubernetes/login", Open, "auth.login.jwt", token::jwt_login)
         .add(Method::GET, "/v1/{mount}/config", Data, "mount.read", kv::config_read)
         .post_put("/v1/{mount}/config", Data, "mount.tune", kv::config_write)
         .add(Method::GET, "/v1/{mount}/data/{*path}", Data, "secret.read", kv::read)
         .post_put("/v1/{mount}/data/{*path}", Data, "secret.change", kv::write)
-        .add(Method::PATCH, "/v1/{mount}/data/{*path}", Data, "secret.change", kv::patch)
-        .add(Method::DELETE, "/v1/{mount}/data/{*path}", Data, "secret.delete", kv::delete_latest)
+        .add(
+            Method::PATCH,
+            "/v1/{mount}/data/{*path}",
+            Data,
+            "secret.change",
+            kv::patch,
+        )
+        .add(
+            Method::DELETE,
+            "/v1/{mount}/data/{*path}",
+            Data,
+            "secret.delete",
+            kv::delete_latest,
+        )
         .add(Method::GET, "/v1/{mount}/metadata", Data, "secret.list", kv::list_root)
         .add(Method::GET, "/v1/{mount}/metadata/", Data, "secret.list", kv::list_root)
-        .add(Method::GET, "/v1/{mount}/metadata/{*path}", Data, "secret.metadata", kv::metadata)
-        .post_put("/v1/{mount}/metadata/{*path}", Data, "secret.metadata_write", kv::metadata_write)
+        .add(
+            Method::GET,
+            "/v1/{mount}/metadata/{*path}",
+            Data,
+            "secret.metadata",
+            kv::metadata,
+        )
+        .post_put(
+            "/v1/{mount}/metadata/{*path}",
+            Data,
+            "secret.metadata_write",
+            kv::metadata_write,
+        )
         .add(
             Method::PATCH,
             "/v1/{mount}/metadata/{*path}",
@@ -95,7 +167,13 @@ pub(super) fn add(routes: Routes) -> Routes {
             "secret.purge",
             kv::metadata_delete,
         )
-        .add(Method::GET, "/v1/{mount}/subkeys/{*path}", Data, "secret.metadata", kv::subkeys)
+        .add(
+            Method::GET,
+            "/v1/{mount}/subkeys/{*path}",
+            Data,
+            "secret.metadata",
+            kv::subkeys,
+        )
         .post_put("/v1/{mount}/delete/{*path}", Data, "secret.delete", kv::delete_versions)
         .post_put("/v1/{mount}/undelete/{*path}", Data, "secret.undelete", kv::undelete)
         .post_put("/v1/{mount}/destroy/{*path}", Data, "secret.destroy", kv::destroy)
@@ -153,7 +231,10 @@ pub fn empty_not_found() -> Response {
 pub async fn vault_shape(request: Request, next: Next) -> Response {
     let vault = request.uri().path().starts_with("/v1/");
     let response = next.run(request).await;
-    let Some(answer) = vault.then(|| response.extensions().get::<ErrorAnswer>().cloned()).flatten() else {
+    let Some(answer) = vault
+        .then(|| response.extensions().get::<ErrorAnswer>().cloned())
+        .flatten()
+    else {
         return response;
     };
     let (mut parts, _) = response.into_parts();
@@ -167,22 +248,22 @@ pub async fn vault_shape(request: Request, next: Next) -> Response {
 }
 
 /// Vault's `LIST` method is `GET ?list=true` (which Vault also accepts): the
-/// request is rewritten before routing, so both reach the same handler and
-/// the audit record says `GET`.
-pub async fn list_method(mut request: Request, next: Next) -> Response {
+/// request is rewritten before routing (`routes::app` maps every request
+/// through this), so both reach the same handler and the audit record says `GET`.
+pub fn list_as_get(mut request: Request) -> Request {
     if request.method().as_str() == "LIST" && request.uri().path().starts_with("/v1/") {
-        *request.method_mut() = Method::GET;
         let uri = request.uri();
         let path_and_query = match uri.query() {
             Some(q) => format!("{}?{q}&list=true", uri.path()),
             None => format!("{}?list=true", uri.path()),
         };
-        match path_and_query.parse() {
-            Ok(rewritten) => *request.uri_mut() = rewritten,
-            Err(_) => return StatusCode::BAD_REQUEST.into_response(),
+        // a path the router accepted always parses again; if not, the request stays LIST (405)
+        if let Ok(rewritten) = path_and_query.parse() {
+            *request.uri_mut() = rewritten;
+            *request.method_mut() = Method::GET;
         }
     }
-    next.run(request).await
+    request
 }
 
 /// The bodies `/v1/` accepts: JSON with `application/json`, a JSON merge
@@ -235,10 +316,18 @@ mod tests {
     #[test]
     fn body_types() {
         assert!(accepted_body(None));
-        for ok in ["application/json", "application/json; charset=utf-8", "application/merge-patch+json"] {
+        for ok in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/merge-patch+json",
+        ] {
             assert!(accepted_body(Some(&HeaderValue::from_static(ok))), "{ok}");
         }
-        for bad in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
+        for bad in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+        ] {
             assert!(!accepted_body(Some(&HeaderValue::from_static(bad))), "{bad}");
         }
     }

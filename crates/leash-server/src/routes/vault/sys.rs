@@ -33,7 +33,10 @@ pub async fn health(State(state): State<AppState>, Query(q): Query<HashMap<Strin
         // every Leash node is active: there are no standbys to answer 429 for
         (true, false) => ("activecode", StatusCode::OK),
     };
-    let code = match q.get(key).map(|c| c.parse::<u16>().ok().and_then(|c| StatusCode::from_u16(c).ok())) {
+    let code = match q
+        .get(key)
+        .map(|c| c.parse::<u16>().ok().and_then(|c| StatusCode::from_u16(c).ok()))
+    {
         None => default,
         Some(Some(code)) if (200..600).contains(&code.as_u16()) => code,
         Some(_) => {
@@ -87,13 +90,9 @@ pub async fn init_status(State(state): State<AppState>) -> Response {
 pub struct VaultInit {
     secret_shares: Option<u8>,
     secret_threshold: Option<u8>,
-    #[serde(default)]
     pgp_keys: Option<Vec<String>>,
-    #[serde(default)]
     root_token_pgp_key: Option<String>,
-    #[serde(default)]
     recovery_shares: Option<u8>,
-    #[serde(default)]
     stored_shares: Option<u8>,
 }
 
@@ -123,10 +122,8 @@ pub async fn init(State(state): State<AppState>, VaultJson(req): VaultJson<Vault
 #[derive(Deserialize, Default)]
 pub struct VaultUnseal {
     key: Option<String>,
-    #[serde(default)]
-    reset: bool,
-    #[serde(default)]
-    migrate: bool,
+    reset: Option<bool>,
+    migrate: Option<bool>,
 }
 
 /// A Leash share as given, or its text in base64 (`keys_base64`).
@@ -148,12 +145,12 @@ pub async fn unseal(
     State(state): State<AppState>,
     VaultJson(req): VaultJson<VaultUnseal>,
 ) -> Result<Response, ApiError> {
-    if req.migrate {
+    if req.migrate == Some(true) {
         return Err(ApiError::bad_request("seal migration is not supported by Leash"));
     }
     let request = UnsealRequest {
         share: req.key.as_deref().map(share_text),
-        reset: req.reset,
+        reset: req.reset == Some(true),
     };
     let _status = super::super::sys::unseal(State(state.clone()), ApiJson(request)).await?;
     Ok(axum::Json(seal_status_body(&state)).into_response())
@@ -233,11 +230,9 @@ pub async fn mount(
 
 #[derive(Deserialize, Default)]
 pub struct EnableMount {
-    #[serde(rename = "type", default)]
-    kind: String,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    description: Option<String>,
     options: Option<HashMap<String, String>>,
 }
 
@@ -261,14 +256,12 @@ pub async fn enable(
     Path(mount): Path<String>,
     VaultJson(req): VaultJson<EnableMount>,
 ) -> Result<Response, ApiError> {
-    check_kv2(&req.kind, req.options.as_ref())?;
+    check_kv2(req.kind.as_deref().unwrap_or(""), req.options.as_ref())?;
     let name = mount_name(&mount)?;
     let created = super::super::projects::create(
         State(state.clone()),
         caller,
-        ApiJson(CreateNamed {
-            name: name.to_string(),
-        }),
+        ApiJson(CreateNamed { name: name.to_string() }),
     )
     .await;
     match created {
@@ -278,10 +271,10 @@ pub async fn enable(
         }
         Err(e) => return Err(e),
     }
-    if !req.description.is_empty() {
+    if let Some(description) = req.description.filter(|d| !d.is_empty()) {
         let (_, row) = crate::service::project(&state, name.as_str()).await?;
         let config = MountConfig {
-            description: req.description,
+            description,
             ..MountConfig::default()
         };
         settings::put_mount_config(&state, &row, &config).await?;
@@ -352,7 +345,13 @@ pub async fn tune(
         ));
     }
     if let Some(options) = &req.options {
-        check_kv2("kv", Some(options)).or_else(|e| if options.contains_key("version") { Err(e) } else { Ok(()) })?;
+        check_kv2("kv", Some(options)).or_else(|e| {
+            if options.contains_key("version") {
+                Err(e)
+            } else {
+                Ok(())
+            }
+        })?;
     }
     let (_, row) = crate::service::project(&state, name.as_str()).await?;
     let mut config = settings::mount_config(&state, &row).await?;
@@ -380,9 +379,7 @@ pub async fn preflight(
 
 #[derive(Deserialize, Default)]
 pub struct CapabilitiesRequest {
-    #[serde(default)]
-    paths: Vec<String>,
-    #[serde(default)]
+    paths: Option<Vec<String>>,
     path: Option<String>,
 }
 
@@ -392,7 +389,11 @@ fn capabilities(caller: &Caller, vault_path: &str) -> Vec<&'static str> {
         return vec!["root"];
     }
     let mut parts = vault_path.trim_matches('/').splitn(3, '/');
-    let (mount, kind, rest) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (mount, kind, rest) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
     let Ok(address) = KvAddress::parse(mount, rest) else {
         return vec!["deny"];
     };
@@ -448,7 +449,7 @@ pub async fn capabilities_self(
     Extension(id): Extension<RequestId>,
     VaultJson(req): VaultJson<CapabilitiesRequest>,
 ) -> Result<Response, ApiError> {
-    let mut paths = req.paths;
+    let mut paths = req.paths.unwrap_or_default();
     paths.extend(req.path);
     if paths.is_empty() {
         return Err(ApiError::new(ErrorKind::InvalidInput, "invalid_request", "give paths"));

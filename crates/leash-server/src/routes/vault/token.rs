@@ -100,7 +100,10 @@ pub async fn lookup_self(
     parts: Parts,
     Extension(id): Extension<RequestId>,
 ) -> Response {
-    data(&id, lookup_data(&state, &caller.token, crate::auth::bearer_token(&parts)))
+    data(
+        &id,
+        lookup_data(&state, &caller.token, crate::auth::bearer_token(&parts)),
+    )
 }
 
 #[derive(Deserialize, Default)]
@@ -118,7 +121,9 @@ fn increment_text(increment: Option<Value>) -> Result<Option<String>, ApiError> 
             .ok_or_else(|| ApiError::bad_request("increment must be a whole number of seconds")),
         Some(Value::String(s)) if s.chars().all(|c| c.is_ascii_digit()) && !s.is_empty() => Ok(Some(format!("{s}s"))),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(ApiError::bad_request("increment must be seconds or a duration such as 1h")),
+        Some(_) => Err(ApiError::bad_request(
+            "increment must be seconds or a duration such as 1h",
+        )),
     }
 }
 
@@ -126,12 +131,17 @@ fn increment_text(increment: Option<Value>) -> Result<Option<String>, ApiError> 
 pub async fn renew_self(
     State(state): State<AppState>,
     caller: Caller,
+    parts: Parts,
     Extension(id): Extension<RequestId>,
     VaultJson(req): VaultJson<Renew>,
 ) -> Result<Response, ApiError> {
     let increment = increment_text(req.increment)?;
     let record = caller.token.clone();
-    let body = increment.map(|increment| ApiJson(TokenRenew { increment: Some(increment) }));
+    let body = increment.map(|increment| {
+        ApiJson(TokenRenew {
+            increment: Some(increment),
+        })
+    });
     let axum::Json(info) = super::super::auth::renew_self(State(state.clone()), caller, body).await?;
     let lease = info
         .expires_at
@@ -139,8 +149,10 @@ pub async fn renew_self(
         .and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
         .map_or(0, |t| (t.unix_timestamp() - now_millis() / 1000).max(0));
     let auth = json!({
-        "client_token": "",
+        "client_token": crate::auth::bearer_token(&parts).unwrap_or(""),
         "accessor": record.accessor,
+        "entity_id": "",
+        "metadata": null,
         "policies": info.effective_policies,
         "token_policies": info.policies,
         "lease_duration": lease,
@@ -158,18 +170,14 @@ pub async fn revoke_self(State(state): State<AppState>, caller: Caller) -> Resul
 
 #[derive(Deserialize, Default)]
 pub struct VaultTokenCreate {
-    #[serde(default)]
-    policies: Vec<String>,
+    policies: Option<Vec<String>>,
     ttl: Option<Value>,
     explicit_max_ttl: Option<Value>,
     display_name: Option<String>,
-    #[serde(default)]
-    num_uses: u32,
-    #[serde(default)]
+    num_uses: Option<u32>,
     period: Option<Value>,
-    #[serde(default)]
     renewable: Option<bool>,
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type")]
     kind: Option<String>,
 }
 
@@ -186,19 +194,30 @@ pub async fn create(
     Extension(id): Extension<RequestId>,
     VaultJson(req): VaultJson<VaultTokenCreate>,
 ) -> Result<Response, ApiError> {
-    if req.num_uses > 0 {
-        return Err(ApiError::bad_request("num_uses is not supported: Leash tokens are limited by TTL"));
+    if req.num_uses.is_some_and(|n| n > 0) {
+        return Err(ApiError::bad_request(
+            "num_uses is not supported: Leash tokens are limited by TTL",
+        ));
     }
     if req.period.as_ref().is_some_and(|p| !p.is_null()) {
-        return Err(ApiError::bad_request("periodic tokens are not supported: give ttl (and explicit_max_ttl)"));
+        return Err(ApiError::bad_request(
+            "periodic tokens are not supported: give ttl (and explicit_max_ttl)",
+        ));
     }
     if req.renewable == Some(false) {
-        return Err(ApiError::bad_request("Leash tokens with a TTL are always renewable up to their max TTL"));
+        return Err(ApiError::bad_request(
+            "Leash tokens with a TTL are always renewable up to their max TTL",
+        ));
     }
     if req.kind.as_deref().is_some_and(|k| k != "service") {
         return Err(ApiError::bad_request("only service tokens are supported"));
     }
-    let policies: Vec<String> = req.policies.into_iter().filter(|p| p != "default").collect();
+    let policies: Vec<String> = req
+        .policies
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| p != "default")
+        .collect();
     let create = TokenCreate {
         policies,
         ttl: duration_text("ttl", req.ttl)?,
@@ -252,10 +271,8 @@ pub async fn revoke(
 
 #[derive(Deserialize, Default)]
 pub struct AppRoleLogin {
-    #[serde(default)]
-    role_id: String,
-    #[serde(default)]
-    secret_id: String,
+    role_id: Option<String>,
+    secret_id: Option<String>,
 }
 
 /// AppRole login: `role_id` is a service identity's client id, `secret_id` its client secret.
@@ -266,14 +283,14 @@ pub async fn approle_login(
     Extension(id): Extension<RequestId>,
     VaultJson(req): VaultJson<AppRoleLogin>,
 ) -> Result<Response, ApiError> {
-    if req.role_id.is_empty() || req.secret_id.is_empty() {
+    let (Some(client_id), Some(client_secret)) = (req.role_id, req.secret_id) else {
         return Err(ApiError::bad_request(
             "give role_id (a service identity's client id) and secret_id (its client secret)",
         ));
-    }
+    };
     let login = ClientLogin {
-        client_id: req.role_id,
-        client_secret: req.secret_id,
+        client_id,
+        client_secret,
     };
     let axum::Json(created) = super::super::auth::client_login(State(state), remote, note, ApiJson(login)).await?;
     Ok(login_answer(&id, created))
@@ -281,10 +298,8 @@ pub async fn approle_login(
 
 #[derive(Deserialize, Default)]
 pub struct RoleJwtLogin {
-    #[serde(default)]
-    role: String,
-    #[serde(default)]
-    jwt: String,
+    role: Option<String>,
+    jwt: Option<String>,
 }
 
 /// JWT and Kubernetes logins: `role` is the Leash identity bound to a JWT issuer.
@@ -295,15 +310,12 @@ pub async fn jwt_login(
     Extension(id): Extension<RequestId>,
     VaultJson(req): VaultJson<RoleJwtLogin>,
 ) -> Result<Response, ApiError> {
-    if req.role.is_empty() || req.jwt.is_empty() {
+    let (Some(identity), Some(jwt)) = (req.role, req.jwt) else {
         return Err(ApiError::bad_request(
             "give role (the Leash identity bound to the JWT's issuer) and jwt",
         ));
-    }
-    let login = JwtLogin {
-        identity: req.role,
-        jwt: req.jwt,
     };
+    let login = JwtLogin { identity, jwt };
     let axum::Json(created) = super::super::auth::jwt_login(State(state), remote, note, ApiJson(login)).await?;
     Ok(login_answer(&id, created))
 }
