@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::{ListFlag, data, empty_not_found, no_content, vault_time};
+use super::{Int, ListFlag, data, empty_not_found, no_content, vault_time};
 use crate::audit::{AuditNote, RequestId};
 use crate::auth::Caller;
 use crate::authz::{
@@ -181,7 +181,7 @@ fn key_resource<'a>(address: &'a KvAddress, path: &'a str) -> Resource<'a> {
 
 #[derive(Deserialize, Default)]
 pub struct Options {
-    cas: Option<i64>,
+    cas: Option<Int>,
 }
 
 /// A write's or a patch's body: `{"data": {...}, "options": {"cas": N}}`.
@@ -319,7 +319,7 @@ pub async fn write(
     for (key, value) in raw {
         values.insert(key.clone(), text_value(&key, value)?);
     }
-    let cas = body.options.and_then(|o| o.cas);
+    let cas = body.options.and_then(|o| o.cas).map(|Int(n)| n);
     let done = apply(&state, &caller, &address, true, |folder, effective| {
         check_cas(folder, effective, cas)?;
         Ok(Plan {
@@ -354,7 +354,7 @@ pub async fn patch(
         };
         changes.insert(key, value);
     }
-    let cas = body.options.and_then(|o| o.cas);
+    let cas = body.options.and_then(|o| o.cas).map(|Int(n)| n);
     let done = apply(&state, &caller, &address, false, |folder, effective| {
         check_cas(folder, effective, cas)?;
         Ok(Plan {
@@ -405,12 +405,12 @@ async fn delete_current(
 
 #[derive(Deserialize, Default)]
 pub struct Versions {
-    versions: Option<Vec<i64>>,
+    versions: Option<Vec<Int>>,
 }
 
-fn versions_given(body: &Versions) -> Result<&[i64], ApiError> {
+fn versions_given(body: &Versions) -> Result<Vec<i64>, ApiError> {
     match body.versions.as_deref() {
-        Some(versions) if !versions.is_empty() => Ok(versions),
+        Some(versions) if !versions.is_empty() => Ok(versions.iter().map(|Int(n)| *n).collect()),
         _ => Err(ApiError::bad_request(
             "no versions provided: send {\"versions\": [N, ...]}",
         )),
@@ -428,7 +428,7 @@ pub async fn delete_versions(
     let address = locate(&note, &mount, &path)?;
     authorize_under_uniform(&caller, Capability::Delete, address.resource())?;
     let versions = versions_given(&body)?;
-    delete_current(&state, &caller, &address, Some(versions)).await
+    delete_current(&state, &caller, &address, Some(&versions)).await
 }
 
 /// `POST MOUNT/undelete/PATH {"versions": [...]}`.
@@ -444,7 +444,7 @@ pub async fn undelete(
     let versions = versions_given(&body)?;
     apply(&state, &caller, &address, false, |folder, _| {
         Ok(Plan {
-            ops: folder.plan_undelete(versions),
+            ops: folder.plan_undelete(&versions),
             trim: Vec::new(),
         })
     })
@@ -465,7 +465,7 @@ pub async fn destroy(
     let versions = versions_given(&body)?;
     let env = environment(&state, &address).await?;
     let folder = Folder::load(&state, &env, &address).await?;
-    let targets = folder.destroy_targets(versions);
+    let targets = folder.destroy_targets(&versions);
     for (path, _) in &targets {
         authorize_uniform(&caller, Capability::Destroy, key_resource(&address, path.as_str()))?;
     }
@@ -624,7 +624,7 @@ pub async fn metadata(
 
 #[derive(Deserialize, Default)]
 pub struct MetadataBody {
-    max_versions: Option<u32>,
+    max_versions: Option<Int>,
     cas_required: Option<bool>,
     delete_version_after: Option<Value>,
     custom_metadata: Option<BTreeMap<String, Option<String>>>,
@@ -648,7 +648,7 @@ pub async fn metadata_write(
         .await?
         .unwrap_or_default();
     if let Some(n) = body.max_versions {
-        own.max_versions = n;
+        own.max_versions = max_versions(n)?;
     }
     if let Some(required) = body.cas_required {
         own.cas_required = required;
@@ -773,9 +773,13 @@ pub async fn config_read(
 
 #[derive(Deserialize, Default)]
 pub struct ConfigBody {
-    max_versions: Option<u32>,
+    max_versions: Option<Int>,
     cas_required: Option<bool>,
     delete_version_after: Option<Value>,
+}
+
+fn max_versions(Int(n): Int) -> Result<u32, ApiError> {
+    u32::try_from(n).map_err(|_| ApiError::bad_request("max_versions must be 0 (keep all) or more"))
 }
 
 /// `POST MOUNT/config`: needs `admin` on the project.
@@ -793,7 +797,7 @@ pub async fn config_write(
     let (_, row) = service::project(&state, project.as_str()).await?;
     let mut config = settings::mount_config(&state, &row).await?;
     if let Some(n) = body.max_versions {
-        config.max_versions = n;
+        config.max_versions = max_versions(n)?;
     }
     if let Some(required) = body.cas_required {
         config.cas_required = required;

@@ -304,6 +304,22 @@ pub fn parse_bool(text: &str) -> Option<bool> {
     }
 }
 
+/// A whole number as Vault clients send one: a JSON number or a string of
+/// digits (the Go client sends `"versions": ["4"]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Int(pub i64);
+
+impl<'de> serde::Deserialize<'de> for Int {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Number(n) => n.as_i64().map(Int),
+            Value::String(s) => s.trim().parse().ok().map(Int),
+            _ => None,
+        }
+        .ok_or_else(|| serde::de::Error::custom("expected a whole number"))
+    }
+}
+
 /// An RFC 3339 time in Vault's style (`""` for none).
 pub fn vault_time(millis: Option<i64>) -> String {
     millis.map(crate::time::rfc3339).unwrap_or_default()
@@ -338,5 +354,14 @@ mod tests {
         assert_eq!(parse_bool("1"), Some(true));
         assert_eq!(parse_bool("False"), Some(false));
         assert_eq!(parse_bool("yes"), None);
+    }
+
+    #[test]
+    fn numbers_may_come_as_strings() {
+        let parse = |v: Value| serde_json::from_value::<Int>(v).ok();
+        assert_eq!(parse(json!(4)), Some(Int(4)));
+        assert_eq!(parse(json!("4")), Some(Int(4)));
+        assert_eq!(parse(json!("four")), None);
+        assert_eq!(parse(json!(1.5)), None);
     }
 }
