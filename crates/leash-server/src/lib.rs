@@ -40,6 +40,7 @@ pub mod service;
 pub mod snapshot;
 pub mod state;
 pub mod time;
+pub mod tls;
 pub mod tokens;
 pub mod vault;
 
@@ -72,6 +73,8 @@ pub enum ServerError {
         key: String,
         source: std::io::Error,
     },
+    #[error("cannot use the client CA file {path}: {reason}")]
+    TlsClientCa { path: String, reason: String },
     #[error("cannot read the unseal key file {path}: {reason}")]
     UnsealFile { path: String, reason: String },
     /// Names only the URL's scheme: the rest may hold a password.
@@ -553,14 +556,7 @@ pub async fn start_with_clock(
     let tls = config.tls_cert.is_some();
     let task = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let tls_config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-                .await
-                .map_err(|source| ServerError::Tls {
-                    cert: cert.display().to_string(),
-                    key: key.display().to_string(),
-                    source,
-                })?;
+            let tls_config = tls::rustls_config(cert, key, config.tls_client_ca.as_deref())?;
             let handle = axum_server::Handle::new();
             let stopper = handle.clone();
             tokio::spawn(async move {

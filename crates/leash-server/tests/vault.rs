@@ -691,3 +691,108 @@ async fn init_and_unseal_through_vaults_api() {
     let root = client(&t.url, &init.root_token);
     assert_eq!(token::lookup_self(&root).await.unwrap().policies, vec!["root"]);
 }
+
+/// A CA, a server certificate for `localhost` and a client certificate it signed, as PEM files.
+struct Pki {
+    dir: tempfile::TempDir,
+    client_pem: String,
+}
+
+impl Pki {
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+fn pki() -> Pki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "leash test CA");
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf = |names: Vec<String>, usage: ExtendedKeyUsagePurpose| {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(names).unwrap();
+        params.extended_key_usages = vec![usage];
+        let cert = params.signed_by(&key, &ca).unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert, server_key) = leaf(vec!["localhost".into()], ExtendedKeyUsagePurpose::ServerAuth);
+    let (client_cert, client_key) = leaf(vec!["app.example".into()], ExtendedKeyUsagePurpose::ClientAuth);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.path().join("server.pem"), server_cert).unwrap();
+    std::fs::write(dir.path().join("server.key"), server_key).unwrap();
+    Pki {
+        dir,
+        client_pem: format!("{client_cert}{client_key}"),
+    }
+}
+
+fn tls_client(pki: &Pki, url: &str, token: &str, with_certificate: bool) -> VaultClient {
+    let identity = with_certificate.then(|| reqwest::Identity::from_pem(pki.client_pem.as_bytes()).unwrap());
+    VaultClient::new(
+        VaultClientSettingsBuilder::default()
+            .address(url)
+            .token(token)
+            .ca_certs(vec![pki.path("ca.pem").display().to_string()])
+            .identity(identity)
+            .build()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn vault_clients_over_tls_with_and_without_a_client_certificate() {
+    let pki = pki();
+    let mut tls = config(None);
+    tls.tls_cert = Some(pki.path("server.pem"));
+    tls.tls_key = Some(pki.path("server.key"));
+
+    // TLS: a client is served whether it presents a certificate or not (the token decides)
+    let t = dev_with(tls.clone()).await;
+    let url = t.url.replace("127.0.0.1", "localhost");
+    assert!(url.starts_with("https://"));
+    sys::mount::enable(&tls_client(&pki, &url, &t.token, false), "kv", "kv-v2", None)
+        .await
+        .unwrap();
+    for with_certificate in [false, true] {
+        let c = tls_client(&pki, &url, &t.token, with_certificate);
+        kv2::set(&c, "kv", "prod/db", &map(&[("password", "tls-value")]))
+            .await
+            .unwrap();
+        let read: HashMap<String, String> = kv2::read(&c, "kv", "prod/db").await.unwrap();
+        assert_eq!(
+            read["password"], "tls-value",
+            "with a client certificate: {with_certificate}"
+        );
+    }
+
+    // mutual TLS (tls_client_ca): only a client with a certificate the CA signed gets in
+    let mut mutual = tls;
+    mutual.tls_client_ca = Some(pki.path("ca.pem"));
+    let m = dev_with(mutual).await;
+    let url = m.url.replace("127.0.0.1", "localhost");
+    let with = tls_client(&pki, &url, &m.token, true);
+    sys::mount::enable(&with, "kv", "kv-v2", None).await.unwrap();
+    kv2::set(&with, "kv", "prod/db", &map(&[("password", "mtls-value")]))
+        .await
+        .unwrap();
+    let read: HashMap<String, String> = kv2::read(&with, "kv", "prod/db").await.unwrap();
+    assert_eq!(read["password"], "mtls-value");
+    let without = tls_client(&pki, &url, &m.token, false);
+    let refused = sys::health(&without).await;
+    assert!(
+        refused.is_err(),
+        "a client without a certificate was served under tls_client_ca"
+    );
+    assert!(
+        token::lookup_self(&with).await.is_ok(),
+        "the client with a certificate is served"
+    );
+}
