@@ -35,8 +35,21 @@ use crate::vault::{Folder, FolderVersion, KvAddress};
 
 type MountPath = Path<(String, String)>;
 
-/// How often a change is planned again when another change of its environment committed first.
-const PLAN_ATTEMPTS: usize = 8;
+/// How often a change is planned again when another change of its environment
+/// committed first (each commit of an environment lets one planned change
+/// through, so busy environments need a few rounds).
+const PLAN_ATTEMPTS: u32 = 64;
+
+/// A short pause before planning again, growing with the attempt and jittered
+/// so that writers that collided do not collide again in step.
+async fn back_off(attempt: u32) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let ceiling = u64::from(attempt.min(20)) * 500;
+    let micros = u64::from(nanos) % (ceiling + 1);
+    tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+}
 
 /// The address of a request, noted for its audit record.
 fn locate(note: &AuditNote, mount: &str, path: &str) -> Result<KvAddress, ApiError> {
@@ -265,11 +278,13 @@ async fn apply(
                 }
                 return Ok(Some((folder, effective)));
             }
-            Err(e) if e.code == "cas_mismatch" && attempt < PLAN_ATTEMPTS => continue,
+            Err(e) if e.code == "cas_mismatch" && attempt < PLAN_ATTEMPTS => back_off(attempt).await,
             Err(e) => return Err(e),
         }
     }
-    Err(ApiError::conflict(
+    Err(ApiError::new(
+        crate::error::ErrorKind::Unavailable,
+        "busy",
         "the environment kept changing while this write was planned; try again",
     ))
 }
