@@ -77,3 +77,57 @@ where
         histogram,
     }
 }
+
+/// What a load run sends: the same request again and again, connection `c`
+/// to `urls[c % urls.len()]` (a cluster's nodes, round robin), with a token
+/// header and a JSON body when given; `fresh_paths` appends `/W{conn}_{n}`,
+/// so every write makes a new secret.
+pub struct Target {
+    pub method: reqwest::Method,
+    pub urls: Vec<String>,
+    pub header: Option<(&'static str, String)>,
+    pub body: Option<String>,
+    pub fresh_paths: bool,
+}
+
+impl Target {
+    /// `GET url` with the header.
+    pub fn get(url: String, header: Option<(&'static str, String)>) -> Self {
+        Self {
+            method: reqwest::Method::GET,
+            urls: vec![url],
+            header,
+            body: None,
+            fresh_paths: false,
+        }
+    }
+}
+
+/// Runs `target` from `connections` loops for `duration`: a request counts
+/// when it answers 2xx and its body is read whole.
+pub async fn hammer(target: Target, connections: usize, duration: Duration) -> Outcome {
+    let target = Arc::new(target);
+    run(connections, duration, move |http, conn, n| {
+        let target = target.clone();
+        async move {
+            let base = &target.urls[conn % target.urls.len()];
+            let url = if target.fresh_paths {
+                format!("{base}/W{conn}_{n}")
+            } else {
+                base.clone()
+            };
+            let mut request = http.request(target.method.clone(), url);
+            if let Some((name, value)) = &target.header {
+                request = request.header(*name, value.as_str());
+            }
+            if let Some(body) = &target.body {
+                request = request.header("content-type", "application/json").body(body.clone());
+            }
+            match request.send().await {
+                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                Err(_) => false,
+            }
+        }
+    })
+    .await
+}

@@ -9,7 +9,6 @@
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -159,17 +158,8 @@ pub async fn read_load(
         .await?
         .error_for_status()
         .context("writing the OpenBao read target")?;
-    let (url, token) = (Arc::new(url), Arc::new(token.to_owned()));
-    Ok(load::run(connections, duration, move |http, _, _| {
-        let (url, token) = (url.clone(), token.clone());
-        async move {
-            match http.get(url.as_str()).header(TOKEN_HEADER, token.as_str()).send().await {
-                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                Err(_) => false,
-            }
-        }
-    })
-    .await)
+    let target = load::Target::get(url, Some((TOKEN_HEADER, token.to_owned())));
+    Ok(load::hammer(target, connections, duration).await)
 }
 
 /// New KV v2 secrets, one per request, like Leash's `write` scenario.
@@ -180,24 +170,12 @@ pub async fn write_load(
     connections: usize,
     duration: Duration,
 ) -> Outcome {
-    let base = Arc::new(format!("{}/v1/secret/data", process.url));
-    let token = Arc::new(token.to_owned());
-    let body = Arc::new(json!({"data": {"v": value}}).to_string());
-    load::run(connections, duration, move |http, conn, n| {
-        let (base, token, body) = (base.clone(), token.clone(), body.clone());
-        async move {
-            match http
-                .post(format!("{base}/W{conn}_{n}"))
-                .header(TOKEN_HEADER, token.as_str())
-                .header("content-type", "application/json")
-                .body(body.to_string())
-                .send()
-                .await
-            {
-                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                Err(_) => false,
-            }
-        }
-    })
-    .await
+    let target = load::Target {
+        method: reqwest::Method::POST,
+        urls: vec![format!("{}/v1/secret/data", process.url)],
+        header: Some((TOKEN_HEADER, token.to_owned())),
+        body: Some(json!({"data": {"v": value}}).to_string()),
+        fresh_paths: true,
+    };
+    load::hammer(target, connections, duration).await
 }

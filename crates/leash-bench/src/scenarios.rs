@@ -2,7 +2,6 @@
 //! `storage` (SQLite, PostgreSQL 1 node, 3 nodes) is in `storage.rs`.
 
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -63,23 +62,9 @@ async fn set_many(client: &Client, paths: impl Iterator<Item = String>) -> anyho
 
 /// Closed-loop reads of one secret.
 async fn read_load(l: &Leash, plan: Plan, path: &str) -> load::Outcome {
-    let url = Arc::new(format!("{}/api/v1/projects/p/envs/e/secrets/{path}", l.process.url));
-    let token = Arc::new(format!("Bearer {}", l.token));
-    load::run(plan.connections, plan.duration, move |http, _, _| {
-        let (url, token) = (url.clone(), token.clone());
-        async move {
-            match http
-                .get(url.as_str())
-                .header("authorization", token.as_str())
-                .send()
-                .await
-            {
-                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                Err(_) => false,
-            }
-        }
-    })
-    .await
+    let url = format!("{}/api/v1/projects/p/envs/e/secrets/{path}", l.process.url);
+    let bearer = Some(("authorization", format!("Bearer {}", l.token)));
+    load::hammer(load::Target::get(url, bearer), plan.connections, plan.duration).await
 }
 
 async fn read_and_baseline(plan: Plan, rows: &mut Vec<Row>) -> anyhow::Result<()> {
@@ -100,16 +85,11 @@ async fn read_and_baseline(plan: Plan, rows: &mut Vec<Row>) -> anyhow::Result<()
     let rss = l.process.rss_kib().unwrap_or(0);
     drop(l);
     let base = server::baseline(body_len)?;
-    let url = Arc::new(base.url.clone());
-    let baseline = load::run(plan.connections, plan.duration, move |http, _, _| {
-        let url = url.clone();
-        async move {
-            match http.get(url.as_str()).send().await {
-                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                Err(_) => false,
-            }
-        }
-    })
+    let baseline = load::hammer(
+        load::Target::get(base.url.clone(), None),
+        plan.connections,
+        plan.duration,
+    )
     .await;
     let ratio = read.rate() / baseline.rate().max(1.0);
     rows.push(
@@ -166,27 +146,14 @@ async fn write(plan: Plan, rows: &mut Vec<Row>) -> anyhow::Result<()> {
 
 /// New secrets, one per request, from `plan.connections` writers.
 async fn write_load(l: &Leash, plan: Plan) -> load::Outcome {
-    let base = Arc::new(format!("{}/api/v1/projects/p/envs/e/secrets", l.process.url));
-    let token = Arc::new(format!("Bearer {}", l.token));
-    let body = Arc::new(serde_json::json!({"value": VALUE}).to_string());
-    load::run(plan.connections, plan.duration, move |http, conn, n| {
-        let (base, token, body) = (base.clone(), token.clone(), body.clone());
-        async move {
-            let url = format!("{base}/W{conn}_{n}");
-            match http
-                .put(url)
-                .header("authorization", token.as_str())
-                .header("content-type", "application/json")
-                .body(body.to_string())
-                .send()
-                .await
-            {
-                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                Err(_) => false,
-            }
-        }
-    })
-    .await
+    let target = load::Target {
+        method: reqwest::Method::PUT,
+        urls: vec![format!("{}/api/v1/projects/p/envs/e/secrets", l.process.url)],
+        header: Some(("authorization", format!("Bearer {}", l.token))),
+        body: Some(serde_json::json!({"value": VALUE}).to_string()),
+        fresh_paths: true,
+    };
+    load::hammer(target, plan.connections, plan.duration).await
 }
 
 async fn watch(plan: Plan, rows: &mut Vec<Row>) -> anyhow::Result<()> {

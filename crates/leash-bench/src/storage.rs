@@ -9,7 +9,6 @@
 //! or an admin URL in `LEASH_BENCH_POSTGRES`); each configuration gets a
 //! fresh database, dropped afterwards. Without PostgreSQL the rows say so.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -123,53 +122,27 @@ async fn setup(label: &'static str, postgres_nodes: usize) -> anyhow::Result<Set
     })
 }
 
-fn urls(s: &Setup, suffix: &str) -> Arc<Vec<String>> {
-    Arc::new(s.nodes.iter().map(|n| format!("{}{suffix}", n.url)).collect())
+fn urls(s: &Setup, suffix: &str) -> Vec<String> {
+    s.nodes.iter().map(|n| format!("{}{suffix}", n.url)).collect()
 }
 
 async fn reads(s: &Setup, plan: Plan) -> load::Outcome {
-    let urls = urls(s, "/api/v1/projects/p/envs/e/secrets/DATABASE_URL");
-    let token = Arc::new(format!("Bearer {}", s.token));
-    load::run(plan.connections, plan.duration, move |http, conn, _| {
-        let (urls, token) = (urls.clone(), token.clone());
-        async move {
-            let url = &urls[conn % urls.len()];
-            match http
-                .get(url.as_str())
-                .header("authorization", token.as_str())
-                .send()
-                .await
-            {
-                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                Err(_) => false,
-            }
-        }
-    })
-    .await
+    let target = load::Target {
+        urls: urls(s, "/api/v1/projects/p/envs/e/secrets/DATABASE_URL"),
+        ..load::Target::get(String::new(), Some(("authorization", format!("Bearer {}", s.token))))
+    };
+    load::hammer(target, plan.connections, plan.duration).await
 }
 
 async fn writes(s: &Setup, plan: Plan) -> load::Outcome {
-    let urls = urls(s, "/api/v1/projects/p/envs/e/secrets");
-    let token = Arc::new(format!("Bearer {}", s.token));
-    let body = Arc::new(serde_json::json!({"value": VALUE}).to_string());
-    load::run(plan.connections, plan.duration, move |http, conn, n| {
-        let (urls, token, body) = (urls.clone(), token.clone(), body.clone());
-        async move {
-            let url = format!("{}/W{conn}_{n}", urls[conn % urls.len()]);
-            match http
-                .put(url)
-                .header("authorization", token.as_str())
-                .header("content-type", "application/json")
-                .body(body.to_string())
-                .send()
-                .await
-            {
-                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                Err(_) => false,
-            }
-        }
-    })
-    .await
+    let target = load::Target {
+        method: reqwest::Method::PUT,
+        urls: urls(s, "/api/v1/projects/p/envs/e/secrets"),
+        header: Some(("authorization", format!("Bearer {}", s.token))),
+        body: Some(serde_json::json!({"value": VALUE}).to_string()),
+        fresh_paths: true,
+    };
+    load::hammer(target, plan.connections, plan.duration).await
 }
 
 /// Watchers on the last node, writes through the first: write sent -> event received.
