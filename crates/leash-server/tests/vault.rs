@@ -879,4 +879,18 @@ async fn a_write_that_would_remove_a_key_needs_delete_on_it() {
     assert_eq!(status_of(&refused), Some(404), "{refused:?}");
     let (status, _) = t.get("/api/v1/projects/kv/envs/staging/secrets").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "the environment was created");
+    // admin on the environment, write on another key of the folder only: refused before it is made
+    t.policy(
+        "env-admin",
+        "[[allow]]\npath = \"kv/staging\"\ncapabilities = [\"admin\"]\n\n\
+         [[allow]]\npath = \"kv/staging/db/other\"\ncapabilities = [\"write\"]\n",
+    )
+    .await;
+    let admin = client(&t.url, &t.token(&["env-admin"], None).await);
+    let refused = kv2::set(&admin, "kv", "staging/db", &map(&[("user", "u")]))
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&refused), Some(403), "{refused:?}");
+    let (status, _) = t.get("/api/v1/projects/kv/envs/staging/secrets").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a refused write created the environment");
 }

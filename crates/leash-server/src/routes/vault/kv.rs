@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use leash_core::names::PathPrefix;
@@ -26,7 +26,7 @@ use crate::authz::{
     Capability, Resource, Visibility, allows, authorize_each_uniform, authorize_under_uniform, authorize_uniform,
 };
 use crate::error::ApiError;
-use crate::extract::VaultJson;
+use crate::extract::{ApiQuery, VaultJson};
 use crate::service::{self, ChangeSet, EnvRef, WriteMeta};
 use crate::state::AppState;
 use crate::vault::folder::VersionRead;
@@ -152,7 +152,7 @@ pub async fn read(
     note: AuditNote,
     Extension(id): Extension<RequestId>,
     Path((mount, path)): MountPath,
-    Query(q): Query<VersionQuery>,
+    ApiQuery(q): ApiQuery<VersionQuery>,
 ) -> Result<Response, ApiError> {
     let address = locate(&note, &mount, &path)?;
     authorize_under_uniform(&caller, Capability::Read, address.resource())?;
@@ -362,6 +362,12 @@ pub async fn write(
     let (raw, cas) = data_and_cas(body)?;
     let mut values = BTreeMap::new();
     for (key, value) in raw {
+        // every key written is authorized before anything (a missing environment included) is made
+        authorize_uniform(
+            &caller,
+            Capability::Write,
+            key_resource(&address, address.key(&key)?.as_str()),
+        )?;
         values.insert(key.clone(), text_value(&key, value)?);
     }
     new_version(&state, &caller, &id, &address, true, cas, |folder| {
@@ -562,7 +568,7 @@ pub async fn list_root(
     note: AuditNote,
     Extension(id): Extension<RequestId>,
     Path(mount): Path<String>,
-    Query(flag): Query<ListFlag>,
+    ApiQuery(flag): ApiQuery<ListFlag>,
 ) -> Result<Response, ApiError> {
     if !flag.list {
         return Err(ApiError::bad_request("list the mount with LIST (or GET ?list=true)"));
@@ -595,7 +601,7 @@ pub async fn metadata(
     note: AuditNote,
     Extension(id): Extension<RequestId>,
     Path((mount, path)): MountPath,
-    Query(flag): Query<ListFlag>,
+    ApiQuery(flag): ApiQuery<ListFlag>,
 ) -> Result<Response, ApiError> {
     let address = locate(&note, &mount, &path)?;
     if flag.list {
@@ -741,7 +747,7 @@ pub async fn subkeys(
     note: AuditNote,
     Extension(id): Extension<RequestId>,
     Path((mount, path)): MountPath,
-    Query(q): Query<VersionQuery>,
+    ApiQuery(q): ApiQuery<VersionQuery>,
 ) -> Result<Response, ApiError> {
     let address = locate(&note, &mount, &path)?;
     authorize_under_uniform(&caller, Capability::List, address.resource())?;

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -20,12 +20,12 @@ use crate::audit::{AuditNote, RequestId};
 use crate::auth::Caller;
 use crate::authz::{Capability, Resource, allows, allows_under, authorize_uniform};
 use crate::error::{ApiError, ErrorKind};
-use crate::extract::{ApiJson, VaultJson};
+use crate::extract::{ApiJson, ApiQuery, VaultJson};
 use crate::state::AppState;
 use crate::vault::{KvAddress, MountConfig, settings};
 
 /// Vault's health answer; the status codes can be chosen by query (`sealedcode=200`, ...).
-pub async fn health(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn health(State(state): State<AppState>, ApiQuery(q): ApiQuery<HashMap<String, String>>) -> Response {
     let status = state.barrier.status();
     let (key, default) = match (status.initialized, status.sealed) {
         (false, _) => ("uninitcode", StatusCode::NOT_IMPLEMENTED),
