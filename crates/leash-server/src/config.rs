@@ -46,6 +46,9 @@ pub struct ServerConfig {
     pub max_request_bytes: usize,
     /// Most operations in one change set (an import, a rollback, `POST .../changes`).
     pub max_change_ops: usize,
+    /// How long a client may take to send a request's headers, and then its body
+    /// (a slow client is dropped, or answered 408, after it): a duration like `30s`.
+    pub request_timeout: String,
     /// Browser origins (`https://admin.example.com`) allowed to call the API
     /// besides the server's own; a request with any other `Origin` is refused.
     pub allowed_origins: Vec<String>,
@@ -85,6 +88,7 @@ impl Default for ServerConfig {
             max_value_bytes: 64 * 1024,
             max_request_bytes: 8 * 1024 * 1024,
             max_change_ops: 10_000,
+            request_timeout: "30s".into(),
             allowed_origins: Vec::new(),
             log_format: "text".into(),
             audit_file: None,
@@ -112,6 +116,7 @@ const ENV_KEYS: &[&str] = &[
     "max_value_bytes",
     "max_request_bytes",
     "max_change_ops",
+    "request_timeout",
     "allowed_origins",
     "log_format",
     "audit_file",
@@ -141,6 +146,10 @@ impl ServerConfig {
     }
 
     /// `rotation_interval` as a duration (checked by [`ServerConfig::validate`]).
+    pub fn request_timeout(&self) -> std::time::Duration {
+        humantime::parse_duration(&self.request_timeout).unwrap_or(std::time::Duration::from_secs(30))
+    }
+
     pub fn rotation_interval(&self) -> std::time::Duration {
         humantime::parse_duration(&self.rotation_interval).unwrap_or(std::time::Duration::from_secs(5))
     }
@@ -199,9 +208,13 @@ impl ServerConfig {
                 )));
             }
         }
+        if self.request_timeout().is_zero() {
+            return Err(ConfigError("request_timeout must be more than 0 (like 30s)".into()));
+        }
         for (field, text) in [
             ("rotation_grace", &self.rotation_grace),
             ("rotation_interval", &self.rotation_interval),
+            ("request_timeout", &self.request_timeout),
         ] {
             humantime::parse_duration(text)
                 .map_err(|e| ConfigError(format!("{field} {text:?} is not a duration like 24h or 5s: {e}")))?;

@@ -30,6 +30,8 @@ pub enum ErrorKind {
     Gone,
     /// Over a configured limit (413).
     TooLarge,
+    /// The client did not send its request in time (408).
+    TimedOut,
     /// The body is not JSON (415).
     UnsupportedMediaType,
     /// Too many attempts; retry later (429).
@@ -56,6 +58,7 @@ impl ErrorKind {
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::Gone => StatusCode::GONE,
             ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::TimedOut => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -49,8 +49,25 @@ fn describe<E: std::fmt::Display>(err: &serde_path_to_error::Error<E>) -> String
     }
 }
 
+/// How long a request's body may take to arrive in whole (`request_timeout`),
+/// set on every request by the router (`routes::app`).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadline(pub std::time::Duration);
+
 async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, state).await.map_err(|e| match e {
+    let deadline = req.extensions().get::<BodyDeadline>().copied();
+    let read = Bytes::from_request(req, state);
+    let bytes = match deadline {
+        Some(BodyDeadline(limit)) => tokio::time::timeout(limit, read).await.map_err(|_| {
+            ApiError::new(
+                ErrorKind::TimedOut,
+                "request_timeout",
+                "the request body did not arrive within the server's request_timeout",
+            )
+        })?,
+        None => read.await,
+    };
+    bytes.map_err(|e| match e {
         BytesRejection::FailedToBufferBody(_) => {
             ApiError::too_large("the request body is larger than the server's max_request_bytes")
         }

@@ -194,6 +194,18 @@ fn behind_cache<S: Storage>(
     (Arc::new(cached), invalidator)
 }
 
+/// A client has `timeout` to send a request's headers (hyper closes the
+/// connection after it; the body's own deadline is `extract::BodyDeadline`).
+fn slow_clients_time_out(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    timeout: Duration,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(timeout);
+}
+
 /// Starts the separate plain-HTTP metrics listener on `addr` (only `GET
 /// /metrics`, no token; see `routes::metrics`); it stops with the server.
 async fn serve_metrics(
@@ -517,6 +529,7 @@ pub async fn start_with_clock(
             max_value_bytes: config.max_value_bytes,
             max_request_bytes: config.max_request_bytes,
             max_change_ops: config.max_change_ops,
+            request_timeout: config.request_timeout(),
         },
         directory,
         tokens: Arc::new(auth::TokenCache::new(epoch, metrics.clone())),
@@ -554,39 +567,31 @@ pub async fn start_with_clock(
     let mut shutdown_rx = shutdown_rx;
     let router = app(state.clone());
     let tls = config.tls_cert.is_some();
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        let _ = shutdown_rx.wait_for(|stop| *stop).await;
+        stopper.graceful_shutdown(Some(Duration::from_secs(30)));
+    });
+    let listen_error = |source| ServerError::Listen {
+        addr: config.listen.clone(),
+        source,
+    };
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let timeout = config.request_timeout();
     let task = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {
             let tls_config = tls::rustls_config(cert, key, config.tls_client_ca.as_deref())?;
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            tokio::spawn(async move {
-                let _ = shutdown_rx.wait_for(|stop| *stop).await;
-                stopper.graceful_shutdown(Some(Duration::from_secs(30)));
-            });
-            let server = axum_server::from_tcp_rustls(listener, tls_config)
-                .map_err(|source| ServerError::Listen {
-                    addr: config.listen.clone(),
-                    source,
-                })?
+            let mut server = axum_server::from_tcp_rustls(listener, tls_config)
+                .map_err(listen_error)?
                 .handle(handle);
-            tokio::spawn(async move {
-                server
-                    .serve(router.into_make_service_with_connect_info::<SocketAddr>())
-                    .await
-            })
+            slow_clients_time_out(server.http_builder(), timeout);
+            tokio::spawn(async move { server.serve(service).await })
         }
         _ => {
-            let listener = tokio::net::TcpListener::from_std(listener).map_err(|source| ServerError::Listen {
-                addr: config.listen.clone(),
-                source,
-            })?;
-            tokio::spawn(async move {
-                axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                    .with_graceful_shutdown(async move {
-                        let _ = shutdown_rx.wait_for(|stop| *stop).await;
-                    })
-                    .await
-            })
+            let mut server = axum_server::from_tcp(listener).map_err(listen_error)?.handle(handle);
+            slow_clients_time_out(server.http_builder(), timeout);
+            tokio::spawn(async move { server.serve(service).await })
         }
     };
     let (metrics_addr, metrics_task) = match &config.metrics_listen {

@@ -23,6 +23,8 @@ pub struct Limits {
     pub max_request_bytes: usize,
     /// Most operations in one change set (413 above).
     pub max_change_ops: usize,
+    /// How long a client may take to send headers, and then a body (408 after it).
+    pub request_timeout: std::time::Duration,
 }
 
 /// Server-wide rotation settings.

@@ -47,6 +47,9 @@ pub struct ServerArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// How long a client may take to send a request's headers, then its body (like 30s).
+    #[arg(long, value_name = "DURATION")]
+    pub request_timeout: Option<String>,
     /// PEM CA certificates: every client must present a certificate they signed (mutual TLS).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
@@ -97,6 +100,9 @@ impl ServerArgs {
         }
         if let Some(v) = &self.tls_client_ca {
             config.tls_client_ca = Some(v.clone());
+        }
+        if let Some(v) = &self.request_timeout {
+            config.request_timeout = v.clone();
         }
         if let Some(v) = &self.unseal_key_file {
             config.unseal_key_file = Some(v.clone());

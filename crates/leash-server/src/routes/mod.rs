@@ -581,6 +581,9 @@ pub fn app(state: AppState) -> Router {
             crate::metrics::http::track,
         ))
         .layer(middleware::from_fn(assign_request_id))
+        .layer(axum::Extension(crate::extract::BodyDeadline(
+            state.limits.request_timeout,
+        )))
         .with_state(state);
     // before routing: Vault's LIST method is a GET (`vault::list_as_get`)
     Router::new().fallback_service(tower::ServiceExt::map_request(app, vault::list_as_get))
