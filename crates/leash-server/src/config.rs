@@ -49,6 +49,10 @@ pub struct ServerConfig {
     /// How long a client may take to send a request's headers, and then its body
     /// (a slow client is dropped, or answered 408, after it): a duration like `30s`.
     pub request_timeout: String,
+    /// Most connections open at once; one more is closed at once.
+    pub max_connections: usize,
+    /// Most connections open at once from one source address.
+    pub max_connections_per_source: usize,
     /// Browser origins (`https://admin.example.com`) allowed to call the API
     /// besides the server's own; a request with any other `Origin` is refused.
     pub allowed_origins: Vec<String>,
@@ -89,6 +93,8 @@ impl Default for ServerConfig {
             max_request_bytes: 8 * 1024 * 1024,
             max_change_ops: 10_000,
             request_timeout: "30s".into(),
+            max_connections: 16_384,
+            max_connections_per_source: 2_048,
             allowed_origins: Vec::new(),
             log_format: "text".into(),
             audit_file: None,
@@ -117,6 +123,8 @@ const ENV_KEYS: &[&str] = &[
     "max_request_bytes",
     "max_change_ops",
     "request_timeout",
+    "max_connections",
+    "max_connections_per_source",
     "allowed_origins",
     "log_format",
     "audit_file",
@@ -207,6 +215,11 @@ impl ServerConfig {
                     "allowed_origins entry {origin:?} is not an origin like https://admin.example.com (scheme and host, optional port, no path)"
                 )));
             }
+        }
+        if self.max_connections == 0 || self.max_connections_per_source == 0 {
+            return Err(ConfigError(
+                "max_connections and max_connections_per_source must be more than 0".into(),
+            ));
         }
         if self.request_timeout().is_zero() {
             return Err(ConfigError("request_timeout must be more than 0 (like 30s)".into()));

@@ -19,6 +19,7 @@ pub mod changes;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod connections;
 pub mod diff;
 pub mod directory;
 pub mod e2e;
@@ -579,17 +580,21 @@ pub async fn start_with_clock(
     };
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
     let timeout = config.request_timeout();
+    let limits = connections::LimitAcceptor::new(connections::ConnectionLimits {
+        total: config.max_connections,
+        per_source: config.max_connections_per_source,
+    });
+    let plain = axum_server::from_tcp(listener).map_err(listen_error)?.handle(handle);
     let task = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {
             let tls_config = tls::rustls_config(cert, key, config.tls_client_ca.as_deref())?;
-            let mut server = axum_server::from_tcp_rustls(listener, tls_config)
-                .map_err(listen_error)?
-                .handle(handle);
+            let tls_acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls_config).acceptor(limits);
+            let mut server = plain.acceptor(tls_acceptor);
             slow_clients_time_out(server.http_builder(), timeout);
             tokio::spawn(async move { server.serve(service).await })
         }
         _ => {
-            let mut server = axum_server::from_tcp(listener).map_err(listen_error)?.handle(handle);
+            let mut server = plain.acceptor(limits);
             slow_clients_time_out(server.http_builder(), timeout);
             tokio::spawn(async move { server.serve(service).await })
         }

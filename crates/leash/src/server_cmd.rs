@@ -50,6 +50,12 @@ pub struct ServerArgs {
     /// How long a client may take to send a request's headers, then its body (like 30s).
     #[arg(long, value_name = "DURATION")]
     pub request_timeout: Option<String>,
+    /// Most connections open at once (one more is closed at once).
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Most connections open at once from one source address.
+    #[arg(long, value_name = "N")]
+    pub max_connections_per_source: Option<usize>,
     /// PEM CA certificates: every client must present a certificate they signed (mutual TLS).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
@@ -103,6 +109,12 @@ impl ServerArgs {
         }
         if let Some(v) = &self.request_timeout {
             config.request_timeout = v.clone();
+        }
+        if let Some(v) = self.max_connections {
+            config.max_connections = v;
+        }
+        if let Some(v) = self.max_connections_per_source {
+            config.max_connections_per_source = v;
         }
         if let Some(v) = &self.unseal_key_file {
             config.unseal_key_file = Some(v.clone());

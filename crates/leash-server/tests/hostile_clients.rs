@@ -1,6 +1,7 @@
-//! Slow clients are dropped: a client that sends its headers, or then its
-//! body, slower than `request_timeout` loses the connection (headers) or is
-//! answered 408 (body), and changes nothing; other clients are served meanwhile.
+//! Hostile clients against the live server: a client that sends its headers,
+//! or then its body, slower than `request_timeout` loses the connection
+//! (headers) or is answered 408 (body) and changes nothing; connections over
+//! `max_connections_per_source` are closed at once; other clients are served meanwhile.
 
 mod common;
 
@@ -124,4 +125,44 @@ async fn a_client_trickling_its_body_gets_408_and_changes_nothing() {
         .put("/api/v1/projects/p/envs/e/secrets/SLOW", json!({"value": "v"}))
         .await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn connections_over_the_per_source_cap_are_closed_and_places_come_back() {
+    let mut config = config(None);
+    config.max_connections_per_source = 4;
+    let t = dev_with(config).await;
+    let addr = address(&t);
+    // four idle connections hold every place this source has
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut extra = TcpStream::connect(&addr).await.unwrap();
+    let request = format!("GET /api/v1/sys/health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let _ = extra.write_all(request.as_bytes()).await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), extra.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the fifth connection was neither served nor closed");
+    assert!(
+        answer.is_empty(),
+        "the fifth connection was served: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    // a closed connection gives its place back
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut again = TcpStream::connect(&addr).await.unwrap();
+    again.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), again.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
 }
