@@ -338,3 +338,22 @@ impl FromRequestParts<AppState> for Caller {
         Ok(caller)
     }
 }
+
+/// The caller of a request that presents its token another way than the
+/// `Authorization` header: the web UI's session cookie (`crate::ui`), which
+/// maps to a real token kept server-side. The same checks as a bearer token
+/// ([`authenticate`], [`Caller::new`]) and the same audit note, so policies,
+/// expiry, revocation and audit are identical for both.
+pub async fn caller_for_token(parts: &Parts, state: &AppState, presented: &str) -> Result<Caller, ApiError> {
+    let record = authenticate(state, presented).await?;
+    let mut caller = Caller::new(record, &state.directory.snapshot());
+    if let Some(note) = parts.extensions.get::<crate::audit::AuditNote>() {
+        note.update(|n| {
+            n.identity = Some(caller.context.name.clone());
+            n.auth_method = Some(caller.token.auth_method.clone());
+            n.accessor = Some(caller.token.accessor.clone());
+        });
+        caller.note = Some(note.clone());
+    }
+    Ok(caller)
+}

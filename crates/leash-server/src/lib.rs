@@ -41,6 +41,7 @@ pub mod snapshot;
 pub mod state;
 pub mod time;
 pub mod tokens;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -548,8 +549,8 @@ pub async fn start_with_clock(
         source,
     })?;
     let mut shutdown_rx = shutdown_rx;
-    let router = app(state.clone());
     let tls = config.tls_cert.is_some();
+    let router = app(state.clone()).layer(axum::Extension(ui::UiTls(tls)));
     let task = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {
             let _ = rustls::crypto::ring::default_provider().install_default();

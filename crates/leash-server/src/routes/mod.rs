@@ -14,19 +14,19 @@
 //! and tokens); request logs name the path, never the query string; every
 //! request is counted and timed by its route pattern (`metrics::http`).
 
-mod admin;
-mod audit;
-mod auth;
-mod diff;
+pub(crate) mod admin;
+pub(crate) mod audit;
+pub(crate) mod auth;
+pub(crate) mod diff;
 mod e2e;
 pub mod metrics;
 mod openapi;
-mod projects;
+pub(crate) mod projects;
 mod relocate;
 mod review;
 mod rotation;
 mod scan;
-mod secrets;
+pub(crate) mod secrets;
 mod sys;
 mod watch;
 
@@ -527,6 +527,7 @@ pub fn app(state: AppState) -> Router {
     let body_limit = state.limits.max_request_bytes;
     plain
         .merge(data)
+        .merge(crate::ui::router(&state))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(state.clone(), browser_guard))
@@ -598,7 +599,9 @@ async fn browser_guard(State(state): State<AppState>, request: Request, next: Ne
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim() != "0")
         || headers.contains_key(header::TRANSFER_ENCODING);
-    if has_body && !is_json(headers.get(header::CONTENT_TYPE)) {
+    // The web UI posts HTML forms; its own CSRF check guards them (`crate::ui`).
+    let ui_form = request.uri().path().starts_with("/ui/");
+    if has_body && !ui_form && !is_json(headers.get(header::CONTENT_TYPE)) {
         return ApiError::new(
             ErrorKind::UnsupportedMediaType,
             "unsupported_media_type",
@@ -635,4 +638,10 @@ async fn wrong_method() -> ApiError {
         "method_not_allowed",
         "this route does not accept that method; see docs/api.md",
     )
+}
+
+/// The `/api/v1` handlers the web UI (`crate::ui`) calls with its session's
+/// caller, so a page is authorized, filtered and served by the API's own code.
+pub(crate) mod api {
+    pub(crate) use super::{admin, audit, auth, diff, projects, secrets};
 }
