@@ -20,7 +20,10 @@ const ADMIN_POLICY: &str = "[[allow]]\npath = \"**\"\ncapabilities = [\"admin\"]
 
 /// A client that never follows redirects (the tests look at them).
 fn http() -> reqwest::Client {
-    reqwest::Client::builder().redirect(redirect::Policy::none()).build().unwrap()
+    reqwest::Client::builder()
+        .redirect(redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 /// A user identity with a password and policies.
@@ -81,7 +84,11 @@ impl Browser {
         let answer = http
             .post(format!("{}/ui/login", t.url))
             .header("cookie", format!("leash_login_csrf={pre}"))
-            .form(&[("csrf", login_csrf.as_str()), ("username", username), ("password", password)])
+            .form(&[
+                ("csrf", login_csrf.as_str()),
+                ("username", username),
+                ("password", password),
+            ])
             .send()
             .await
             .unwrap();
@@ -142,14 +149,20 @@ async fn pages_carry_a_strict_csp_and_the_session_cookie_is_httponly_and_samesit
     assert!(h["content-type"].to_str().unwrap().starts_with("text/html"));
     let csp = h["content-security-policy"].to_str().unwrap();
     assert_eq!(csp, ui::CSP);
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
     assert_eq!(h["x-frame-options"], "DENY");
     assert_eq!(h["referrer-policy"], "same-origin");
     assert_eq!(h["x-content-type-options"], "nosniff");
     let pre = set_cookie_line(h, "leash_login_csrf");
     assert!(pre.contains("HttpOnly") && pre.contains("SameSite=Strict"), "{pre}");
     let html = page.text().await.unwrap();
-    assert!(!html.contains("<script>") && !html.contains(" style="), "no inline script or style");
+    assert!(
+        !html.contains("<script>") && !html.contains(" style="),
+        "no inline script or style"
+    );
 
     // Logging in sets the session cookie: HttpOnly, SameSite=Strict, not Secure over plain HTTP.
     let http = http();
@@ -159,7 +172,11 @@ async fn pages_carry_a_strict_csp_and_the_session_cookie_is_httponly_and_samesit
     let answer = http
         .post(format!("{}/ui/login", t.url))
         .header("cookie", format!("leash_login_csrf={pre}"))
-        .form(&[("csrf", csrf.as_str()), ("username", "ops"), ("password", "ops-Passw0rd-1")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", "ops"),
+            ("password", "ops-Passw0rd-1"),
+        ])
         .send()
         .await
         .unwrap();
@@ -173,9 +190,18 @@ async fn pages_carry_a_strict_csp_and_the_session_cookie_is_httponly_and_samesit
     assert!(!session.contains("lsh_"), "the cookie is an opaque id, not a token");
 
     // Assets are served with their content type.
-    let js = http.get(format!("{}/ui/assets/htmx.min.js", t.url)).send().await.unwrap();
+    let js = http
+        .get(format!("{}/ui/assets/htmx.min.js", t.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(js.status(), StatusCode::OK);
-    assert!(js.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    assert!(
+        js.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
     let css = http.get(format!("{}/ui/assets/leash.css", t.url)).send().await.unwrap();
     assert!(css.headers()["content-type"].to_str().unwrap().starts_with("text/css"));
     let missing = http.get(format!("{}/ui/assets/nope.js", t.url)).send().await.unwrap();
@@ -200,7 +226,10 @@ async fn a_wrong_password_shows_the_login_form_again_with_an_error() {
     assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
     assert!(cookie_value(answer.headers(), "leash_session").is_none());
     let html = answer.text().await.unwrap();
-    assert!(html.contains("role=\"alert\"") && html.contains("type=\"password\""), "{html}");
+    assert!(
+        html.contains("role=\"alert\"") && html.contains("type=\"password\""),
+        "{html}"
+    );
 }
 
 #[tokio::test]
@@ -245,7 +274,12 @@ async fn every_state_changing_ui_route_refuses_a_request_without_its_csrf_token(
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{} {path} without a session", route.method);
+        assert_eq!(
+            r.status(),
+            StatusCode::FORBIDDEN,
+            "{} {path} without a session",
+            route.method
+        );
     }
     // The session survived every refusal, and nothing was created.
     let (status, html) = b.get("/ui/projects").await;
@@ -291,7 +325,10 @@ async fn no_value_appears_before_a_reveal_and_the_reveal_is_an_audited_read() {
     ] {
         let (status, html) = b.get(page).await;
         assert_eq!(status, StatusCode::OK, "{page}: {html}");
-        assert!(!html.contains("Ui-Hidden-Value"), "{page} shows a value before any reveal");
+        assert!(
+            !html.contains("Ui-Hidden-Value"),
+            "{page} shows a value before any reveal"
+        );
     }
     let (_, table) = b.get("/ui/projects/p/envs/e").await;
     assert!(table.contains("stripe/API_KEY") && table.contains("STRIPE_API_KEY"));
@@ -350,16 +387,32 @@ async fn a_user_without_read_access_sees_neither_the_value_nor_the_name() {
         );
     }
     let (status, _) = b.get("/ui/projects/payment/envs/prod").await;
-    assert!(status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN, "{status}");
+    assert!(
+        status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN,
+        "{status}"
+    );
     // A page asked for by name refuses (the error names only what the address did).
     let (status, html) = b.get("/ui/projects/payment/envs/prod/secret/PROD_ONLY_NAME").await;
-    assert!(status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN, "{status}");
+    assert!(
+        status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN,
+        "{status}"
+    );
     assert!(!html.contains("Prod-Value-9f"));
-    let (status, fragment) = b.post("/ui/projects/payment/envs/prod/reveal/PROD_ONLY_NAME", &[]).await;
-    assert!(status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN, "{status}");
+    let (status, fragment) = b
+        .post("/ui/projects/payment/envs/prod/reveal/PROD_ONLY_NAME", &[])
+        .await;
+    assert!(
+        status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN,
+        "{status}"
+    );
     assert!(!fragment.contains("Prod-Value-9f"));
-    let (status, _) = b.post("/ui/projects/payment/envs/prod/set", &[("path", "X"), ("value", "y")]).await;
-    assert!(status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN, "{status}");
+    let (status, _) = b
+        .post("/ui/projects/payment/envs/prod/set", &[("path", "X"), ("value", "y")])
+        .await;
+    assert!(
+        status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN,
+        "{status}"
+    );
     // What dev may see, it sees.
     let (status, html) = b.get("/ui/projects/payment/envs/dev").await;
     assert_eq!(status, StatusCode::OK, "{html}");
@@ -392,7 +445,10 @@ async fn logout_revokes_the_session_token_and_ends_the_session() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "the old cookie still opens a page");
     // The login's token is revoked: its accessor is unknown now.
     let (_, audit) = t.get("/api/v1/audit?operation=ui.logout").await;
-    let accessor = audit["records"][0]["accessor"].as_str().expect("the logout names its token").to_owned();
+    let accessor = audit["records"][0]["accessor"]
+        .as_str()
+        .expect("the logout names its token")
+        .to_owned();
     let (status, _) = t.post("/api/v1/auth/token/lookup", json!({"accessor": accessor})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
@@ -425,7 +481,9 @@ async fn bulk_edit_applies_one_change_set_and_a_bad_policy_is_shown_in_place() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("cannot parse") && !html.contains("unclosed"), "{html}");
 
-    let (status, html) = b.post("/ui/policies/broken", &[("policy", "[[allow]]\npath = 1\n")]).await;
+    let (status, html) = b
+        .post("/ui/policies/broken", &[("policy", "[[allow]]\npath = 1\n")])
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("role=\"alert\"") && html.contains("path = 1"), "{html}");
     let (status, html) = b
@@ -461,7 +519,10 @@ impl Drop for Driver {
 
 /// Starts chromedriver on a free port; `None` when `LEASH_UI_TESTS=skip` and it is missing.
 async fn chromedriver() -> Option<(Driver, String)> {
-    let found = std::process::Command::new("chromedriver").arg("--version").output().is_ok();
+    let found = std::process::Command::new("chromedriver")
+        .arg("--version")
+        .output()
+        .is_ok();
     if !found {
         if std::env::var("LEASH_UI_TESTS").as_deref() == Ok("skip") {
             eprintln!("chromedriver is not installed and LEASH_UI_TESTS=skip: the browser test is skipped");
@@ -472,7 +533,11 @@ async fn chromedriver() -> Option<(Driver, String)> {
              (apt-get install -y chromium chromium-driver; .ci/run installs them), or set LEASH_UI_TESTS=skip"
         );
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = std::process::Command::new("chromedriver")
         .arg(format!("--port={port}"))
         .stdout(std::process::Stdio::null())
@@ -507,6 +572,22 @@ async fn click(c: &fantoccini::Client, css: &str) {
         .click()
         .await
         .unwrap();
+}
+
+/// Waits (up to 10 s) until the browser is at `path` after a click that navigates.
+async fn at(c: &fantoccini::Client, path: &str) {
+    for _ in 0..100 {
+        if c.current_url().await.unwrap().path() == path {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let source = c.source().await.unwrap_or_default();
+    shot(c, "failure").await;
+    panic!(
+        "the browser is at {}, not {path}: {source}",
+        c.current_url().await.unwrap()
+    );
 }
 
 async fn revealed(c: &fantoccini::Client) -> String {
@@ -552,35 +633,42 @@ async fn walkthrough(c: &fantoccini::Client, t: &TestServer) {
     fill(c, "#username", "ops").await;
     fill(c, "#password", "ops-Passw0rd-1").await;
     click(c, "form[action='/ui/login'] button[type=submit]").await;
-    let after = c.current_url().await.unwrap();
-    assert_eq!(after.path(), "/ui/projects", "{}", c.source().await.unwrap());
+    at(c, "/ui/projects").await;
     shot(c, "projects-empty").await;
     // Project, two environments.
     fill(c, "#project-name", "payment").await;
     click(c, "form[action='/ui/projects'] button").await;
-    assert_eq!(c.current_url().await.unwrap().path(), "/ui/projects/payment");
+    at(c, "/ui/projects/payment").await;
     for env in ["prod", "dev"] {
         c.goto(&format!("{}/ui/projects/payment", t.url)).await.unwrap();
         fill(c, "#env-name", env).await;
         click(c, "form[action='/ui/projects/payment/envs'] button").await;
+        at(c, &format!("/ui/projects/payment/envs/{env}")).await;
     }
+    c.goto(&format!("{}/ui/projects/payment", t.url)).await.unwrap();
     shot(c, "project").await;
-    assert_eq!(c.current_url().await.unwrap().path(), "/ui/projects/payment/envs/dev");
+    c.goto(&format!("{}/ui/projects/payment/envs/dev", t.url))
+        .await
+        .unwrap();
+    assert!(c.source().await.unwrap().contains("No secrets here"), "an empty state");
+    shot(c, "env-empty").await;
     // A secret.
     fill(c, "#new-path", "DATABASE_URL").await;
     fill(c, "#new-value", first).await;
     fill(c, "#new-description", "the main database").await;
     fill(c, "#new-message", "first").await;
     click(c, "form[action$='/set'] button").await;
-    assert_eq!(
-        c.current_url().await.unwrap().path(),
-        "/ui/projects/payment/envs/dev/secret/DATABASE_URL"
-    );
+    at(c, "/ui/projects/payment/envs/dev/secret/DATABASE_URL").await;
     assert!(!c.title().await.unwrap().contains(first));
     // The table hides it until the reveal.
-    c.goto(&format!("{}/ui/projects/payment/envs/dev", t.url)).await.unwrap();
+    c.goto(&format!("{}/ui/projects/payment/envs/dev", t.url))
+        .await
+        .unwrap();
     let source = c.source().await.unwrap();
-    assert!(source.contains("DATABASE_URL") && !source.contains(first), "the table holds no value");
+    assert!(
+        source.contains("DATABASE_URL") && !source.contains(first),
+        "the table holds no value"
+    );
     shot(c, "secrets").await;
     click(c, "#secrets button[hx-post]").await;
     assert_eq!(revealed(c).await, first);
@@ -589,15 +677,25 @@ async fn walkthrough(c: &fantoccini::Client, t: &TestServer) {
     c.goto(&format!("{}/ui/projects/payment/envs/dev/secret/DATABASE_URL", t.url))
         .await
         .unwrap();
-    assert!(!c.source().await.unwrap().contains(first), "the secret page holds no value");
+    assert!(
+        !c.source().await.unwrap().contains(first),
+        "the secret page holds no value"
+    );
     fill(c, "#edit-value", second).await;
     fill(c, "#edit-message", "second").await;
     click(c, "form[action$='/set'] button").await;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//table[@id='versions']//tbody/tr[2]"))
+        .await
+        .expect("the history shows both versions");
     let versions = c.find_all(Locator::Css("#versions tbody tr")).await.unwrap();
     assert_eq!(versions.len(), 2, "the history shows both versions");
     shot(c, "secret-history").await;
     // The environment's timeline and a rollback to revision 1 (confirmed).
-    c.goto(&format!("{}/ui/projects/payment/envs/dev/history", t.url)).await.unwrap();
+    c.goto(&format!("{}/ui/projects/payment/envs/dev/history", t.url))
+        .await
+        .unwrap();
     let rows = c.find_all(Locator::Css("#timeline tbody tr")).await.unwrap();
     assert_eq!(rows.len(), 2);
     shot(c, "timeline").await;
@@ -606,10 +704,14 @@ async fn walkthrough(c: &fantoccini::Client, t: &TestServer) {
     c.accept_alert().await.expect("the rollback asks for confirmation");
     c.wait()
         .at_most(Duration::from_secs(10))
-        .for_element(Locator::XPath("//table[@id='timeline']//td[contains(., 'rollback to revision 1')]"))
+        .for_element(Locator::XPath(
+            "//table[@id='timeline']//td[contains(., 'rollback to revision 1')]",
+        ))
         .await
         .expect("the rollback is a new revision in the timeline");
-    c.goto(&format!("{}/ui/projects/payment/envs/dev", t.url)).await.unwrap();
+    c.goto(&format!("{}/ui/projects/payment/envs/dev", t.url))
+        .await
+        .unwrap();
     click(c, "#secrets button[hx-post]").await;
     assert_eq!(revealed(c).await, first, "the rollback restored the first value");
     // Compare two revisions, then dev with prod.
@@ -618,16 +720,28 @@ async fn walkthrough(c: &fantoccini::Client, t: &TestServer) {
         .unwrap();
     assert!(c.source().await.unwrap().contains("changed"));
     shot(c, "compare-revisions").await;
-    c.goto(&format!("{}/ui/projects/payment/envs/dev/diff", t.url)).await.unwrap();
+    c.goto(&format!("{}/ui/projects/payment/envs/dev/diff", t.url))
+        .await
+        .unwrap();
     fill(c, "#other", "prod").await;
     click(c, "form[action$='/diff'] button").await;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("table#diff"))
+        .await
+        .expect("the diff is shown");
     let diff = c.source().await.unwrap();
     assert!(diff.contains("DATABASE_URL") && diff.contains("missing") && !diff.contains(first));
     shot(c, "diff").await;
     // The audit viewer shows the reveal; the chain verifies.
-    c.goto(&format!("{}/ui/audit?operation=secret.read", t.url)).await.unwrap();
+    c.goto(&format!("{}/ui/audit?operation=secret.read", t.url))
+        .await
+        .unwrap();
     let audit = c.source().await.unwrap();
-    assert!(audit.contains("payment/dev/DATABASE_URL"), "the audit viewer shows the reveal");
+    assert!(
+        audit.contains("payment/dev/DATABASE_URL"),
+        "the audit viewer shows the reveal"
+    );
     click(c, "button[hx-post='/ui/audit/verify']").await;
     c.wait()
         .at_most(Duration::from_secs(10))
@@ -648,12 +762,14 @@ async fn walkthrough(c: &fantoccini::Client, t: &TestServer) {
     shot(c, "access").await;
     // Phone width: the table page still renders.
     c.set_window_size(390, 844).await.unwrap();
-    c.goto(&format!("{}/ui/projects/payment/envs/dev", t.url)).await.unwrap();
+    c.goto(&format!("{}/ui/projects/payment/envs/dev", t.url))
+        .await
+        .unwrap();
     shot(c, "secrets-phone").await;
     c.set_window_size(1280, 900).await.unwrap();
     // Log out: back to the login page, and the pages are closed.
     click(c, "form[action='/ui/logout'] button").await;
-    assert_eq!(c.current_url().await.unwrap().path(), "/ui/login");
+    at(c, "/ui/login").await;
     c.goto(&format!("{}/ui/projects", t.url)).await.unwrap();
-    assert_eq!(c.current_url().await.unwrap().path(), "/ui/login");
+    at(c, "/ui/login").await;
 }

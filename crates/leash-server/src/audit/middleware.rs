@@ -78,7 +78,11 @@ fn operations() -> &'static HashMap<(Method, String), &'static str> {
         crate::routes::route_table()
             .into_iter()
             .map(|r| ((r.method, r.path), r.operation))
-            .chain(crate::ui::route_table().into_iter().map(|r| ((r.method, r.path), r.operation)))
+            .chain(
+                crate::ui::route_table()
+                    .into_iter()
+                    .map(|r| ((r.method, r.path), r.operation)),
+            )
             .collect()
     })
 }

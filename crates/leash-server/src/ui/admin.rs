@@ -42,13 +42,13 @@ pub async fn audit(
     Query(f): Query<AuditFilters>,
 ) -> Result<Response, UiError> {
     let view = session.view();
-    let status = match non_empty(f.status.clone()) {
-        Some(s) => Some(
-            s.parse::<u16>()
-                .map_err(|_| UiError::from(ApiError::bad_request("status must be an HTTP status number")).with(&view))?,
-        ),
-        None => None,
-    };
+    let status =
+        match non_empty(f.status.clone()) {
+            Some(s) => Some(s.parse::<u16>().map_err(|_| {
+                UiError::from(ApiError::bad_request("status must be an HTTP status number")).with(&view)
+            })?),
+            None => None,
+        };
     let before = match non_empty(f.before.clone()) {
         Some(s) => Some(
             s.parse::<i64>()
@@ -123,7 +123,8 @@ pub async fn access(
 ) -> Result<Response, UiError> {
     let view = session.view();
     if let Some(name) = non_empty(q.new) {
-        let name = leash_core::policy::PolicyName::parse(&name).map_err(|e| UiError::from(ApiError::from(e)).with(&view))?;
+        let name =
+            leash_core::policy::PolicyName::parse(&name).map_err(|e| UiError::from(ApiError::from(e)).with(&view))?;
         return Ok(see_other(&format!("/ui/policies/{}", name.as_str())));
     }
     let Json(identities) = api::admin::list_identities(State(state.clone()), session.caller.clone())

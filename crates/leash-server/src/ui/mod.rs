@@ -107,8 +107,20 @@ fn routes() -> UiRoutes {
     .add(Method::GET, "/ui/seal", Open, "ui.seal", admin::seal_page)
     .add(Method::POST, "/ui/unseal", Open, "sys.unseal", admin::unseal)
     .add(Method::GET, "/ui/projects", Session, "project.list", secrets::projects)
-    .add(Method::POST, "/ui/projects", Session, "project.create", secrets::create_project)
-    .add(Method::GET, "/ui/projects/{project}", Session, "env.list", secrets::project)
+    .add(
+        Method::POST,
+        "/ui/projects",
+        Session,
+        "project.create",
+        secrets::create_project,
+    )
+    .add(
+        Method::GET,
+        "/ui/projects/{project}",
+        Session,
+        "env.list",
+        secrets::project,
+    )
     .add(
         Method::POST,
         "/ui/projects/{project}/envs",
@@ -123,7 +135,13 @@ fn routes() -> UiRoutes {
     .add(Method::GET, &e("/history"), Session, "env.history", secrets::history)
     .add(Method::GET, &e("/compare"), Session, "env.history", secrets::compare)
     .add(Method::GET, &e("/diff"), Session, "env.diff", secrets::diff)
-    .add(Method::POST, &e("/rollback"), Session, "env.rollback", secrets::rollback)
+    .add(
+        Method::POST,
+        &e("/rollback"),
+        Session,
+        "env.rollback",
+        secrets::rollback,
+    )
     .add(
         Method::GET,
         &e("/secret/{*path}"),
@@ -131,8 +149,20 @@ fn routes() -> UiRoutes {
         "secret.metadata",
         secrets::secret_page,
     )
-    .add(Method::POST, &e("/reveal/{*path}"), Session, "secret.read", secrets::reveal)
-    .add(Method::POST, &e("/delete/{*path}"), Session, "secret.delete", secrets::delete)
+    .add(
+        Method::POST,
+        &e("/reveal/{*path}"),
+        Session,
+        "secret.read",
+        secrets::reveal,
+    )
+    .add(
+        Method::POST,
+        &e("/delete/{*path}"),
+        Session,
+        "secret.delete",
+        secrets::delete,
+    )
     .add(
         Method::POST,
         &e("/undelete/{*path}"),
@@ -144,8 +174,20 @@ fn routes() -> UiRoutes {
     .add(Method::POST, "/ui/audit/verify", Session, "audit.verify", admin::verify)
     .add(Method::GET, "/ui/access", Session, "identity.list", admin::access)
     .add(Method::POST, "/ui/access/check", Session, "policy.check", admin::check)
-    .add(Method::GET, "/ui/policies/{name}", Session, "policy.read", admin::policy)
-    .add(Method::POST, "/ui/policies/{name}", Session, "policy.write", admin::write_policy)
+    .add(
+        Method::GET,
+        "/ui/policies/{name}",
+        Session,
+        "policy.read",
+        admin::policy,
+    )
+    .add(
+        Method::POST,
+        "/ui/policies/{name}",
+        Session,
+        "policy.write",
+        admin::write_policy,
+    )
 }
 
 /// Every UI route with its access, for tests that must cover them all.
@@ -218,7 +260,9 @@ async fn csrf_guard(State(state): State<AppState>, request: Request, next: Next)
     };
     let bytes = match axum::body::to_bytes(body, state.limits.max_request_bytes).await {
         Ok(b) => b,
-        Err(_) => return UiError::from(ApiError::too_large("the form is larger than the server accepts")).into_response(),
+        Err(_) => {
+            return UiError::from(ApiError::too_large("the form is larger than the server accepts")).into_response();
+        }
     };
     let presented = parts
         .headers
@@ -241,7 +285,8 @@ async fn csrf_guard(State(state): State<AppState>, request: Request, next: Next)
         e.code = "csrf";
         return e.into_response();
     }
-    next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
 }
 
 /// The templates, parsed once.
@@ -269,7 +314,8 @@ fn templates() -> &'static Environment<'static> {
             ("policy.html", include_str!("../../templates/ui/policy.html")),
             ("seal.html", include_str!("../../templates/ui/seal.html")),
         ] {
-            env.add_template(name, text).expect("the embedded templates parse (tests render each)");
+            env.add_template(name, text)
+                .expect("the embedded templates parse (tests render each)");
         }
         env
     })
@@ -294,7 +340,10 @@ fn render(state: &AppState, template: &str, session: Option<&SessionView>, ctx: 
 
 fn html_response(status: StatusCode, html: String) -> Response {
     let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     (status, headers, html).into_response()
 }
 

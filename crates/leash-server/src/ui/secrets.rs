@@ -55,7 +55,12 @@ pub async fn create_project(State(state): State<AppState>, session: Session, bod
     let view = session.view();
     let f: NameForm = form(&body).map_err(|e| UiError::from(e).with(&view))?;
     let name = f.name.trim().to_owned();
-    match api::projects::create(State(state.clone()), session.caller, ApiJson(CreateNamed { name: name.clone() })).await
+    match api::projects::create(
+        State(state.clone()),
+        session.caller,
+        ApiJson(CreateNamed { name: name.clone() }),
+    )
+    .await
     {
         Ok(_) => Ok(see_other(&format!("/ui/projects/{name}"))),
         Err(e) => Err(UiError::from(e).with(&view)),
@@ -112,7 +117,13 @@ struct Row {
     updated_by: Option<String>,
 }
 
-async fn list(state: &AppState, session: &Session, project: &str, env: &str, at: Option<i64>) -> Result<SecretList, ApiError> {
+async fn list(
+    state: &AppState,
+    session: &Session,
+    project: &str,
+    env: &str,
+    at: Option<i64>,
+) -> Result<SecretList, ApiError> {
     let q = api_value(serde_json::json!({ "include_values": false, "at_revision": at }))?;
     let Json(list) = api::secrets::list(
         State(state.clone()),
@@ -124,7 +135,13 @@ async fn list(state: &AppState, session: &Session, project: &str, env: &str, at:
     Ok(list)
 }
 
-async fn history_of(state: &AppState, session: &Session, project: &str, env: &str, limit: i64) -> Result<History, ApiError> {
+async fn history_of(
+    state: &AppState,
+    session: &Session,
+    project: &str,
+    env: &str,
+    limit: i64,
+) -> Result<History, ApiError> {
     let q = api_value(serde_json::json!({ "limit": limit }))?;
     let Json(history) = api::secrets::history(
         State(state.clone()),
@@ -318,14 +335,21 @@ pub async fn bulk(
             },
         })
         .collect();
-    for path in f.delete.split(|c: char| c.is_whitespace() || c == ',').filter(|p| !p.is_empty()) {
+    for path in f
+        .delete
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|p| !p.is_empty())
+    {
         changes.push(ChangeOp {
             path: path.to_owned(),
             kind: ChangeKind::Delete,
         });
     }
     if changes.is_empty() {
-        return Err(UiError::from(ApiError::bad_request("the change set is empty: paste KEY=value lines or name keys to delete")).with(&view));
+        return Err(UiError::from(ApiError::bad_request(
+            "the change set is empty: paste KEY=value lines or name keys to delete",
+        ))
+        .with(&view));
     }
     let req = ChangeRequest {
         changes,
@@ -599,15 +623,12 @@ pub async fn rollback(
     let view = session.view();
     let f: RollbackForm = form(&body).map_err(|e| UiError::from(e).with(&view))?;
     if f.confirm.as_deref() != Some("yes") {
-        return Err(
-            UiError::from(ApiError::bad_request("tick the confirmation box to roll back")).with(&view),
-        );
+        return Err(UiError::from(ApiError::bad_request("tick the confirmation box to roll back")).with(&view));
     }
-    let to = f
-        .to
-        .trim()
-        .parse::<i64>()
-        .map_err(|_| UiError::from(ApiError::bad_request("the revision must be a number")).with(&view))?;
+    let to =
+        f.to.trim()
+            .parse::<i64>()
+            .map_err(|_| UiError::from(ApiError::bad_request("the revision must be a number")).with(&view))?;
     let req = RollbackRequest {
         to,
         message: non_empty(f.message),

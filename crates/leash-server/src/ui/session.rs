@@ -136,8 +136,10 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 fn set_cookie(parts_tls: bool, name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
     let secure = if parts_tls { "; Secure" } else { "" };
     let age = max_age.map(|s| format!("; Max-Age={s}")).unwrap_or_default();
-    HeaderValue::from_str(&format!("{name}={value}; Path=/ui; HttpOnly; SameSite=Strict{secure}{age}"))
-        .expect("cookie values are alphanumeric")
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/ui; HttpOnly; SameSite=Strict{secure}{age}"
+    ))
+    .expect("cookie values are alphanumeric")
 }
 
 /// A request with a live session: its caller (authenticated from the
@@ -207,7 +209,9 @@ impl OptionalFromRequestParts<AppState> for Session {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
-        resolve(parts, state).await.map_err(|e| UiError::from(e).into_response())
+        resolve(parts, state)
+            .await
+            .map_err(|e| UiError::from(e).into_response())
     }
 }
 
@@ -230,11 +234,7 @@ fn to_login(parts: &Parts) -> Response {
 }
 
 /// A page with the pre-session CSRF cookie set (login and unseal forms).
-pub fn with_login_csrf(
-    parts_tls: bool,
-    headers: &HeaderMap,
-    page: impl FnOnce(&str) -> Response,
-) -> Response {
+pub fn with_login_csrf(parts_tls: bool, headers: &HeaderMap, page: impl FnOnce(&str) -> Response) -> Response {
     let value = cookie(headers, LOGIN_COOKIE)
         .filter(|v| v.len() == 48 && v.bytes().all(|b| b.is_ascii_alphanumeric()))
         .map(str::to_owned)
