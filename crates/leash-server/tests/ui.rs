@@ -773,3 +773,84 @@ async fn walkthrough(c: &fantoccini::Client, t: &TestServer) {
     c.goto(&format!("{}/ui/projects", t.url)).await.unwrap();
     at(c, "/ui/login").await;
 }
+
+#[tokio::test]
+async fn rotate_now_from_the_secret_page_makes_a_new_version() {
+    let t = dev().await;
+    t.policy("admin", ADMIN_POLICY).await;
+    user(&t, "ops", "ops-Passw0rd-1", &["admin"]).await;
+    t.project_env("p", "e").await;
+    t.set("TOKEN", "before-rotation").await;
+    let b = Browser::login(&t, "ops", "ops-Passw0rd-1").await;
+    let (status, html) = b.get("/ui/projects/p/envs/e/secret/TOKEN").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Rotate now") && html.contains("none (one-off rotations only)"),
+        "{html}"
+    );
+    let (status, html) = b
+        .post("/ui/projects/p/envs/e/rotate/TOKEN", &[("generator", "password:32")])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+    let (_, value) = t.value("TOKEN").await;
+    assert_eq!(value["version"], 2);
+    assert_ne!(value["value"], "before-rotation");
+    let (_, html) = b.get("/ui/projects/p/envs/e/secret/TOKEN").await;
+    assert!(
+        !html.contains(value["value"].as_str().unwrap()),
+        "the new value is not on the page"
+    );
+    // A bad generator is shown as an error page, not a 500.
+    let (status, html) = b
+        .post("/ui/projects/p/envs/e/rotate/TOKEN", &[("generator", "nope")])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    assert!(html.contains("role=\"alert\""));
+}
+
+#[tokio::test]
+async fn a_sealed_server_shows_the_seal_state_and_unseals_from_the_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = common::fresh(dir.path()).await;
+    let share = t.init_and_unseal().await;
+    let (status, body) = t.post("/api/v1/sys/seal", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let http = http();
+    let page = http.get(format!("{}/ui/seal", t.url)).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let pre = cookie_value(page.headers(), "leash_login_csrf").unwrap();
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("The server is sealed") && html.contains("action=\"/ui/unseal\""),
+        "{html}"
+    );
+    // The login page shows the seal bar too.
+    let login = http
+        .get(format!("{}/ui/login", t.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(login.contains("The server is sealed"));
+    // Without the form's token: refused, still sealed.
+    let r = http
+        .post(format!("{}/ui/unseal", t.url))
+        .form(&[("share", share.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let csrf = csrf_field(&html);
+    let r = http
+        .post(format!("{}/ui/unseal", t.url))
+        .header("cookie", format!("leash_login_csrf={pre}"))
+        .form(&[("csrf", csrf.as_str()), ("share", share.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, status) = t.get("/api/v1/sys/seal-status").await;
+    assert_eq!(status["sealed"], false);
+}

@@ -24,7 +24,7 @@ mod openapi;
 pub(crate) mod projects;
 mod relocate;
 mod review;
-mod rotation;
+pub(crate) mod rotation;
 mod scan;
 pub(crate) mod secrets;
 mod sys;
@@ -643,5 +643,5 @@ async fn wrong_method() -> ApiError {
 /// The `/api/v1` handlers the web UI (`crate::ui`) calls with its session's
 /// caller, so a page is authorized, filtered and served by the API's own code.
 pub(crate) mod api {
-    pub(crate) use super::{admin, audit, auth, diff, projects, secrets};
+    pub(crate) use super::{admin, audit, auth, diff, projects, rotation, secrets};
 }

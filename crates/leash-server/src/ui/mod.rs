@@ -158,6 +158,13 @@ fn routes() -> UiRoutes {
     )
     .add(
         Method::POST,
+        &e("/rotate/{*path}"),
+        Session,
+        "secret.rotate",
+        secrets::rotate,
+    )
+    .add(
+        Method::POST,
         &e("/delete/{*path}"),
         Session,
         "secret.delete",

@@ -368,7 +368,7 @@ pub async fn bulk(
     Ok(see_other(&format!("{}/history", env_url(&project, &env))))
 }
 
-/// `GET .../secret/{path}`: a secret's versions (no value) and its edit form.
+/// `GET .../secret/{path}`: a secret's versions (no value), rotation status and its edit form.
 pub async fn secret_page(
     State(state): State<AppState>,
     session: Session,
@@ -377,17 +377,57 @@ pub async fn secret_page(
     let view = session.view();
     let Json(meta) = api::secrets::metadata(
         State(state.clone()),
+        session.caller.clone(),
+        Path((project.clone(), env.clone(), path.clone())),
+    )
+    .await
+    .map_err(|e| UiError::from(e).with(&view))?;
+    let rotation = api::rotation::show(
+        State(state.clone()),
         session.caller,
         Path((project.clone(), env.clone(), path)),
     )
     .await
-    .map_err(|e| UiError::from(e).with(&view))?;
+    .ok()
+    .map(|Json(r)| r);
     Ok(render(
         &state,
         "secret.html",
         Some(&view),
-        minijinja::context! { project => project, env => env, secret => meta },
+        minijinja::context! { project => project, env => env, secret => meta, rotation => rotation },
     ))
+}
+
+#[derive(Deserialize)]
+struct RotateForm {
+    generator: Option<String>,
+    revoke_previous: Option<String>,
+}
+
+/// `POST .../rotate/{path}`: rotates now (the policy's rotator, or a one-off generator).
+pub async fn rotate(
+    State(state): State<AppState>,
+    session: Session,
+    Path((project, env, path)): SecretAt,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let view = session.view();
+    let f: RotateForm = form(&body).map_err(|e| UiError::from(e).with(&view))?;
+    let req = leash_core::api::RotateRequest {
+        generator: non_empty(f.generator),
+        revoke_previous: f.revoke_previous.as_deref() == Some("yes"),
+        now: true,
+    };
+    let _ = api::rotation::rotate_now(
+        State(state.clone()),
+        session.caller,
+        session.note,
+        Path((project.clone(), env.clone(), path.clone())),
+        Some(ApiJson(req)),
+    )
+    .await
+    .map_err(|e| UiError::from(e).with(&view))?;
+    Ok(see_other(&format!("{}/secret/{path}", env_url(&project, &env))))
 }
 
 #[derive(Deserialize)]
