@@ -347,6 +347,17 @@ async fn no_value_appears_before_a_reveal_and_the_reveal_is_an_audited_read() {
     assert_eq!(record["project"], "p");
     assert_eq!(record["status"], 200);
     assert_eq!(record["version"], 1);
+    // One request record (after its intent: a POST may change something), as for the API.
+    let (_, all) = t.get("/api/v1/audit?limit=1000").await;
+    let same: Vec<_> = all["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["request_id"] == record["request_id"])
+        .map(|r| r["type"].as_str().unwrap_or("request").to_owned())
+        .collect();
+    assert_eq!(same.len(), 2, "{same:?}");
+    assert!(same.contains(&"intent".to_owned()), "{same:?}");
     // The UI's own audit viewer shows it too.
     let (_, viewer) = b.get("/ui/audit?operation=secret.read").await;
     assert!(viewer.contains("secret.read") && viewer.contains("p/e/K"), "{viewer}");
@@ -853,4 +864,31 @@ async fn a_sealed_server_shows_the_seal_state_and_unseals_from_the_form() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (_, status) = t.get("/api/v1/sys/seal-status").await;
     assert_eq!(status["sealed"], false);
+}
+
+#[tokio::test]
+async fn delete_and_undelete_from_the_secret_page() {
+    let t = dev().await;
+    t.policy("admin", ADMIN_POLICY).await;
+    user(&t, "ops", "ops-Passw0rd-1", &["admin"]).await;
+    t.project_env("p", "e").await;
+    t.set("GONE", "soon").await;
+    let b = Browser::login(&t, "ops", "ops-Passw0rd-1").await;
+    let (status, _) = b.post("/ui/projects/p/envs/e/delete/GONE", &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(t.value("GONE").await.0, StatusCode::NOT_FOUND);
+    let (_, html) = b.get("/ui/projects/p/envs/e/secret/GONE").await;
+    assert!(
+        html.contains("This secret is deleted") && html.contains("/undelete/GONE"),
+        "{html}"
+    );
+    let (_, table) = b.get("/ui/projects/p/envs/e").await;
+    assert!(!table.contains("GONE"), "a deleted secret leaves the table");
+    let (status, _) = b.post("/ui/projects/p/envs/e/undelete/GONE", &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(t.value("GONE").await.1["value"], "soon");
+    // Unknown pages are an HTML 404 with the navigation.
+    let (status, html) = b.get("/ui/nowhere").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.contains("Log out") && html.contains("no such page"));
 }
