@@ -892,3 +892,43 @@ async fn delete_and_undelete_from_the_secret_page() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(html.contains("Log out") && html.contains("no such page"));
 }
+
+#[tokio::test]
+async fn under_tls_the_cookies_are_secure() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let mut config = common::config(None);
+    config.tls_cert = Some(cert_path);
+    config.tls_key = Some(key_path);
+    let server = leash_server::start(config, true).await.unwrap();
+    let url = server.url().replace("127.0.0.1", "localhost");
+    let root = server.dev_root_token.as_ref().unwrap().to_string();
+    let https = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .redirect(redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = https.get(format!("{url}/ui/login")).send().await.unwrap();
+    let pre_line = set_cookie_line(page.headers(), "leash_login_csrf");
+    assert!(pre_line.contains("; Secure"), "{pre_line}");
+    let pre = cookie_value(page.headers(), "leash_login_csrf").unwrap();
+    let csrf = csrf_field(&page.text().await.unwrap());
+    // Operators may log in with a token.
+    let answer = https
+        .post(format!("{url}/ui/login"))
+        .header("cookie", format!("leash_login_csrf={pre}"))
+        .form(&[("csrf", csrf.as_str()), ("token", root.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let session = set_cookie_line(answer.headers(), "leash_session");
+    assert!(
+        session.contains("; Secure") && session.contains("HttpOnly"),
+        "{session}"
+    );
+    server.shutdown().await.unwrap();
+}
