@@ -75,12 +75,53 @@ fn unauthorized(code: &'static str, message: &str) -> ApiError {
     ApiError::new(ErrorKind::Unauthorized, code, message)
 }
 
-/// The bearer token a request presents: `Ok(None)` when it sends no
-/// `Authorization: Bearer` header, an error (400 `invalid_request`, naming
+/// The bearer token a request presents (`Authorization: Bearer`, or on the
+/// Vault-compatible API `X-Vault-Token`): `Ok(None)` when it sends none, an error (400 `invalid_request`, naming
 /// the problem) when the header is ambiguous or malformed: sent more than
 /// once, not ASCII, or a `Bearer` with an empty token or one with whitespace
 /// inside. Such a request is never authenticated with any of its tokens.
 pub fn presented_token(parts: &Parts) -> Result<Option<&str>, ApiError> {
+    let vault = vault_token(parts)?;
+    let bearer = authorization_bearer(parts)?;
+    match (vault, bearer) {
+        (Some(v), Some(b)) if v != b => Err(ApiError::bad_request(
+            "the request sends two different tokens (X-Vault-Token and Authorization: Bearer); send one",
+        )),
+        (v, b) => Ok(v.or(b)),
+    }
+}
+
+/// The `X-Vault-Token` header, read only on the Vault-compatible API (`/v1/`):
+/// exactly one, printable, no whitespace inside.
+fn vault_token(parts: &Parts) -> Result<Option<&str>, ApiError> {
+    if !parts.uri.path().starts_with("/v1/") {
+        return Ok(None);
+    }
+    let mut headers = parts.headers.get_all("x-vault-token").iter();
+    let Some(header) = headers.next() else {
+        return Ok(None);
+    };
+    if headers.next().is_some() {
+        return Err(ApiError::bad_request(
+            "the request has more than one X-Vault-Token header; send one",
+        ));
+    }
+    let value = header
+        .to_str()
+        .map_err(|_| ApiError::bad_request("the X-Vault-Token header is not printable ASCII"))?
+        .trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.contains(char::is_whitespace) {
+        return Err(ApiError::bad_request(
+            "the X-Vault-Token header contains whitespace; send one token",
+        ));
+    }
+    Ok(Some(value))
+}
+
+fn authorization_bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
     let mut headers = parts.headers.get_all(axum::http::header::AUTHORIZATION).iter();
     let Some(header) = headers.next() else {
         return Ok(None);

@@ -117,6 +117,51 @@ pub fn authorize_under(caller: &Caller, capability: Capability, resource: Resour
     }
 }
 
+/// [`authorize`] for an API whose contract answers every refusal with 403,
+/// as Vault's does: the answer is the same whether the resource exists or
+/// not, so it leaks nothing either (the reason is still noted for the audit record).
+pub fn authorize_uniform(caller: &Caller, capability: Capability, resource: Resource<'_>) -> Result<(), ApiError> {
+    let path = resource.path();
+    if allows(caller, capability, &path) {
+        Ok(())
+    } else {
+        Err(uniform_refusal(caller, capability, &path))
+    }
+}
+
+/// [`authorize_under`], answering every refusal with 403 (see [`authorize_uniform`]).
+pub fn authorize_under_uniform(
+    caller: &Caller,
+    capability: Capability,
+    resource: Resource<'_>,
+) -> Result<(), ApiError> {
+    let path = resource.path();
+    if allows_under(caller, capability, &path) {
+        Ok(())
+    } else {
+        Err(uniform_refusal(caller, capability, &path))
+    }
+}
+
+/// [`authorize_each`], answering every refusal with 403 (see [`authorize_uniform`]).
+pub fn authorize_each_uniform<T: Touches>(
+    caller: &Caller,
+    project: &str,
+    env: &str,
+    operation: T,
+) -> Result<Authorized<T>, ApiError> {
+    for (capability, path) in operation.touches() {
+        authorize_uniform(caller, capability, Resource::Secret { project, env, path })?;
+    }
+    Ok(Authorized(operation))
+}
+
+fn uniform_refusal(caller: &Caller, capability: Capability, path: &str) -> ApiError {
+    // noted for the audit record as any refusal is; the answer does not depend on existence
+    let _ = refusal(caller, capability, path);
+    ApiError::forbidden(format!("permission denied: this token may not {capability} {path}"))
+}
+
 /// What an operation does to the paths of one environment: each path it
 /// touches with the capability that touch needs.
 pub trait Touches {

@@ -32,6 +32,10 @@ pub struct ServerConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// PEM certificates of the CAs that sign client certificates: when set,
+    /// every client must present a certificate signed by one of them (mutual
+    /// TLS, Vault's `tls_require_and_verify_client_cert`); tokens are still required.
+    pub tls_client_ca: Option<PathBuf>,
     /// A file holding unseal shares (one per line, at least the threshold):
     /// the server unseals itself at start. Convenient, but whoever can read
     /// the file can decrypt the store.
@@ -76,6 +80,7 @@ impl Default for ServerConfig {
             advertise_address: None,
             tls_cert: None,
             tls_key: None,
+            tls_client_ca: None,
             unseal_key_file: None,
             max_value_bytes: 64 * 1024,
             max_request_bytes: 8 * 1024 * 1024,
@@ -102,6 +107,7 @@ const ENV_KEYS: &[&str] = &[
     "advertise_address",
     "tls_cert",
     "tls_key",
+    "tls_client_ca",
     "unseal_key_file",
     "max_value_bytes",
     "max_request_bytes",
@@ -166,6 +172,11 @@ impl ServerConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError("tls_cert and tls_key must be given together".into()));
+        }
+        if self.tls_client_ca.is_some() && self.tls_cert.is_none() {
+            return Err(ConfigError(
+                "tls_client_ca needs tls_cert and tls_key (client certificates are a TLS feature)".into(),
+            ));
         }
         if self.max_value_bytes == 0 || self.max_value_bytes > self.max_request_bytes {
             return Err(ConfigError(
@@ -335,6 +346,11 @@ mod tests {
             jail.create_file("tls.toml", "tls_cert = \"c.pem\"\n")?;
             let e = ServerConfig::load(Some(Path::new("tls.toml"))).unwrap_err().to_string();
             assert!(e.contains("together"), "{e}");
+            jail.create_file("mtls.toml", "tls_client_ca = \"ca.pem\"\n")?;
+            let e = ServerConfig::load(Some(Path::new("mtls.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("tls_client_ca needs tls_cert"), "{e}");
             Ok(())
         });
     }

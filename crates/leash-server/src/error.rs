@@ -64,6 +64,19 @@ impl ErrorKind {
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
+
+    /// The status the Vault-compatible API (`/v1/`) answers this kind of
+    /// failure with, as Vault does: no 401 (a missing or bad token is 403
+    /// "permission denied"), state and CAS conflicts are 400, a destroyed
+    /// version is 404. Every other kind keeps [`ErrorKind::status`].
+    pub fn vault_status(self) -> StatusCode {
+        match self {
+            ErrorKind::Unauthorized => StatusCode::FORBIDDEN,
+            ErrorKind::Conflict => StatusCode::BAD_REQUEST,
+            ErrorKind::Gone => StatusCode::NOT_FOUND,
+            other => other.status(),
+        }
+    }
 }
 
 /// A failure, as the API reports it: a kind, a stable code and a message for
@@ -152,8 +165,21 @@ impl ApiError {
 #[derive(Debug, Clone, Copy)]
 pub struct ErrorCode(pub &'static str);
 
+/// The failure behind an error response, kept in its extensions so the
+/// Vault-compatible API can answer it in Vault's shape (`{"errors": [...]}`)
+/// with [`ErrorKind::vault_status`].
+#[derive(Debug, Clone)]
+pub struct ErrorAnswer {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let answer = ErrorAnswer {
+            kind: self.kind,
+            message: self.message.clone(),
+        };
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_owned(),
@@ -162,6 +188,7 @@ impl IntoResponse for ApiError {
         };
         let mut response = (self.kind.status(), Json(body)).into_response();
         response.extensions_mut().insert(ErrorCode(self.code));
+        response.extensions_mut().insert(answer);
         if let Some(secs) = self.retry_after {
             response
                 .headers_mut()

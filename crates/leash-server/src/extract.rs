@@ -20,6 +20,11 @@ pub struct ApiJson<T>(pub T);
 /// Query parameters.
 pub struct ApiQuery<T>(pub T);
 
+/// A JSON body as the Vault-compatible API reads one: an empty body is the
+/// type's default and fields it does not know are ignored (Vault clients send
+/// fields a server may not use); malformed JSON is refused as [`ApiJson`] refuses it.
+pub struct VaultJson<T>(pub T);
+
 /// serde's "invalid type/value/length" messages quote the offending input
 /// (`integer `5``, `string "abc"`); keep only what was expected.
 fn redact(message: &str) -> String {
@@ -91,6 +96,33 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = body_bytes(req, state).await?;
         Ok(ApiJson(parse_json(&bytes)?))
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for VaultJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(VaultJson(T::default()));
+        }
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            ApiError::new(
+                ErrorKind::InvalidInput,
+                "invalid_json",
+                format!("malformed JSON body: {}", describe(&e)),
+            )
+        })?;
+        de.end().map_err(|_| {
+            ApiError::new(
+                ErrorKind::InvalidInput,
+                "invalid_json",
+                "malformed JSON body: data after the JSON value",
+            )
+        })?;
+        Ok(VaultJson(value))
     }
 }
 

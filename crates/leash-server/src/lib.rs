@@ -40,8 +40,10 @@ pub mod service;
 pub mod snapshot;
 pub mod state;
 pub mod time;
+pub mod tls;
 pub mod tokens;
 pub mod ui;
+pub mod vault;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -72,6 +74,8 @@ pub enum ServerError {
         key: String,
         source: std::io::Error,
     },
+    #[error("cannot use the client CA file {path}: {reason}")]
+    TlsClientCa { path: String, reason: String },
     #[error("cannot read the unseal key file {path}: {reason}")]
     UnsealFile { path: String, reason: String },
     /// Names only the URL's scheme: the rest may hold a password.
@@ -553,14 +557,7 @@ pub async fn start_with_clock(
     let router = app(state.clone()).layer(axum::Extension(ui::UiTls(tls)));
     let task = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let tls_config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-                .await
-                .map_err(|source| ServerError::Tls {
-                    cert: cert.display().to_string(),
-                    key: key.display().to_string(),
-                    source,
-                })?;
+            let tls_config = tls::rustls_config(cert, key, config.tls_client_ca.as_deref())?;
             let handle = axum_server::Handle::new();
             let stopper = handle.clone();
             tokio::spawn(async move {

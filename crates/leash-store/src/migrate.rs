@@ -31,6 +31,7 @@ const TABLES: &[(&str, bool)] = &[
     ("group_members", false),
     ("policies", false),
     ("jwt_issuers", false),
+    ("vault_settings", false),
     ("projects", false),
     ("environments", false),
     ("changes", false),

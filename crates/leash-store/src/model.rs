@@ -99,6 +99,10 @@ pub struct NamedDocument {
 pub enum DocumentKind {
     Policy,
     JwtIssuer,
+    /// Settings of the Vault-compatible API: a mount's KV configuration and
+    /// a Vault secret's metadata (`max_versions`, `cas_required`,
+    /// `custom_metadata`), as JSON; never a secret value.
+    VaultSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

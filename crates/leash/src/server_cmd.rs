@@ -47,6 +47,9 @@ pub struct ServerArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates: every client must present a certificate they signed (mutual TLS).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
     /// File of unseal shares (one per line) to unseal at start. Whoever can
     /// read it can decrypt the store: protect it like the data itself.
     #[arg(long, value_name = "FILE")]
@@ -91,6 +94,9 @@ impl ServerArgs {
         }
         if let Some(v) = &self.tls_key {
             config.tls_key = Some(v.clone());
+        }
+        if let Some(v) = &self.tls_client_ca {
+            config.tls_client_ca = Some(v.clone());
         }
         if let Some(v) = &self.unseal_key_file {
             config.unseal_key_file = Some(v.clone());

@@ -40,6 +40,13 @@ pub struct NoteData {
     pub path: Option<String>,
     /// The destination of a move or copy.
     pub target: Option<String>,
+    /// The project and environment acted on, when the route's parameters do
+    /// not name them (a Vault-compatible path names a mount and a path).
+    pub project: Option<String>,
+    pub env: Option<String>,
+    /// The operation, when one route serves several (a Vault `GET` of
+    /// `metadata/` is a read or a list): one of the native operation names.
+    pub operation: Option<&'static str>,
     /// Why the request was refused or failed (the server's words, no values).
     pub reason: Option<String>,
 }
@@ -75,7 +82,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AuditNote {
 fn operations() -> &'static HashMap<(Method, String), &'static str> {
     static OPS: OnceLock<HashMap<(Method, String), &'static str>> = OnceLock::new();
     OPS.get_or_init(|| {
-        crate::routes::route_table()
+        crate::routes::all_routes()
             .into_iter()
             .map(|r| ((r.method, r.path), r.operation))
             .chain(
@@ -192,6 +199,9 @@ pub async fn audit_layer(State(state): State<AppState>, request: Request, next: 
         version: noted.version,
         path: noted.path.or(base.path.clone()),
         target: noted.target,
+        project: noted.project.or(base.project.clone()),
+        env: noted.env.or(base.env.clone()),
+        operation: noted.operation.map(str::to_owned).or(base.operation.clone()),
         status: Some(response.status().as_u16()),
         error: response.extensions().get::<ErrorCode>().map(|c| c.0.to_owned()),
         reason: noted.reason,

@@ -62,10 +62,20 @@ const JWT_ISSUER_SQL: DocumentSql = DocumentSql {
     delete: "DELETE FROM jwt_issuers WHERE name = $1",
 };
 
+const VAULT_SETTINGS_SQL: DocumentSql = DocumentSql {
+    put: "INSERT INTO vault_settings (name, body, created_at, updated_at) VALUES ($1, $2, $3, $4) \
+          ON CONFLICT (name) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at \
+          RETURNING name, body, created_at, updated_at",
+    get: "SELECT name, body, created_at, updated_at FROM vault_settings WHERE name = $1",
+    list: "SELECT name, body, created_at, updated_at FROM vault_settings ORDER BY name",
+    delete: "DELETE FROM vault_settings WHERE name = $1",
+};
+
 fn document_sql(kind: DocumentKind) -> &'static DocumentSql {
     match kind {
         DocumentKind::Policy => &POLICY_SQL,
         DocumentKind::JwtIssuer => &JWT_ISSUER_SQL,
+        DocumentKind::VaultSettings => &VAULT_SETTINGS_SQL,
     }
 }
 

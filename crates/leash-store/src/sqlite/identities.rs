@@ -61,10 +61,20 @@ const JWT_ISSUER_SQL: DocumentSql = DocumentSql {
     delete: "DELETE FROM jwt_issuers WHERE name = ?",
 };
 
+const VAULT_SETTINGS_SQL: DocumentSql = DocumentSql {
+    put: "INSERT INTO vault_settings (name, body, created_at, updated_at) VALUES (?, ?, ?, ?) \
+          ON CONFLICT (name) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at \
+          RETURNING name, body, created_at, updated_at",
+    get: "SELECT name, body, created_at, updated_at FROM vault_settings WHERE name = ?",
+    list: "SELECT name, body, created_at, updated_at FROM vault_settings ORDER BY name",
+    delete: "DELETE FROM vault_settings WHERE name = ?",
+};
+
 fn document_sql(kind: DocumentKind) -> &'static DocumentSql {
     match kind {
         DocumentKind::Policy => &POLICY_SQL,
         DocumentKind::JwtIssuer => &JWT_ISSUER_SQL,
+        DocumentKind::VaultSettings => &VAULT_SETTINGS_SQL,
     }
 }
 

@@ -1108,7 +1108,11 @@ async fn identities_groups_documents<S: Storage>(store: &S) {
     assert!(store.group_delete("team").await.unwrap());
     assert!(store.group_list().await.unwrap().is_empty());
 
-    for kind in [DocumentKind::Policy, DocumentKind::JwtIssuer] {
+    for kind in [
+        DocumentKind::Policy,
+        DocumentKind::JwtIssuer,
+        DocumentKind::VaultSettings,
+    ] {
         let first = store.document_put(kind, "doc", "v1", 10).await.unwrap();
         let second = store.document_put(kind, "doc", "v2", 20).await.unwrap();
         assert_eq!(
