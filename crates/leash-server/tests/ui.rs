@@ -932,3 +932,50 @@ async fn under_tls_the_cookies_are_secure() {
     );
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn identities_and_groups_are_edited_with_errors_shown_in_place() {
+    let t = dev().await;
+    t.policy("admin", ADMIN_POLICY).await;
+    t.policy("reader", "[[allow]]\npath = \"p/**\"\ncapabilities = [\"read\"]\n")
+        .await;
+    user(&t, "ops", "ops-Passw0rd-1", &["admin"]).await;
+    user(&t, "dana", "dana-Passw0rd-1", &[]).await;
+    let b = Browser::login(&t, "ops", "ops-Passw0rd-1").await;
+    let (_, access) = b.get("/ui/access").await;
+    assert!(access.contains("href=\"/ui/identities/dana\""));
+    let (status, _) = b.post("/ui/identities/dana", &[("policies", "reader")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, dana) = t.get("/api/v1/identities/dana").await;
+    assert_eq!(dana["policies"], json!(["reader"]));
+    let (status, html) = b.post("/ui/identities/dana", &[("policies", "no-such-policy")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    assert!(
+        html.contains("role=\"alert\"") && html.contains("value=\"no-such-policy\""),
+        "{html}"
+    );
+    // A new group, then a refused edit shown in the editor.
+    let (status, html) = b.get("/ui/groups/oncall").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("No group by this name yet"));
+    let (status, _) = b
+        .post(
+            "/ui/groups/oncall",
+            &[("exists", "no"), ("policies", "reader"), ("members", "dana")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, group) = t.get("/api/v1/groups/oncall").await;
+    assert_eq!(group["members"], json!(["dana"]));
+    let (status, html) = b
+        .post(
+            "/ui/groups/oncall",
+            &[("exists", "yes"), ("policies", "reader"), ("members", "nobody")],
+        )
+        .await;
+    assert!(status.is_client_error(), "{status}");
+    assert!(
+        html.contains("role=\"alert\"") && html.contains("value=\"nobody\""),
+        "{html}"
+    );
+}

@@ -112,6 +112,7 @@ pub async fn verify(State(state): State<AppState>, session: Session) -> Result<R
 #[derive(Deserialize)]
 pub struct AccessQuery {
     new: Option<String>,
+    new_group: Option<String>,
 }
 
 /// `GET /ui/access`: identities, groups, policies and the decision check
@@ -126,6 +127,11 @@ pub async fn access(
         let name =
             leash_core::policy::PolicyName::parse(&name).map_err(|e| UiError::from(ApiError::from(e)).with(&view))?;
         return Ok(see_other(&format!("/ui/policies/{}", name.as_str())));
+    }
+    if let Some(name) = non_empty(q.new_group) {
+        let name =
+            crate::identities::GroupName::parse(&name).map_err(|e| UiError::from(ApiError::from(e)).with(&view))?;
+        return Ok(see_other(&format!("/ui/groups/{}", name.as_str())));
     }
     let Json(identities) = api::admin::list_identities(State(state.clone()), session.caller.clone())
         .await
@@ -287,6 +293,154 @@ pub async fn unseal(
             });
             *response.status_mut() = status;
             response
+        }
+    }
+}
+
+/// A comma- or space-separated list from a form field.
+fn names(text: &str) -> Vec<String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A page answered with the status and audit code of the error it shows in place.
+fn in_place(mut response: Response, e: &ApiError) -> Response {
+    *response.status_mut() = e.status();
+    response.extensions_mut().insert(crate::error::ErrorCode(e.code));
+    response
+}
+
+/// `GET /ui/identities/{name}`: an identity and the form that sets its policies.
+pub async fn identity(
+    State(state): State<AppState>,
+    session: Session,
+    Path(name): Path<String>,
+) -> Result<Response, UiError> {
+    let view = session.view();
+    let Json(info) = api::admin::show_identity(State(state.clone()), session.caller, Path(name))
+        .await
+        .map_err(|e| UiError::from(e).with(&view))?;
+    let policies = info.policies.join(", ");
+    Ok(render(
+        &state,
+        "identity.html",
+        Some(&view),
+        minijinja::context! { identity => info, policies => policies },
+    ))
+}
+
+#[derive(Deserialize)]
+struct IdentityForm {
+    #[serde(default)]
+    policies: String,
+}
+
+/// `POST /ui/identities/{name}`: sets the identity's policies (the API's grant rules apply).
+pub async fn update_identity(
+    State(state): State<AppState>,
+    session: Session,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let view = session.view();
+    let f: IdentityForm = form(&body).map_err(|e| UiError::from(e).with(&view))?;
+    let req = leash_core::api::IdentityUpdate {
+        policies: Some(names(&f.policies)),
+        ..Default::default()
+    };
+    match api::admin::update_identity(
+        State(state.clone()),
+        session.caller.clone(),
+        Path(name.clone()),
+        ApiJson(req),
+    )
+    .await
+    {
+        Ok(_) => Ok(see_other(&format!("/ui/identities/{name}"))),
+        Err(e) => {
+            let Json(info) = api::admin::show_identity(State(state.clone()), session.caller, Path(name))
+                .await
+                .map_err(|e| UiError::from(e).with(&view))?;
+            let page = render(
+                &state,
+                "identity.html",
+                Some(&view),
+                minijinja::context! { identity => info, policies => f.policies, error => e.message.clone() },
+            );
+            Ok(in_place(page, &e))
+        }
+    }
+}
+
+/// `GET /ui/groups/{name}`: a group (or a new one) and its editor.
+pub async fn group(
+    State(state): State<AppState>,
+    session: Session,
+    Path(name): Path<String>,
+) -> Result<Response, UiError> {
+    let view = session.view();
+    let (policies, members, exists) =
+        match api::admin::show_group(State(state.clone()), session.caller, Path(name.clone())).await {
+            Ok(Json(g)) => (g.policies.join(", "), g.members.join(", "), true),
+            Err(e) if e.status() == axum::http::StatusCode::NOT_FOUND => (String::new(), String::new(), false),
+            Err(e) => return Err(UiError::from(e).with(&view)),
+        };
+    Ok(render(
+        &state,
+        "group.html",
+        Some(&view),
+        minijinja::context! { name => name, policies => policies, members => members, exists => exists },
+    ))
+}
+
+#[derive(Deserialize)]
+struct GroupForm {
+    #[serde(default)]
+    policies: String,
+    #[serde(default)]
+    members: String,
+    #[serde(default)]
+    exists: Option<String>,
+}
+
+/// `POST /ui/groups/{name}`: creates or replaces the group; a refusal is shown in the editor.
+pub async fn write_group(
+    State(state): State<AppState>,
+    session: Session,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let view = session.view();
+    let f: GroupForm = form(&body).map_err(|e| UiError::from(e).with(&view))?;
+    let req = leash_core::api::GroupWrite {
+        name: name.clone(),
+        policies: names(&f.policies),
+        members: names(&f.members),
+    };
+    let exists = f.exists.as_deref() == Some("yes");
+    let result = if exists {
+        api::admin::replace_group(State(state.clone()), session.caller, Path(name.clone()), ApiJson(req))
+            .await
+            .map(|_| ())
+    } else {
+        api::admin::create_group(State(state.clone()), session.caller, ApiJson(req))
+            .await
+            .map(|_| ())
+    };
+    match result {
+        Ok(()) => Ok(see_other(&format!("/ui/groups/{name}"))),
+        Err(e) => {
+            let page = render(
+                &state,
+                "group.html",
+                Some(&view),
+                minijinja::context! {
+                    name => name, policies => f.policies, members => f.members, exists => exists, error => e.message.clone(),
+                },
+            );
+            Ok(in_place(page, &e))
         }
     }
 }

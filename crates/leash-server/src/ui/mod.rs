@@ -183,6 +183,28 @@ fn routes() -> UiRoutes {
     .add(Method::POST, "/ui/access/check", Session, "policy.check", admin::check)
     .add(
         Method::GET,
+        "/ui/identities/{name}",
+        Session,
+        "identity.read",
+        admin::identity,
+    )
+    .add(
+        Method::POST,
+        "/ui/identities/{name}",
+        Session,
+        "identity.update",
+        admin::update_identity,
+    )
+    .add(Method::GET, "/ui/groups/{name}", Session, "group.read", admin::group)
+    .add(
+        Method::POST,
+        "/ui/groups/{name}",
+        Session,
+        "group.write",
+        admin::write_group,
+    )
+    .add(
+        Method::GET,
         "/ui/policies/{name}",
         Session,
         "policy.read",
@@ -319,6 +341,8 @@ fn templates() -> &'static Environment<'static> {
             ("access.html", include_str!("../../templates/ui/access.html")),
             ("check.html", include_str!("../../templates/ui/check.html")),
             ("policy.html", include_str!("../../templates/ui/policy.html")),
+            ("identity.html", include_str!("../../templates/ui/identity.html")),
+            ("group.html", include_str!("../../templates/ui/group.html")),
             ("seal.html", include_str!("../../templates/ui/seal.html")),
         ] {
             env.add_template(name, text)
