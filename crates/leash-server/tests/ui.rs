@@ -620,6 +620,12 @@ async fn browser_walkthrough_in_headless_chromium() {
     let t = dev().await;
     t.policy("admin", ADMIN_POLICY).await;
     user(&t, "ops", "ops-Passw0rd-1", &["admin"]).await;
+    t.policy(
+        "prod-reader",
+        "[[allow]]\npath = \"payment/prod/**\"\ncapabilities = [\"read\", \"list\"]\n",
+    )
+    .await;
+    user(&t, "viewer", "viewer-Passw0rd-1", &["prod-reader"]).await;
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -778,11 +784,56 @@ async fn walkthrough(c: &fantoccini::Client, t: &TestServer) {
         .unwrap();
     shot(c, "secrets-phone").await;
     c.set_window_size(1280, 900).await.unwrap();
+    // The browser's own session cookie without the CSRF token: refused, and the session lives on.
+    let cookie = c.get_named_cookie("leash_session").await.expect("the session cookie");
+    assert_eq!(cookie.http_only(), Some(true));
+    let forged = http()
+        .post(format!("{}/ui/projects", t.url))
+        .header("cookie", format!("leash_session={}", cookie.value()))
+        .form(&[("name", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN, "a CSRF-less POST");
+    c.goto(&format!("{}/ui/projects", t.url)).await.unwrap();
+    let projects = c.source().await.unwrap();
+    assert!(projects.contains("payment") && !projects.contains("forged"));
     // Log out: back to the login page, and the pages are closed.
     click(c, "form[action='/ui/logout'] button").await;
     at(c, "/ui/login").await;
     c.goto(&format!("{}/ui/projects", t.url)).await.unwrap();
     at(c, "/ui/login").await;
+    // A user who may read only prod sees neither dev's values nor its names.
+    fill(c, "#username", "viewer").await;
+    fill(c, "#password", "viewer-Passw0rd-1").await;
+    click(c, "form[action='/ui/login'] button[type=submit]").await;
+    at(c, "/ui/projects").await;
+    c.goto(&format!("{}/ui/projects/payment", t.url)).await.unwrap();
+    let envs = c.source().await.unwrap();
+    assert!(
+        envs.contains("/envs/prod") && !envs.contains("/envs/dev"),
+        "only prod is listed"
+    );
+    for page in [
+        "/envs/dev",
+        "/envs/dev/history",
+        "/envs/prod/diff?other=dev",
+        "/envs/dev/secret/DATABASE_URL",
+    ] {
+        c.goto(&format!("{}/ui/projects/payment{page}", t.url)).await.unwrap();
+        let source = c.source().await.unwrap();
+        assert!(
+            !source.contains(first) && !source.contains(second),
+            "{page} shows a value"
+        );
+        if !page.ends_with("DATABASE_URL") {
+            assert!(
+                !source.contains("DATABASE_URL"),
+                "{page} shows a name viewer may not see"
+            );
+        }
+    }
+    shot(c, "refused").await;
 }
 
 #[tokio::test]
@@ -891,6 +942,7 @@ async fn delete_and_undelete_from_the_secret_page() {
     let (status, html) = b.get("/ui/nowhere").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(html.contains("Log out") && html.contains("no such page"));
+    assert!(html.contains("Unsealed"), "error pages show the seal state too");
 }
 
 #[tokio::test]

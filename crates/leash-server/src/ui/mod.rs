@@ -357,6 +357,8 @@ fn templates() -> &'static Environment<'static> {
 pub struct SessionView {
     pub user: String,
     pub csrf: String,
+    /// The seal state when the request began (error pages show it too).
+    pub seal: leash_core::api::SealStatus,
 }
 
 /// Renders a template with the shared page context (`session`, `seal`) added.
@@ -413,6 +415,7 @@ impl IntoResponse for UiError {
             reason => self.status.canonical_reason().unwrap_or("Error"),
             code => self.code,
             message => self.message,
+            seal => self.session.as_ref().map(|s| s.seal.clone()),
             session => self.session,
         };
         let html = templates()

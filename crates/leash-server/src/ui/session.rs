@@ -150,6 +150,7 @@ pub struct Session {
     id: String,
     user: String,
     csrf: String,
+    seal: leash_core::api::SealStatus,
 }
 
 impl Session {
@@ -157,6 +158,7 @@ impl Session {
         SessionView {
             user: self.user.clone(),
             csrf: self.csrf.clone(),
+            seal: self.seal.clone(),
         }
     }
 }
@@ -178,6 +180,7 @@ async fn resolve(parts: &Parts, state: &AppState) -> Result<Option<Session>, Api
             id: id.to_owned(),
             user,
             csrf,
+            seal: state.barrier.status(),
         })),
         Err(e) if e.status() == axum::http::StatusCode::UNAUTHORIZED => {
             // The token expired or was revoked: the session ends with it.
