@@ -690,6 +690,11 @@ async fn walkthrough(c: &fantoccini::Client, t: &TestServer) {
     click(c, "#secrets button[hx-post]").await;
     assert_eq!(revealed(c).await, first);
     shot(c, "secrets-revealed").await;
+    click(c, "#secrets button[data-hide]").await;
+    assert!(
+        c.find(Locator::Css("code.value")).await.is_err(),
+        "Hide masks the value again"
+    );
     // Edit: a new version.
     c.goto(&format!("{}/ui/projects/payment/envs/dev/secret/DATABASE_URL", t.url))
         .await

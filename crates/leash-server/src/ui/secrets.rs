@@ -441,9 +441,16 @@ pub async fn reveal(
     State(state): State<AppState>,
     session: Session,
     Path((project, env, path)): SecretAt,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<Response, UiError> {
     let view = session.view();
+    // The element htmx swaps the value into, for the fragment's "Hide" button.
+    let slot = headers
+        .get("hx-target")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .map(str::to_owned);
     let f: RevealForm = form(&body).map_err(|e| UiError::from(e).with(&view))?;
     let version = match non_empty(f.version) {
         Some(v) => Some(
@@ -462,7 +469,9 @@ pub async fn reveal(
     )
     .await;
     let ctx = match &result {
-        Ok(Json(v)) => minijinja::context! { value => v.value.as_str(), version => v.version, path => path },
+        Ok(Json(v)) => {
+            minijinja::context! { value => v.value.as_str(), version => v.version, path => path, slot => slot }
+        }
         Err(e) => minijinja::context! { error => e.message.clone() },
     };
     let mut response = render(&state, "value.html", Some(&view), ctx);
