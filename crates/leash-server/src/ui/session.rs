@@ -273,8 +273,6 @@ struct LoginForm {
     password: String,
     #[serde(default)]
     token: String,
-    #[allow(dead_code)]
-    csrf: Option<String>,
 }
 
 /// `POST /ui/login`: user and password (the API's userpass login, with its
@@ -283,13 +281,12 @@ pub async fn login(
     State(state): State<AppState>,
     connect: ConnectInfo<SocketAddr>,
     note: AuditNote,
-    parts_ext: axum::extract::Extension<Arc<Sessions>>,
+    axum::extract::Extension(sessions): axum::extract::Extension<Arc<Sessions>>,
     tls: Option<axum::Extension<UiTls>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let tls = tls.is_some_and(|t| t.0.0);
-    let sessions = parts_ext.0;
     let f: LoginForm = match form(&body) {
         Ok(f) => f,
         Err(e) => return login_failed(&state, tls, &headers, e),
