@@ -121,12 +121,7 @@ pub fn authorize_under(caller: &Caller, capability: Capability, resource: Resour
 /// as Vault's does: the answer is the same whether the resource exists or
 /// not, so it leaks nothing either (the reason is still noted for the audit record).
 pub fn authorize_uniform(caller: &Caller, capability: Capability, resource: Resource<'_>) -> Result<(), ApiError> {
-    let path = resource.path();
-    if allows(caller, capability, &path) {
-        Ok(())
-    } else {
-        Err(uniform_refusal(caller, capability, &path))
-    }
+    authorize(caller, capability, resource).map_err(|_| uniform(capability, &resource))
 }
 
 /// [`authorize_under`], answering every refusal with 403 (see [`authorize_uniform`]).
@@ -135,12 +130,7 @@ pub fn authorize_under_uniform(
     capability: Capability,
     resource: Resource<'_>,
 ) -> Result<(), ApiError> {
-    let path = resource.path();
-    if allows_under(caller, capability, &path) {
-        Ok(())
-    } else {
-        Err(uniform_refusal(caller, capability, &path))
-    }
+    authorize_under(caller, capability, resource).map_err(|_| uniform(capability, &resource))
 }
 
 /// [`authorize_each`], answering every refusal with 403 (see [`authorize_uniform`]).
@@ -156,10 +146,12 @@ pub fn authorize_each_uniform<T: Touches>(
     Ok(Authorized(operation))
 }
 
-fn uniform_refusal(caller: &Caller, capability: Capability, path: &str) -> ApiError {
-    // noted for the audit record as any refusal is; the answer does not depend on existence
-    let _ = refusal(caller, capability, path);
-    ApiError::forbidden(format!("permission denied: this token may not {capability} {path}"))
+/// The uniform refusal (the refused check has noted its reason for the audit record).
+fn uniform(capability: Capability, resource: &Resource<'_>) -> ApiError {
+    ApiError::forbidden(format!(
+        "permission denied: this token may not {capability} {}",
+        resource.path()
+    ))
 }
 
 /// What an operation does to the paths of one environment: each path it

@@ -58,7 +58,8 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
     })
 }
 
-fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+/// Parses a JSON body; `strict` refuses fields the type does not know.
+fn parse_json<T: DeserializeOwned>(bytes: &[u8], strict: bool) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let mut unknown = Vec::new();
     let mut note_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
@@ -82,7 +83,7 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "malformed JSON body: data after the JSON value",
         )
     })?;
-    if let Some(field) = unknown.first() {
+    if let Some(field) = unknown.first().filter(|_| strict) {
         return Err(ApiError::bad_request(format!(
             "unknown field `{field}` in the request body; see docs/api.md for the fields this route takes"
         )));
@@ -95,7 +96,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = body_bytes(req, state).await?;
-        Ok(ApiJson(parse_json(&bytes)?))
+        Ok(ApiJson(parse_json(&bytes, true)?))
     }
 }
 
@@ -107,22 +108,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for VaultJson
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(VaultJson(T::default()));
         }
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            ApiError::new(
-                ErrorKind::InvalidInput,
-                "invalid_json",
-                format!("malformed JSON body: {}", describe(&e)),
-            )
-        })?;
-        de.end().map_err(|_| {
-            ApiError::new(
-                ErrorKind::InvalidInput,
-                "invalid_json",
-                "malformed JSON body: data after the JSON value",
-            )
-        })?;
-        Ok(VaultJson(value))
+        Ok(VaultJson(parse_json(&bytes, false)?))
     }
 }
 
@@ -135,7 +121,7 @@ impl<S: Send + Sync, T: DeserializeOwned> OptionalFromRequest<S> for ApiJson<T> 
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
-        Ok(Some(ApiJson(parse_json(&bytes)?)))
+        Ok(Some(ApiJson(parse_json(&bytes, true)?)))
     }
 }
 

@@ -796,3 +796,87 @@ async fn vault_clients_over_tls_with_and_without_a_client_certificate() {
         "the client with a certificate is served"
     );
 }
+
+#[tokio::test]
+async fn concurrent_vault_writes_are_each_one_whole_version() {
+    let (t, _) = with_kv_mount().await;
+    // writers of different folders of one environment: every write lands, re-planned when another came first
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let (url, token) = (t.url.clone(), t.token.clone());
+        tasks.push(tokio::spawn(async move {
+            let c = client(&url, &token);
+            for n in 0..5 {
+                let data = map(&[("a", &format!("{i}-{n}")), ("b", &format!("{i}-{n}"))]);
+                kv2::set(&c, "kv", &format!("prod/f{i}"), &data).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let c = client(&t.url, &t.token);
+    for i in 0..6 {
+        let meta = kv2::read_metadata(&c, "kv", &format!("prod/f{i}")).await.unwrap();
+        assert_eq!(meta.current_version, 5, "folder f{i}");
+        let now: HashMap<String, String> = kv2::read(&c, "kv", &format!("prod/f{i}")).await.unwrap();
+        assert_eq!(now, map(&[("a", &format!("{i}-4")), ("b", &format!("{i}-4"))]));
+    }
+    // writers racing on one secret with the same CAS: exactly one wins each round
+    for round in 0..3u32 {
+        let mut racers = Vec::new();
+        for r in 0..4 {
+            let (url, token) = (t.url.clone(), t.token.clone());
+            racers.push(tokio::spawn(async move {
+                let c = client(&url, &token);
+                let options = vaultrs::api::kv2::requests::SetSecretRequestOptions { cas: round };
+                kv2::set_with_options(&c, "kv", "prod/race", &map(&[("who", &r.to_string())]), options)
+                    .await
+                    .is_ok()
+            }));
+        }
+        let mut wins = 0;
+        for racer in racers {
+            wins += usize::from(racer.await.unwrap());
+        }
+        assert_eq!(wins, 1, "round {round}");
+    }
+    assert_eq!(
+        kv2::read_metadata(&c, "kv", "prod/race").await.unwrap().current_version,
+        3
+    );
+}
+
+#[tokio::test]
+async fn a_write_that_would_remove_a_key_needs_delete_on_it() {
+    let (t, c) = with_kv_mount().await;
+    kv2::set(&c, "kv", "prod/db", &map(&[("user", "u"), ("password", "p")]))
+        .await
+        .unwrap();
+    t.policy(
+        "write-only",
+        "[[allow]]\npath = \"kv/**\"\ncapabilities = [\"read\", \"list\", \"write\"]\n",
+    )
+    .await;
+    let writer = client(&t.url, &t.token(&["write-only"], None).await);
+    // replacing {user, password} by {user} deletes password: refused whole, nothing changes
+    let refused = kv2::set(&writer, "kv", "prod/db", &map(&[("user", "u2")]))
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&refused), Some(403), "{refused:?}");
+    let now: HashMap<String, String> = kv2::read(&c, "kv", "prod/db").await.unwrap();
+    assert_eq!(now, map(&[("user", "u"), ("password", "p")]));
+    kv2::set(&writer, "kv", "prod/db", &map(&[("user", "u2"), ("password", "p2")]))
+        .await
+        .unwrap();
+    // deleting the secret needs delete
+    let refused = kv2::delete_latest(&writer, "kv", "prod/db").await.unwrap_err();
+    assert_eq!(status_of(&refused), Some(403));
+    // writing into a missing environment needs admin on it (leash env create's rule)
+    let refused = kv2::set(&writer, "kv", "staging/db", &map(&[("user", "u")]))
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&refused), Some(404), "{refused:?}");
+    let (status, _) = t.get("/api/v1/projects/kv/envs/staging/secrets").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the environment was created");
+}

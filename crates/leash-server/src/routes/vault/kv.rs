@@ -35,8 +35,21 @@ use crate::vault::{Folder, FolderVersion, KvAddress};
 
 type MountPath = Path<(String, String)>;
 
-/// How often a change is planned again when another change of its environment committed first.
-const PLAN_ATTEMPTS: usize = 8;
+/// How often a change is planned again when another change of its environment
+/// committed first (each commit of an environment lets one planned change
+/// through, so busy environments need a few rounds).
+const PLAN_ATTEMPTS: u32 = 64;
+
+/// A short pause before planning again, growing with the attempt and jittered
+/// so that writers that collided do not collide again in step.
+async fn back_off(attempt: u32) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let ceiling = u64::from(attempt.min(20)) * 500;
+    let micros = u64::from(nanos) % (ceiling + 1);
+    tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+}
 
 /// The address of a request, noted for its audit record.
 fn locate(note: &AuditNote, mount: &str, path: &str) -> Result<KvAddress, ApiError> {
@@ -265,11 +278,13 @@ async fn apply(
                 }
                 return Ok(Some((folder, effective)));
             }
-            Err(e) if e.code == "cas_mismatch" && attempt < PLAN_ATTEMPTS => continue,
+            Err(e) if e.code == "cas_mismatch" && attempt < PLAN_ATTEMPTS => back_off(attempt).await,
             Err(e) => return Err(e),
         }
     }
-    Err(ApiError::conflict(
+    Err(ApiError::new(
+        crate::error::ErrorKind::Unavailable,
+        "busy",
         "the environment kept changing while this write was planned; try again",
     ))
 }
@@ -301,6 +316,38 @@ fn written(folder: &Folder, effective: &Effective) -> Value {
     })
 }
 
+/// The `data` and the `cas` of a write's or a patch's body.
+fn data_and_cas(body: WriteBody) -> Result<(BTreeMap<String, Value>, Option<i64>), ApiError> {
+    let data = body
+        .data
+        .ok_or_else(|| ApiError::bad_request("no data provided: send {\"data\": {\"key\": \"value\"}}"))?;
+    Ok((data, body.options.and_then(|o| o.cas).map(|Int(n)| n)))
+}
+
+/// Applies a change that makes a new version (a write or a patch): CAS as
+/// Vault checks it, the change set from `ops`, the trimming by `max_versions`;
+/// answers the new version's metadata.
+async fn new_version(
+    state: &AppState,
+    caller: &Caller,
+    id: &RequestId,
+    address: &KvAddress,
+    create_env: bool,
+    cas: Option<i64>,
+    mut ops: impl FnMut(&Folder) -> Result<ChangeSet, ApiError>,
+) -> Result<Response, ApiError> {
+    let done = apply(state, caller, address, create_env, |folder, effective| {
+        check_cas(folder, effective, cas)?;
+        Ok(Plan {
+            ops: ops(folder)?,
+            trim: trimmed(folder, effective),
+        })
+    })
+    .await?;
+    let (folder, effective) = done.ok_or_else(|| ApiError::internal("writing a Vault secret", "empty plan"))?;
+    Ok(data(id, written(&folder, &effective)))
+}
+
 /// Writes a new version: `POST/PUT MOUNT/data/PATH {"data": {...}, "options": {"cas": N}}`.
 pub async fn write(
     State(state): State<AppState>,
@@ -312,24 +359,15 @@ pub async fn write(
 ) -> Result<Response, ApiError> {
     let address = locate(&note, &mount, &path)?;
     authorize_under_uniform(&caller, Capability::Write, address.resource())?;
-    let raw = body
-        .data
-        .ok_or_else(|| ApiError::bad_request("no data provided: send {\"data\": {\"key\": \"value\"}}"))?;
+    let (raw, cas) = data_and_cas(body)?;
     let mut values = BTreeMap::new();
     for (key, value) in raw {
         values.insert(key.clone(), text_value(&key, value)?);
     }
-    let cas = body.options.and_then(|o| o.cas).map(|Int(n)| n);
-    let done = apply(&state, &caller, &address, true, |folder, effective| {
-        check_cas(folder, effective, cas)?;
-        Ok(Plan {
-            ops: folder.plan_write(&address, values.clone())?,
-            trim: trimmed(folder, effective),
-        })
+    new_version(&state, &caller, &id, &address, true, cas, |folder| {
+        folder.plan_write(&address, values.clone())
     })
-    .await?;
-    let (folder, effective) = done.ok_or_else(|| ApiError::internal("writing a Vault secret", "empty plan"))?;
-    Ok(data(&id, written(&folder, &effective)))
+    .await
 }
 
 /// A JSON merge patch of the current version: `PATCH MOUNT/data/PATH`.
@@ -343,9 +381,7 @@ pub async fn patch(
 ) -> Result<Response, ApiError> {
     let address = locate(&note, &mount, &path)?;
     authorize_under_uniform(&caller, Capability::Write, address.resource())?;
-    let raw = body
-        .data
-        .ok_or_else(|| ApiError::bad_request("no data provided: send {\"data\": {\"key\": \"value\"}}"))?;
+    let (raw, cas) = data_and_cas(body)?;
     let mut changes = BTreeMap::new();
     for (key, value) in raw {
         let value = match value {
@@ -354,17 +390,10 @@ pub async fn patch(
         };
         changes.insert(key, value);
     }
-    let cas = body.options.and_then(|o| o.cas).map(|Int(n)| n);
-    let done = apply(&state, &caller, &address, false, |folder, effective| {
-        check_cas(folder, effective, cas)?;
-        Ok(Plan {
-            ops: folder.plan_patch(&address, changes.clone())?,
-            trim: trimmed(folder, effective),
-        })
+    new_version(&state, &caller, &id, &address, false, cas, |folder| {
+        folder.plan_patch(&address, changes.clone())
     })
-    .await?;
-    let (folder, effective) = done.ok_or_else(|| ApiError::internal("patching a Vault secret", "empty plan"))?;
-    Ok(data(&id, written(&folder, &effective)))
+    .await
 }
 
 /// Soft-deletes the current version: `DELETE MOUNT/data/PATH`.
