@@ -1036,3 +1036,25 @@ async fn identities_and_groups_are_edited_with_errors_shown_in_place() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn a_session_ends_when_its_token_is_revoked_elsewhere() {
+    let t = dev().await;
+    user(&t, "ops", "ops-Passw0rd-1", &[]).await;
+    let b = Browser::login(&t, "ops", "ops-Passw0rd-1").await;
+    assert_eq!(b.get("/ui/projects").await.0, StatusCode::OK);
+    let (status, body) = t.post("/api/v1/identities/ops/revoke-tokens", json!({})).await;
+    assert!(status.is_success(), "{status} {body}");
+    let r = b
+        .http
+        .get(format!("{}/ui/projects", t.url))
+        .header("cookie", &b.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "the session outlived its token");
+    assert_eq!(r.headers()[LOCATION], "/ui/login");
+    // A state-changing request of that session is refused too (no CSRF token matches a closed session).
+    let (status, _) = b.post("/ui/projects", &[("name", "late")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}

@@ -50,9 +50,16 @@ struct Entry {
 }
 
 /// The sessions of this process, by id.
-#[derive(Default)]
 pub struct Sessions {
     entries: Mutex<HashMap<String, Entry>>,
+    idle: Duration,
+    absolute: Duration,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Self::with_limits(IDLE, ABSOLUTE)
+    }
 }
 
 fn random_id() -> String {
@@ -64,11 +71,24 @@ fn random_id() -> String {
 }
 
 impl Sessions {
+    /// Sessions that end after `idle` unused, or `absolute` after login.
+    pub fn with_limits(idle: Duration, absolute: Duration) -> Self {
+        Self {
+            entries: Mutex::default(),
+            idle,
+            absolute,
+        }
+    }
+
+    fn live(&self, e: &Entry, now: Instant) -> bool {
+        now.duration_since(e.last_used) < self.idle && now.duration_since(e.created) < self.absolute
+    }
+
     fn open(&self, token: Zeroizing<String>, user: String) -> String {
         let id = random_id();
         let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.retain(|_, e| live(e, now));
+        entries.retain(|_, e| self.live(e, now));
         if entries.len() >= MAX_SESSIONS
             && let Some(oldest) = entries.iter().min_by_key(|(_, e)| e.last_used).map(|(k, _)| k.clone())
         {
@@ -92,7 +112,7 @@ impl Sessions {
         let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         match entries.get_mut(id) {
-            Some(e) if live(e, now) => {
+            Some(e) if self.live(e, now) => {
                 e.last_used = now;
                 Some((e.token.clone(), e.csrf.clone(), e.user.clone()))
             }
@@ -108,16 +128,12 @@ impl Sessions {
     pub fn csrf_of(&self, id: &str) -> Option<String> {
         let now = Instant::now();
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.get(id).filter(|e| live(e, now)).map(|e| e.csrf.clone())
+        entries.get(id).filter(|e| self.live(e, now)).map(|e| e.csrf.clone())
     }
 
     fn close(&self, id: &str) {
         self.entries.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
-}
-
-fn live(e: &Entry, now: Instant) -> bool {
-    now.duration_since(e.last_used) < IDLE && now.duration_since(e.created) < ABSOLUTE
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
@@ -366,4 +382,44 @@ pub async fn logout(
         .headers_mut()
         .append(header::SET_COOKIE, set_cookie(tls, SESSION_COOKIE, "", Some(0)));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token() -> Zeroizing<String> {
+        leash_core::token::generate_token()
+    }
+
+    #[test]
+    fn a_session_ends_when_idle_and_at_its_absolute_limit() {
+        let idle = Sessions::with_limits(Duration::from_millis(50), Duration::from_secs(60));
+        let id = idle.open(token(), "u".into());
+        assert!(idle.touch(&id).is_some());
+        std::thread::sleep(Duration::from_millis(80));
+        assert!(idle.csrf_of(&id).is_none(), "idle past the limit");
+        assert!(idle.touch(&id).is_none());
+
+        let absolute = Sessions::with_limits(Duration::from_secs(60), Duration::from_millis(120));
+        let id = absolute.open(token(), "u".into());
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(30));
+            assert!(absolute.touch(&id).is_some(), "used, so not idle");
+        }
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(absolute.touch(&id).is_none(), "past the absolute limit, however used");
+    }
+
+    #[test]
+    fn ids_and_csrf_tokens_are_random_and_distinct() {
+        let s = Sessions::default();
+        let a = s.open(token(), "u".into());
+        let b = s.open(token(), "u".into());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 48);
+        assert_ne!(s.csrf_of(&a), s.csrf_of(&b));
+        s.close(&a);
+        assert!(s.touch(&a).is_none() && s.touch(&b).is_some());
+    }
 }
