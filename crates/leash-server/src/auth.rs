@@ -389,10 +389,15 @@ pub async fn caller_for_token(parts: &Parts, state: &AppState, presented: &str) 
     let record = authenticate(state, presented).await?;
     let mut caller = Caller::new(record, &state.directory.snapshot());
     if let Some(note) = parts.extensions.get::<crate::audit::AuditNote>() {
+        let token_hmac = state
+            .barrier
+            .audit_keys()
+            .map(|keys| leash_core::audit::hmac_hex(&*keys.hmac, presented.as_bytes()));
         note.update(|n| {
             n.identity = Some(caller.context.name.clone());
             n.auth_method = Some(caller.token.auth_method.clone());
             n.accessor = Some(caller.token.accessor.clone());
+            n.token_hmac = token_hmac;
         });
         caller.note = Some(note.clone());
     }

@@ -347,6 +347,7 @@ async fn no_value_appears_before_a_reveal_and_the_reveal_is_an_audited_read() {
     assert_eq!(record["project"], "p");
     assert_eq!(record["status"], 200);
     assert_eq!(record["version"], 1);
+    assert!(record["token_hmac"].as_str().is_some_and(|h| !h.is_empty()), "{record}");
     // One request record (after its intent: a POST may change something), as for the API.
     let (_, all) = t.get("/api/v1/audit?limit=1000").await;
     let same: Vec<_> = all["records"]
