@@ -366,16 +366,30 @@ impl FromRequestParts<AppState> for Caller {
                 "this route needs a token: send `Authorization: Bearer lsh_...` (set LEASH_TOKEN or run `leash login`)",
             ));
         };
-        let record = authenticate(state, presented).await?;
-        let mut caller = Caller::new(record, &state.directory.snapshot());
-        if let Some(note) = parts.extensions.get::<crate::audit::AuditNote>() {
-            note.update(|n| {
-                n.identity = Some(caller.context.name.clone());
-                n.auth_method = Some(caller.token.auth_method.clone());
-                n.accessor = Some(caller.token.accessor.clone());
-            });
-            caller.note = Some(note.clone());
-        }
-        Ok(caller)
+        caller_for_token(parts, state, presented).await
     }
+}
+
+/// The caller presenting `presented`: the one path from a token to a
+/// [`Caller`], for a bearer token (the extractor above) and for the web UI's
+/// session cookie (`crate::ui`), which maps to a real token kept server-side.
+/// The same checks ([`authenticate`], [`Caller::new`]) and the same audit
+/// note, so policies, expiry, revocation and audit are identical for both.
+pub async fn caller_for_token(parts: &Parts, state: &AppState, presented: &str) -> Result<Caller, ApiError> {
+    let record = authenticate(state, presented).await?;
+    let mut caller = Caller::new(record, &state.directory.snapshot());
+    if let Some(note) = parts.extensions.get::<crate::audit::AuditNote>() {
+        let token_hmac = state
+            .barrier
+            .audit_keys()
+            .map(|keys| leash_core::audit::hmac_hex(&*keys.hmac, presented.as_bytes()));
+        note.update(|n| {
+            n.identity = Some(caller.context.name.clone());
+            n.auth_method = Some(caller.token.auth_method.clone());
+            n.accessor = Some(caller.token.accessor.clone());
+            n.token_hmac = token_hmac;
+        });
+        caller.note = Some(note.clone());
+    }
+    Ok(caller)
 }

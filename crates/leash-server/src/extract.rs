@@ -54,19 +54,40 @@ fn describe<E: std::fmt::Display>(err: &serde_path_to_error::Error<E>) -> String
 #[derive(Debug, Clone, Copy)]
 pub struct BodyDeadline(pub std::time::Duration);
 
+fn timed_out() -> ApiError {
+    ApiError::new(
+        ErrorKind::TimedOut,
+        "request_timeout",
+        "the request body did not arrive within the server's request_timeout",
+    )
+}
+
+async fn within<F: std::future::Future>(deadline: Option<BodyDeadline>, read: F) -> Result<F::Output, ApiError> {
+    match deadline {
+        Some(BodyDeadline(limit)) => tokio::time::timeout(limit, read).await.map_err(|_| timed_out()),
+        None => Ok(read.await),
+    }
+}
+
+/// Reads a whole body within the request's [`BodyDeadline`] and `limit`
+/// bytes, for a layer that must see a body before its handler does (the web
+/// UI's CSRF check).
+pub async fn read_body(
+    extensions: &axum::http::Extensions,
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    within(
+        extensions.get::<BodyDeadline>().copied(),
+        axum::body::to_bytes(body, limit),
+    )
+    .await?
+    .map_err(|_| ApiError::too_large("the request body is larger than the server's max_request_bytes"))
+}
+
 async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     let deadline = req.extensions().get::<BodyDeadline>().copied();
-    let read = Bytes::from_request(req, state);
-    let bytes = match deadline {
-        Some(BodyDeadline(limit)) => tokio::time::timeout(limit, read).await.map_err(|_| {
-            ApiError::new(
-                ErrorKind::TimedOut,
-                "request_timeout",
-                "the request body did not arrive within the server's request_timeout",
-            )
-        })?,
-        None => read.await,
-    };
+    let bytes = within(deadline, Bytes::from_request(req, state)).await?;
     bytes.map_err(|e| match e {
         BytesRejection::FailedToBufferBody(_) => {
             ApiError::too_large("the request body is larger than the server's max_request_bytes")

@@ -43,6 +43,7 @@ pub mod state;
 pub mod time;
 pub mod tls;
 pub mod tokens;
+pub mod ui;
 pub mod vault;
 
 use std::net::SocketAddr;
@@ -566,8 +567,8 @@ pub async fn start_with_clock(
         source,
     })?;
     let mut shutdown_rx = shutdown_rx;
-    let router = app(state.clone());
     let tls = config.tls_cert.is_some();
+    let router = app(state.clone()).layer(axum::Extension(ui::UiTls(tls)));
     let handle = axum_server::Handle::new();
     let stopper = handle.clone();
     tokio::spawn(async move {

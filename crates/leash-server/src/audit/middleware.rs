@@ -49,6 +49,9 @@ pub struct NoteData {
     pub operation: Option<&'static str>,
     /// Why the request was refused or failed (the server's words, no values).
     pub reason: Option<String>,
+    /// The HMAC of a token presented another way than the `Authorization`
+    /// header (the web UI's session token), as `token_hmac` records it.
+    pub token_hmac: Option<String>,
 }
 
 /// Shared between the layer and the request's extractors and handler.
@@ -85,6 +88,11 @@ fn operations() -> &'static HashMap<(Method, String), &'static str> {
         crate::routes::all_routes()
             .into_iter()
             .map(|r| ((r.method, r.path), r.operation))
+            .chain(
+                crate::ui::route_table()
+                    .into_iter()
+                    .map(|r| ((r.method, r.path), r.operation)),
+            )
             .collect()
     })
 }
@@ -200,6 +208,7 @@ pub async fn audit_layer(State(state): State<AppState>, request: Request, next: 
         status: Some(response.status().as_u16()),
         error: response.extensions().get::<ErrorCode>().map(|c| c.0.to_owned()),
         reason: noted.reason,
+        token_hmac: noted.token_hmac.or(base.token_hmac.clone()),
         ..base
     };
     let response = if intent {

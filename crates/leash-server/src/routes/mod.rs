@@ -14,19 +14,19 @@
 //! and tokens); request logs name the path, never the query string; every
 //! request is counted and timed by its route pattern (`metrics::http`).
 
-mod admin;
-mod audit;
-mod auth;
-mod diff;
+pub(crate) mod admin;
+pub(crate) mod audit;
+pub(crate) mod auth;
+pub(crate) mod diff;
 mod e2e;
 pub mod metrics;
 mod openapi;
-mod projects;
+pub(crate) mod projects;
 mod relocate;
 mod review;
-mod rotation;
+pub(crate) mod rotation;
 mod scan;
-mod secrets;
+pub(crate) mod secrets;
 mod sys;
 pub mod vault;
 mod watch;
@@ -565,6 +565,7 @@ pub fn app(state: AppState) -> Router {
     let body_limit = state.limits.max_request_bytes;
     let app = plain
         .merge(data)
+        .merge(crate::ui::router(&state))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(state.clone(), browser_guard))
@@ -651,7 +652,9 @@ async fn browser_guard(State(state): State<AppState>, request: Request, next: Ne
         )
         .into_response();
     }
-    if has_body && !vault && !is_json(headers.get(header::CONTENT_TYPE)) {
+    // The web UI posts HTML forms; its own CSRF check guards them (`crate::ui`).
+    let ui_form = request.uri().path().starts_with("/ui/");
+    if has_body && !vault && !ui_form && !is_json(headers.get(header::CONTENT_TYPE)) {
         return ApiError::new(
             ErrorKind::UnsupportedMediaType,
             "unsupported_media_type",
@@ -688,4 +691,10 @@ async fn wrong_method() -> ApiError {
         "method_not_allowed",
         "this route does not accept that method; see docs/api.md",
     )
+}
+
+/// The `/api/v1` handlers the web UI (`crate::ui`) calls with its session's
+/// caller, so a page is authorized, filtered and served by the API's own code.
+pub(crate) mod api {
+    pub(crate) use super::{admin, audit, auth, diff, projects, rotation, secrets};
 }
