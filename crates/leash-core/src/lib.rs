@@ -16,6 +16,7 @@
 pub mod api;
 pub mod audit;
 pub mod crypto;
+pub mod dotenv;
 pub mod e2e;
 pub mod error;
 pub mod generate;

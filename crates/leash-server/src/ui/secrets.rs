@@ -287,33 +287,6 @@ struct BulkForm {
     message: Option<String>,
 }
 
-/// The variables of a `.env` text in order, the last of a repeated key
-/// winning. Errors say where, never a value.
-fn parse_dotenv(text: &str) -> Result<Vec<(String, String)>, ApiError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut out: Vec<(String, String)> = Vec::new();
-    for item in dotenvy::from_read_iter(text.as_bytes()) {
-        let (key, value) = match item {
-            Ok(pair) => pair,
-            Err(dotenvy::Error::LineParse(_, index)) => {
-                let after = out
-                    .last()
-                    .map_or_else(|| "at the start".to_owned(), |(k, _)| format!("after {k}"));
-                return Err(ApiError::bad_request(format!(
-                    "cannot parse the entry {after} (at character {} of that entry; check its quotes and escapes)",
-                    index + 1
-                )));
-            }
-            Err(_) => return Err(ApiError::bad_request("cannot read the text as .env entries")),
-        };
-        match out.iter_mut().find(|(k, _)| *k == key) {
-            Some(existing) => existing.1 = value,
-            None => out.push((key, value)),
-        }
-    }
-    Ok(out)
-}
-
 /// `POST .../bulk`: `KEY=value` lines (a pasted `.env`) set, listed keys
 /// deleted, all as one change set with a message.
 pub async fn bulk(
@@ -324,10 +297,10 @@ pub async fn bulk(
 ) -> Result<Response, UiError> {
     let view = session.view();
     let f: BulkForm = form(&body).map_err(|e| UiError::from(e).with(&view))?;
-    let mut changes: Vec<ChangeOp> = parse_dotenv(&f.text)
-        .map_err(|e| UiError::from(e).with(&view))?
+    let mut changes: Vec<ChangeOp> = leash_core::dotenv::parse(&f.text)
+        .map_err(|e| UiError::from(ApiError::bad_request(e.to_string())).with(&view))?
         .into_iter()
-        .map(|(path, value)| ChangeOp {
+        .map(|leash_core::dotenv::Variable { key: path, value, .. }| ChangeOp {
             path,
             kind: ChangeKind::Set {
                 value,

@@ -114,43 +114,22 @@ pub async fn import(args: ImportArgs, ctx: &Context) -> anyhow::Result<()> {
 }
 
 /// The variables of a `.env` text in first-seen order, the last value of a
-/// repeated key winning. Errors name the file and the position, never a value.
+/// repeated key winning (with a warning). Errors name the file and the
+/// position, never a value.
 fn parse_dotenv(text: &str, name: &str) -> anyhow::Result<Vec<(SecretPath, String)>> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut out: Vec<(SecretPath, String)> = Vec::new();
-    for item in dotenvy::from_read_iter(text.as_bytes()) {
-        let (key, value) = match item {
-            Ok(pair) => pair,
-            Err(dotenvy::Error::LineParse(_, index)) => {
-                let after = out
-                    .last()
-                    .map_or_else(|| "at the start".to_owned(), |(k, _)| format!("after {k}"));
-                bail!(
-                    "{name}: cannot parse the entry {after} (at character {} of that entry; \
-                     check its quotes and escapes)",
-                    index + 1
-                );
-            }
-            Err(e) => bail!("{name}: cannot read: {}", describe_dotenv_error(&e)),
-        };
-        let path = SecretPath::parse(&key).with_context(|| format!("{name}: {key} cannot be used as a secret path"))?;
-        match out.iter_mut().find(|(p, _)| *p == path) {
-            Some(existing) => {
-                eprintln!("warning: {key} is defined more than once in {name}; the last value is used");
-                existing.1 = value;
-            }
-            None => out.push((path, value)),
+    let mut out = Vec::new();
+    for var in leash_core::dotenv::parse(text).map_err(|e| anyhow::anyhow!("{name}: {e}"))? {
+        let path = SecretPath::parse(&var.key)
+            .with_context(|| format!("{name}: {} cannot be used as a secret path", var.key))?;
+        if var.repeated {
+            eprintln!(
+                "warning: {} is defined more than once in {name}; the last value is used",
+                var.key
+            );
         }
+        out.push((path, var.value));
     }
     Ok(out)
-}
-
-/// dotenvy errors other than `LineParse` carry no file content.
-fn describe_dotenv_error(e: &dotenvy::Error) -> String {
-    match e {
-        dotenvy::Error::Io(io) => io.to_string(),
-        _ => "unexpected dotenv error".to_owned(),
-    }
 }
 
 pub async fn export(args: ExportArgs, ctx: &Context) -> anyhow::Result<()> {
