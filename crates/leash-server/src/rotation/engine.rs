@@ -141,6 +141,42 @@ pub async fn rotate(
     actor: &str,
     request: &RotateRequest,
 ) -> Result<RotateResult, ApiError> {
+    rotate_if_at(state, env, path, trigger, actor, request, None).await
+}
+
+/// A scheduled run: [`rotate`], only while the policy is still at `attempt`,
+/// the attempt the scheduler saw due. Another node may have run that attempt
+/// since the scheduler read its due list: then the claim fails (`BUSY`)
+/// instead of rotating a second time.
+pub async fn rotate_due(
+    state: &Domain,
+    env: &EnvRef,
+    path: &SecretPath,
+    trigger: Trigger,
+    actor: &str,
+    attempt: i64,
+) -> Result<RotateResult, ApiError> {
+    rotate_if_at(
+        state,
+        env,
+        path,
+        trigger,
+        actor,
+        &RotateRequest::default(),
+        Some(attempt),
+    )
+    .await
+}
+
+async fn rotate_if_at(
+    state: &Domain,
+    env: &EnvRef,
+    path: &SecretPath,
+    trigger: Trigger,
+    actor: &str,
+    request: &RotateRequest,
+    due_attempt: Option<i64>,
+) -> Result<RotateResult, ApiError> {
     refuse_e2e(env, path)?;
     let keyring = state.barrier.keyring()?;
     let now = state.clock.now_ms();
@@ -186,7 +222,7 @@ pub async fn rotate(
     // Claim the policy (or number a one-off attempt from the history).
     let mut row = match row {
         Some(mut r) => {
-            claim(state, env, path, r.attempt, now).await?;
+            claim(state, env, path, due_attempt.unwrap_or(r.attempt), now).await?;
             if request.now {
                 r.pending_ciphertext = None;
                 r.pending_key_id = None;

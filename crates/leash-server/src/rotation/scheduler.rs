@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use leash_core::api::RotateRequest;
 use leash_core::audit::{AuditRecord, RecordKind};
 use leash_core::names::SecretPath;
 use leash_store::DueRotation;
@@ -96,7 +95,7 @@ async fn run_one(state: &AppState, item: &DueRotation, trigger: Trigger) -> Resu
         engine::retire_due(state, &env, &path, item.row.clone()).await?;
         return Ok(item.row.retire_version);
     }
-    let result = engine::rotate(state, &env, &path, trigger, SCHEDULER, &RotateRequest::default()).await?;
+    let result = engine::rotate_due(state, &env, &path, trigger, SCHEDULER, item.row.attempt).await?;
     Ok(Some(result.version))
 }
 
